@@ -1,0 +1,43 @@
+"""Lambda entry point: the FastAPI app with its model, wrapped by Mangum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from fastapi import FastAPI
+from mangum import Mangum
+
+from serving.config import load_settings
+from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
+from serving.model import LoadedModel, load_model
+from serving.observability import logger
+from serving.routes import router
+
+
+def create_app(model: LoadedModel) -> FastAPI:
+    # strict_content_type=False: a body without a content-type header is read as JSON, as
+    # `sam local generate-event` events and some inference clients send it; other types get a 415.
+    app = FastAPI(title="Iris prediction API", version=model.manifest.version, strict_content_type=False)
+    app.state.model = model
+    app.include_router(router)
+    register_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    return app
+
+
+try:
+    model = load_model(load_settings().model_dir)
+except ModelLoadError:
+    logger.exception("refusing to start: the model failed to load")
+    raise
+
+app = create_app(model)
+# lifespan="off": Mangum would otherwise run the app's startup and shutdown on every invocation.
+asgi_handler = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return asgi_handler(event, context)

@@ -1,0 +1,192 @@
+"""The function's error hierarchy and the one place errors become HTTP responses.
+
+Every error body has the shape {"error": "<message>"}; messages name what was wrong
+and what is accepted. Unexpected exceptions are logged and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.observability import logger
+
+INTERNAL_ERROR_MESSAGE = "internal error; the request was logged and can be retried"
+JSON_MEDIA_TYPES = ("application/json",)
+MAX_SHOWN_INPUT = 60
+
+
+class ServiceError(Exception):
+    """Base of every error the API reports to its client."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(ServiceError):
+    """The request body is JSON but does not match what the route accepts."""
+
+    status_code = 422
+
+
+class MalformedBodyError(ServiceError):
+    """The request body is not parseable JSON."""
+
+    status_code = 400
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """The request declares a content type other than JSON."""
+
+    status_code = 415
+
+
+class RouteNotFoundError(ServiceError):
+    """No route matches the request path."""
+
+    status_code = 404
+
+
+class MethodNotAllowedError(ServiceError):
+    """The path exists but does not accept the request method."""
+
+    status_code = 405
+
+
+class UnhandledHTTPError(ServiceError):
+    """Any other HTTP error raised by the framework, reported with its own status."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ModelLoadError(ServiceError):
+    """The model or its manifest is missing, corrupt or incompatible; the function must not start."""
+
+
+def error_response(error: ServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error.message}, status_code=error.status_code, headers=headers)
+
+
+def _format_location(location: Sequence[int | str]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "body"
+
+
+def _short_repr(value: Any) -> str:
+    text = value.decode(errors="replace") if isinstance(value, bytes) else json.dumps(value, default=str)
+    return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 3] + "..."
+
+
+def _example_body(request: Request) -> str | None:
+    route = request.scope.get("route")
+    body_field = route.body_field if isinstance(route, APIRoute) else None
+    if body_field is None:
+        return None
+    examples = body_field.field_info.annotation.model_config.get("json_schema_extra", {}).get("examples")
+    return json.dumps(examples[0]) if examples else None
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "application/json").split(";")[0].strip().lower()
+    return media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")
+
+
+def describe_validation_error(request: Request, error: RequestValidationError) -> ServiceError:
+    """Turn FastAPI's validation error into one message naming each problem and what is accepted."""
+    problems = list(error.errors())
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        reason = problems[0].get("ctx", {}).get("error", "invalid JSON")
+        return MalformedBodyError(f"request body is not valid JSON ({reason}); send a JSON object")
+    content_type = request.headers.get("content-type")
+    if not _is_json(content_type):
+        return UnsupportedMediaTypeError(
+            f"content-type {content_type!r} is not accepted; send a JSON body with content-type application/json"
+        )
+    details = "; ".join(
+        f"{_format_location(problem['loc'][1:])}: {problem['msg']} (got {_short_repr(problem['input'])})"
+        if "input" in problem and problem["type"] != "missing"
+        else f"{_format_location(problem['loc'][1:])}: {problem['msg']}"
+        for problem in problems
+    )
+    example = _example_body(request)
+    accepted = f"; expected a body like {example}" if example else ""
+    return InvalidRequestError(f"invalid request: {details}{accepted}")
+
+
+def _documented_routes(app: FastAPI) -> str:
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return ", ".join(f"{method.upper()} {path}" for path, operations in paths.items() for method in operations)
+
+
+async def _handle_service_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    return error_response(error)
+
+
+async def _handle_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return error_response(describe_validation_error(request, error))
+
+
+async def _handle_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    method, path = request.method, request.url.path
+    if error.status_code == 404:
+        routes = _documented_routes(request.app)
+        return error_response(RouteNotFoundError(f"no route for {method} {path}; available: {routes}"))
+    if error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        message = f"method {method} is not allowed on {path}; allowed: {allowed}"
+        return error_response(MethodNotAllowedError(message), headers={"Allow": allowed})
+    return error_response(UnhandledHTTPError(error.status_code, str(error.detail)), headers=error.headers)
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _handle_service_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(HTTPException, _handle_http_error)
+
+
+class UnexpectedErrorMiddleware:
+    """Logs any exception no handler claimed and answers a generic 500 without details.
+
+    Starlette's own server-error handler re-raises after responding, which makes Mangum
+    log the same failure a second time, outside the structured logger.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+            if response_started:
+                raise
+            await error_response(ServiceError(INTERNAL_ERROR_MESSAGE))(scope, receive, send)

@@ -1,0 +1,114 @@
+"""The handler across payload formats and routes, and its cold-start behaviour."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from local.lambda_local import LambdaContext
+from serving import model as model_module
+from serving.errors import ModelLoadError
+from tests.conftest import LogRecords
+from tests.events import SHAPES, make_event, response_json
+
+IRIS = load_iris()
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_seed_contract_in_every_shape(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    response = app_module.handler(make_event(shape), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert response["body"] == '{"prediction":1}'
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_status_names_the_model(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    response = app_module.handler(make_event(shape, method="GET", path="/", body=None), lambda_context)
+
+    body = response_json(response)
+    assert response["statusCode"] == 200
+    assert body["status"] == "ok"
+    assert body["model"] == {"name": "iris-random-forest", "version": app_module.model.manifest.version}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_base64_body_without_content_type(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    event = make_event(shape, content_type=None, base64_body=True)
+
+    assert response_json(app_module.handler(event, lambda_context)) == {"prediction": 1}
+
+
+@pytest.mark.parametrize("index", [0, 1, 50, 51, 100, 149])
+def test_predictions_match_the_estimator(index: int, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    row = IRIS.data[index].tolist()
+    expected = int(app_module.model.estimator.predict(np.asarray([row]))[0])
+
+    response = app_module.handler(make_event("http-api", body={"features": row}), lambda_context)
+
+    assert response_json(response) == {"prediction": expected}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_unknown_path_is_404(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    response = app_module.handler(make_event(shape, method="GET", path="/v1/predict", body=None), lambda_context)
+
+    assert response["statusCode"] == 404
+    assert response_json(response) == {
+        "error": "no route for GET /v1/predict; available: GET /, POST /predict"
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("DELETE", "/", "GET")])
+def test_wrong_method_is_405(
+    method: str, path: str, allowed: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    response = app_module.handler(make_event("http-api", method=method, path=path, body=None), lambda_context)
+
+    assert response["statusCode"] == 405
+    assert response["headers"]["allow"] == allowed
+    assert response_json(response) == {"error": f"method {method} is not allowed on {path}; allowed: {allowed}"}
+
+
+def test_model_is_loaded_once_across_invocations(
+    iris_model_dir: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext
+) -> None:
+    loads: list[Path] = []
+    real_load = model_module.load_model
+
+    def counting_load(model_dir: Path) -> model_module.LoadedModel:
+        loads.append(model_dir)
+        return real_load(model_dir)
+
+    monkeypatch.setattr(model_module, "load_model", counting_load)
+    monkeypatch.setenv("MODEL_DIR", str(iris_model_dir))
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+    fresh_app = importlib.import_module("app")
+    monkeypatch.delitem(sys.modules, "app")
+
+    responses = [fresh_app.handler(make_event("http-api"), lambda_context) for _ in range(25)]
+
+    assert loads == [iris_model_dir]
+    assert {response["body"] for response in responses} == {'{"prediction":1}'}
+
+
+def test_missing_model_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
+) -> None:
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+
+    with pytest.raises(ModelLoadError, match="manifest not found"):
+        importlib.import_module("app")
+
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+    [record] = log_records()
+    assert record["message"] == "refusing to start: the model failed to load"
+    assert "manifest not found" in str(record["exception"])
+
