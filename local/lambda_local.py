@@ -152,13 +152,18 @@ def make_request_handler(handler: Handler) -> type[BaseHTTPRequestHandler]:
     return ApiGatewayRequestHandler
 
 
-def invoke(package: Path, event_path: Path) -> None:
-    """Print the handler's response to stdout; the function's logs go to stderr, as with sam local invoke."""
-    event = json.loads(event_path.read_text())
+def invoke(package: Path, event_paths: list[Path]) -> None:
+    """Invoke one execution environment with each event in turn (a cold start, then warm ones).
+
+    The response goes to stdout (a JSON array of responses for several events); the
+    function's logs go to stderr, as with sam local invoke.
+    """
+    events = [json.loads(path.read_text()) for path in event_paths]
     response_stream, sys.stdout = sys.stdout, sys.stderr
     handler = load_handler(package)
-    response = handler(event, LambdaContext())
-    response_stream.write(json.dumps(response, indent=2) + "\n")
+    responses = [handler(event, LambdaContext()) for event in events]
+    output = responses[0] if len(responses) == 1 else responses
+    response_stream.write(json.dumps(output, indent=2) + "\n")
 
 
 def start_api(package: Path, host: str, port: int) -> None:
@@ -181,13 +186,15 @@ def main() -> None:
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="built package directory")
     commands = parser.add_subparsers(dest="command", required=True)
     invoke_parser = commands.add_parser("invoke", help="invoke the handler once with an event file")
-    invoke_parser.add_argument("event", type=Path, help="event JSON file, e.g. events/http-api-predict.json")
+    invoke_parser.add_argument(
+        "events", type=Path, nargs="+", help="event JSON file(s), e.g. events/http-api-predict.json"
+    )
     api_parser = commands.add_parser("start-api", help="serve the handler over HTTP as an HTTP API would")
     api_parser.add_argument("--host", default="127.0.0.1")
     api_parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
     if args.command == "invoke":
-        invoke(args.package.resolve(), args.event)
+        invoke(args.package.resolve(), args.events)
     else:
         start_api(args.package.resolve(), args.host, args.port)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import FastAPI
 from mangum import Mangum
+from mangum.types import LambdaContext, LambdaEvent
 
 from serving.config import load_settings
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
@@ -39,5 +39,5 @@ asgi_handler = Mangum(app, lifespan="off")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
     return asgi_handler(event, context)

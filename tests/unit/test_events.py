@@ -16,9 +16,7 @@ def test_every_event_file_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_EXPECTATIONS))
-def test_event_file_gets_expected_response(
-    name: str, app_module: ModuleType, lambda_context: LambdaContext
-) -> None:
+def test_event_file_gets_expected_response(name: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
     response = app_module.handler(load_event(name), lambda_context)
 
     assert response["headers"]["content-type"] == "application/json"

@@ -60,9 +60,7 @@ def test_unknown_path_is_404(shape: str, app_module: ModuleType, lambda_context:
     response = app_module.handler(make_event(shape, method="GET", path="/v1/predict", body=None), lambda_context)
 
     assert response["statusCode"] == 404
-    assert response_json(response) == {
-        "error": "no route for GET /v1/predict; available: GET /, POST /predict"
-    }
+    assert response_json(response) == {"error": "no route for GET /v1/predict; available: GET /, POST /predict"}
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("DELETE", "/", "GET")])
@@ -111,4 +109,3 @@ def test_missing_model_refuses_to_start(
     [record] = log_records()
     assert record["message"] == "refusing to start: the model failed to load"
     assert "manifest not found" in str(record["exception"])
-

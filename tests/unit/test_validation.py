@@ -99,9 +99,7 @@ def test_malformed_json_is_400(raw_body: str, app_module: ModuleType, lambda_con
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
-def test_non_json_content_type_is_415(
-    content_type: str, app_module: ModuleType, lambda_context: LambdaContext
-) -> None:
+def test_non_json_content_type_is_415(content_type: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
     status, error = invoke(app_module, lambda_context, content_type=content_type)
 
     assert status == 415
@@ -118,11 +116,15 @@ def test_json_content_types_are_accepted(
 
 
 @pytest.mark.parametrize("value", [1e300, -1e39, 3.5e38])
-def test_numbers_beyond_float32_are_rejected(value: float, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+def test_numbers_beyond_float32_are_rejected(
+    value: float, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
     status, error = invoke(app_module, lambda_context, body={"features": [6.1, 2.8, value, 1.2]})
 
     assert status == 422
-    assert f"features[2]: Input should be within ±3.4e38, the range the model compares features in (got {value})" in error
+    assert (
+        f"features[2]: Input should be within ±3.4e38, the range the model compares features in (got {value})" in error
+    )
 
 
 @pytest.mark.parametrize("features", [[6, 3, 5, 2], [6.1, 2.8, 4.7, 1.2], [-3.4e38, 0, 3.4e38, 5e-324]])

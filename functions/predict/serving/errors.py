@@ -7,7 +7,7 @@ and what is accepted. Unexpected exceptions are logged and answered with a gener
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -76,7 +76,7 @@ class ModelLoadError(ServiceError):
     """The model or its manifest is missing, corrupt or incompatible; the function must not start."""
 
 
-def error_response(error: ServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(error: ServiceError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": error.message}, status_code=error.status_code, headers=headers)
 
 
@@ -95,9 +95,10 @@ def _short_repr(value: Any) -> str:
 def _example_body(request: Request) -> str | None:
     route = request.scope.get("route")
     body_field = route.body_field if isinstance(route, APIRoute) else None
-    if body_field is None:
+    body_model = body_field.field_info.annotation if body_field else None
+    if body_model is None:
         return None
-    examples = body_field.field_info.annotation.model_config.get("json_schema_extra", {}).get("examples")
+    examples = body_model.model_config.get("json_schema_extra", {}).get("examples")
     return json.dumps(examples[0]) if examples else None
 
 

@@ -60,9 +60,7 @@ class LoadedModel:
         """Reject a row whose length differs from the model's features, naming them."""
         if len(row) != self.n_features:
             names = ", ".join(self.manifest.feature_names)
-            raise InvalidRequestError(
-                f"{location}: expected {self.n_features} numbers ({names}), got {len(row)}"
-            )
+            raise InvalidRequestError(f"{location}: expected {self.n_features} numbers ({names}), got {len(row)}")
 
     def predict(self, rows: Sequence[Sequence[float]]) -> list[int]:
         predicted = self.estimator.predict(np.asarray(rows, dtype=np.float64))
@@ -76,7 +74,8 @@ def _read_manifest(model_dir: Path) -> Manifest:
     except FileNotFoundError as error:
         raise ModelLoadError(f"model manifest not found at {path}") from error
     except ValidationError as error:
-        raise ModelLoadError(f"model manifest {path} is invalid: {error}") from error
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ModelLoadError(f"model manifest {path} is invalid: {problems}") from error
     if manifest.schema_version != SUPPORTED_MANIFEST_SCHEMA:
         raise ModelLoadError(
             f"model manifest {path} has schema_version {manifest.schema_version}, "

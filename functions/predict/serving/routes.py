@@ -28,7 +28,7 @@ async def status(model: Model) -> StatusResponse:
     manifest = model.manifest
     return StatusResponse(
         status="ok",
-        message="Iris prediction API is running; POST /predict with {\"features\": [4 numbers]}",
+        message='Iris prediction API is running; POST /predict with {"features": [4 numbers]}',
         model=ModelSummary(name=manifest.name, version=manifest.version),
     )
 

@@ -7,12 +7,10 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-SEED_FEATURES = [6.1, 2.8, 4.7, 1.2]
 MAX_FEATURES = 1000
 
 # scikit-learn's trees compare features as float32: a larger magnitude would silently become infinity.
 FLOAT32_MAX = 3.4028234663852886e38
-
 
 
 def _within_float32(value: float) -> float:
@@ -30,7 +28,7 @@ FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False), AfterVa
 class PredictRequest(BaseModel):
     """One row of features, in the order the model's manifest lists them."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"features": SEED_FEATURES}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"features": [6.1, 2.8, 4.7, 1.2]}]})
 
     features: list[FiniteNumber] = Field(
         max_length=MAX_FEATURES,

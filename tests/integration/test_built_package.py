@@ -1,0 +1,135 @@
+"""The package `sam build` produced, run the way Lambda runs it: a clean python3.12 process with
+only the package (and the standard library) on its import path and no bytecode writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
+from tests.events import EVENTS_DIR, response_json
+from tests.expectations import EVENT_EXPECTATIONS, check_response
+
+pytestmark = pytest.mark.built_package
+LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
+CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
+
+
+@pytest.fixture(scope="module")
+def package() -> Path:
+    if not (DEFAULT_PACKAGE / "app.py").is_file():
+        pytest.fail(f"no built package at {DEFAULT_PACKAGE}: run `sam build` (or `make build`) before these tests")
+    return DEFAULT_PACKAGE
+
+
+@pytest.fixture(scope="module")
+def manifest(package: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((package / "model" / "manifest.json").read_text())
+    return loaded
+
+
+def run_clean(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLEAN_PYTHON, *args], capture_output=True, text=True, timeout=120, check=True)
+
+
+def pycache_dirs(package: Path) -> int:
+    return sum(1 for _ in package.rglob("__pycache__"))
+
+
+def test_every_event_file_through_the_built_package(package: Path, manifest: dict[str, Any]) -> None:
+    names = sorted(EVENT_EXPECTATIONS)
+    pycache_before = pycache_dirs(package)
+
+    result = run_clean(str(LAMBDA_LOCAL), "invoke", *(str(EVENTS_DIR / name) for name in names))
+
+    responses = json.loads(result.stdout)
+    assert len(responses) == len(names)
+    for name, response in zip(names, responses, strict=True):
+        check_response(name, response["statusCode"], response_json(response), manifest["version"])
+    assert pycache_dirs(package) == pycache_before
+    assert '"message":"model loaded"' in result.stderr
+
+
+def test_package_imports_nothing_from_outside_itself(package: Path) -> None:
+    probe = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import app; "
+        "print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None)})))"
+    )
+
+    files = json.loads(run_clean("-c", probe, str(package)).stdout.splitlines()[-1])
+
+    allowed = (package.resolve(), Path(sysconfig.get_paths()["stdlib"]).resolve())
+    outside = [f for f in files if not any(Path(f).resolve().is_relative_to(root) for root in allowed)]
+    assert outside == []
+    assert any("/sklearn/" in f for f in files)
+
+
+def test_package_holds_the_verified_model_and_its_libraries(package: Path, manifest: dict[str, Any]) -> None:
+    model_file = package / "model" / manifest["file"]
+    installed = {
+        match[1].lower(): match[2]
+        for path in package.glob("*.dist-info")
+        if (match := re.match(r"(.+)-([^-]+)\.dist-info$", path.name))
+    }
+
+    assert hashlib.sha256(model_file.read_bytes()).hexdigest() == manifest["sha256"]
+    assert installed["scikit_learn"] == manifest["libraries"]["scikit-learn"]
+    assert installed["numpy"] == manifest["libraries"]["numpy"]
+    assert installed["joblib"] == manifest["libraries"]["joblib"]
+    assert (package / "app.py").is_file()
+    assert not (package / "Makefile").exists()
+    assert not (package / "requirements.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def start_api(package: Path) -> Iterator[str]:
+    server = subprocess.Popen(
+        [sys.executable, str(LAMBDA_LOCAL), "--package", str(package), "start-api", "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stderr is not None
+    try:
+        line = server.stderr.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        assert match, f"start-api did not start: {line}{server.stderr.read() if server.poll() is not None else ''}"
+        yield match[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stderr.close()
+
+
+def call(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_start_api_answers_the_seed_curl_command(start_api: str) -> None:
+    assert call(f"{start_api}/predict", b'{"features": [6.1, 2.8, 4.7, 1.2]}') == (200, {"prediction": 1})
+
+
+def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -> None:
+    status, body = call(f"{start_api}/")
+    assert status == 200
+    assert body["model"] == {"name": manifest["name"], "version": manifest["version"]}
+
+    status, body = call(f"{start_api}/predict", b'{"features": [6.1, 2.8]}')
+    assert status == 422
+    assert "expected 4 numbers" in body["error"]
