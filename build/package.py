@@ -12,10 +12,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from build import sizes
+from build.bytecode import SmokeTestError, compile_cold_path, trace_cold_path
+from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
 from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, train_if_needed
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = PROJECT_ROOT / "functions" / "predict"
 MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
+EVENTS_DIR = PROJECT_ROOT / "events"
 PACKAGE_MODEL_DIR = "model"
 LAMBDA_PYTHON_VERSION = "3.12"
 # Both tags are needed: with only the first pip settles for old numpy/scipy/scikit-learn,
@@ -67,6 +71,20 @@ def check_training_environment(requirements: Path) -> None:
             "the training environment differs from the function's pins in "
             f"{requirements}: {'; '.join(mismatches)}. Run `make setup` to sync it."
         )
+
+
+def lambda_requirements(requirements: Path, target: Path) -> Path:
+    """The pins to install, less the packages the Lambda runtime provides (saying who pulled them in)."""
+    kept = []
+    for line in requirements.read_text().splitlines():
+        match = PIN.match(line.strip())
+        if match and _normalise(match[1]) in RUNTIME_PROVIDED:
+            log.info("leaving out %s: the Lambda runtime provides it (%s)", match[1], line.partition("#")[2].strip())
+        else:
+            kept.append(line)
+    filtered = target / "requirements.txt"
+    filtered.write_text("\n".join(kept) + "\n")
+    return filtered
 
 
 def install_dependencies(requirements: Path, target: Path, architecture: str) -> None:
@@ -114,9 +132,17 @@ def build_package(target: Path, architecture: str = "x86_64") -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    install_dependencies(requirements, target, architecture)
+    with tempfile.TemporaryDirectory() as scratch:
+        install_dependencies(lambda_requirements(requirements, Path(scratch)), target, architecture)
+    slim(target)
     copy_function_code(FUNCTION_DIR, target)
     bake_model(target)
+    events = sorted(EVENTS_DIR.glob("*.json"))
+    cold_path = trace_cold_path(target, events)
+    own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
+    prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
+    strip_shared_objects(target)
+    compile_cold_path(target, events)
     report = sizes.measure(target)
     log.info("%s", report.render())
     report.check_limit()
@@ -137,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--out is required when ARTIFACTS_DIR is not set")
     try:
         build_package(args.out.resolve(), args.architecture)
-    except (BuildError, sizes.PackageTooLargeError) as error:
+    except (BuildError, SmokeTestError, sizes.PackageTooLargeError) as error:
         log.error("build failed: %s", error)
         raise SystemExit(1) from error
 

@@ -61,18 +61,41 @@ def test_every_event_file_through_the_built_package(package: Path, manifest: dic
     assert '"message":"model loaded"' in result.stderr
 
 
-def test_package_imports_nothing_from_outside_itself(package: Path) -> None:
-    probe = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import app; "
-        "print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None)})))"
-    )
+IMPORTED_MODULES_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import app
+modules = [m for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+print(json.dumps([[m.__file__, getattr(m, "__cached__", None)] for m in modules]))
+"""
 
-    files = json.loads(run_clean("-c", probe, str(package)).stdout.splitlines()[-1])
+
+def test_package_imports_nothing_from_outside_itself(package: Path) -> None:
+    modules = json.loads(run_clean("-c", IMPORTED_MODULES_PROBE, str(package)).stdout.splitlines()[-1])
 
     allowed = (package.resolve(), Path(sysconfig.get_paths()["stdlib"]).resolve())
-    outside = [f for f in files if not any(Path(f).resolve().is_relative_to(root) for root in allowed)]
+    outside = [file for file, _ in modules if not any(Path(file).resolve().is_relative_to(r) for r in allowed)]
     assert outside == []
-    assert any("/sklearn/" in f for f in files)
+    assert any("/sklearn/" in file for file, _ in modules)
+
+
+def test_every_module_of_the_cold_start_has_shipped_bytecode(package: Path) -> None:
+    modules = json.loads(run_clean("-c", IMPORTED_MODULES_PROBE, str(package)).stdout.splitlines()[-1])
+
+    from_package = [
+        (file, cached) for file, cached in modules if file.startswith(str(package)) and file.endswith(".py")
+    ]
+    assert len(from_package) > 100
+    assert [file for file, cached in from_package if not (cached and Path(cached).is_file())] == []
+
+
+def test_package_leaves_out_what_never_runs(package: Path) -> None:
+    assert not [path for path in package.rglob("tests") if path.is_dir()]
+    assert not list(package.rglob("*.pyi"))
+    assert not (package / "bin").exists()
+    assert not (package / "boto3").exists()
+    assert not (package / "botocore").exists()
+    assert (package / "scipy.libs").is_dir()
 
 
 def test_package_holds_the_verified_model_and_its_libraries(package: Path, manifest: dict[str, Any]) -> None:

@@ -15,14 +15,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import joblib
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sklearn.exceptions import InconsistentVersionWarning
 
 from serving.errors import InvalidRequestError, ModelLoadError
+from serving.forest import TreeEnsembleClassifier
 from serving.observability import logger
 
 MANIFEST_FILE = "manifest.json"
@@ -47,10 +49,15 @@ class Manifest(BaseModel):
     libraries: dict[str, str]
 
 
+class Predictor(Protocol):
+    def predict(self, rows: NDArray[np.float64]) -> NDArray[Any]: ...
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     manifest: Manifest
     estimator: Any
+    predictor: Predictor
 
     @property
     def n_features(self) -> int:
@@ -63,7 +70,7 @@ class LoadedModel:
             raise InvalidRequestError(f"{location}: expected {self.n_features} numbers ({names}), got {len(row)}")
 
     def predict(self, rows: Sequence[Sequence[float]]) -> list[int]:
-        predicted = self.estimator.predict(np.asarray(rows, dtype=np.float64))
+        predicted = self.predictor.predict(np.asarray(rows, dtype=np.float64))
         return [int(label) for label in predicted]
 
 
@@ -129,4 +136,5 @@ def load_model(model_dir: Path) -> LoadedModel:
             "load_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
-    return LoadedModel(manifest=manifest, estimator=estimator)
+    predictor = TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
+    return LoadedModel(manifest=manifest, estimator=estimator, predictor=predictor)

@@ -1,0 +1,47 @@
+"""Tree-ensemble prediction without scikit-learn's per-call overhead, bitwise identical to it.
+
+`RandomForestClassifier.predict_proba` validates its input, then dispatches every tree
+through joblib, which costs milliseconds for one row. The arithmetic underneath is simple:
+features cast to float32, each fitted tree's leaf values summed in `estimators_` order
+into a float64 array of zeros, and the sum divided in place by the number of trees;
+`predict` takes the class of the first maximum. Doing exactly that, with the same Cython
+`Tree.predict`, gives the same bits at a fraction of the cost. A single decision tree is
+the one-tree case: 0 + p and p / 1 are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+FOREST_CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
+TREE_CLASSIFIERS = (DecisionTreeClassifier, ExtraTreeClassifier)
+
+
+class TreeEnsembleClassifier:
+    """The fitted trees of a single-output forest (or one tree), evaluated as scikit-learn does."""
+
+    def __init__(self, estimator: Any) -> None:
+        fitted = estimator.estimators_ if isinstance(estimator, FOREST_CLASSIFIERS) else [estimator]
+        self.trees = [tree.tree_ for tree in fitted]
+        self.classes: NDArray[Any] = estimator.classes_
+        self.n_classes = int(estimator.n_classes_)
+
+    @staticmethod
+    def supports(estimator: Any) -> bool:
+        return isinstance(estimator, FOREST_CLASSIFIERS + TREE_CLASSIFIERS) and estimator.n_outputs_ == 1
+
+    def predict_proba(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+        features = np.ascontiguousarray(rows, dtype=np.float32)
+        proba = np.zeros((features.shape[0], self.n_classes), dtype=np.float64)
+        for tree in self.trees:
+            proba += tree.predict(features)[:, : self.n_classes]
+        proba /= len(self.trees)
+        return proba
+
+    def predict(self, rows: NDArray[np.float64]) -> NDArray[Any]:
+        return self.classes.take(np.argmax(self.predict_proba(rows), axis=1), axis=0)

@@ -1,0 +1,93 @@
+"""The fast tree-ensemble path gives the estimator's own answers, bit for bit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from sklearn.datasets import load_iris
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+from serving.forest import TreeEnsembleClassifier
+
+IRIS = load_iris()
+ESTIMATORS = {
+    "random-forest": RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=1),
+    "random-forest-shallow": RandomForestClassifier(n_estimators=17, max_depth=3, random_state=3, n_jobs=1),
+    "extra-trees": ExtraTreesClassifier(n_estimators=30, random_state=5, n_jobs=1),
+    "decision-tree": DecisionTreeClassifier(random_state=0),
+    "extra-tree": ExtraTreeClassifier(random_state=0),
+}
+
+
+def probes(estimator: Any) -> NDArray[np.float64]:
+    """Iris itself, random rows, extremes, and every split threshold exactly and one step either side."""
+    rng = np.random.default_rng(0)
+    trees = estimator.estimators_ if hasattr(estimator, "estimators_") else [estimator]
+    thresholds = np.unique(np.concatenate([tree.tree_.threshold[tree.tree_.feature >= 0] for tree in trees]))
+    at_split = np.concatenate(
+        [
+            thresholds,
+            np.nextafter(thresholds.astype(np.float32), np.float32(np.inf)).astype(np.float64),
+            np.nextafter(thresholds.astype(np.float32), np.float32(-np.inf)).astype(np.float64),
+            np.nextafter(thresholds, np.inf),
+            np.nextafter(thresholds, -np.inf),
+        ]
+    )
+    threshold_rows = np.tile(IRIS.data.mean(axis=0), (at_split.size * 4, 1))
+    for feature in range(4):
+        threshold_rows[feature * at_split.size : (feature + 1) * at_split.size, feature] = at_split
+    extremes = np.array([[3.4e38, -3.4e38, 0.0, -0.0], [-1.0, -2.5, -1e-30, 1e30], [0.0] * 4, [1e-45] * 4])
+    return np.vstack(
+        [IRIS.data, rng.normal(4, 3, size=(2000, 4)), rng.uniform(-10, 10, size=(500, 4)), threshold_rows, extremes]
+    )
+
+
+@pytest.fixture(scope="module", params=sorted(ESTIMATORS))
+def fitted(request: pytest.FixtureRequest) -> Any:
+    return ESTIMATORS[request.param].fit(IRIS.data, IRIS.target)
+
+
+def test_probabilities_are_bitwise_identical(fitted: Any) -> None:
+    rows = probes(fitted)
+
+    fast = TreeEnsembleClassifier(fitted).predict_proba(rows)
+
+    expected = fitted.predict_proba(rows)
+    assert fast.dtype == expected.dtype
+    assert fast.shape == expected.shape
+    assert fast.tobytes() == expected.tobytes()
+
+
+def test_classes_are_identical(fitted: Any) -> None:
+    rows = probes(fitted)
+
+    assert np.array_equal(TreeEnsembleClassifier(fitted).predict(rows), fitted.predict(rows))
+
+
+def test_single_rows_match_too(fitted: Any) -> None:
+    fast = TreeEnsembleClassifier(fitted)
+
+    for row in IRIS.data[::7]:
+        assert fast.predict_proba(row[None, :]).tobytes() == fitted.predict_proba(row[None, :]).tobytes()
+
+
+def test_string_class_labels_are_returned_as_labels() -> None:
+    labels = np.array(IRIS.target_names)[IRIS.target]
+    forest = RandomForestClassifier(n_estimators=5, random_state=1).fit(IRIS.data, labels)
+
+    assert TreeEnsembleClassifier(forest).predict(IRIS.data).tolist() == forest.predict(IRIS.data).tolist()
+
+
+def test_only_single_output_tree_classifiers_are_supported() -> None:
+    multi_output = RandomForestClassifier(n_estimators=3, random_state=0).fit(
+        IRIS.data, np.c_[IRIS.target, IRIS.target % 2]
+    )
+
+    assert TreeEnsembleClassifier.supports(ESTIMATORS["random-forest"])
+    assert not TreeEnsembleClassifier.supports(multi_output)
+    assert not TreeEnsembleClassifier.supports(LogisticRegression())
