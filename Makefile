@@ -14,7 +14,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke lint test clean
+.PHONY: help setup lock build validate start-api invoke lint test bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,8 @@ setup: $(VENV)/.installed ## create .venv with the pinned tools and libraries
 
 lock: $(VENV)/.installed ## re-pin functions/predict/requirements.txt and requirements-dev.txt
 	cd functions/predict && pip-compile --quiet --strip-extras --no-header --no-emit-index-url \
+		--no-emit-find-links --annotation-style=line --output-file requirements.txt requirements.in
+	cd bench/baseline/function && pip-compile --quiet --strip-extras --no-header --no-emit-index-url \
 		--no-emit-find-links --annotation-style=line --output-file requirements.txt requirements.in
 	pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 		--annotation-style=line --output-file requirements-dev.txt requirements-dev.in
@@ -53,5 +55,8 @@ lint: setup ## ruff and mypy
 test: build validate lint ## everything CI runs: build, validate, lint, unit and integration tests
 	pytest
 
+bench: build ## cold start, warm latency, RSS and size against the naive baseline; writes bench/RESULTS.md
+	python -m bench.run
+
 clean: ## remove the build output, the model cache and the virtualenv
-	rm -rf .aws-sam .model-cache $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .model-cache bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

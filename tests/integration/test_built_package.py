@@ -156,3 +156,16 @@ def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -
     status, body = call(f"{start_api}/predict", b'{"features": [6.1, 2.8]}')
     assert status == 422
     assert "expected 4 numbers" in body["error"]
+
+
+def test_benchmark_probe_measures_the_package(package: Path) -> None:
+    from bench.run import Variant, measure_once
+
+    variant = Variant("project", package)
+
+    measure_once(variant, warm=5)
+
+    assert variant.first_response == '200 {"prediction":1}'
+    assert len(variant.cold_s) == 1
+    assert len(variant.warm_ms) == 5
+    assert variant.rss_mib[0] > 10

@@ -1,0 +1,28 @@
+"""The benchmark's arithmetic: percentiles and target verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.run import Target, percentile
+
+
+def test_percentile_picks_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+
+    assert percentile(values, 0.5) == 51.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "baseline", "met"),
+    [
+        (Target(0.40), 1.0, 3.0, True),
+        (Target(0.40), 1.5, 3.0, False),
+        (Target(180, ratio=False), 177.6, 210.0, True),
+        (Target(180, ratio=False), 181.0, 400.0, False),
+    ],
+)
+def test_targets_are_ratios_or_absolute(target: Target, value: float, baseline: float, met: bool) -> None:
+    assert target.met(value, baseline) is met
