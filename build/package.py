@@ -6,6 +6,8 @@ Makefile; it can also be run by hand.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
 import re
@@ -15,16 +17,27 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from build import sizes
+import joblib
+
+from build import FUNCTION_DIR, sizes
 from build.bytecode import SmokeTestError, compile_cold_path, trace_cold_path
+from build.compile_forest import (
+    ExactnessError,
+    UnsupportedEstimatorError,
+    check_exactness,
+    compile_estimator,
+    probes,
+    serialize,
+)
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, train_if_needed
+from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, TrainingConfig, train_if_needed, training_split
+from serving.compiled_forest import CompiledForest
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_DIR = PROJECT_ROOT / "functions" / "predict"
+PROJECT_ROOT = FUNCTION_DIR.parent.parent
 MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 EVENTS_DIR = PROJECT_ROOT / "events"
 PACKAGE_MODEL_DIR = "model"
@@ -37,6 +50,12 @@ LAMBDA_PLATFORMS = {
 }
 SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
+COMPILED_FOREST = "compiled-forest"
+SCIKIT_LEARN = "scikit-learn"
+RUNTIMES = ("auto", COMPILED_FOREST, SCIKIT_LEARN)
+COMPILED_FILE = "forest.npz"
+# What only the scikit-learn runtime needs: left out of a package that serves a compiled forest.
+SCIKIT_LEARN_RUNTIME_ONLY = frozenset({"scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "cloudpickle"})
 
 
 class BuildError(Exception):
@@ -73,13 +92,17 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path) -> Path:
-    """The pins to install, less the packages the Lambda runtime provides (saying who pulled them in)."""
+def lambda_requirements(requirements: Path, target: Path, runtime: str) -> Path:
+    """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
+    less scikit-learn and what only it needs when the model is served compiled."""
     kept = []
     for line in requirements.read_text().splitlines():
         match = PIN.match(line.strip())
-        if match and _normalise(match[1]) in RUNTIME_PROVIDED:
-            log.info("leaving out %s: the Lambda runtime provides it (%s)", match[1], line.partition("#")[2].strip())
+        name = _normalise(match[1]) if match else ""
+        if name in RUNTIME_PROVIDED:
+            log.info("leaving out %s: the Lambda runtime provides it (%s)", name, line.partition("#")[2].strip())
+        elif runtime == COMPILED_FOREST and name in SCIKIT_LEARN_RUNTIME_ONLY:
+            log.info("leaving out %s: the compiled forest does not need it", name)
         else:
             kept.append(line)
     filtered = target / "requirements.txt"
@@ -110,33 +133,66 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def bake_model(target: Path) -> None:
-    result = train_if_needed(MODEL_CACHE_DIR)
+def compile_model(estimator: Any, config: TrainingConfig) -> bytes:
+    """The compiled forest's file, after proving it exact on every row the gate generates."""
+    arrays = compile_estimator(estimator)
+    x_train, x_test, _, _ = training_split(config)
+    checked = check_exactness(
+        estimator,
+        CompiledForest(arrays),
+        {"training rows": x_train, "held-out rows": x_test, "probes": probes(estimator)},
+    )
+    log.info("compiled the forest: predict and predict_proba bitwise identical on %d rows", checked)
+    return serialize(arrays)
+
+
+def bake_model(target: Path, runtime: str, cache_dir: Path | None = None) -> str:
+    """Train or reuse the model in `cache_dir`, bake it into `target` with the runtime that
+    serves it, and return that runtime's name."""
+    config = TrainingConfig()
+    result = train_if_needed(cache_dir or MODEL_CACHE_DIR, config)
+    manifest = dict(result.manifest)
     model_dir = target / PACKAGE_MODEL_DIR
     model_dir.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, MANIFEST_FILE):
-        shutil.copy2(MODEL_CACHE_DIR / name, model_dir / name)
-    manifest = result.manifest
+    payload = None
+    if runtime != SCIKIT_LEARN:
+        try:
+            payload = compile_model(joblib.load(result.model_path), config)
+        except UnsupportedEstimatorError as error:
+            if runtime == COMPILED_FOREST:
+                raise BuildError(f"cannot compile the model: {error}") from error
+            log.info("keeping the scikit-learn runtime: %s", error)
+    if payload is None:
+        shutil.copy2(result.model_path, model_dir / MODEL_FILE)
+        manifest["runtime"] = {"name": SCIKIT_LEARN, "file": MODEL_FILE, "sha256": manifest["sha256"]}
+    else:
+        (model_dir / COMPILED_FILE).write_bytes(payload)
+        digest = hashlib.sha256(payload).hexdigest()
+        manifest["runtime"] = {"name": COMPILED_FOREST, "file": COMPILED_FILE, "sha256": digest}
+    (model_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info(
-        "baked model %s %s (test accuracy %.4f) into %s",
+        "baked model %s %s (test accuracy %.4f, %s runtime) into %s",
         manifest["name"],
         manifest["version"],
         manifest["metrics"]["test_accuracy"],
+        manifest["runtime"]["name"],
         model_dir,
     )
+    served_by: str = manifest["runtime"]["name"]
+    return served_by
 
 
-def build_package(target: Path, architecture: str = "x86_64") -> None:
+def build_package(target: Path, architecture: str = "x86_64", runtime: str = "auto") -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
+    served_by = bake_model(target, runtime)
     with tempfile.TemporaryDirectory() as scratch:
-        install_dependencies(lambda_requirements(requirements, Path(scratch)), target, architecture)
+        install_dependencies(lambda_requirements(requirements, Path(scratch), served_by), target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
-    bake_model(target)
     events = sorted(EVENTS_DIR.glob("*.json"))
     cold_path = trace_cold_path(target, events)
     own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
@@ -157,13 +213,19 @@ def main(argv: list[str] | None = None) -> None:
         help="package directory (default: $ARTIFACTS_DIR, set by sam build)",
     )
     parser.add_argument("--architecture", choices=sorted(LAMBDA_PLATFORMS), default="x86_64")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="how the model is served: auto compiles tree ensembles and keeps scikit-learn for the rest",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     if args.out is None:
         parser.error("--out is required when ARTIFACTS_DIR is not set")
     try:
-        build_package(args.out.resolve(), args.architecture)
-    except (BuildError, SmokeTestError, sizes.PackageTooLargeError) as error:
+        build_package(args.out.resolve(), args.architecture, args.runtime)
+    except (BuildError, ExactnessError, SmokeTestError, sizes.PackageTooLargeError) as error:
         log.error("build failed: %s", error)
         raise SystemExit(1) from error
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score
@@ -78,16 +79,23 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train(config: TrainingConfig) -> tuple[RandomForestClassifier, dict[str, Any]]:
-    """Fit the forest on a stratified split of Iris; return it with its held-out metrics."""
+def training_split(config: TrainingConfig) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """The stratified train/held-out split of Iris: x_train, x_test, y_train, y_test."""
     iris = load_iris()
-    x_train, x_test, y_train, y_test = train_test_split(
+    split: list[NDArray[Any]] = train_test_split(
         iris.data,
         iris.target,
         test_size=config.test_size,
         random_state=config.split_random_state,
         stratify=iris.target,
     )
+    x_train, x_test, y_train, y_test = split
+    return x_train, x_test, y_train, y_test
+
+
+def train(config: TrainingConfig) -> tuple[RandomForestClassifier, dict[str, Any]]:
+    """Fit the forest on the training split; return it with its held-out metrics."""
+    x_train, x_test, y_train, y_test = training_split(config)
     model = RandomForestClassifier(
         n_estimators=config.n_estimators,
         max_depth=config.max_depth,

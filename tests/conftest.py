@@ -1,23 +1,43 @@
 from __future__ import annotations
 
+import importlib
 import io
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import joblib
 import pytest
 
-from build.train import TrainingConfig, train_if_needed
+from build.package import COMPILED_FOREST, PACKAGE_MODEL_DIR, SCIKIT_LEARN, bake_model
+from build.train import MODEL_FILE, TrainingConfig, train_if_needed
 from local.lambda_local import LambdaContext
 
 
 @pytest.fixture(scope="session")
-def iris_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The product's model, trained by the build step into a temporary directory."""
-    model_dir = tmp_path_factory.mktemp("iris-model")
+def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The product's model as the build step trains it: model.joblib and its manifest."""
+    model_dir = tmp_path_factory.mktemp("iris-training")
     train_if_needed(model_dir)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def iris_estimator(training_dir: Path) -> Any:
+    return joblib.load(training_dir / MODEL_FILE)
+
+
+@pytest.fixture(scope="session", params=[COMPILED_FOREST, SCIKIT_LEARN])
+def iris_model_dir(
+    request: pytest.FixtureRequest, training_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The model directory the build bakes into the package, once per runtime."""
+    package = tmp_path_factory.mktemp(f"package-{request.param}")
+    assert bake_model(package, request.param, cache_dir=training_dir) == request.param
+    return package / PACKAGE_MODEL_DIR
 
 
 @pytest.fixture
@@ -29,12 +49,11 @@ def tiny_model_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def app_module(iris_model_dir: Path) -> Iterator[ModuleType]:
-    """The Lambda entry point module, imported once with the session's model (as a cold start)."""
+    """The Lambda entry point module, imported once per baked runtime (as a cold start)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_DIR", str(iris_model_dir))
-        import app
-
-        yield app
+        patch.delitem(sys.modules, "app", raising=False)
+        yield importlib.import_module("app")
 
 
 @pytest.fixture

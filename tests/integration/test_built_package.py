@@ -76,7 +76,7 @@ def test_package_imports_nothing_from_outside_itself(package: Path) -> None:
     allowed = (package.resolve(), Path(sysconfig.get_paths()["stdlib"]).resolve())
     outside = [file for file, _ in modules if not any(Path(file).resolve().is_relative_to(r) for r in allowed)]
     assert outside == []
-    assert any("/sklearn/" in file for file, _ in modules)
+    assert [file for file, _ in modules if "/sklearn/" in file or "/scipy/" in file or "/joblib/" in file] == []
 
 
 def test_every_module_of_the_cold_start_has_shipped_bytecode(package: Path) -> None:
@@ -95,21 +95,25 @@ def test_package_leaves_out_what_never_runs(package: Path) -> None:
     assert not (package / "bin").exists()
     assert not (package / "boto3").exists()
     assert not (package / "botocore").exists()
-    assert (package / "scipy.libs").is_dir()
+    assert (package / "numpy.libs").is_dir()
 
 
-def test_package_holds_the_verified_model_and_its_libraries(package: Path, manifest: dict[str, Any]) -> None:
-    model_file = package / "model" / manifest["file"]
+def test_package_serves_the_compiled_forest_without_scikit_learn(package: Path, manifest: dict[str, Any]) -> None:
+    runtime = manifest["runtime"]
     installed = {
         match[1].lower(): match[2]
         for path in package.glob("*.dist-info")
         if (match := re.match(r"(.+)-([^-]+)\.dist-info$", path.name))
     }
 
-    assert hashlib.sha256(model_file.read_bytes()).hexdigest() == manifest["sha256"]
-    assert installed["scikit_learn"] == manifest["libraries"]["scikit-learn"]
+    assert runtime["name"] == "compiled-forest"
+    assert hashlib.sha256((package / "model" / runtime["file"]).read_bytes()).hexdigest() == runtime["sha256"]
+    assert not (package / "model" / "model.joblib").exists()
     assert installed["numpy"] == manifest["libraries"]["numpy"]
-    assert installed["joblib"] == manifest["libraries"]["joblib"]
+    for left_out in ("scikit_learn", "scipy", "joblib", "threadpoolctl"):
+        assert left_out not in installed
+    for directory in ("sklearn", "scipy", "scipy.libs", "joblib"):
+        assert not (package / directory).exists()
     assert (package / "app.py").is_file()
     assert not (package / "Makefile").exists()
     assert not (package / "requirements.txt").exists()
@@ -151,7 +155,7 @@ def test_start_api_answers_the_seed_curl_command(start_api: str) -> None:
 def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -> None:
     status, body = call(f"{start_api}/")
     assert status == 200
-    assert body["model"] == {"name": manifest["name"], "version": manifest["version"]}
+    assert body["model"] == {"name": manifest["name"], "version": manifest["version"], "runtime": "compiled-forest"}
 
     status, body = call(f"{start_api}/predict", b'{"features": [6.1, 2.8]}')
     assert status == 422

@@ -16,13 +16,13 @@ def test_percentile_picks_the_nearest_rank() -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "value", "baseline", "met"),
+    ("target", "value", "reference", "met"),
     [
-        (Target(0.40), 1.0, 3.0, True),
-        (Target(0.40), 1.5, 3.0, False),
-        (Target(180, ratio=False), 177.6, 210.0, True),
-        (Target(180, ratio=False), 181.0, 400.0, False),
+        (Target(0.40, "baseline"), 1.0, 3.0, True),
+        (Target(0.40, "baseline"), 1.5, 3.0, False),
+        (Target(180), 177.6, None, True),
+        (Target(180), 181.0, None, False),
     ],
 )
-def test_targets_are_ratios_or_absolute(target: Target, value: float, baseline: float, met: bool) -> None:
-    assert target.met(value, baseline) is met
+def test_targets_are_ratios_or_absolute(target: Target, value: float, reference: float | None, met: bool) -> None:
+    assert target.met(value, reference) is met

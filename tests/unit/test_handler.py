@@ -6,6 +6,7 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,11 @@ def test_status_names_the_model(shape: str, app_module: ModuleType, lambda_conte
     body = response_json(response)
     assert response["statusCode"] == 200
     assert body["status"] == "ok"
-    assert body["model"] == {"name": "iris-random-forest", "version": app_module.model.manifest.version}
+    assert body["model"] == {
+        "name": "iris-random-forest",
+        "version": app_module.model.manifest.version,
+        "runtime": app_module.model.manifest.serving_runtime.name,
+    }
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -46,9 +51,11 @@ def test_base64_body_without_content_type(shape: str, app_module: ModuleType, la
 
 
 @pytest.mark.parametrize("index", [0, 1, 50, 51, 100, 149])
-def test_predictions_match_the_estimator(index: int, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+def test_predictions_match_the_estimator(
+    index: int, app_module: ModuleType, iris_estimator: Any, lambda_context: LambdaContext
+) -> None:
     row = IRIS.data[index].tolist()
-    expected = int(app_module.model.estimator.predict(np.asarray([row]))[0])
+    expected = int(iris_estimator.predict(np.asarray([row]))[0])
 
     response = app_module.handler(make_event("http-api", body={"features": row}), lambda_context)
 

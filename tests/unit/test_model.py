@@ -29,7 +29,7 @@ def test_loads_and_predicts_like_the_estimator(tiny_model_dir: Path) -> None:
 
     assert model.manifest.name == "iris-random-forest"
     assert model.n_features == 4
-    assert model.predict(rows.tolist()) == model.estimator.predict(rows).tolist()
+    assert model.predict(rows.tolist()) == joblib.load(tiny_model_dir / "model.joblib").predict(rows).tolist()
 
 
 def test_missing_manifest(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -75,26 +77,65 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         report.check_limit()
 
 
-def test_build_assembles_code_and_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    installs: list[tuple[Path, str]] = []
-    monkeypatch.setattr(package, "install_dependencies", lambda _req, target, arch: installs.append((target, arch)))
+@pytest.fixture
+def offline_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The build without pip and without running the package (the built-package tests do both):
+    records which pins each install would have installed."""
+    installed: dict[str, list[str]] = {}
+
+    def record_install(requirements: Path, target: Path, architecture: str) -> None:
+        installed[architecture] = [
+            line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line
+        ]
+
+    monkeypatch.setattr(package, "install_dependencies", record_install)
     monkeypatch.setattr(package, "MODEL_CACHE_DIR", tmp_path / "cache")
-    # Without installed dependencies the package cannot run: its tracing is exercised by the built-package tests.
     monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
     monkeypatch.setattr(package, "compile_cold_path", lambda target, events: None)
+    return installed
+
+
+def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
+    tmp_path: Path, offline_build: dict[str, list[str]]
+) -> None:
     out = tmp_path / "PredictFunction"
     (out / "stale").mkdir(parents=True)
 
     package.main(["--out", str(out)])
 
-    assert installs == [(out, "x86_64")]
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    compiled = out / "model" / "forest.npz"
+    assert manifest["runtime"] == {
+        "name": "compiled-forest",
+        "file": "forest.npz",
+        "sha256": hashlib.sha256(compiled.read_bytes()).hexdigest(),
+    }
+    assert not (out / "model" / "model.joblib").exists()
+    assert {"scikit-learn", "scipy", "joblib", "threadpoolctl"}.isdisjoint(offline_build["x86_64"])
+    assert {"numpy", "fastapi", "mangum", "pydantic", "aws-lambda-powertools"} <= set(offline_build["x86_64"])
     assert (out / "app.py").is_file()
-    assert (out / "serving" / "model.py").is_file()
-    assert (out / "model" / "model.joblib").read_bytes() == (tmp_path / "cache" / "model.joblib").read_bytes()
-    assert (out / "model" / "manifest.json").is_file()
+    assert (out / "serving" / "compiled_forest.py").is_file()
     assert not (out / "stale").exists()
     assert not (out / "Makefile").exists()
     assert not list(out.rglob("__pycache__"))
+
+
+def test_build_with_the_scikit_learn_runtime(tmp_path: Path, offline_build: dict[str, list[str]]) -> None:
+    out = tmp_path / "PredictFunction"
+
+    package.main(["--out", str(out), "--runtime", "scikit-learn"])
+
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert manifest["runtime"] == {"name": "scikit-learn", "file": "model.joblib", "sha256": manifest["sha256"]}
+    assert (out / "model" / "model.joblib").is_file()
+    assert {"scikit-learn", "scipy", "joblib"} <= set(offline_build["x86_64"])
+
+
+def test_compiled_model_file_is_reproducible(tmp_path: Path, offline_build: dict[str, list[str]]) -> None:
+    package.main(["--out", str(tmp_path / "a")])
+    package.main(["--out", str(tmp_path / "b")])
+
+    assert (tmp_path / "a/model/forest.npz").read_bytes() == (tmp_path / "b/model/forest.npz").read_bytes()
 
 
 def test_build_failure_exits_non_zero_with_the_reason(

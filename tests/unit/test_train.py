@@ -24,9 +24,9 @@ def test_training_is_byte_for_byte_deterministic(tmp_path: Path) -> None:
     assert first.manifest_path.read_bytes() == second.manifest_path.read_bytes()
 
 
-def test_manifest_describes_the_model(iris_model_dir: Path) -> None:
-    manifest = json.loads((iris_model_dir / MANIFEST_FILE).read_text())
-    digest = hashlib.sha256((iris_model_dir / MODEL_FILE).read_bytes()).hexdigest()
+def test_manifest_describes_the_model(training_dir: Path) -> None:
+    manifest = json.loads((training_dir / MANIFEST_FILE).read_text())
+    digest = hashlib.sha256((training_dir / MODEL_FILE).read_bytes()).hexdigest()
 
     assert manifest["sha256"] == digest
     assert manifest["version"] == digest[:12]
@@ -44,8 +44,8 @@ def test_manifest_describes_the_model(iris_model_dir: Path) -> None:
         assert manifest["libraries"][library] == metadata.version(library)
 
 
-def test_trained_model_answers_the_seed_example(iris_model_dir: Path) -> None:
-    model = joblib.load(iris_model_dir / MODEL_FILE)
+def test_trained_model_answers_the_seed_example(training_dir: Path) -> None:
+    model = joblib.load(training_dir / MODEL_FILE)
 
     assert model.predict([[6.1, 2.8, 4.7, 1.2]]).tolist() == [1]
 

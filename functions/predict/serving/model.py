@@ -1,9 +1,10 @@
 """Loading the baked model (once, at cold start) and predicting with it.
 
-Loading reads the manifest, checks the model file's sha256 against it before unpickling,
-refuses a model pickled by another scikit-learn version, and checks that the estimator
-matches the manifest's features and classes. Predicting is a pure function of the
-loaded model and already-validated rows.
+The manifest names the runtime the build baked: "compiled-forest" (plain arrays evaluated
+with numpy, no scikit-learn in the package) or "scikit-learn" (the pickled estimator).
+Loading checks the runtime file's sha256 against the manifest before reading it, then that
+the model matches the manifest's features and classes. Predicting is a pure function of
+the loaded model and already-validated rows.
 """
 
 from __future__ import annotations
@@ -11,24 +12,36 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-import joblib
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sklearn.exceptions import InconsistentVersionWarning
 
+from serving.compiled_forest import CompiledForest
 from serving.errors import InvalidRequestError, ModelLoadError
-from serving.forest import TreeEnsembleClassifier
 from serving.observability import logger
 
 MANIFEST_FILE = "manifest.json"
 SUPPORTED_MANIFEST_SCHEMA = 1
+
+
+RuntimeName = Literal["compiled-forest", "scikit-learn"]
+COMPILED_FOREST: RuntimeName = "compiled-forest"
+SCIKIT_LEARN: RuntimeName = "scikit-learn"
+
+
+class RuntimeSpec(BaseModel):
+    """Which runtime serves the model, from which file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: RuntimeName
+    file: str
+    sha256: str
 
 
 class Manifest(BaseModel):
@@ -47,6 +60,12 @@ class Manifest(BaseModel):
     classes: list[int]
     metrics: dict[str, Any]
     libraries: dict[str, str]
+    runtime: RuntimeSpec | None = None
+
+    @property
+    def serving_runtime(self) -> RuntimeSpec:
+        """The baked runtime; a manifest straight from training is served by scikit-learn."""
+        return self.runtime or RuntimeSpec(name=SCIKIT_LEARN, file=self.file, sha256=self.sha256)
 
 
 class Predictor(Protocol):
@@ -56,7 +75,6 @@ class Predictor(Protocol):
 @dataclass(frozen=True)
 class LoadedModel:
     manifest: Manifest
-    estimator: Any
     predictor: Predictor
 
     @property
@@ -91,25 +109,25 @@ def _read_manifest(model_dir: Path) -> Manifest:
     return manifest
 
 
-def _unpickle(payload: bytes, path: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
+def _load_predictor(runtime: RuntimeSpec, payload: bytes, path: Path) -> Any:
+    if runtime.name == COMPILED_FOREST:
         try:
-            return joblib.load(io.BytesIO(payload))
-        except InconsistentVersionWarning as warning:
-            raise ModelLoadError(
-                f"model {path} was pickled with scikit-learn {warning.original_sklearn_version} "
-                f"but this function runs {warning.current_sklearn_version}; rebuild the package"
-            ) from warning
+            return CompiledForest.load(io.BytesIO(payload))
+        except (ValueError, KeyError, OSError) as error:
+            raise ModelLoadError(f"compiled model {path} cannot be read: {error}") from error
+    # Imported only here: a package with the compiled runtime has no scikit-learn at all.
+    from serving.sklearn_runtime import load_estimator
+
+    return load_estimator(payload, path)
 
 
-def _check_interface(estimator: Any, manifest: Manifest, path: Path) -> None:
-    n_features = getattr(estimator, "n_features_in_", None)
+def _check_interface(predictor: Any, manifest: Manifest, path: Path) -> None:
+    n_features = getattr(predictor, "n_features_in_", getattr(predictor, "n_features", None))
     if n_features != len(manifest.feature_names):
         raise ModelLoadError(
             f"model {path} takes {n_features} features, its manifest names {len(manifest.feature_names)}"
         )
-    classes = [int(label) for label in getattr(estimator, "classes_", [])]
+    classes = [int(label) for label in getattr(predictor, "classes_", getattr(predictor, "classes", []))]
     if classes != manifest.classes:
         raise ModelLoadError(f"model {path} predicts classes {classes}, its manifest says {manifest.classes}")
 
@@ -118,23 +136,24 @@ def load_model(model_dir: Path) -> LoadedModel:
     """Load and verify the model in `model_dir`; raise ModelLoadError rather than serve a wrong one."""
     started = time.perf_counter()
     manifest = _read_manifest(model_dir)
-    path = model_dir / manifest.file
+    runtime = manifest.serving_runtime
+    path = model_dir / runtime.file
     try:
         payload = path.read_bytes()
     except FileNotFoundError as error:
         raise ModelLoadError(f"model file not found at {path}") from error
     digest = hashlib.sha256(payload).hexdigest()
-    if digest != manifest.sha256:
-        raise ModelLoadError(f"model file {path} has sha256 {digest}, its manifest expects {manifest.sha256}")
-    estimator = _unpickle(payload, path)
-    _check_interface(estimator, manifest, path)
+    if digest != runtime.sha256:
+        raise ModelLoadError(f"model file {path} has sha256 {digest}, its manifest expects {runtime.sha256}")
+    predictor = _load_predictor(runtime, payload, path)
+    _check_interface(predictor, manifest, path)
     logger.info(
         "model loaded",
         extra={
             "model_name": manifest.name,
             "model_version": manifest.version,
+            "runtime": runtime.name,
             "load_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
-    predictor = TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
-    return LoadedModel(manifest=manifest, estimator=estimator, predictor=predictor)
+    return LoadedModel(manifest=manifest, predictor=predictor)

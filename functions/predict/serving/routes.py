@@ -29,7 +29,7 @@ async def status(model: Model) -> StatusResponse:
     return StatusResponse(
         status="ok",
         message='Iris prediction API is running; POST /predict with {"features": [4 numbers]}',
-        model=ModelSummary(name=manifest.name, version=manifest.version),
+        model=ModelSummary(name=manifest.name, version=manifest.version, runtime=manifest.serving_runtime.name),
     )
 
 

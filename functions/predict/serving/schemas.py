@@ -43,6 +43,7 @@ class PredictResponse(BaseModel):
 class ModelSummary(BaseModel):
     name: str
     version: str
+    runtime: str = Field(description="compiled-forest (numpy only) or scikit-learn", examples=["compiled-forest"])
 
 
 class StatusResponse(BaseModel):

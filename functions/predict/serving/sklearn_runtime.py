@@ -1,4 +1,8 @@
-"""Tree-ensemble prediction without scikit-learn's per-call overhead, bitwise identical to it.
+"""The scikit-learn runtime: the pickled estimator itself, for models the compiler does not support.
+
+Unpickling refuses a model pickled by another scikit-learn version. Forest and tree
+classifiers predict through their fitted trees directly, bitwise identical to the
+estimator's own methods:
 
 `RandomForestClassifier.predict_proba` validates its input, then dispatches every tree
 through joblib, which costs milliseconds for one row. The arithmetic underneath is simple:
@@ -11,12 +15,19 @@ the one-tree case: 0 + p and p / 1 are exact.
 
 from __future__ import annotations
 
+import io
+import warnings
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+from serving.errors import ModelLoadError
 
 FOREST_CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 TREE_CLASSIFIERS = (DecisionTreeClassifier, ExtraTreeClassifier)
@@ -27,9 +38,11 @@ class TreeEnsembleClassifier:
 
     def __init__(self, estimator: Any) -> None:
         fitted = estimator.estimators_ if isinstance(estimator, FOREST_CLASSIFIERS) else [estimator]
+        self.estimator = estimator
         self.trees = [tree.tree_ for tree in fitted]
         self.classes: NDArray[Any] = estimator.classes_
         self.n_classes = int(estimator.n_classes_)
+        self.n_features_in_ = int(estimator.n_features_in_)
 
     @staticmethod
     def supports(estimator: Any) -> bool:
@@ -45,3 +58,17 @@ class TreeEnsembleClassifier:
 
     def predict(self, rows: NDArray[np.float64]) -> NDArray[Any]:
         return self.classes.take(np.argmax(self.predict_proba(rows), axis=1), axis=0)
+
+
+def load_estimator(payload: bytes, path: Path) -> Any:
+    """Unpickle a verified model file; the fast tree path when it applies, else the estimator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            estimator = joblib.load(io.BytesIO(payload))
+        except InconsistentVersionWarning as warning:
+            raise ModelLoadError(
+                f"model {path} was pickled with scikit-learn {warning.original_sklearn_version} "
+                f"but this function runs {warning.current_sklearn_version}; rebuild the package"
+            ) from warning
+    return TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator

@@ -1,0 +1,202 @@
+"""Compile a fitted scikit-learn tree ensemble into the arrays that
+functions/predict/serving/compiled_forest.py evaluates, and prove the result exact.
+
+The exactness gate compares the compiled model with the estimator itself on the training
+rows, the held-out rows and generated probes (every split threshold, the float32 and
+float64 neighbours on both sides of it, extremes, negatives, random rows) for `predict`
+and, for classifiers, `predict_proba`. Any difference, however small, is an error.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
+
+from serving.compiled_forest import FORMAT_VERSION, WORD_BITS, CompiledForest
+
+CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, ExtraTreeClassifier)
+REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, ExtraTreeRegressor)
+MAX_MASK_BYTES = 64 * 1024 * 1024
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class UnsupportedEstimatorError(Exception):
+    """The estimator cannot be compiled; it is served by the scikit-learn runtime instead."""
+
+
+class ExactnessError(Exception):
+    """The compiled model's answers differ from the estimator's."""
+
+
+@dataclass(frozen=True)
+class _Tree:
+    leaves: list[int]
+    splits: list[tuple[int, float, int, int]]  # feature, threshold, first and last+1 leaf of the left subtree
+
+
+def _walk(tree: Any) -> _Tree:
+    """Leaves in left-to-right order, and for each split the leaf range of its left subtree."""
+    left, right = tree.children_left, tree.children_right
+    leaves: list[int] = []
+    first_leaf: dict[int, int] = {}
+    end_leaf: dict[int, int] = {}
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        node, visited = stack.pop()
+        if left[node] == -1:
+            first_leaf[node] = len(leaves)
+            leaves.append(node)
+            end_leaf[node] = len(leaves)
+        elif visited:
+            first_leaf[node] = first_leaf[left[node]]
+            end_leaf[node] = end_leaf[right[node]]
+        else:
+            stack += [(node, True), (right[node], False), (left[node], False)]
+    splits = [
+        (int(tree.feature[node]), float(tree.threshold[node]), first_leaf[left[node]], end_leaf[left[node]])
+        for node in range(tree.node_count)
+        if left[node] != -1
+    ]
+    return _Tree(leaves=leaves, splits=splits)
+
+
+def _mask_dtype(max_leaves: int) -> tuple[type[np.unsignedinteger[Any]], int]:
+    for dtype, bits in ((np.uint8, 8), (np.uint16, 16), (np.uint32, 32)):
+        if max_leaves <= bits:
+            return dtype, 1
+    return np.uint64, -(-max_leaves // WORD_BITS)
+
+
+def supports(estimator: Any) -> bool:
+    return type(estimator) in CLASSIFIERS + REGRESSORS and estimator.n_outputs_ == 1
+
+
+def compile_estimator(estimator: Any) -> dict[str, NDArray[Any]]:
+    """The arrays of a CompiledForest equivalent to `estimator`."""
+    if not supports(estimator):
+        raise UnsupportedEstimatorError(f"{type(estimator).__name__} is not a single-output tree ensemble")
+    is_classifier = type(estimator) in CLASSIFIERS
+    fitted = getattr(estimator, "estimators_", [estimator])
+    trees = [tree.tree_ for tree in fitted]
+    walked = [_walk(tree) for tree in trees]
+    n_features = int(estimator.n_features_in_)
+    n_values = int(estimator.n_classes_) if is_classifier else 1
+    dtype, words = _mask_dtype(max(len(w.leaves) for w in walked))
+    bits = np.iinfo(dtype).bits
+    thresholds = [
+        np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], dtype=np.float64))
+        for feature in range(n_features)
+    ]
+    mask_bytes = sum((t.size + 1) * len(trees) * words * np.dtype(dtype).itemsize for t in thresholds)
+    if mask_bytes > MAX_MASK_BYTES:
+        raise UnsupportedEstimatorError(f"leaf masks would take {mask_bytes / 1e6:.0f} MB")
+    masks = [np.full((t.size + 1, len(trees), words), np.iinfo(dtype).max, dtype=dtype) for t in thresholds]
+    for tree_index, tree in enumerate(walked):
+        for feature, threshold, first, end in tree.splits:
+            cleared = np.full(words, np.iinfo(dtype).max, dtype=dtype)
+            for leaf in range(first, end):
+                cleared[leaf // bits] &= dtype(~(1 << (leaf % bits)) & np.iinfo(dtype).max)
+            position = int(np.searchsorted(thresholds[feature], threshold))
+            masks[feature][position + 1 :, tree_index] &= cleared
+    leaf_values = np.concatenate(
+        [tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=True)]
+    ).astype(np.float64)
+    arrays: dict[str, NDArray[Any]] = {
+        "format_version": np.array(FORMAT_VERSION),
+        "kind": np.array("classifier" if is_classifier else "regressor"),
+        "n_features": np.array(n_features),
+        "n_trees": np.array(len(trees)),
+        "words": np.array(words),
+        "classes": np.asarray(estimator.classes_) if is_classifier else np.array([]),
+        "leaf_values": np.ascontiguousarray(leaf_values),
+        "leaf_offsets": np.cumsum([0] + [len(w.leaves) for w in walked[:-1]]).astype(np.int64),
+    }
+    for feature in range(n_features):
+        arrays[f"thresholds_{feature}"] = thresholds[feature]
+        arrays[f"leaf_masks_{feature}"] = masks[feature]
+    return arrays
+
+
+def serialize(arrays: dict[str, NDArray[Any]]) -> bytes:
+    """The arrays as an uncompressed .npz, byte-for-byte reproducible (fixed member timestamps).
+
+    It is read with allow_pickle=False: loading the model never unpickles anything.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def probes(estimator: Any, rng_seed: int = 0) -> NDArray[np.float64]:
+    """Rows at, just above and just below every split threshold (in float32 and float64),
+    extremes, negatives and random rows around the thresholds' range."""
+    rng = np.random.default_rng(rng_seed)
+    n_features = int(estimator.n_features_in_)
+    fitted = getattr(estimator, "estimators_", [estimator])
+    by_feature = [
+        np.unique(np.concatenate([t.tree_.threshold[t.tree_.feature == f] for t in fitted])) for f in range(n_features)
+    ]
+    rows = []
+    center = np.array([np.median(t) if t.size else 0.0 for t in by_feature])
+    for feature, thresholds in enumerate(by_feature):
+        as_float32 = thresholds.astype(np.float32)
+        values = np.concatenate(
+            [
+                thresholds,
+                as_float32.astype(np.float64),
+                np.nextafter(as_float32, np.float32(np.inf)).astype(np.float64),
+                np.nextafter(as_float32, np.float32(-np.inf)).astype(np.float64),
+                np.nextafter(thresholds, np.inf),
+                np.nextafter(thresholds, -np.inf),
+            ]
+        )
+        block = np.tile(center, (values.size, 1))
+        block[:, feature] = values
+        rows.append(block)
+    low = min((t.min() for t in by_feature if t.size), default=-1.0)
+    high = max((t.max() for t in by_feature if t.size), default=1.0)
+    span = max(high - low, 1.0)
+    rows.append(rng.uniform(low - span, high + span, size=(2000, n_features)))
+    rows.append(-np.abs(rng.normal(0, span, size=(200, n_features))))
+    extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30])
+    for feature in range(n_features):
+        block = np.tile(center, (extremes.size, 1))
+        block[:, feature] = extremes
+        rows.append(block)
+    return np.vstack(rows)
+
+
+def check_exactness(estimator: Any, compiled: CompiledForest, datasets: dict[str, NDArray[Any]]) -> int:
+    """Raise ExactnessError naming every dataset on which the compiled model differs; return rows checked."""
+    problems = []
+    checked = 0
+    for name, rows in datasets.items():
+        rows = np.asarray(rows, dtype=np.float64)
+        checked += len(rows)
+        # scikit-learn's finiteness check sums all rows at once: +max and -max make a harmless NaN.
+        with np.errstate(invalid="ignore", over="ignore"):
+            expected = estimator.predict(rows)
+            expected_proba = estimator.predict_proba(rows) if compiled.is_classifier else None
+        actual = compiled.predict(rows)
+        if expected.shape != actual.shape or expected.tobytes() != actual.tobytes():
+            differing = np.flatnonzero(expected != actual)
+            problems.append(f"{name}: predict differs on {differing.size} of {len(rows)} rows, first {differing[:5]}")
+        if expected_proba is not None:
+            actual_proba = compiled.predict_proba(rows)
+            if expected_proba.tobytes() != actual_proba.tobytes():
+                worst = float(np.max(np.abs(expected_proba - actual_proba)))
+                problems.append(f"{name}: predict_proba differs (largest difference {worst:.3g})")
+    if problems:
+        raise ExactnessError("the compiled model is not exact: " + "; ".join(problems))
+    return checked

@@ -1,0 +1,152 @@
+"""The compiled forest: numpy-only, bit for bit the estimator's answers, or refused at build time."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_regression
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
+
+from build import compile_forest
+from build.compile_forest import (
+    ExactnessError,
+    UnsupportedEstimatorError,
+    check_exactness,
+    compile_estimator,
+    probes,
+    serialize,
+)
+from serving.compiled_forest import GATHERED_SUM_LIMIT, CompiledForest
+
+IRIS = load_iris()
+X_REGRESSION, Y_REGRESSION = make_regression(n_samples=300, n_features=5, noise=3.0, random_state=0)
+ESTIMATORS = {
+    "random-forest": (RandomForestClassifier(n_estimators=100, random_state=42), IRIS.data, IRIS.target),
+    "extra-trees": (ExtraTreesClassifier(n_estimators=25, random_state=1), IRIS.data, IRIS.target),
+    "decision-tree": (DecisionTreeClassifier(random_state=0), IRIS.data, IRIS.target),
+    "extra-tree": (ExtraTreeClassifier(random_state=0), IRIS.data, IRIS.target),
+    "forest-regressor": (RandomForestRegressor(n_estimators=15, random_state=0), X_REGRESSION, Y_REGRESSION),
+    "extra-trees-regressor": (ExtraTreesRegressor(n_estimators=8, random_state=0), X_REGRESSION, Y_REGRESSION),
+    "tree-regressor": (DecisionTreeRegressor(random_state=0), X_REGRESSION, Y_REGRESSION),
+    "extra-tree-regressor": (ExtraTreeRegressor(random_state=0), X_REGRESSION, Y_REGRESSION),
+    "shallow-forest": (RandomForestClassifier(n_estimators=7, max_depth=2, random_state=3), IRIS.data, IRIS.target),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(ESTIMATORS))
+def fitted(request: pytest.FixtureRequest) -> tuple[Any, np.ndarray]:
+    estimator, x, y = ESTIMATORS[request.param]
+    return estimator.fit(x, y), x
+
+
+def round_trip(estimator: Any) -> CompiledForest:
+    return CompiledForest.load(io.BytesIO(serialize(compile_estimator(estimator))))
+
+
+def test_exact_on_training_rows_and_probes(fitted: tuple[Any, np.ndarray]) -> None:
+    estimator, x = fitted
+
+    checked = check_exactness(estimator, round_trip(estimator), {"training": x, "probes": probes(estimator)})
+
+    assert checked > len(x)
+
+
+def test_outputs_are_identical_arrays(fitted: tuple[Any, np.ndarray]) -> None:
+    estimator, x = fitted
+    compiled = round_trip(estimator)
+
+    assert compiled.predict(x).dtype == estimator.predict(x).dtype
+    assert compiled.predict(x).tobytes() == estimator.predict(x).tobytes()
+    if compiled.is_classifier:
+        assert compiled.predict_proba(x).tobytes() == estimator.predict_proba(x).tobytes()
+
+
+def test_large_batches_sum_tree_by_tree_identically() -> None:
+    estimator, x, y = ESTIMATORS["random-forest"]
+    estimator.fit(x, y)
+    rows = np.random.default_rng(1).normal(4, 2, size=(GATHERED_SUM_LIMIT // 100 + 500, 4))
+
+    assert round_trip(estimator).predict_proba(rows).tobytes() == estimator.predict_proba(rows).tobytes()
+
+
+def test_trees_with_more_than_64_leaves_use_several_words() -> None:
+    estimator = DecisionTreeRegressor(random_state=0).fit(X_REGRESSION, Y_REGRESSION)
+    arrays = compile_estimator(estimator)
+
+    assert estimator.get_n_leaves() > 64
+    assert int(arrays["words"]) == -(-estimator.get_n_leaves() // 64)
+    check_exactness(estimator, CompiledForest(arrays), {"probes": probes(estimator)})
+
+
+def test_serialized_model_is_reproducible_and_pickle_free() -> None:
+    estimator = ESTIMATORS["random-forest"][0].fit(IRIS.data, IRIS.target)
+
+    first, second = serialize(compile_estimator(estimator)), serialize(compile_estimator(estimator))
+
+    assert first == second
+    with np.load(io.BytesIO(first), allow_pickle=False) as stored:
+        assert all(stored[name].dtype != object for name in stored.files)
+
+
+def test_gate_reports_a_one_ulp_difference() -> None:
+    estimator = RandomForestClassifier(n_estimators=5, random_state=0).fit(IRIS.data, IRIS.target)
+    arrays = compile_estimator(estimator)
+    arrays["leaf_values"] = np.nextafter(arrays["leaf_values"], 2.0)
+
+    with pytest.raises(ExactnessError, match=r"iris: predict_proba differs \(largest difference"):
+        check_exactness(estimator, CompiledForest(arrays), {"iris": IRIS.data})
+
+
+def test_gate_reports_wrong_classes() -> None:
+    estimator = DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target)
+    arrays = compile_estimator(estimator)
+    arrays["classes"] = arrays["classes"][::-1].copy()
+
+    with pytest.raises(ExactnessError, match=r"iris: predict differs on 100 of 150 rows, first \[0 1 2 3 4\]"):
+        check_exactness(estimator, CompiledForest(arrays), {"iris": IRIS.data})
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LogisticRegression(max_iter=1000).fit(IRIS.data, IRIS.target),
+        RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data, np.c_[IRIS.target, IRIS.target % 2]),
+    ],
+)
+def test_other_estimators_are_not_compiled(estimator: Any) -> None:
+    with pytest.raises(UnsupportedEstimatorError, match="is not a single-output tree ensemble"):
+        compile_estimator(estimator)
+
+
+def test_masks_over_the_memory_cap_are_not_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compile_forest, "MAX_MASK_BYTES", 100)
+
+    with pytest.raises(UnsupportedEstimatorError, match="leaf masks would take"):
+        compile_estimator(ESTIMATORS["random-forest"][0].fit(IRIS.data, IRIS.target))
+
+
+def test_rows_of_the_wrong_width_are_refused() -> None:
+    compiled = round_trip(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target))
+
+    with pytest.raises(ValueError, match=r"expected rows of 4 features, got shape \(2, 3\)"):
+        compiled.predict(np.zeros((2, 3)))
+
+
+def test_unknown_format_version_is_refused() -> None:
+    arrays = compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target))
+    arrays["format_version"] = np.array(99)
+
+    with pytest.raises(ValueError, match="compiled forest format 99, expected 1"):
+        CompiledForest(arrays)
+
+
+def test_regressors_have_no_probabilities() -> None:
+    compiled = round_trip(DecisionTreeRegressor(random_state=0).fit(X_REGRESSION, Y_REGRESSION))
+
+    with pytest.raises(TypeError, match="only defined for classifiers"):
+        compiled.predict_proba(X_REGRESSION[:2])
