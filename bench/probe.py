@@ -3,19 +3,27 @@
 Run by bench/run.py as `python -I -S -B bench/probe.py PACKAGE EVENT WARM FD`: the package
 alone on the import path, no bytecode writes. It writes "first <status>" to file descriptor
 FD as soon as the first response exists (the parent times spawn to that line), then a JSON
-line with the warm invocation times and the peak RSS. Standard library only.
+line with the warm invocation times and the peak RSS (VmHWM). Standard library only.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
 LOCAL_TOOLS = Path(__file__).resolve().parent.parent / "local"
+
+
+def peak_rss_since_exec_kib() -> int:
+    """VmHWM: unlike getrusage's ru_maxrss, it starts afresh at exec, so the parent's memory
+    (counted in the forked child before exec) does not leak into the figure."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -34,7 +42,7 @@ def main() -> None:
             started = time.perf_counter_ns()
             handler(event, context)
             warm_ns.append(time.perf_counter_ns() - started)
-        peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_rss_kib = peak_rss_since_exec_kib()
         report.write(json.dumps({"warm_ns": warm_ns, "peak_rss_kib": peak_rss_kib}) + "\n")
 
 

@@ -14,7 +14,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def current_model(request: Request) -> LoadedModel:
+async def current_model(request: Request) -> LoadedModel:
     model: LoadedModel = request.app.state.model
     return model
 
