@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 SEED_BODY = {"features": [6.1, 2.8, 4.7, 1.2]}
@@ -33,20 +34,32 @@ def make_event(
     raw_body: str | None = None,
     content_type: str | None = "application/json",
     base64_body: bool = False,
+    query: dict[str, str] | None = None,
+    stage: str | None = None,
 ) -> dict[str, Any]:
-    """An event of `shape` (a key of SHAPES) for one request; `raw_body` is sent as is, else `body` as JSON."""
+    """An event of `shape` (a key of SHAPES) for one request; `raw_body` is sent as is, else `body` as JSON.
+
+    `stage` names an HTTP API stage (it then appears in rawPath) or a REST API stage (default Prod).
+    """
     event = copy.deepcopy(load_event(SHAPES[shape]))
     text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    headers = event["headers"]
     if event.get("version") == "2.0":
-        headers = event["headers"]
-        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        if stage:
+            event["requestContext"]["stage"] = stage
+        prefix = f"/{stage}" if stage else ""
+        event["rawPath"] = event["requestContext"]["http"]["path"] = prefix + path
         event["requestContext"]["http"]["method"] = method
+        event["rawQueryString"] = urlencode(query or {})
         content_type_header = "content-type"
     else:
-        headers = event["headers"]
-        event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
-        event["httpMethod"] = event["requestContext"]["httpMethod"] = method
-        event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
+        context = event["requestContext"]
+        context["stage"] = stage or context["stage"]
+        event["path"] = event["resource"] = context["resourcePath"] = path
+        event["httpMethod"] = context["httpMethod"] = method
+        context["path"] = f"/{context['stage']}{path}"
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
         content_type_header = "Content-Type"
     headers.pop(content_type_header, None)
     if content_type is not None and text is not None:

@@ -10,20 +10,35 @@ from mangum import Mangum
 from mangum.types import LambdaContext, LambdaEvent
 
 from serving.config import load_settings
+from serving.docs import StageRootPathMiddleware, register_docs
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
+from serving.limits import BodySizeLimitMiddleware
 from serving.model import LoadedModel, load_model
 from serving.observability import logger
 from serving.routes import router
+from serving.schemas import RowParser
 
 
 def create_app(model: LoadedModel) -> FastAPI:
     # strict_content_type=False: a body without a content-type header is read as JSON, as
     # `sam local generate-event` events and some inference clients send it; other types get a 415.
-    app = FastAPI(title="Iris prediction API", version=model.manifest.version, strict_content_type=False)
+    app = FastAPI(
+        title="Iris prediction API",
+        description="A scikit-learn model served on AWS Lambda; also speaks the Open Inference Protocol under /v2.",
+        version=model.manifest.version,
+        strict_content_type=False,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.model = model
+    app.state.row_parser = RowParser(model.manifest.feature_names)
     app.include_router(router)
+    register_docs(app, app.state.row_parser)
     register_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(StageRootPathMiddleware)
     return app
 
 

@@ -8,12 +8,12 @@ from types import ModuleType
 import pytest
 
 from local.lambda_local import LambdaContext
-from serving.model import LoadedModel
+from serving.model import LoadedModel, Predictions
 from tests.conftest import LogRecords
 from tests.events import make_event, response_json
 
 
-def failing_predict(self: LoadedModel, rows: Sequence[Sequence[float]]) -> list[int]:
+def failing_predict(self: LoadedModel, rows: Sequence[Sequence[float]], probabilities: bool = False) -> Predictions:
     raise RuntimeError("secret internal detail at /var/task/serving/model.py")
 
 
@@ -43,7 +43,7 @@ def test_unexpected_error_is_logged_with_context(
     [record] = log_records()
     assert record["level"] == "ERROR"
     assert record["message"] == "unhandled error"
-    assert record["path"] == "/predict"
+    assert record["path"] == "/Prod/predict"
     assert "RuntimeError: secret internal detail" in str(record["exception"])
     assert record["correlation_id"] == event["requestContext"]["requestId"]
     assert record["function_request_id"] == lambda_context.aws_request_id

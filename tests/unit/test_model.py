@@ -12,7 +12,7 @@ import pytest
 import sklearn.base
 from sklearn.datasets import load_iris
 
-from serving.errors import InvalidRequestError, ModelLoadError
+from serving.errors import ModelLoadError
 from serving.model import load_model
 
 
@@ -29,7 +29,12 @@ def test_loads_and_predicts_like_the_estimator(tiny_model_dir: Path) -> None:
 
     assert model.manifest.name == "iris-random-forest"
     assert model.n_features == 4
-    assert model.predict(rows.tolist()) == joblib.load(tiny_model_dir / "model.joblib").predict(rows).tolist()
+    predicted = model.predict(rows.tolist(), probabilities=True)
+    estimator = joblib.load(tiny_model_dir / "model.joblib")
+    assert predicted.labels == estimator.predict(rows).tolist()
+    assert predicted.probabilities is not None
+    assert predicted.probabilities.tobytes() == estimator.predict_proba(rows).tobytes()
+    assert [model.class_name(label) for label in (0, 1, 2)] == ["setosa", "versicolor", "virginica"]
 
 
 def test_missing_manifest(tmp_path: Path) -> None:
@@ -100,15 +105,8 @@ def test_manifest_classes_must_match_the_estimator(tiny_model_dir: Path) -> None
         load_model(tiny_model_dir)
 
 
-def test_row_length_is_checked_against_the_features(tiny_model_dir: Path) -> None:
-    model = load_model(tiny_model_dir)
-
-    model.check_row([1.0, 2.0, 3.0, 4.0], "features")
-    with pytest.raises(InvalidRequestError, match=r"^rows\[2\]: expected 4 numbers \(sepal_length, .*\), got 2$"):
-        model.check_row([1.0, 2.0], "rows[2]")
-
-
 def test_predict_returns_python_ints(tiny_model_dir: Path) -> None:
     predictions = load_model(tiny_model_dir).predict(np.zeros((3, 4)).tolist())
 
-    assert all(type(label) is int for label in predictions)
+    assert all(type(label) is int for label in predictions.labels)
+    assert predictions.probabilities is None

@@ -9,7 +9,10 @@ import pytest
 from local.lambda_local import LambdaContext
 from tests.events import make_event, response_json
 
-ACCEPTED = 'expected a body like {"features": [6.1, 2.8, 4.7, 1.2]}'
+ACCEPTED = (
+    'expected {"features": [4 numbers]}, {"instances": [rows]} or {"sepal_length": number, '
+    '"sepal_width": number, "petal_length": number, "petal_width": number}'
+)
 FEATURES = "(sepal_length, sepal_width, petal_length, petal_width)"
 
 
@@ -65,11 +68,11 @@ def test_integer_too_large_for_a_float_is_rejected(app_module: ModuleType, lambd
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "invalid request: features: Field required"),
-        ({"feature": [6.1, 2.8, 4.7, 1.2]}, "features: Field required; feature: Extra inputs are not permitted"),
+        ({}, "invalid request: sepal_length: Field required; sepal_width: Field required; "),
+        ({"feature": [6.1, 2.8, 4.7, 1.2]}, "; feature: Extra inputs are not permitted (got [6.1, 2.8, 4.7, 1.2])"),
         ({"features": [6.1, 2.8, 4.7, 1.2], "extra": 1}, "extra: Extra inputs are not permitted (got 1)"),
-        ([6.1, 2.8, 4.7, 1.2], "body: Input should be a valid dictionary"),
-        ("features", "body: Input should be a valid dictionary"),
+        ([6.1, 2.8, 4.7, 1.2], "request body must be a JSON object (got [6.1, 2.8, 4.7, 1.2])"),
+        ("features", 'request body must be a JSON object (got "features")'),
     ],
 )
 def test_wrong_body_shape_is_rejected(
@@ -86,7 +89,7 @@ def test_empty_body_is_rejected(app_module: ModuleType, lambda_context: LambdaCo
     status, error = invoke(app_module, lambda_context, body=None)
 
     assert status == 422
-    assert error == f"invalid request: body: Field required; {ACCEPTED}"
+    assert error == "request body is empty; send a JSON object (see /docs)"
 
 
 @pytest.mark.parametrize("raw_body", ['{"features": [6.1, 2.8', "features=6.1,2.8,4.7,1.2", "{'features': [1]}"])

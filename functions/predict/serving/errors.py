@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,8 +79,8 @@ def error_response(error: ServiceError, headers: Mapping[str, str] | None = None
     return JSONResponse({"error": error.message}, status_code=error.status_code, headers=headers)
 
 
-def _format_location(location: Sequence[int | str]) -> str:
-    text = ""
+def _format_location(location: Sequence[int | str], prefix: str = "") -> str:
+    text = prefix
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
     return text or "body"
@@ -92,19 +91,22 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 3] + "..."
 
 
-def _example_body(request: Request) -> str | None:
-    route = request.scope.get("route")
-    body_field = route.body_field if isinstance(route, APIRoute) else None
-    body_model = body_field.field_info.annotation if body_field else None
-    if body_model is None:
-        return None
-    examples = body_model.model_config.get("json_schema_extra", {}).get("examples")
-    return json.dumps(examples[0]) if examples else None
+def describe_problems(problems: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
+    """pydantic's errors as one line: each location, what was wrong, and the value received."""
+    return "; ".join(
+        f"{_format_location(problem['loc'], prefix)}: {problem['msg']}"
+        + (f" (got {_short_repr(problem['input'])})" if "input" in problem and problem["type"] != "missing" else "")
+        for problem in problems
+    )
 
 
-def _is_json(content_type: str | None) -> bool:
+def check_json_content_type(content_type: str | None) -> None:
+    """Refuse a declared non-JSON body; a body without content-type is read as JSON."""
     media_type = (content_type or "application/json").split(";")[0].strip().lower()
-    return media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")
+    if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"content-type {content_type!r} is not accepted; send a JSON body with content-type application/json"
+        )
 
 
 def describe_validation_error(request: Request, error: RequestValidationError) -> ServiceError:
@@ -113,20 +115,14 @@ def describe_validation_error(request: Request, error: RequestValidationError) -
     if any(problem["type"] == "json_invalid" for problem in problems):
         reason = problems[0].get("ctx", {}).get("error", "invalid JSON")
         return MalformedBodyError(f"request body is not valid JSON ({reason}); send a JSON object")
-    content_type = request.headers.get("content-type")
-    if not _is_json(content_type):
-        return UnsupportedMediaTypeError(
-            f"content-type {content_type!r} is not accepted; send a JSON body with content-type application/json"
-        )
-    details = "; ".join(
-        f"{_format_location(problem['loc'][1:])}: {problem['msg']} (got {_short_repr(problem['input'])})"
-        if "input" in problem and problem["type"] != "missing"
-        else f"{_format_location(problem['loc'][1:])}: {problem['msg']}"
-        for problem in problems
-    )
-    example = _example_body(request)
-    accepted = f"; expected a body like {example}" if example else ""
-    return InvalidRequestError(f"invalid request: {details}{accepted}")
+    try:
+        check_json_content_type(request.headers.get("content-type"))
+    except UnsupportedMediaTypeError as unsupported:
+        return unsupported
+    if [problem["loc"] for problem in problems] == [("body",)] and problems[0]["type"] == "missing":
+        return InvalidRequestError("request body is empty; send a JSON object (see /docs)")
+    details = describe_problems([{**problem, "loc": problem["loc"][1:]} for problem in problems])
+    return InvalidRequestError(f"invalid request: {details}")
 
 
 def _documented_routes(app: FastAPI) -> str:

@@ -73,6 +73,12 @@ class Predictor(Protocol):
 
 
 @dataclass(frozen=True)
+class Predictions:
+    labels: list[int]
+    probabilities: NDArray[np.float64] | None = None
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     manifest: Manifest
     predictor: Predictor
@@ -81,15 +87,19 @@ class LoadedModel:
     def n_features(self) -> int:
         return len(self.manifest.feature_names)
 
-    def check_row(self, row: Sequence[float], location: str) -> None:
-        """Reject a row whose length differs from the model's features, naming them."""
-        if len(row) != self.n_features:
-            names = ", ".join(self.manifest.feature_names)
-            raise InvalidRequestError(f"{location}: expected {self.n_features} numbers ({names}), got {len(row)}")
+    def class_name(self, label: int) -> str:
+        return self.manifest.class_names[self.manifest.classes.index(label)]
 
-    def predict(self, rows: Sequence[Sequence[float]]) -> list[int]:
-        predicted = self.predictor.predict(np.asarray(rows, dtype=np.float64))
-        return [int(label) for label in predicted]
+    def predict(self, rows: Sequence[Sequence[float]], probabilities: bool = False) -> Predictions:
+        """Class ids for validated rows and, if asked, each class's probability (columns in manifest order)."""
+        features = np.asarray(rows, dtype=np.float64)
+        labels = [int(label) for label in self.predictor.predict(features)]
+        if not probabilities:
+            return Predictions(labels)
+        predict_proba = getattr(self.predictor, "predict_proba", None)
+        if predict_proba is None:
+            raise InvalidRequestError("this model does not provide probabilities; omit ?probabilities=true")
+        return Predictions(labels, predict_proba(features))
 
 
 def _read_manifest(model_dir: Path) -> Manifest:

@@ -1,16 +1,24 @@
-"""The API's routes. They validate, call the model and shape responses; errors are raised, not built."""
+"""The API's own routes. They parse, call the model and shape responses; errors are raised, not built."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
-from serving.model import LoadedModel
-from serving.schemas import ErrorResponse, ModelSummary, PredictRequest, PredictResponse, StatusResponse
+from serving.errors import check_json_content_type
+from serving.model import LoadedModel, Manifest
+from serving.schemas import (
+    BatchPredictResponse,
+    ErrorResponse,
+    ModelSummary,
+    PredictResponse,
+    RowParser,
+    StatusResponse,
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (400, 415, 422, 500)
+    status: {"model": ErrorResponse} for status in (400, 413, 415, 422, 500)
 }
 
 
@@ -19,7 +27,17 @@ async def current_model(request: Request) -> LoadedModel:
     return model
 
 
+async def json_body_required(request: Request) -> None:
+    check_json_content_type(request.headers.get("content-type"))
+
+
+async def current_parser(request: Request) -> RowParser:
+    parser: RowParser = request.app.state.row_parser
+    return parser
+
+
 Model = Annotated[LoadedModel, Depends(current_model)]
+Parser = Annotated[RowParser, Depends(current_parser)]
 router = APIRouter()
 
 
@@ -33,7 +51,41 @@ async def status(model: Model) -> StatusResponse:
     )
 
 
-@router.post("/predict", summary="Predict the class of one row", responses=ERROR_RESPONSES)
-async def predict(body: PredictRequest, model: Model) -> PredictResponse:
-    model.check_row(body.features, "features")
-    return PredictResponse(prediction=model.predict([body.features])[0])
+@router.get("/model", summary="The model's manifest: identity, features, classes, metrics, libraries, runtime")
+async def model_metadata(model: Model) -> Manifest:
+    return model.manifest
+
+
+@router.post(
+    "/predict",
+    summary="Predict the class of one row or a batch",
+    description=(
+        'One row: `{"features": [4 numbers]}` → `{"prediction": id}`, or the row by feature name. '
+        'A batch of up to 10,000 rows: `{"instances": [[...], {...}]}` → `{"predictions": [...]}`. '
+        "`?probabilities=true` adds class names and each class's probability."
+    ),
+    responses=ERROR_RESPONSES,
+    response_model_exclude_none=True,
+    dependencies=[Depends(json_body_required)],
+)
+async def predict(
+    body: Annotated[Any, Body()],
+    model: Model,
+    parser: Parser,
+    probabilities: Annotated[bool, Query(description="add class names and per-class probabilities")] = False,
+) -> PredictResponse | BatchPredictResponse:
+    parsed = parser.parse(body)
+    predicted = model.predict(parsed.rows, probabilities)
+    names = [model.class_name(label) for label in predicted.labels] if probabilities else None
+    by_class = (
+        [dict(zip(model.manifest.class_names, row.tolist(), strict=True)) for row in predicted.probabilities]
+        if predicted.probabilities is not None
+        else None
+    )
+    if parsed.single:
+        return PredictResponse(
+            prediction=predicted.labels[0],
+            class_name=names[0] if names else None,
+            probabilities=by_class[0] if by_class else None,
+        )
+    return BatchPredictResponse(predictions=predicted.labels, class_names=names, probabilities=by_class)

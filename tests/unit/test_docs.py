@@ -1,0 +1,85 @@
+"""OpenAPI and the docs page behind every way the function is reached."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from local.lambda_local import LambdaContext
+from tests.events import make_event, response_json
+
+# (event shape, stage, the prefix the client's URLs carry)
+MOUNTS = [
+    ("http-api", None, ""),
+    ("http-api", "prod", "/prod"),
+    ("rest-api", "Prod", "/Prod"),
+    ("rest-api", "v1", "/v1"),
+    ("function-url", None, ""),
+]
+
+
+def get(app_module: ModuleType, context: LambdaContext, shape: str, stage: str | None, path: str) -> dict[str, Any]:
+    response: dict[str, Any] = app_module.handler(
+        make_event(shape, method="GET", path=path, body=None, stage=stage), context
+    )
+    return response
+
+
+@pytest.mark.parametrize(("shape", "stage", "prefix"), MOUNTS)
+def test_docs_page_loads_openapi_from_the_stage(
+    shape: str, stage: str | None, prefix: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    response = get(app_module, lambda_context, shape, stage, "/docs")
+
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("text/html")
+    assert f"url: '{prefix}/openapi.json'" in response["body"]
+
+
+@pytest.mark.parametrize(("shape", "stage", "prefix"), MOUNTS)
+def test_openapi_names_the_stage_as_server(
+    shape: str, stage: str | None, prefix: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    schema = response_json(get(app_module, lambda_context, shape, stage, "/openapi.json"))
+
+    assert schema["servers"] == [{"url": prefix or "/"}]
+    assert {"/", "/model", "/predict"} <= set(schema["paths"])
+    assert "/docs" not in schema["paths"]
+
+
+@pytest.mark.parametrize(("shape", "stage", "prefix"), MOUNTS)
+def test_predict_works_behind_every_stage(
+    shape: str, stage: str | None, prefix: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    response = app_module.handler(make_event(shape, stage=stage), lambda_context)
+
+    assert response["body"] == '{"prediction":1}'
+
+
+def test_a_path_that_only_looks_like_a_stage_is_not_stripped(
+    app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    response = get(app_module, lambda_context, "http-api", None, "/prod/predict")
+
+    assert response["statusCode"] == 404
+
+
+def test_predict_schema_documents_the_three_bodies_with_the_seed_example(
+    app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    schema = response_json(get(app_module, lambda_context, "http-api", None, "/openapi.json"))
+
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    shapes = body["schema"]["oneOf"]
+    assert [sorted(shape["properties"]) for shape in shapes] == [
+        ["features"],
+        ["instances"],
+        sorted(["sepal_length", "sepal_width", "petal_length", "petal_width"]),
+    ]
+    assert body["examples"]["seed"]["value"] == {"features": [6.1, 2.8, 4.7, 1.2]}
+    parameters = schema["paths"]["/predict"]["post"]["parameters"]
+    assert [p["name"] for p in parameters] == ["probabilities"]
+    assert json.dumps(schema)  # the whole document serialises
