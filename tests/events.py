@@ -77,7 +77,9 @@ def make_event(
 
 
 def response_json(response: dict[str, Any]) -> Any:
-    body = response["body"]
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode()
-    return json.loads(body)
+    return json.loads(response_text(response))
+
+
+def response_text(response: dict[str, Any]) -> str:
+    body: str = response.get("body") or ""
+    return base64.b64decode(body).decode() if response.get("isBase64Encoded") else body

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from mangum import Mangum
 from mangum.types import LambdaContext, LambdaEvent
 
+from serving import inference
 from serving.config import load_settings
 from serving.docs import StageRootPathMiddleware, register_docs
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
@@ -34,6 +35,7 @@ def create_app(model: LoadedModel) -> FastAPI:
     app.state.model = model
     app.state.row_parser = RowParser(model.manifest.feature_names)
     app.include_router(router)
+    app.include_router(inference.router)
     register_docs(app, app.state.row_parser)
     register_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware)

@@ -11,32 +11,18 @@ import sys
 import sysconfig
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
-from tests.events import EVENTS_DIR, response_json
+from local.lambda_local import PROJECT_ROOT
+from tests.events import EVENTS_DIR, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 
 pytestmark = pytest.mark.built_package
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
 CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
-
-
-@pytest.fixture(scope="module")
-def package() -> Path:
-    if not (DEFAULT_PACKAGE / "app.py").is_file():
-        pytest.fail(f"no built package at {DEFAULT_PACKAGE}: run `sam build` (or `make build`) before these tests")
-    return DEFAULT_PACKAGE
-
-
-@pytest.fixture(scope="module")
-def manifest(package: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((package / "model" / "manifest.json").read_text())
-    return loaded
 
 
 def run_clean(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +42,7 @@ def test_every_event_file_through_the_built_package(package: Path, manifest: dic
     responses = json.loads(result.stdout)
     assert len(responses) == len(names)
     for name, response in zip(names, responses, strict=True):
-        check_response(name, response["statusCode"], response_json(response), manifest["version"])
+        check_response(name, response["statusCode"], response_text(response), manifest["version"])
     assert pycache_dirs(package) == pycache_before
     assert '"message":"model loaded"' in result.stderr
 
@@ -117,26 +103,6 @@ def test_package_serves_the_compiled_forest_without_scikit_learn(package: Path, 
     assert (package / "app.py").is_file()
     assert not (package / "Makefile").exists()
     assert not (package / "requirements.txt").exists()
-
-
-@pytest.fixture(scope="module")
-def start_api(package: Path) -> Iterator[str]:
-    server = subprocess.Popen(
-        [sys.executable, str(LAMBDA_LOCAL), "--package", str(package), "start-api", "--port", "0"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stderr is not None
-    try:
-        line = server.stderr.readline()
-        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        assert match, f"start-api did not start: {line}{server.stderr.read() if server.poll() is not None else ''}"
-        yield match[1]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stderr.close()
 
 
 def call(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:

@@ -1,0 +1,61 @@
+"""Fixtures for the tests that run the package sam build produced."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+
+from build.package import MODEL_CACHE_DIR
+from build.train import train_if_needed
+from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
+
+LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
+
+
+@pytest.fixture(scope="session")
+def package() -> Path:
+    if not (DEFAULT_PACKAGE / "app.py").is_file():
+        pytest.fail(f"no built package at {DEFAULT_PACKAGE}: run `sam build` (or `make build`) before these tests")
+    return DEFAULT_PACKAGE
+
+
+@pytest.fixture(scope="session")
+def manifest(package: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((package / "model" / "manifest.json").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def start_api(package: Path) -> Iterator[str]:
+    server = subprocess.Popen(
+        [sys.executable, str(LAMBDA_LOCAL), "--package", str(package), "start-api", "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stderr is not None
+    try:
+        line = server.stderr.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        assert match, f"start-api did not start: {line}{server.stderr.read() if server.poll() is not None else ''}"
+        yield match[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def training_estimator(manifest: dict[str, Any]) -> Any:
+    """The estimator the package was compiled from (the build step's cached training output)."""
+    trained = train_if_needed(MODEL_CACHE_DIR)
+    assert trained.manifest["sha256"] == manifest["sha256"], "the package holds another model: run sam build"
+    return joblib.load(trained.model_path)
