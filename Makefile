@@ -14,7 +14,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke lint test bench clean
+.PHONY: help setup lock build validate start-api invoke publish lint test bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,11 +41,15 @@ build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/
 validate: setup ## sam validate --lint (offline)
 	sam validate --lint
 
-start-api: build ## serve the built package on http://127.0.0.1:$(PORT), like sam local start-api
+start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...), like sam local start-api
 	python local/lambda_local.py start-api --port $(PORT)
 
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
 	python local/lambda_local.py invoke $(EVENT)
+
+publish: build ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
+	python -m build.publish --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
 
 lint: setup ## ruff and mypy
 	ruff check .

@@ -10,7 +10,7 @@ from mangum import Mangum
 from mangum.types import LambdaContext, LambdaEvent
 
 from serving import inference
-from serving.config import load_settings
+from serving.config import ConfigurationError, load_settings
 from serving.docs import StageRootPathMiddleware, register_docs
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
 from serving.limits import BodySizeLimitMiddleware
@@ -44,9 +44,19 @@ def create_app(model: LoadedModel) -> FastAPI:
     return app
 
 
+def load_configured_model() -> LoadedModel:
+    settings = load_settings()
+    if settings.model_source is None:
+        return load_model(settings.model_dir)
+    # Imported only for models in S3: the baked-model cold path never loads boto3.
+    from serving.model_source import fetch_model
+
+    return load_model(fetch_model(settings.model_source))
+
+
 try:
-    model = load_model(load_settings().model_dir)
-except ModelLoadError:
+    model = load_configured_model()
+except (ConfigurationError, ModelLoadError):
     logger.exception("refusing to start: the model failed to load")
     raise
 

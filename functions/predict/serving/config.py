@@ -1,6 +1,8 @@
 """Every setting the function reads from its environment, in one place.
 
-Names match the `Environment` section of template.yaml.
+Names match the `Environment` section of template.yaml. The model comes from the package
+(`model/` beside app.py, or MODEL_DIR) unless MODEL_S3_BUCKET is set: then MODEL_S3_KEY,
+MODEL_S3_VERSION_ID and MODEL_SHA256 pin one version of a model bundle in S3.
 """
 
 from __future__ import annotations
@@ -11,19 +13,50 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PACKAGE_ROOT / "model"
-
-
 DEFAULT_SERVICE_NAME = "iris-predict"
+S3_SETTINGS = ("MODEL_S3_BUCKET", "MODEL_S3_KEY", "MODEL_S3_VERSION_ID", "MODEL_SHA256")
+
+
+class ConfigurationError(Exception):
+    """The function's environment is inconsistent; the function must not start."""
+
+
+@dataclass(frozen=True)
+class S3ModelSource:
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}?versionId={self.version_id}"
 
 
 @dataclass(frozen=True)
 class Settings:
     model_dir: Path
     service_name: str
+    model_source: S3ModelSource | None = None
+
+
+def _s3_source() -> S3ModelSource | None:
+    values = {name: os.environ.get(name, "") for name in S3_SETTINGS}
+    if not values["MODEL_S3_BUCKET"]:
+        return None
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ConfigurationError(
+            f"MODEL_S3_BUCKET is set, so {', '.join(missing)} must be set too: a model in S3 is pinned "
+            "by its version id and sha256"
+        )
+    bucket, key, version_id, sha256 = (values[name] for name in S3_SETTINGS)
+    return S3ModelSource(bucket=bucket, key=key, version_id=version_id, sha256=sha256.lower())
 
 
 def load_settings() -> Settings:
     return Settings(
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
         service_name=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+        model_source=_s3_source(),
     )

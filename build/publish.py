@@ -1,0 +1,99 @@
+"""Publish the built model to a versioned S3 bucket, for functions that load it from there.
+
+    python -m build.publish --bucket my-models [--key iris-random-forest/model.zip]
+
+It bundles model/manifest.json and the runtime file it names from the built package
+(reproducibly: the same model gives the same bytes), uploads the bundle, and prints the
+`sam deploy --parameter-overrides` that pin exactly that object version and its sha256.
+The bucket must have versioning enabled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from build.package import PACKAGE_MODEL_DIR, PROJECT_ROOT
+from build.train import MANIFEST_FILE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / "PredictFunction"
+DEFAULT_KEY = "iris-random-forest/model.zip"
+
+
+class PublishError(Exception):
+    """The model cannot be published as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Published:
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+
+    def parameter_overrides(self) -> str:
+        return (
+            f"ModelBucket={self.bucket} ModelKey={self.key} ModelVersionId={self.version_id} ModelSha256={self.sha256}"
+        )
+
+
+def make_bundle(model_dir: Path) -> bytes:
+    """A zip of the manifest and the runtime file it names, with fixed timestamps."""
+    manifest_path = model_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise PublishError(f"no model manifest at {manifest_path}: run `sam build` first")
+    manifest = json.loads(manifest_path.read_text())
+    runtime_file = (manifest.get("runtime") or {}).get("file") or manifest["file"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for name in (MANIFEST_FILE, runtime_file):
+            bundle.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), (model_dir / name).read_bytes())
+    return buffer.getvalue()
+
+
+def publish(client: Any, bucket: str, key: str, model_dir: Path) -> Published:
+    status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+    if status != "Enabled":
+        raise PublishError(
+            f"bucket {bucket} has versioning {status or 'never enabled'}; enable it so that each "
+            "function can pin the exact model version it loads"
+        )
+    bundle = make_bundle(model_dir)
+    digest = hashlib.sha256(bundle).hexdigest()
+    response = client.put_object(Bucket=bucket, Key=key, Body=bundle, ContentType="application/zip")
+    published = Published(bucket=bucket, key=key, version_id=response["VersionId"], sha256=digest)
+    log.info(
+        "published %s (%d bytes) as s3://%s/%s version %s", model_dir, len(bundle), bucket, key, published.version_id
+    )
+    return published
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--key", default=DEFAULT_KEY)
+    parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="the built package")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[publish] %(message)s", stream=sys.stdout)
+    import boto3
+
+    try:
+        published = publish(boto3.client("s3"), args.bucket, args.key, args.package / PACKAGE_MODEL_DIR)
+    except PublishError as error:
+        log.error("publish failed: %s", error)
+        raise SystemExit(1) from error
+    log.info("deploy it with: sam deploy --parameter-overrides %s", published.parameter_overrides())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Fetching a model bundle from a versioned S3 object, pinned by version id and sha256.
+
+The bundle (made by `python -m build.publish`) is a zip of manifest.json and the runtime
+file it names. Its sha256 is checked before anything in it is read; then load_model checks
+the runtime file against the manifest as for a baked model. boto3 is imported only here,
+and only when a bucket is configured: the Lambda runtime provides it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from serving.config import S3ModelSource
+from serving.errors import ModelLoadError
+from serving.model import MANIFEST_FILE
+from serving.observability import logger
+
+DOWNLOAD_ROOT = Path("/tmp")
+
+
+def _download(source: S3ModelSource, client: Any) -> bytes:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = client.get_object(Bucket=source.bucket, Key=source.key, VersionId=source.version_id)
+        payload: bytes = response["Body"].read()
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise ModelLoadError(
+            f"cannot read model bundle {source.uri}: {details.get('Code')}: {details.get('Message')}"
+        ) from error
+    except BotoCoreError as error:
+        raise ModelLoadError(f"cannot read model bundle {source.uri}: {error}") from error
+    return payload
+
+
+def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
+            manifest = json.loads(bundle.read(MANIFEST_FILE))
+            runtime_file = (manifest.get("runtime") or {}).get("file") or manifest.get("file")
+            if not isinstance(runtime_file, str) or Path(runtime_file).name != runtime_file:
+                raise ModelLoadError(f"model bundle {source.uri} names no valid model file in its manifest")
+            target.mkdir(parents=True, exist_ok=True)
+            for name in (MANIFEST_FILE, runtime_file):
+                (target / name).write_bytes(bundle.read(name))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {error}") from error
+
+
+def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD_ROOT) -> Path:
+    """Download, verify and unpack the pinned bundle; return the directory to load the model from."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3")
+    payload = _download(source, client)
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != source.sha256:
+        raise ModelLoadError(f"model bundle {source.uri} has sha256 {digest}, MODEL_SHA256 expects {source.sha256}")
+    target = root / f"model-{digest[:16]}"
+    _unpack(payload, source, target)
+    logger.info("model bundle fetched", extra={"model_uri": source.uri, "bundle_bytes": len(payload)})
+    return target
