@@ -19,7 +19,7 @@ UNUSED_DIRECTORIES = ("tests", "__pycache__")
 UNUSED_TOP_LEVEL = ("bin",)
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp")
 # Packages the Lambda Python runtime already provides: never shipped again.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 from mangum import Mangum
-from mangum.types import LambdaContext, LambdaEvent
 
 from serving import inference
 from serving.config import ConfigurationError, load_settings
@@ -15,7 +11,7 @@ from serving.docs import StageRootPathMiddleware, register_docs
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
 from serving.limits import BodySizeLimitMiddleware
 from serving.model import LoadedModel, load_model
-from serving.observability import logger
+from serving.observability import instrument, logger
 from serving.routes import router
 from serving.schemas import RowParser
 
@@ -65,6 +61,4 @@ app = create_app(model)
 asgi_handler = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
-    return asgi_handler(event, context)
+handler = instrument(asgi_handler)

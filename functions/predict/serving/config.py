@@ -14,6 +14,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PACKAGE_ROOT / "model"
 DEFAULT_SERVICE_NAME = "iris-predict"
+DEFAULT_METRICS_NAMESPACE = "IrisPrediction"
 S3_SETTINGS = ("MODEL_S3_BUCKET", "MODEL_S3_KEY", "MODEL_S3_VERSION_ID", "MODEL_SHA256")
 
 
@@ -37,6 +38,8 @@ class S3ModelSource:
 class Settings:
     model_dir: Path
     service_name: str
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    tracing: bool = False
     model_source: S3ModelSource | None = None
 
 
@@ -58,5 +61,8 @@ def load_settings() -> Settings:
     return Settings(
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
         service_name=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+        metrics_namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
+        # Off unless the template turns it on: the X-Ray SDK then stays off the cold path.
+        tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         model_source=_s3_source(),
     )

@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.observability import logger
+from serving.observability import logger, record_rejection
 
 INTERNAL_ERROR_MESSAGE = "internal error; the request was logged and can be retried"
 JSON_MEDIA_TYPES = ("application/json",)
+# Rejected input, counted in the ValidationErrors metric (unknown routes and methods are not).
+VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 MAX_SHOWN_INPUT = 60
 
 
@@ -76,6 +78,8 @@ class ModelLoadError(ServiceError):
 
 
 def error_response(error: ServiceError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    if error.status_code in VALIDATION_STATUSES:
+        record_rejection(error.status_code, error.message)
     return JSONResponse({"error": error.message}, status_code=error.status_code, headers=headers)
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from serving.errors import ServiceError, describe_problems
 from serving.model import LoadedModel
-from serving.routes import Model, json_body_required
+from serving.routes import Model, json_body_required, run_model
 from serving.schemas import FLOAT32_MAX, MAX_INSTANCES, ErrorResponse
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
@@ -164,7 +164,7 @@ def _requested_outputs(request: InferenceRequest) -> list[str]:
 def infer(model: LoadedModel, request: InferenceRequest) -> InferenceResponse:
     rows = decode_input(request.inputs[0], model.n_features)
     names = _requested_outputs(request)
-    predicted = model.predict(rows.tolist(), probabilities=PREDICT_PROBA in names)
+    predicted = run_model(model, rows.tolist(), probabilities=PREDICT_PROBA in names)
     outputs = []
     for name in names:
         if name == PREDICT:

@@ -1,13 +1,80 @@
-"""Structured logging shared by every module of the function.
+"""Structured logs, CloudWatch metrics (embedded metric format) and optional X-Ray tracing.
 
-Powertools reads the log level from POWERTOOLS_LOG_LEVEL; the service name comes from
-POWERTOOLS_SERVICE_NAME with a default for runs outside Lambda (see template.yaml).
+Powertools reads POWERTOOLS_LOG_LEVEL itself; the service name, the metrics namespace and
+whether tracing is on come from serving/config.py (names as in template.yaml). The Tracer,
+which imports the X-Ray SDK and botocore, is only imported when tracing is on.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from serving.config import load_settings
 
-logger = Logger(service=load_settings().service_name)
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+settings = load_settings()
+logger = Logger(service=settings.service_name)
+metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+# Mangum's own per-invocation logs would repeat what the structured logs already say.
+logging.getLogger("mangum").setLevel(logging.WARNING)
+# Status, docs and metadata requests have no application metrics by design; Powertools would
+# warn about each of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+if settings.tracing:
+    from aws_lambda_powertools import Tracer
+
+    tracer: Any = Tracer(service=settings.service_name)
+else:
+    tracer = None
+
+
+def instrument(handler: Handler) -> Handler:
+    """The Lambda handler with Lambda context in every log line, the request id as correlation
+    id, metrics flushed after each invocation (with a ColdStart metric) and, if on, tracing."""
+    instrumented: Handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        handler
+    )
+    instrumented = metrics.log_metrics(capture_cold_start_metric=True)(instrumented)
+    if tracer is not None:
+        instrumented = tracer.capture_lambda_handler(instrumented)
+    return instrumented
+
+
+@contextmanager
+def traced(name: str) -> Iterator[None]:
+    """An X-Ray subsegment around a block when tracing is on; nothing otherwise."""
+    if tracer is None:
+        yield
+        return
+    with tracer.provider.in_subsegment(name):
+        yield
+
+
+def record_predictions(rows: int, by_class: dict[str, int], model_ms: float) -> None:
+    """RowsPerRequest and ModelLatency, and Predictions with a `class` dimension."""
+    metrics.add_metric(name="RowsPerRequest", unit=MetricUnit.Count, value=rows)
+    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=model_ms)
+    for class_name, count in sorted(by_class.items()):
+        with single_metric(
+            name="Predictions",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=settings.metrics_namespace,
+            default_dimensions={"service": settings.service_name},
+        ) as metric:
+            metric.add_dimension(name="class", value=class_name)
+
+
+def record_rejection(status: int, message: str) -> None:
+    metrics.add_metric(name="ValidationErrors", unit=MetricUnit.Count, value=1)
+    logger.info("request rejected", extra={"status": status, "error": message})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from serving.errors import check_json_content_type
-from serving.model import LoadedModel, Manifest
+from serving.model import LoadedModel, Manifest, Predictions
+from serving.observability import record_predictions, traced
 from serving.schemas import (
     BatchPredictResponse,
     ErrorResponse,
@@ -37,6 +40,19 @@ async def current_parser(request: Request) -> RowParser:
 
 
 Model = Annotated[LoadedModel, Depends(current_model)]
+
+
+def run_model(model: LoadedModel, rows: list[list[float]], probabilities: bool) -> Predictions:
+    """The model call, timed, traced and counted by class."""
+    started = time.perf_counter()
+    with traced("model.predict"):
+        predicted = model.predict(rows, probabilities)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    by_class = Counter(model.class_name(label) for label in predicted.labels)
+    record_predictions(len(rows), dict(by_class), elapsed_ms)
+    return predicted
+
+
 Parser = Annotated[RowParser, Depends(current_parser)]
 router = APIRouter()
 
@@ -75,7 +91,7 @@ async def predict(
     probabilities: Annotated[bool, Query(description="add class names and per-class probabilities")] = False,
 ) -> PredictResponse | BatchPredictResponse:
     parsed = parser.parse(body)
-    predicted = model.predict(parsed.rows, probabilities)
+    predicted = run_model(model, parsed.rows, probabilities)
     names = [model.class_name(label) for label in predicted.labels] if probabilities else None
     by_class = (
         [dict(zip(model.manifest.class_names, row.tolist(), strict=True)) for row in predicted.probabilities]

@@ -1,0 +1,138 @@
+"""What an invocation emits: structured log lines, embedded-metric-format documents, traces."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.metrics.provider import cold_start
+
+from build import FUNCTION_DIR
+from local.lambda_local import LambdaContext
+from tests.conftest import LogRecords
+from tests.events import make_event
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.1, 2.8, 4.7, 1.2], [6.3, 3.3, 6.0, 2.5], [6.4, 3.2, 4.5, 1.5]]
+
+
+def emf_documents(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+
+
+def metric_names(document: dict[str, Any]) -> list[str]:
+    return [metric["Name"] for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+
+
+def test_a_batch_emits_rows_latency_and_predictions_by_class(
+    app_module: ModuleType, lambda_context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+
+    app_module.handler(make_event("http-api", body={"instances": ROWS}), lambda_context)
+
+    documents = emf_documents(capsys.readouterr().out)
+    by_class = {doc["class"]: doc["Predictions"] for doc in documents if "Predictions" in doc}
+    [request] = [doc for doc in documents if "RowsPerRequest" in doc]
+    assert by_class == {"setosa": [1.0], "versicolor": [2.0], "virginica": [1.0]}
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IrisPrediction" for doc in documents)
+    assert request["RowsPerRequest"] == [4.0]
+    assert request["service"] == "iris-predict"
+    assert metric_names(request) == ["RowsPerRequest", "ModelLatency"]
+    assert request["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"] == "Milliseconds"
+
+
+def test_cold_start_is_counted_once(
+    app_module: ModuleType,
+    lambda_context: LambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    capsys.readouterr()
+
+    app_module.handler(make_event("http-api"), lambda_context)
+    app_module.handler(make_event("http-api"), lambda_context)
+
+    cold_starts = [doc for doc in emf_documents(capsys.readouterr().out) if "ColdStart" in doc]
+    assert len(cold_starts) == 1
+    assert cold_starts[0]["function_name"] == lambda_context.function_name
+
+
+def test_rejected_input_is_counted_and_logged(
+    app_module: ModuleType,
+    lambda_context: LambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    log_records: LogRecords,
+) -> None:
+    event = make_event("http-api", body={"features": [6.1, "2.8", 4.7, 1.2]})
+    capsys.readouterr()
+
+    app_module.handler(event, lambda_context)
+
+    [document] = [doc for doc in emf_documents(capsys.readouterr().out) if "ValidationErrors" in doc]
+    [record] = [r for r in log_records() if r["message"] == "request rejected"]
+    assert document["ValidationErrors"] == [1.0]
+    assert record["status"] == 422
+    assert str(record["error"]).startswith("invalid request: features[1]: Input should be a valid number")
+    assert record["correlation_id"] == event["requestContext"]["requestId"]
+    assert record["cold_start"] in (True, False)
+    assert record["function_name"] == lambda_context.function_name
+
+
+def test_mangum_is_quiet(app_module: ModuleType) -> None:
+    assert logging.getLogger("mangum").getEffectiveLevel() == logging.WARNING
+
+
+TRACED_INVOCATION = textwrap.dedent(
+    """
+    import json, sys
+    from aws_xray_sdk.core import xray_recorder
+
+    sent = []
+
+    class Emitter:
+        def send_entity(self, entity):
+            sent.append(entity.to_dict())
+
+        def set_daemon_address(self, address):
+            pass
+
+    xray_recorder.configure(emitter=Emitter(), sampling=False)
+    from serving import observability
+
+    class Context:
+        function_name, aws_request_id, memory_limit_in_mb, invoked_function_arn = "f", "r", 128, "arn:f"
+
+    def handler(event, context):
+        with observability.traced("model.predict"):
+            return {"statusCode": 200}
+
+    observability.instrument(handler)({}, Context())
+    print(json.dumps(sorted(entity["name"] for entity in sent)))
+    """
+)
+
+
+@pytest.mark.parametrize(("disabled", "expected"), [("false", ["## handler", "model.predict"]), ("true", [])])
+def test_tracing_follows_the_template_switch(disabled: str, expected: list[str]) -> None:
+    env = {
+        **os.environ,
+        "POWERTOOLS_TRACE_DISABLED": disabled,
+        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+        "AWS_LAMBDA_FUNCTION_NAME": "f",
+        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        "PYTHONPATH": str(FUNCTION_DIR),
+    }
+    # A separate process: the X-Ray SDK patches libraries globally.
+    result = subprocess.run(
+        [sys.executable, "-c", TRACED_INVOCATION], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert json.loads(result.stdout.splitlines()[-1]) == expected
