@@ -1,64 +1,163 @@
-"""template.yaml transformed to CloudFormation offline (the SAM translator), checked where it matters."""
+"""template.yaml transformed to CloudFormation offline for several parameter combinations:
+the resources and properties that matter, and cfn-lint on each result."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+from tests.cloudformation import deployed
 
-
-class NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs; offline there are none to look up."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture(scope="module")
-def resources() -> dict[str, Any]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        template = yaml_parse(TEMPLATE.read_text())
-        template["Resources"]["PredictFunction"]["Properties"]["CodeUri"] = "s3://bucket/predict.zip"
-        translated: dict[str, Any] = transform(template, {}, NoManagedPolicies())
-    return translated["Resources"]
-
-
-def test_function_runs_the_handler_on_python312(resources: dict[str, Any]) -> None:
-    function = resources["PredictFunction"]["Properties"]
-
-    assert function["Runtime"] == "python3.12"
-    assert function["Handler"] == "app.handler"
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+COMBINATIONS = {
+    "defaults": {},
+    "tracing-arm64-iam-cors": {
+        "TracingMode": "Active",
+        "EnableSnapStart": "false",
+        "Architecture": "arm64",
+        "DeploymentType": "Linear10PercentEvery1Minute",
+        "CorsAllowedOrigins": "https://app.example.com,https://admin.example.com",
+        "AuthMode": "IAM",
+        "ThrottlingRateLimit": "10",
+        "ThrottlingBurstLimit": "5",
+    },
+    "jwt": {"AuthMode": "JWT", "JwtIssuer": "https://issuer.example.com", "JwtAudience": "iris-api"},
+    "s3-model": {
+        "ModelBucket": "models",
+        "ModelKey": "iris/model.zip",
+        "ModelVersionId": "3HL4kqtJlcpXroDTDmJ",
+        "ModelSha256": "a" * 64,
+    },
+}
 
 
-def test_model_bucket_access_is_exactly_the_pinned_object_and_only_when_set(resources: dict[str, Any]) -> None:
-    role = resources["PredictFunctionRole"]["Properties"]
-    [policy] = role["Policies"]
+@pytest.fixture(scope="module", params=sorted(COMBINATIONS))
+def stack(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    resources, template = deployed(COMBINATIONS[request.param])
+    return request.param, resources, template
 
-    condition, when_set, otherwise = policy["Fn::If"]
-    assert condition == "UseS3Model"
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    [statement] = when_set["PolicyDocument"]["Statement"]
-    assert statement == {
-        "Effect": "Allow",
-        "Action": "s3:GetObjectVersion",
-        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ModelBucket}/${ModelKey}"},
+
+def props(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    properties: dict[str, Any] = resources[name]["Properties"]
+    return properties
+
+
+def test_cfn_lint_passes_on_the_transformed_template(
+    stack: tuple[str, dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    name, _, template = stack
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    values = [f"{key}={value}" for key, value in COMBINATIONS[name].items()]
+    # W2001 (parameter not used): SAM inlines the parameters it resolves itself (DeploymentType)
+    # into its output, which still declares them.
+    command = [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--ignore-checks", "W2001"]
+    if values:
+        command += ["--parameters", *values]
+
+    result = subprocess.run([*command, "--", str(path)], capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_traffic_shifts_through_the_live_alias_with_alarms_and_a_hook(
+    stack: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    name, resources, _ = stack
+    alias = resources["PredictFunctionAliaslive"]
+    group = props(resources, "PredictFunctionDeploymentGroup")
+    expected_type = COMBINATIONS[name].get("DeploymentType", "Canary10Percent5Minutes")
+
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"] == {
+        "Ref": "PreTrafficHookFunction"
     }
-    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+    assert group["DeploymentConfigName"] == {
+        "Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": expected_type}]
+    }
+    assert group["AlarmConfiguration"]["Alarms"] == [
+        {"Name": {"Ref": "FunctionErrorsAlarm"}},
+        {"Name": {"Ref": "Api5xxAlarm"}},
+    ]
+    assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+    assert props(resources, "PredictIntegration")["IntegrationUri"] == {"Ref": "PredictFunctionAliaslive"}
+    assert props(resources, "PredictApiInvokePermission")["FunctionName"] == {"Ref": "PredictFunctionAliaslive"}
+    assert props(resources, "PreTrafficHookFunction")["FunctionName"]["Fn::Sub"].startswith("CodeDeployHook_")
 
 
-def test_s3_settings_reach_the_function_only_when_a_bucket_is_set(resources: dict[str, Any]) -> None:
-    variables = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+def test_snapstart_architecture_and_tracing_follow_the_parameters(
+    stack: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    name, resources, _ = stack
+    parameters = COMBINATIONS[name]
+    function = props(resources, "PredictFunction")
+    tracing = parameters.get("TracingMode") == "Active"
 
-    for name, parameter in {
-        "MODEL_S3_BUCKET": "ModelBucket",
-        "MODEL_S3_KEY": "ModelKey",
-        "MODEL_S3_VERSION_ID": "ModelVersionId",
-        "MODEL_SHA256": "ModelSha256",
-    }.items():
-        assert variables[name] == {"Fn::If": ["UseS3Model", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+    assert function["SnapStart"] == {
+        "ApplyOn": "None" if parameters.get("EnableSnapStart") == "false" else "PublishedVersions"
+    }
+    assert function["Architectures"] == [parameters.get("Architecture", "x86_64")]
+    assert function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == ("false" if tracing else "true")
+    assert ("TracingConfig" in function) is tracing
+    assert props(resources, "PredictFunctionRole")["ManagedPolicyArns"] == (
+        [BASIC_EXECUTION, XRAY] if tracing else [BASIC_EXECUTION]
+    )
+
+
+def test_throttling_cors_and_auth_follow_the_parameters(stack: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    name, resources, _ = stack
+    parameters = COMBINATIONS[name]
+    route = props(resources, "PredictRoute")
+    settings = props(resources, "PredictStage")["DefaultRouteSettings"]
+    api = props(resources, "PredictApi")
+
+    assert settings["ThrottlingRateLimit"] == parameters.get("ThrottlingRateLimit", "100")
+    assert settings["ThrottlingBurstLimit"] == parameters.get("ThrottlingBurstLimit", "50")
+    if "CorsAllowedOrigins" in parameters:
+        assert api["CorsConfiguration"]["AllowOrigins"] == {"Fn::Split": [",", parameters["CorsAllowedOrigins"]]}
+    else:
+        assert "CorsConfiguration" not in api
+    mode = parameters.get("AuthMode", "NONE")
+    assert route["AuthorizationType"] == {"NONE": "NONE", "IAM": "AWS_IAM", "JWT": "JWT"}[mode]
+    assert ("JwtAuthorizer" in resources) is (mode == "JWT")
+    if mode == "JWT":
+        assert route["AuthorizerId"] == {"Ref": "JwtAuthorizer"}
+        assert props(resources, "JwtAuthorizer")["JwtConfiguration"]["Issuer"] == parameters["JwtIssuer"]
+    else:
+        assert "AuthorizerId" not in route
+
+
+def test_the_function_role_grants_only_what_is_used(stack: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    name, resources, _ = stack
+    role = props(resources, "PredictFunctionRole")
+    variables = props(resources, "PredictFunction")["Environment"]["Variables"]
+
+    if name == "s3-model":
+        [policy] = role["Policies"]
+        assert policy["PolicyDocument"]["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObjectVersion",
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ModelBucket}/${ModelKey}"},
+            }
+        ]
+        assert variables["MODEL_S3_BUCKET"] == "models"
+        assert variables["MODEL_S3_VERSION_ID"] == "3HL4kqtJlcpXroDTDmJ"
+    else:
+        assert role.get("Policies", []) == []
+        assert not any(key.startswith("MODEL_S3") for key in variables)
+
+
+def test_the_hook_may_invoke_only_versions_of_the_function(stack: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    _, resources, _ = stack
+    [policy] = props(resources, "PreTrafficHookFunctionRole")["Policies"]
+
+    actions = {statement["Action"]: statement["Resource"] for statement in policy["PolicyDocument"]["Statement"]}
+    assert actions["lambda:InvokeFunction"] == {"Fn::Sub": "${PredictFunction.Arn}:*"}
+    assert set(actions) == {"lambda:InvokeFunction", "codedeploy:PutLifecycleEventHookExecutionStatus"}

@@ -1,0 +1,83 @@
+"""template.yaml as CloudFormation would deploy it, offline: the SAM transform, then the
+template's conditions evaluated for given parameter values (a small subset of CloudFormation's
+intrinsics: enough for this template, and refusing any other)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+class NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs; offline there are none to look up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def transformed(parameters: dict[str, str]) -> dict[str, Any]:
+    """The SAM transform's output for `parameters` (CodeUris stand in as S3 objects)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    template = yaml_parse(TEMPLATE.read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    result: dict[str, Any] = transform(template, parameters, NoManagedPolicies())
+    return result
+
+
+def _condition(expression: Any, conditions: dict[str, Any], values: dict[str, str]) -> bool:
+    if isinstance(expression, dict) and len(expression) == 1:
+        [(name, argument)] = expression.items()
+        if name == "Fn::Equals":
+            left, right = (_value(item, values) for item in argument)
+            return bool(left == right)
+        if name == "Fn::Not":
+            return not _condition(argument[0], conditions, values)
+        if name == "Condition":
+            return _condition(conditions[argument], conditions, values)
+    raise ValueError(f"unsupported condition {expression}")
+
+
+def _value(expression: Any, values: dict[str, str]) -> Any:
+    if isinstance(expression, dict) and set(expression) == {"Ref"} and expression["Ref"] in values:
+        return values[expression["Ref"]]
+    return expression
+
+
+def _resolve(node: Any, truth: dict[str, bool], values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return _resolve(when_true if truth[name] else when_false, truth, values)
+        if set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        resolved = {key: _resolve(value, truth, values) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value != NO_VALUE}
+    if isinstance(node, list):
+        return [item for item in (_resolve(item, truth, values) for item in node) if item != NO_VALUE]
+    return node
+
+
+def deployed(parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resources as deployed with `parameters`, the raw transformed template)."""
+    parameters = parameters or {}
+    template = transformed(parameters)
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values.update(parameters)
+    conditions = template.get("Conditions", {})
+    truth = {name: _condition(expression, conditions, values) for name, expression in conditions.items()}
+    resources = {
+        name: _resolve(copy.deepcopy(resource), truth, values)
+        for name, resource in template["Resources"].items()
+        if truth.get(resource.get("Condition", ""), True)
+    }
+    return resources, template
