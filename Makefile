@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PACKAGE := .aws-sam/build/PredictFunction
 EVENT ?= events/http-api-predict.json
+ARCH ?= x86_64
 PORT ?= 3000
 # Python 3.12 is Lambda's runtime: use it wherever it is (PATH, or a pyenv install whose shim refuses).
 PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
@@ -35,8 +36,8 @@ lock: $(VENV)/.installed ## re-pin functions/predict/requirements.txt and requir
 	pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 		--annotation-style=line --output-file requirements-dev.txt requirements-dev.in
 
-build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/PredictFunction
-	sam build
+build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/PredictFunction (ARCH=arm64 for Graviton)
+	ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH)
 
 validate: setup ## sam validate --lint (offline)
 	sam validate --lint

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import joblib
 
 from build import FUNCTION_DIR, sizes
-from build.bytecode import SmokeTestError, compile_cold_path, trace_cold_path
+from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.compile_forest import (
     ExactnessError,
     UnsupportedEstimatorError,
@@ -48,6 +49,7 @@ LAMBDA_PLATFORMS = {
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
 }
+HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
 COMPILED_FOREST = "compiled-forest"
@@ -110,9 +112,9 @@ def lambda_requirements(requirements: Path, target: Path, runtime: str) -> Path:
     return filtered
 
 
-def install_dependencies(requirements: Path, target: Path, architecture: str) -> None:
+def pip_install_command(requirements: Path, target: Path, architecture: str) -> list[str]:
     platform_args = [arg for tag in LAMBDA_PLATFORMS[architecture] for arg in ("--platform", tag)]
-    command = [
+    return [
         sys.executable, "-m", "pip", "install",
         "--requirement", str(requirements),
         "--target", str(target),
@@ -124,8 +126,11 @@ def install_dependencies(requirements: Path, target: Path, architecture: str) ->
         "--no-deps",
         "--quiet", "--disable-pip-version-check",
     ]  # fmt: skip
+
+
+def install_dependencies(requirements: Path, target: Path, architecture: str) -> None:
     log.info("installing pinned dependencies for python%s %s", LAMBDA_PYTHON_VERSION, architecture)
-    subprocess.run(command, check=True)
+    subprocess.run(pip_install_command(requirements, target, architecture), check=True)
 
 
 def copy_function_code(source: Path, target: Path) -> None:
@@ -193,12 +198,21 @@ def build_package(target: Path, architecture: str = "x86_64", runtime: str = "au
         install_dependencies(lambda_requirements(requirements, Path(scratch), served_by), target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
-    events = sorted(EVENTS_DIR.glob("*.json"))
-    cold_path = trace_cold_path(target, events)
-    own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
-    prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
-    strip_shared_objects(target)
-    compile_cold_path(target, events)
+    if architecture == HOST_ARCHITECTURE:
+        events = sorted(EVENTS_DIR.glob("*.json"))
+        cold_path = trace_cold_path(target, events)
+        own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
+        prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
+        strip_shared_objects(target)
+        compile_cold_path(target, events)
+    else:
+        log.warning(
+            "building for %s on %s: the package cannot run here, so it is not smoke-tested, pruned or "
+            "stripped, and every module gets bytecode",
+            architecture,
+            HOST_ARCHITECTURE,
+        )
+        compile_modules(sorted(target.rglob("*.py")))
     report = sizes.measure(target)
     log.info("%s", report.render())
     report.check_limit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from mangum import Mangum
 
-from serving import inference
+from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
 from serving.config import ConfigurationError, load_settings
 from serving.docs import StageRootPathMiddleware, register_docs
 from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers

@@ -71,7 +71,9 @@ def handler(event: dict[str, Any], context: Any, lambda_client: Any = None, code
     version = os.environ["NEW_VERSION"]
     problems = check_version(lambda_client, version)
     status = "Failed" if problems else "Succeeded"
-    logger.info(json.dumps({"message": "pre-traffic check", "version": version, "status": status, "problems": problems}))
+    logger.info(
+        json.dumps({"message": "pre-traffic check", "version": version, "status": status, "problems": problems})
+    )
     codedeploy.put_lifecycle_event_hook_execution_status(
         deploymentId=event["DeploymentId"],
         lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],

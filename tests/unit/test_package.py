@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -151,3 +152,19 @@ def test_build_failure_exits_non_zero_with_the_reason(
 
     assert exited.value.code == 1
     assert "build failed: scikit-learn 0.1 installed, 1.9.1 pinned" in caplog.text
+
+
+@pytest.mark.parametrize(("architecture", "machine"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_the_build_fetches_wheels_for_the_chosen_architecture(architecture: str, machine: str, tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    pins = pinned_versions(FUNCTION_REQUIREMENTS)
+    requirements.write_text(f"numpy=={pins['numpy']}\npydantic-core=={pins['pydantic-core']}\n")
+    report = tmp_path / "report.json"
+    command = package.pip_install_command(requirements, tmp_path / "target", architecture)
+
+    subprocess.run([*command, "--dry-run", "--report", str(report)], check=True, timeout=300)
+
+    installs = json.loads(report.read_text())["install"]
+    wheels = {item["metadata"]["name"].replace("_", "-").lower(): item["download_info"]["url"] for item in installs}
+    assert set(wheels) == {"numpy", "pydantic-core"}
+    assert all("cp312-cp312-manylinux" in url and url.endswith(f"{machine}.whl") for url in wheels.values()), wheels
