@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -42,7 +43,8 @@ import joblib
 import numpy as np
 
 from build import FUNCTION_DIR, sizes
-from build.package import MODEL_CACHE_DIR, PROJECT_ROOT
+from build.package import MODEL_CACHE_DIR, PROJECT_ROOT, pinned_versions
+from build.slim import RUNTIME_PROVIDED
 from build.train import MODEL_FILE, train_if_needed
 from serving.compiled_forest import CompiledForest
 
@@ -58,7 +60,21 @@ BASELINE_PACKAGE = BUILD_DIR / "baseline" / "BaselineFunction"
 CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
 BATCH_SIZES = (1, 100, 10_000)
 MIB = 1024 * 1024
+RUNTIME_PROVIDED_DIR = BUILD_DIR / "lambda-runtime-provided"
 BASELINE, SKLEARN_RUNTIME, PROJECT = "baseline", "scikit-learn runtime", "compiled (project)"
+PROJECT_TRACED = "compiled, tracing on"
+TRACING_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "false",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+    "PROBE_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR),
+}
+# Lambda's published prices (us-east-1): per request, and per GB-second of duration.
+PRICE_PER_REQUEST = 0.20 / 1e6
+PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+FULL_VCPU_MB = 1769
+MEMORY_SIZES_MB = (128, 256, 512, 1024, 1769, 3008)
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,7 @@ class Variant:
     name: str
     package: Path
     targets: dict[str, list[Target]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
     cold_s: list[float] = field(default_factory=list)
     warm_ms: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
@@ -109,6 +126,16 @@ def build_if_changed(package: Path, key: str, build: Callable[[], None]) -> None
     stamp.write_text(key)
 
 
+def ensure_runtime_provided() -> None:
+    """botocore and its helpers, which the Lambda runtime provides and the package leaves out:
+    the tracing variant imports them, as it would from /var/runtime."""
+    if RUNTIME_PROVIDED_DIR.is_dir():
+        return
+    pins = pinned_versions(FUNCTION_DIR / "requirements.txt")
+    specs = [f"{name}=={version}" for name, version in pins.items() if name in RUNTIME_PROVIDED]
+    run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(RUNTIME_PROVIDED_DIR), *specs])
+
+
 def ensure_packages(rebuild: bool) -> None:
     if rebuild or not (PROJECT_PACKAGE / "app.py").is_file():
         run(["sam", "build"])
@@ -124,6 +151,7 @@ def ensure_packages(rebuild: bool) -> None:
 
     model_key = model.manifest["sha256"]
     build_if_changed(BASELINE_PACKAGE, inputs_key(BASELINE_DIR) + model_key, build_baseline)
+    ensure_runtime_provided()
     build_if_changed(
         SKLEARN_RUNTIME_PACKAGE,
         inputs_key(FUNCTION_DIR, PROJECT_ROOT / "build", PROJECT_ROOT / "events") + model_key,
@@ -136,6 +164,7 @@ def measure_once(variant: Variant, warm: int) -> None:
     started = time.perf_counter()
     probe = subprocess.Popen(
         [*CLEAN_PYTHON, str(PROBE), str(variant.package), str(EVENT), str(warm), str(write_end)],
+        env={**os.environ, **variant.environment},
         pass_fds=(write_end,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -155,8 +184,12 @@ def measure_once(variant: Variant, warm: int) -> None:
     variant.rss_mib.append(measured["peak_rss_kib"] * 1024 / MIB)
 
 
-def import_breakdown(package: Path) -> tuple[float, list[tuple[str, float]]]:
-    """Total import time of a cold start and its self time grouped by top-level package (ms)."""
+OBSERVABILITY_PACKAGES = ("aws_lambda_powertools", "jmespath", "aws_xray_sdk", "wrapt")
+
+
+def import_breakdown(package: Path) -> tuple[float, list[tuple[str, float]], float]:
+    """A cold start's import time (ms): the total, the self time of the top-level packages
+    taking most, and the self time of the observability libraries."""
     read_end, write_end = os.pipe()
     result = subprocess.run(
         [*CLEAN_PYTHON, "-X", "importtime", str(PROBE), str(package), str(EVENT), "0", str(write_end)],
@@ -171,7 +204,8 @@ def import_breakdown(package: Path) -> tuple[float, list[tuple[str, float]]]:
     self_us: Counter[str] = Counter()
     for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", result.stderr):
         self_us[match[2].split(".")[0]] += int(match[1])
-    return sum(self_us.values()) / 1000, [(name, us / 1000) for name, us in self_us.most_common(10)]
+    observability_ms = sum(self_us[name] for name in OBSERVABILITY_PACKAGES) / 1000
+    return sum(self_us.values()) / 1000, [(name, us / 1000) for name, us in self_us.most_common(10)], observability_ms
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -236,7 +270,12 @@ def verdicts(variant: Variant, label: str, values: dict[str, float]) -> list[str
 
 def main_table(variants: list[Variant]) -> list[str]:
     size = {v.name: sizes.measure(v.package) for v in variants}
-    ratio_pairs = [(PROJECT, BASELINE), (PROJECT, SKLEARN_RUNTIME), (SKLEARN_RUNTIME, BASELINE)]
+    ratio_pairs = [
+        (PROJECT, BASELINE),
+        (PROJECT, SKLEARN_RUNTIME),
+        (SKLEARN_RUNTIME, BASELINE),
+        (PROJECT_TRACED, PROJECT),
+    ]
     header = ["", *(v.name for v in variants), *(f"{a} / {b}" for a, b in ratio_pairs), "targets"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, measure, fmt in ROWS:
@@ -245,6 +284,31 @@ def main_table(variants: list[Variant]) -> list[str]:
         said = [verdict for variant in variants for verdict in verdicts(variant, label, values)]
         cells = [fmt.format(values[v.name]) for v in variants]
         lines.append("| " + " | ".join([label, *cells, *ratios, "; ".join(said)]) + " |")
+    return lines
+
+
+def cost_table(project: Variant) -> list[str]:
+    """Estimated warm duration, cold start and price per million predictions by memory size.
+
+    Lambda gives a function CPU in proportion to its memory (one full vCPU at 1,769 MB), so
+    single-threaded times measured here on one core scale by 1769 / memory below that; each
+    invocation is billed per started millisecond.
+    """
+    warm_ms = statistics.median(project.warm_ms)
+    cold_s = statistics.median(project.cold_s)
+    lines = [
+        "| memory (MB) | warm request (ms, billed) | cold start (s) | $ per million, x86_64 | $ per million, arm64 |",
+        "|---|---|---|---|---|",
+    ]
+    for memory in MEMORY_SIZES_MB:
+        slowdown = max(1.0, FULL_VCPU_MB / memory)
+        billed_ms = math.ceil(warm_ms * slowdown)
+        gb_seconds = billed_ms / 1000 * memory / 1024
+        prices = [1e6 * (PRICE_PER_REQUEST + gb_seconds * PRICE_PER_GB_SECOND[arch]) for arch in ("x86_64", "arm64")]
+        lines.append(
+            f"| {memory:,} | {warm_ms * slowdown:.2f} ({billed_ms}) | {cold_s * slowdown:.2f} | "
+            f"{prices[0]:.4f} | {prices[1]:.4f} |"
+        )
     return lines
 
 
@@ -266,6 +330,12 @@ def render(variants: list[Variant], rounds: int, warm: int, batches: list[str], 
             "Batch compute (in process, best of two medians each):",
             "",
             *batches,
+            "",
+            "Memory and cost, estimated from the compiled package's figures above (Lambda's CPU share "
+            "grows with memory up to one vCPU at 1,769 MB; published prices: $0.20 per million requests, "
+            "$0.0000166667 (x86_64) or $0.0000133334 (arm64) per GB-second):",
+            "",
+            *cost_table(next(v for v in variants if v.name == PROJECT)),
             "",
             *breakdown,
             "",
@@ -301,6 +371,8 @@ def main() -> None:
                 "package unzipped (MB)": [Target(80)],
             },
         ),
+        # What turning tracing on costs (reported, not a target: off is the default).
+        Variant(PROJECT_TRACED, PROJECT_PACKAGE, environment=TRACING_ENVIRONMENT),
     ]
     for round_number in range(args.rounds):
         order = variants if round_number % 2 == 0 else variants[::-1]
@@ -308,11 +380,12 @@ def main() -> None:
             measure_once(variant, args.warm)
     batches = batch_sweep()
     breakdown_lines = []
-    for variant in variants[1:]:
-        total_ms, top = import_breakdown(variant.package)
+    for variant in variants[1:3]:
+        total_ms, top, observability_ms = import_breakdown(variant.package)
         breakdown_lines += [
             f"Where the {variant.name} package's cold start goes: {total_ms:.0f} ms of imports "
-            "(`-X importtime`, one run), self time by top-level package:",
+            f"(`-X importtime`, one run), of which {observability_ms:.0f} ms ({observability_ms / total_ms:.0%}) "
+            "are the observability libraries (Powertools, jmespath); self time by top-level package:",
             "",
             "| package | ms |",
             "|---|---|",

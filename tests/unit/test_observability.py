@@ -37,14 +37,19 @@ def test_a_batch_emits_rows_latency_and_predictions_by_class(
 
     app_module.handler(make_event("http-api", body={"instances": ROWS}), lambda_context)
 
-    documents = emf_documents(capsys.readouterr().out)
-    by_class = {doc["class"]: doc["Predictions"] for doc in documents if "Predictions" in doc}
-    [request] = [doc for doc in documents if "RowsPerRequest" in doc]
-    assert by_class == {"setosa": [1.0], "versicolor": [2.0], "virginica": [1.0]}
-    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IrisPrediction" for doc in documents)
-    assert request["RowsPerRequest"] == [4.0]
+    [request] = [doc for doc in emf_documents(capsys.readouterr().out) if "RowsPerRequest" in doc]
+    assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IrisPrediction"
+    assert request["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert request["service"] == "iris-predict"
-    assert metric_names(request) == ["RowsPerRequest", "ModelLatency"]
+    assert metric_names(request) == [
+        "RowsPerRequest",
+        "ModelLatency",
+        "Predictions_setosa",
+        "Predictions_versicolor",
+        "Predictions_virginica",
+    ]
+    assert request["RowsPerRequest"] == [4.0]
+    assert [request[f"Predictions_{name}"] for name in ("setosa", "versicolor", "virginica")] == [[1.0], [2.0], [1.0]]
     assert request["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"] == "Milliseconds"
 
 

@@ -27,6 +27,8 @@ def test_slim_removes_tests_stubs_sources_and_scripts(tmp_path: Path) -> None:
     make_files(
         tmp_path,
         "bin/f2py",
+        "pydantic/__init__.py",
+        "pydantic/v1/__init__.py",
         "lib/__init__.py",
         "lib/core.py",
         "lib/core.pyi",
@@ -43,13 +45,14 @@ def test_slim_removes_tests_stubs_sources_and_scripts(tmp_path: Path) -> None:
     report = slim(tmp_path)
 
     assert existing(tmp_path) == {
+        "pydantic/__init__.py",
         "lib/__init__.py",
         "lib/core.py",
         "lib/data/table.csv",
         "lib/_ext.cpython-312-x86_64-linux-gnu.so",
         "lib-1.0.dist-info/METADATA",
     }
-    assert report.files == 7
+    assert report.files == 8
 
 
 def test_prune_keeps_what_was_imported_and_the_function_code(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
-from serving.errors import ServiceError, describe_problems
+from serving.errors import ServiceError, check_json_content_type, describe_problems
 from serving.model import LoadedModel
-from serving.routes import Model, json_body_required, run_model
+from serving.routes import Model, run_model
 from serving.schemas import FLOAT32_MAX, MAX_INSTANCES, ErrorResponse
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
@@ -194,7 +194,7 @@ def metadata(model: LoadedModel) -> ModelMetadata:
     )
 
 
-async def binary_extension_refused(request: Request) -> None:
+def refuse_binary_extension(request: Request) -> None:
     if "inference-header-content-length" in request.headers:
         raise InferenceRequestError(
             "the binary tensor extension is not supported; send JSON tensors (binary_data=False)"
@@ -250,17 +250,17 @@ async def model_ready(model: Model, name: str, version: str | None = None) -> di
     "/models/{name}/infer",
     summary="Inference",
     response_model_exclude_none=True,
-    dependencies=[Depends(json_body_required), Depends(binary_extension_refused)],
     openapi_extra=INFER_BODY,
 )
 @router.post(
     "/models/{name}/versions/{version}/infer",
     summary="Inference, on one version",
     response_model_exclude_none=True,
-    dependencies=[Depends(json_body_required), Depends(binary_extension_refused)],
     openapi_extra=INFER_BODY,
 )
 async def model_infer(
-    body: Annotated[Any, Body()], model: Model, name: str, version: str | None = None
+    request: Request, body: Annotated[Any, Body()], model: Model, name: str, version: str | None = None
 ) -> InferenceResponse:
+    check_json_content_type(request.headers.get("content-type"))
+    refuse_binary_extension(request)
     return infer(served_model(model, name, version), _parse(body))

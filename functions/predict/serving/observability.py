@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from serving.config import load_settings
 
@@ -61,18 +61,12 @@ def traced(name: str) -> Iterator[None]:
 
 
 def record_predictions(rows: int, by_class: dict[str, int], model_ms: float) -> None:
-    """RowsPerRequest and ModelLatency, and Predictions with a `class` dimension."""
+    """RowsPerRequest, ModelLatency and Predictions_<class>, all in the invocation's one EMF document
+    (a `class` dimension would cost a document, and its serialisation, per class per request)."""
     metrics.add_metric(name="RowsPerRequest", unit=MetricUnit.Count, value=rows)
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=model_ms)
     for class_name, count in sorted(by_class.items()):
-        with single_metric(
-            name="Predictions",
-            unit=MetricUnit.Count,
-            value=count,
-            namespace=settings.metrics_namespace,
-            default_dimensions={"service": settings.service_name},
-        ) as metric:
-            metric.add_dimension(name="class", value=class_name)
+        metrics.add_metric(name=f"Predictions_{class_name}", unit=MetricUnit.Count, value=count)
 
 
 def record_rejection(status: int, message: str) -> None:

@@ -30,15 +30,6 @@ async def current_model(request: Request) -> LoadedModel:
     return model
 
 
-async def json_body_required(request: Request) -> None:
-    check_json_content_type(request.headers.get("content-type"))
-
-
-async def current_parser(request: Request) -> RowParser:
-    parser: RowParser = request.app.state.row_parser
-    return parser
-
-
 Model = Annotated[LoadedModel, Depends(current_model)]
 
 
@@ -53,7 +44,6 @@ def run_model(model: LoadedModel, rows: list[list[float]], probabilities: bool) 
     return predicted
 
 
-Parser = Annotated[RowParser, Depends(current_parser)]
 router = APIRouter()
 
 
@@ -82,14 +72,17 @@ async def model_metadata(model: Model) -> Manifest:
     ),
     responses=ERROR_RESPONSES,
     response_model_exclude_none=True,
-    dependencies=[Depends(json_body_required)],
 )
 async def predict(
+    request: Request,
     body: Annotated[Any, Body()],
-    model: Model,
-    parser: Parser,
     probabilities: Annotated[bool, Query(description="add class names and per-class probabilities")] = False,
 ) -> PredictResponse | BatchPredictResponse:
+    # The model and parser come from app.state directly, not as dependencies: each dependency
+    # costs a resolution on every request of the hot path.
+    check_json_content_type(request.headers.get("content-type"))
+    model: LoadedModel = request.app.state.model
+    parser: RowParser = request.app.state.row_parser
     parsed = parser.parse(body)
     predicted = run_model(model, parsed.rows, probabilities)
     names = [model.class_name(label) for label in predicted.labels] if probabilities else None
