@@ -86,7 +86,9 @@ def test_traffic_shifts_through_the_live_alias_with_alarms_and_a_hook(
         {"Name": {"Ref": "Api5xxAlarm"}},
     ]
     assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
-    assert props(resources, "PredictIntegration")["IntegrationUri"] == {"Ref": "PredictFunctionAliaslive"}
+    assert props(resources, "PredictIntegration")["IntegrationUri"]["Fn::Sub"].endswith(
+        "/functions/${PredictFunction.Arn}:live/invocations"
+    )
     assert props(resources, "PredictApiInvokePermission")["FunctionName"] == {"Ref": "PredictFunctionAliaslive"}
     assert props(resources, "PreTrafficHookFunction")["FunctionName"]["Fn::Sub"].startswith("CodeDeployHook_")
 
@@ -113,7 +115,9 @@ def test_snapstart_architecture_and_tracing_follow_the_parameters(
 def test_throttling_cors_and_auth_follow_the_parameters(stack: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
     name, resources, _ = stack
     parameters = COMBINATIONS[name]
-    route = props(resources, "PredictRoute")
+    mode = parameters.get("AuthMode", "NONE")
+    [route_name] = [name for name in ("PredictRoute", "PredictJwtRoute") if name in resources]
+    route = props(resources, route_name)
     settings = props(resources, "PredictStage")["DefaultRouteSettings"]
     api = props(resources, "PredictApi")
 
@@ -123,7 +127,8 @@ def test_throttling_cors_and_auth_follow_the_parameters(stack: tuple[str, dict[s
         assert api["CorsConfiguration"]["AllowOrigins"] == {"Fn::Split": [",", parameters["CorsAllowedOrigins"]]}
     else:
         assert "CorsConfiguration" not in api
-    mode = parameters.get("AuthMode", "NONE")
+    assert route["RouteKey"] == "$default"
+    assert route_name == ("PredictJwtRoute" if mode == "JWT" else "PredictRoute")
     assert route["AuthorizationType"] == {"NONE": "NONE", "IAM": "AWS_IAM", "JWT": "JWT"}[mode]
     assert ("JwtAuthorizer" in resources) is (mode == "JWT")
     if mode == "JWT":
@@ -161,3 +166,19 @@ def test_the_hook_may_invoke_only_versions_of_the_function(stack: tuple[str, dic
     actions = {statement["Action"]: statement["Resource"] for statement in policy["PolicyDocument"]["Statement"]}
     assert actions["lambda:InvokeFunction"] == {"Fn::Sub": "${PredictFunction.Arn}:*"}
     assert set(actions) == {"lambda:InvokeFunction", "codedeploy:PutLifecycleEventHookExecutionStatus"}
+
+
+# SAM CLI parses templates with deprecated APIs of its own dependencies; this test only reads routes.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_sam_local_start_api_routes_every_path_to_the_function() -> None:
+    from samcli.lib.providers.api_provider import ApiProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    from tests.cloudformation import TEMPLATE
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE))
+    [route] = ApiProvider(stacks).api.routes
+
+    assert route.function_name == "PredictFunction"
+    assert route.path == "$default"
+    assert route.payload_format_version == "2.0"
