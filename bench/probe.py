@@ -32,10 +32,6 @@ def main() -> None:
     sys.path.insert(0, str(LOCAL_TOOLS))
     import lambda_local
 
-    runtime_provided = os.environ.get("PROBE_RUNTIME_PATH")
-    if runtime_provided:
-        # What Lambda's /var/runtime adds after /var/task: boto3, botocore and their helpers.
-        sys.path.append(runtime_provided)
     handler = lambda_local.load_handler(package)
     first = handler(event, lambda_local.LambdaContext())
     with os.fdopen(fd, "w", buffering=1) as report:

@@ -68,7 +68,7 @@ TRACING_ENVIRONMENT = {
     "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
     "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
-    "PROBE_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR),
+    "LAMBDA_LOCAL_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR),
 }
 # Lambda's published prices (us-east-1): per request, and per GB-second of duration.
 PRICE_PER_REQUEST = 0.20 / 1e6

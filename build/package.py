@@ -50,6 +50,7 @@ LAMBDA_PLATFORMS = {
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
 }
 HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+TRACING_PACKAGES = ("aws_xray_sdk", "wrapt", "aws_lambda_powertools/tracing")
 SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
 COMPILED_FOREST = "compiled-forest"
@@ -205,6 +206,8 @@ def build_package(target: Path, architecture: str = "x86_64", runtime: str = "au
         prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
         strip_shared_objects(target)
         compile_cold_path(target, events)
+        # The sample events run with tracing off; what tracing on imports gets bytecode too.
+        compile_modules(sorted(path for name in TRACING_PACKAGES for path in (target / name).rglob("*.py")))
     else:
         log.warning(
             "building for %s on %s: the package cannot run here, so it is not smoke-tested, pruned or "

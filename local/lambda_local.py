@@ -43,6 +43,10 @@ LAMBDA_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+# A directory standing in for what the Lambda runtime provides beside the package (boto3,
+# botocore): needed only to run with tracing on or with a model from S3.
+RUNTIME_PATH_VARIABLE = "LAMBDA_LOCAL_RUNTIME_PATH"
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -75,6 +79,10 @@ def load_handler(package: Path) -> Handler:
     for name, value in {**LAMBDA_ENVIRONMENT, "LAMBDA_TASK_ROOT": str(package)}.items():
         os.environ.setdefault(name, value)
     sys.path.insert(0, str(package))
+    runtime_provided = os.environ.get(RUNTIME_PATH_VARIABLE)
+    if runtime_provided:
+        # What Lambda's /var/runtime adds after /var/task (boto3, botocore and their helpers).
+        sys.path.append(runtime_provided)
     module_name, function_name = HANDLER.rsplit(".", 1)
     handler: Handler = getattr(importlib.import_module(module_name), function_name)
     return handler

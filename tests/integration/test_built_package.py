@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -139,3 +140,23 @@ def test_benchmark_probe_measures_the_package(package: Path) -> None:
     assert len(variant.cold_s) == 1
     assert len(variant.warm_ms) == 5
     assert variant.rss_mib[0] > 10
+
+
+def test_built_package_answers_with_tracing_on(package: Path) -> None:
+    """Tracing imports modules the sample events (run with tracing off) never import: none may be missing."""
+    from bench.run import RUNTIME_PROVIDED_DIR, TRACING_ENVIRONMENT, ensure_runtime_provided
+
+    ensure_runtime_provided()
+    event = EVENTS_DIR / "http-api-predict.json"
+
+    result = subprocess.run(
+        [*CLEAN_PYTHON, str(LAMBDA_LOCAL), "invoke", str(event)],
+        env={**os.environ, **TRACING_ENVIRONMENT, "LAMBDA_LOCAL_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert json.loads(result.stdout)["body"] == '{"prediction":1}'
+    assert "Traceback" not in result.stderr
