@@ -65,9 +65,10 @@ def compile_modules(modules: list[Path]) -> int:
     return written
 
 
-def compile_cold_path(package: Path, events: list[Path]) -> ColdPath:
-    """Compile what answering `events` imports, then answer them again from the bytecode."""
-    written = compile_modules(trace_cold_path(package, events).modules)
+def compile_cold_path(package: Path, events: list[Path], modules: list[Path]) -> ColdPath:
+    """Compile `modules` (what answering `events` imported), then answer the events again
+    from the bytecode and prove nothing imported was left uncompiled."""
+    written = compile_modules(modules)
     cold_path = trace_cold_path(package, events)
     uncompiled = [m for m in cold_path.modules if m.suffix == ".py" and not Path(cache_from_source(str(m))).is_file()]
     if uncompiled:

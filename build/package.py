@@ -205,7 +205,7 @@ def build_package(target: Path, architecture: str = "x86_64", runtime: str = "au
         own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
         prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
         strip_shared_objects(target)
-        compile_cold_path(target, events)
+        compile_cold_path(target, events, cold_path.modules)
         # The sample events run with tracing off; what tracing on imports gets bytecode too.
         compile_modules(sorted(path for name in TRACING_PACKAGES for path in (target / name).rglob("*.py")))
     else:

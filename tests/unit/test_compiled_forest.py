@@ -64,6 +64,9 @@ def test_outputs_are_identical_arrays(fitted: tuple[Any, np.ndarray]) -> None:
     assert compiled.predict(x).tobytes() == estimator.predict(x).tobytes()
     if compiled.is_classifier:
         assert compiled.predict_proba(x).tobytes() == estimator.predict_proba(x).tobytes()
+        labels, proba = compiled.predict_with_proba(x)
+        assert labels.tobytes() == estimator.predict(x).tobytes()
+        assert proba.tobytes() == estimator.predict_proba(x).tobytes()
 
 
 def test_large_batches_sum_tree_by_tree_identically() -> None:

@@ -92,7 +92,7 @@ def offline_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     monkeypatch.setattr(package, "install_dependencies", record_install)
     monkeypatch.setattr(package, "MODEL_CACHE_DIR", tmp_path / "cache")
     monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
-    monkeypatch.setattr(package, "compile_cold_path", lambda target, events: None)
+    monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
     return installed
 
 

@@ -67,6 +67,9 @@ def test_classes_are_identical(fitted: Any) -> None:
     rows = probes(fitted)
 
     assert np.array_equal(TreeEnsembleClassifier(fitted).predict(rows), fitted.predict(rows))
+    labels, proba = TreeEnsembleClassifier(fitted).predict_with_proba(rows)
+    assert np.array_equal(labels, fitted.predict(rows))
+    assert proba.tobytes() == fitted.predict_proba(rows).tobytes()
 
 
 def test_single_rows_match_too(fitted: Any) -> None:

@@ -109,3 +109,8 @@ class CompiledForest:
         if self.is_classifier:
             return self.classes.take(np.argmax(mean, axis=1), axis=0)
         return mean[:, 0]
+
+    def predict_with_proba(self, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.float64]]:
+        """Classes and probabilities from one evaluation: the class is the probabilities' first maximum."""
+        proba = self.predict_proba(rows)
+        return self.classes.take(np.argmax(proba, axis=1), axis=0), proba

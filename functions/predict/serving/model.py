@@ -93,13 +93,18 @@ class LoadedModel:
     def predict(self, rows: Sequence[Sequence[float]], probabilities: bool = False) -> Predictions:
         """Class ids for validated rows and, if asked, each class's probability (columns in manifest order)."""
         features = np.asarray(rows, dtype=np.float64)
-        labels = [int(label) for label in self.predictor.predict(features)]
         if not probabilities:
-            return Predictions(labels)
+            return Predictions([int(label) for label in self.predictor.predict(features)])
+        # Tree predictors give both from one evaluation; any other estimator's predict need not be
+        # the argmax of its predict_proba, so it is asked for each.
+        predict_with_proba = getattr(self.predictor, "predict_with_proba", None)
+        if predict_with_proba is not None:
+            labels, proba = predict_with_proba(features)
+            return Predictions([int(label) for label in labels], proba)
         predict_proba = getattr(self.predictor, "predict_proba", None)
         if predict_proba is None:
             raise InvalidRequestError("this model does not provide probabilities; omit ?probabilities=true")
-        return Predictions(labels, predict_proba(features))
+        return Predictions([int(label) for label in self.predictor.predict(features)], predict_proba(features))
 
 
 def _read_manifest(model_dir: Path) -> Manifest:

@@ -57,7 +57,12 @@ class TreeEnsembleClassifier:
         return proba
 
     def predict(self, rows: NDArray[np.float64]) -> NDArray[Any]:
-        return self.classes.take(np.argmax(self.predict_proba(rows), axis=1), axis=0)
+        return self.predict_with_proba(rows)[0]
+
+    def predict_with_proba(self, rows: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[np.float64]]:
+        """Classes and probabilities from one evaluation: the class is the probabilities' first maximum."""
+        proba = self.predict_proba(rows)
+        return self.classes.take(np.argmax(proba, axis=1), axis=0), proba
 
 
 def load_estimator(payload: bytes, path: Path) -> Any:
