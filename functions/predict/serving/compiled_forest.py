@@ -43,7 +43,8 @@ class CompiledForest:
         self.kind = str(arrays["kind"])
         self.n_features = int(arrays["n_features"])
         self.n_trees = int(arrays["n_trees"])
-        self.classes: NDArray[Any] = arrays["classes"]
+        # The Engine interface: a regressor has no classes.
+        self.classes: NDArray[Any] | None = arrays["classes"] if self.kind == "classifier" else None
         self.leaf_values: NDArray[np.float64] = arrays["leaf_values"]
         self.leaf_offsets: NDArray[np.intp] = arrays["leaf_offsets"].astype(np.intp)
         self.thresholds = [arrays[f"thresholds_{f}"] for f in range(self.n_features)]
@@ -106,11 +107,12 @@ class CompiledForest:
 
     def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
         mean = self._mean_over_trees(rows)
-        if self.is_classifier:
+        if self.classes is not None:
             return self.classes.take(np.argmax(mean, axis=1), axis=0)
         return mean[:, 0]
 
     def predict_with_proba(self, rows: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """Classes and probabilities from one evaluation: the class is the probabilities' first maximum."""
         proba = self.predict_proba(rows)
+        assert self.classes is not None
         return self.classes.take(np.argmax(proba, axis=1), axis=0), proba

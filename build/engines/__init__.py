@@ -1,0 +1,89 @@
+"""Compile fitted scikit-learn estimators into the arrays that functions/predict/serving/engines/
+evaluates, and prove the result exact.
+
+Each compiler (build/engines/base.py) turns one family of estimators into a flat dict of
+arrays under a key prefix and says which rows stress it most. The exactness gate compares the
+compiled engine with the estimator itself, `predict` and (for classifiers) `predict_proba`,
+byte for byte, on the datasets it is given: any difference, however small, is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from build import compile_forest
+from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from serving.engines import Engine
+from serving.engines.base import ENGINE_KEY
+
+__all__ = [
+    "CompiledArrays",
+    "Compiler",
+    "ExactnessError",
+    "Guarantee",
+    "UnsupportedEstimatorError",
+    "check_exactness",
+    "compile_estimator",
+]
+
+
+def _forest_arrays(estimator: Any, prefix: str) -> CompiledArrays:
+    arrays = {"engine": np.array("forest"), **compile_forest.compile_estimator(estimator)}
+    return {prefix + key: value for key, value in arrays.items()}
+
+
+# Tried in order; the first that supports the estimator compiles it.
+COMPILERS: list[Compiler] = [
+    Compiler(
+        name="forest",
+        supports=compile_forest.supports,
+        compile=_forest_arrays,
+        guarantee=lambda _: "bitwise-anywhere",
+        probe_rows=lambda estimator, _: compile_forest.probes(estimator),
+    ),
+]
+
+
+def compiler_for(estimator: Any) -> Compiler:
+    """The compiler for `estimator`, or UnsupportedEstimatorError naming what is not supported."""
+    for compiler in COMPILERS:
+        if compiler.supports(estimator):
+            return compiler
+    raise UnsupportedEstimatorError(f"no compiled engine for {type(estimator).__name__}")
+
+
+def compile_estimator(estimator: Any, prefix: str = "") -> CompiledArrays:
+    """The estimator's arrays under `prefix`, with `<prefix>engine` naming the engine kind."""
+    arrays = compiler_for(estimator).compile(estimator, prefix)
+    if prefix + ENGINE_KEY not in arrays:
+        raise TypeError(f"the {compiler_for(estimator).name} compiler did not name its engine kind")
+    return arrays
+
+
+def check_exactness(estimator: Any, engine: Engine, datasets: dict[str, NDArray[Any]]) -> int:
+    """Raise ExactnessError naming every dataset on which the engine differs from the estimator;
+    return the number of rows checked."""
+    problems = []
+    checked = 0
+    for name, rows in datasets.items():
+        checked += len(rows)
+        # scikit-learn's finiteness check sums all rows at once: +max and -max make a harmless NaN.
+        with np.errstate(invalid="ignore", over="ignore"):
+            expected = np.asarray(estimator.predict(rows))
+            expected_proba = estimator.predict_proba(rows) if engine.classes is not None else None
+        actual = engine.predict(rows)
+        if expected.shape != actual.shape or expected.dtype != actual.dtype or expected.tobytes() != actual.tobytes():
+            differing = np.flatnonzero(expected != actual) if expected.shape == actual.shape else np.arange(len(rows))
+            problems.append(f"{name}: predict differs on {differing.size} of {len(rows)} rows, first {differing[:5]}")
+        if expected_proba is not None:
+            actual_proba = engine.predict_proba(rows)
+            if expected_proba.shape != actual_proba.shape or expected_proba.tobytes() != actual_proba.tobytes():
+                same_shape = expected_proba.shape == actual_proba.shape
+                worst = float(np.max(np.abs(expected_proba - actual_proba))) if same_shape else float("nan")
+                problems.append(f"{name}: predict_proba differs (largest difference {worst:.3g})")
+    if problems:
+        raise ExactnessError("the compiled model is not exact: " + "; ".join(problems))
+    return checked

@@ -1,0 +1,41 @@
+"""What a compiler provides, and the errors of compiling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from numpy.typing import NDArray
+
+CompiledArrays = dict[str, NDArray[Any]]
+
+Guarantee = Literal["bitwise-anywhere", "bitwise-same-libraries"]
+"""Recorded in the manifest. "bitwise-anywhere": only comparisons, and sums and products in
+scikit-learn's order, so the answers are scikit-learn's on any CPU. "bitwise-same-libraries":
+also calls into numpy (BLAS products, exp, log) or libm exactly as scikit-learn does, so the
+answers are scikit-learn's wherever the same numpy and libm run; the build gate proves it on
+the build machine."""
+
+
+class UnsupportedEstimatorError(Exception):
+    """The estimator (or a step of it) cannot be compiled; it is served by scikit-learn instead."""
+
+
+class ExactnessError(Exception):
+    """The compiled model's answers differ from the estimator's."""
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """How to compile one family of estimators."""
+
+    name: str
+    supports: Callable[[Any], bool]
+    compile: Callable[[Any, str], CompiledArrays]
+    """The estimator's arrays under a key prefix, `<prefix>engine` naming the engine kind."""
+    guarantee: Callable[[Any], Guarantee]
+    probe_rows: Callable[[Any, NDArray[Any]], NDArray[Any]]
+    """Rows in the estimator's input space that stress it most (split thresholds and their float
+    neighbours, every category, missing values, extremes), given reference rows such as the
+    training rows."""

@@ -1,0 +1,33 @@
+"""The interface every compiled engine implements, and the layout of its arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+ENGINE_KEY = "engine"
+"""`<prefix>engine` holds the kind of the engine stored under that prefix."""
+
+Arrays = Mapping[str, NDArray[Any]]
+
+
+class Engine(Protocol):
+    """What every compiled engine offers: the estimator's own interface, numpy only."""
+
+    n_features: int
+    classes: NDArray[Any] | None
+    """The estimator's `classes_` for a classifier; None for a regressor."""
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]: ...
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        """Class probabilities, columns in `classes` order; a regressor raises TypeError."""
+        ...
+
+
+def unprefixed(arrays: Arrays, prefix: str) -> dict[str, NDArray[Any]]:
+    """The arrays stored under `prefix`, with the prefix taken off their keys."""
+    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
