@@ -33,7 +33,8 @@ from build.compile_forest import (
     serialize,
 )
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, TrainingConfig, train_if_needed, training_split
+from build.spec import DEFAULT_SPEC, ModelSpec, SpecError, load_spec
+from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, check_rows, train_if_needed
 from serving.compiled_forest import CompiledForest
 
 log = logging.getLogger(__name__)
@@ -139,31 +140,28 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def compile_model(estimator: Any, config: TrainingConfig) -> bytes:
+def compile_model(estimator: Any, spec: ModelSpec) -> bytes:
     """The compiled forest's file, after proving it exact on every row the gate generates."""
     arrays = compile_estimator(estimator)
-    x_train, x_test, _, _ = training_split(config)
-    checked = check_exactness(
-        estimator,
-        CompiledForest(arrays),
-        {"training rows": x_train, "held-out rows": x_test, "probes": probes(estimator)},
-    )
+    rows = check_rows(spec)
+    datasets = {"training rows": rows.train, "held-out rows": rows.held_out, "probes": probes(estimator)}
+    checked = check_exactness(estimator, CompiledForest(arrays), {k: v for k, v in datasets.items() if len(v)})
     log.info("compiled the forest: predict and predict_proba bitwise identical on %d rows", checked)
     return serialize(arrays)
 
 
-def bake_model(target: Path, runtime: str, cache_dir: Path | None = None) -> str:
+def bake_model(target: Path, runtime: str, cache_dir: Path | None = None, spec: ModelSpec | None = None) -> str:
     """Train or reuse the model in `cache_dir`, bake it into `target` with the runtime that
     serves it, and return that runtime's name."""
-    config = TrainingConfig()
-    result = train_if_needed(cache_dir or MODEL_CACHE_DIR, config)
+    spec = spec or load_spec(DEFAULT_SPEC)
+    result = train_if_needed(cache_dir or MODEL_CACHE_DIR / spec.name, spec)
     manifest = dict(result.manifest)
     model_dir = target / PACKAGE_MODEL_DIR
     model_dir.mkdir(parents=True, exist_ok=True)
     payload = None
     if runtime != SCIKIT_LEARN:
         try:
-            payload = compile_model(joblib.load(result.model_path), config)
+            payload = compile_model(joblib.load(result.model_path), spec)
         except UnsupportedEstimatorError as error:
             if runtime == COMPILED_FOREST:
                 raise BuildError(f"cannot compile the model: {error}") from error
@@ -188,13 +186,17 @@ def bake_model(target: Path, runtime: str, cache_dir: Path | None = None) -> str
     return served_by
 
 
-def build_package(target: Path, architecture: str = "x86_64", runtime: str = "auto") -> None:
+def build_package(
+    target: Path, architecture: str = "x86_64", runtime: str = "auto", spec_path: Path = DEFAULT_SPEC
+) -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
+    spec = load_spec(spec_path)
+    log.info("building the model spec %s (%s)", spec_path, spec.name)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    served_by = bake_model(target, runtime)
+    served_by = bake_model(target, runtime, spec=spec)
     with tempfile.TemporaryDirectory() as scratch:
         install_dependencies(lambda_requirements(requirements, Path(scratch), served_by), target, architecture)
     slim(target)
@@ -236,13 +238,19 @@ def main(argv: list[str] | None = None) -> None:
         default="auto",
         help="how the model is served: auto compiles tree ensembles and keeps scikit-learn for the rest",
     )
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=Path(os.environ.get("MODEL") or DEFAULT_SPEC),
+        help="the model spec (default: $MODEL, else models/iris.toml)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     if args.out is None:
         parser.error("--out is required when ARTIFACTS_DIR is not set")
     try:
-        build_package(args.out.resolve(), args.architecture, args.runtime)
-    except (BuildError, ExactnessError, SmokeTestError, sizes.PackageTooLargeError) as error:
+        build_package(args.out.resolve(), args.architecture, args.runtime, args.spec.resolve())
+    except (BuildError, SpecError, ExactnessError, SmokeTestError, sizes.PackageTooLargeError) as error:
         log.error("build failed: %s", error)
         raise SystemExit(1) from error
 

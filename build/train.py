@@ -1,20 +1,22 @@
-"""Train the Iris classifier deterministically and write the model with its manifest.
+"""Produce the model a spec describes, deterministically, and write it with its manifest.
 
-The model is retrained only when something that shapes it changed: the training
-parameters, this module's source, or the versions of Python and the libraries that
-fit and pickle it. Everything else reuses the saved file.
+A spec with a `[training]` recipe is trained on a held-out split (stratified for
+classification); a spec with an `estimator_file` takes that file after checking its digest,
+its scikit-learn version and its interface. Either way the model is rebuilt only when
+something that shapes it changed: the spec, its data and recipe files, this module's
+source, or the versions of Python and the libraries that fit and pickle it.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import logging
 import platform
+import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,32 +24,30 @@ from typing import Any
 import joblib
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.base import is_classifier, is_regressor
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
+
+from build.dataset import Table, make_estimator, sample_table, training_table
+from build.spec import DEFAULT_SPEC, SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
+from serving.errors import ModelLoadError
+from serving.sklearn_runtime import unpickle_estimator
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
-FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-CLASS_NAMES = ("setosa", "versicolor", "virginica")
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """Everything that decides the trained model; part of the retrain fingerprint."""
+class Rows:
+    """The rows the build checks the model on: what it was fitted on and what it was not."""
 
-    model_name: str = "iris-random-forest"
-    n_estimators: int = 100
-    max_depth: int | None = None
-    random_state: int = 42
-    test_size: float = 0.2
-    split_random_state: int = 42
-    estimator_params: dict[str, Any] = field(default_factory=dict)
+    train: NDArray[Any]
+    held_out: NDArray[Any]
+    held_out_target: NDArray[Any] | None
 
 
 @dataclass(frozen=True)
@@ -64,78 +64,144 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def fingerprint(config: TrainingConfig) -> str:
-    """Hash of every input that shapes the model file's bytes."""
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _input_files(spec: ModelSpec) -> list[Path]:
+    """Files beside the spec whose bytes shape the model."""
+    names = [spec.estimator_file, spec.sample_data]
+    if spec.training is not None:
+        if not spec.training.data.startswith(SKLEARN_DATASET_PREFIX):
+            names.append(spec.training.data)
+        if ":" in spec.training.estimator:
+            names.append(spec.training.estimator.partition(":")[0])
+    return [spec.path(name) for name in names if name is not None]
+
+
+def fingerprint(spec: ModelSpec) -> str:
+    """Hash of every input that shapes the model file's bytes and its manifest."""
     inputs = {
-        "config": dataclasses.asdict(config),
-        "training_code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "spec": spec.model_dump(mode="json", exclude={"directory"}),
+        "files": {path.name: sha256_of(path) for path in _input_files(spec)},
+        "training_code": sha256_of(Path(__file__)),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "libraries": {name: metadata.version(name) for name in LIBRARIES},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def training_split(config: TrainingConfig) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """The stratified train/held-out split of Iris: x_train, x_test, y_train, y_test."""
-    iris = load_iris()
-    split: list[NDArray[Any]] = train_test_split(
-        iris.data,
-        iris.target,
-        test_size=config.test_size,
-        random_state=config.split_random_state,
-        stratify=iris.target,
+def split_rows(spec: ModelSpec) -> tuple[Rows, NDArray[Any]]:
+    """The recipe's train/held-out split (stratified for classification), and the training target."""
+    assert spec.training is not None
+    table = training_table(spec)
+    assert table.target is not None
+    stratify = table.target if spec.task == "classification" else None
+    x_train, x_test, y_train, y_test = train_test_split(
+        table.rows,
+        table.target,
+        test_size=spec.training.test_size,
+        random_state=spec.training.random_state,
+        stratify=stratify,
     )
-    x_train, x_test, y_train, y_test = split
-    return x_train, x_test, y_train, y_test
+    return Rows(x_train, x_test, y_test), y_train
 
 
-def train(config: TrainingConfig) -> tuple[RandomForestClassifier, dict[str, Any]]:
-    """Fit the forest on the training split; return it with its held-out metrics."""
-    x_train, x_test, y_train, y_test = training_split(config)
-    model = RandomForestClassifier(
-        n_estimators=config.n_estimators,
-        max_depth=config.max_depth,
-        random_state=config.random_state,
-        n_jobs=1,
-        **config.estimator_params,
-    )
-    model.fit(x_train, y_train)
-    predicted = model.predict(x_test)
-    metrics = {
-        "test_accuracy": round(float(accuracy_score(y_test, predicted)), 6),
-        "test_f1_macro": round(float(f1_score(y_test, predicted, average="macro")), 6),
-        "train_rows": len(x_train),
-        "test_rows": len(x_test),
+def check_rows(spec: ModelSpec) -> Rows:
+    """The rows to check the model on: the held-out split of a recipe, or a fitted model's sample data."""
+    if spec.training is not None:
+        return split_rows(spec)[0]
+    sample = sample_table(spec) or Table(np.empty((0, len(spec.features))), None)
+    return Rows(np.empty((0, len(spec.features)), dtype=sample.rows.dtype), sample.rows, sample.target)
+
+
+def check_interface(spec: ModelSpec, estimator: Any) -> None:
+    """Refuse an estimator whose task, features or classes disagree with the spec."""
+    wanted_task = is_classifier(estimator) if spec.task == "classification" else is_regressor(estimator)
+    if not wanted_task:
+        raise SpecError(f"`task` is {spec.task!r}, but the estimator is a {type(estimator).__name__}")
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features != len(spec.features):
+        raise SpecError(f"`features` lists {len(spec.features)} features; the estimator takes {n_features}")
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None and list(fitted_names) != spec.feature_names:
+        raise SpecError(f"`features` must be {list(fitted_names)} in that order, the estimator's feature_names_in_")
+    if spec.task == "classification" and spec.class_names is not None:
+        n_classes = len(estimator.classes_)
+        if len(spec.class_names) != n_classes:
+            raise SpecError(f"`class_names` lists {len(spec.class_names)} names; the estimator has {n_classes} classes")
+
+
+def evaluate(spec: ModelSpec, estimator: Any, rows: NDArray[Any], target: NDArray[Any]) -> dict[str, float]:
+    predicted = estimator.predict(rows)
+    if spec.task == "classification":
+        return {
+            "test_accuracy": round(float(accuracy_score(target, predicted)), 6),
+            "test_f1_macro": round(float(f1_score(target, predicted, average="macro")), 6),
+        }
+    return {
+        "test_r2": round(float(r2_score(target, predicted)), 6),
+        "test_mae": round(float(mean_absolute_error(target, predicted)), 6),
+        "test_rmse": round(float(root_mean_squared_error(target, predicted)), 6),
     }
-    return model, metrics
 
 
-def build_manifest(
-    config: TrainingConfig, model: RandomForestClassifier, metrics: dict[str, Any], model_path: Path
-) -> dict[str, Any]:
+def _json_label(label: Any) -> int | float | str:
+    value = label.item() if isinstance(label, np.generic) else label
+    if not isinstance(value, int | float | str):
+        raise SpecError(f"class {value!r} is not a number or a string; the API answers classes as JSON")
+    return value
+
+
+def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], model_path: Path) -> dict[str, Any]:
     digest = sha256_of(model_path)
+    classes = [_json_label(label) for label in estimator.classes_] if spec.task == "classification" else []
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
-        "name": config.model_name,
+        "name": spec.name,
         "version": digest[:12],
         "file": model_path.name,
         "sha256": digest,
-        "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
-        "feature_names": list(FEATURE_NAMES),
-        "class_names": list(CLASS_NAMES),
-        "classes": [int(label) for label in np.asarray(model.classes_)],
-        "training": {
-            "dataset": "sklearn.datasets.load_iris",
-            "params": dataclasses.asdict(config),
-        },
+        "task": spec.task,
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "feature_names": spec.feature_names,
+        "features": [feature.model_dump(exclude_none=True) for feature in spec.features],
+        "class_names": spec.class_names or [str(label) for label in classes],
+        "classes": classes,
+        "training": spec.training.model_dump(mode="json") if spec.training else {"estimator_file": spec.estimator_file},
         "metrics": metrics,
         "libraries": library_versions(),
-        "fingerprint": fingerprint(config),
+        "fingerprint": fingerprint(spec),
     }
+
+
+def _fit(spec: ModelSpec) -> tuple[Any, dict[str, Any]]:
+    rows, y_train = split_rows(spec)
+    estimator = make_estimator(spec)
+    log.info("training %s (%s) on %d rows", spec.name, type(estimator).__name__, len(rows.train))
+    estimator.fit(rows.train, y_train)
+    assert rows.held_out_target is not None
+    metrics = evaluate(spec, estimator, rows.held_out, rows.held_out_target)
+    return estimator, {**metrics, "train_rows": len(rows.train), "test_rows": len(rows.held_out)}
+
+
+def _take_fitted(spec: ModelSpec, model_path: Path) -> tuple[Any, dict[str, Any]]:
+    assert spec.estimator_file is not None
+    source = spec.path(spec.estimator_file)
+    payload = source.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if spec.sha256 is not None and digest != spec.sha256:
+        raise SpecError(f"`sha256`: {source.name} has sha256 {digest}, the spec expects {spec.sha256}")
+    try:
+        estimator = unpickle_estimator(payload, source)
+    except ModelLoadError as error:
+        raise SpecError(f"`estimator_file`: {error.message}") from None
+    shutil.copyfile(source, model_path)
+    rows = check_rows(spec)
+    metrics: dict[str, Any] = {"test_rows": len(rows.held_out)}
+    if rows.held_out_target is not None and len(rows.held_out):
+        metrics.update(evaluate(spec, estimator, rows.held_out, rows.held_out_target))
+    return estimator, metrics
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any] | None:
@@ -146,50 +212,53 @@ def read_manifest(model_dir: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def is_up_to_date(model_dir: Path, config: TrainingConfig) -> bool:
+def is_up_to_date(model_dir: Path, spec: ModelSpec) -> bool:
     manifest = read_manifest(model_dir)
     model_path = model_dir / MODEL_FILE
     return (
         manifest is not None
-        and manifest.get("fingerprint") == fingerprint(config)
+        and manifest.get("fingerprint") == fingerprint(spec)
         and model_path.is_file()
         and sha256_of(model_path) == manifest.get("sha256")
     )
 
 
-def train_if_needed(model_dir: Path, config: TrainingConfig | None = None) -> TrainResult:
-    """Reuse the model in `model_dir` when its fingerprint matches, else train and write it."""
-    config = config or TrainingConfig()
+def train_if_needed(model_dir: Path, spec: ModelSpec | None = None) -> TrainResult:
+    """Reuse the model in `model_dir` when its fingerprint matches, else produce and write it."""
+    spec = spec or load_spec(DEFAULT_SPEC)
     model_path = model_dir / MODEL_FILE
     manifest_path = model_dir / MANIFEST_FILE
-    if is_up_to_date(model_dir, config):
+    if is_up_to_date(model_dir, spec):
         manifest = read_manifest(model_dir)
         assert manifest is not None
-        log.info("model %s is up to date in %s, not retraining", manifest["version"], model_dir)
+        log.info("model %s %s is up to date in %s, not rebuilding", spec.name, manifest["version"], model_dir)
         return TrainResult(model_path, manifest_path, manifest, retrained=False)
 
-    log.info("training %s (%d trees, random_state=%d)", config.model_name, config.n_estimators, config.random_state)
-    model, metrics = train(config)
     model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, model_path)
-    manifest = build_manifest(config, model, metrics, model_path)
+    if spec.training is not None:
+        estimator, metrics = _fit(spec)
+        check_interface(spec, estimator)
+        joblib.dump(estimator, model_path)
+    else:
+        estimator, metrics = _take_fitted(spec, model_path)
+        check_interface(spec, estimator)
+    manifest = build_manifest(spec, estimator, metrics, model_path)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    log.info(
-        "trained model %s: test accuracy %.4f on %d held-out rows; wrote %s",
-        manifest["version"],
-        metrics["test_accuracy"],
-        metrics["test_rows"],
-        model_dir,
-    )
+    log.info("wrote model %s %s (%s) to %s", spec.name, manifest["version"], metrics, model_dir)
     return TrainResult(model_path, manifest_path, manifest, retrained=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="directory for the model and its manifest")
+    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="the model spec (default: models/iris.toml)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    train_if_needed(args.out)
+    try:
+        train_if_needed(args.out, load_spec(args.spec))
+    except SpecError as error:
+        log.error("model spec problem: %s", error)
+        raise SystemExit(1) from error
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import joblib
 import pytest
 
 from build.package import COMPILED_FOREST, PACKAGE_MODEL_DIR, SCIKIT_LEARN, bake_model
-from build.train import MODEL_FILE, TrainingConfig, train_if_needed
+from build.spec import DEFAULT_SPEC, ModelSpec, load_spec
+from build.train import MODEL_FILE, train_if_needed
 from local.lambda_local import LambdaContext
 
 
@@ -40,10 +41,18 @@ def iris_model_dir(
     return package / PACKAGE_MODEL_DIR
 
 
+def tiny_spec(**params: Any) -> ModelSpec:
+    """The default spec with a small seeded forest: fast to train, same files and manifest."""
+    spec = load_spec(DEFAULT_SPEC)
+    assert spec.training is not None
+    training = spec.training.model_copy(update={"params": {"random_state": 7, "n_jobs": 1, **params}})
+    return spec.model_copy(update={"training": training})
+
+
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path) -> Path:
     """A three-tree seeded forest: fast to train, same files and manifest as the real one."""
-    train_if_needed(tmp_path, TrainingConfig(n_estimators=3, random_state=7))
+    train_if_needed(tmp_path, tiny_spec(n_estimators=3))
     return tmp_path
 
 

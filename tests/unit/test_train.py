@@ -11,9 +11,10 @@ import joblib
 import pytest
 
 from build import train
-from build.train import MANIFEST_FILE, MODEL_FILE, TrainingConfig, train_if_needed
+from build.train import MANIFEST_FILE, MODEL_FILE, train_if_needed
+from tests.conftest import tiny_spec
 
-TINY = TrainingConfig(n_estimators=3, random_state=7)
+TINY = tiny_spec(n_estimators=3)
 
 
 def test_training_is_byte_for_byte_deterministic(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_unchanged_inputs_reuse_the_saved_model(tmp_path: Path) -> None:
 def test_changed_parameters_retrain(tmp_path: Path) -> None:
     first = train_if_needed(tmp_path, TINY)
 
-    second = train_if_needed(tmp_path, TrainingConfig(n_estimators=4, random_state=7))
+    second = train_if_needed(tmp_path, tiny_spec(n_estimators=4))
 
     assert second.retrained
     assert second.manifest["fingerprint"] != first.manifest["fingerprint"]

@@ -65,8 +65,8 @@ class TreeEnsembleClassifier:
         return self.classes.take(np.argmax(proba, axis=1), axis=0), proba
 
 
-def load_estimator(payload: bytes, path: Path) -> Any:
-    """Unpickle a verified model file; the fast tree path when it applies, else the estimator."""
+def unpickle_estimator(payload: bytes, path: Path) -> Any:
+    """The estimator in a verified model file; refused if another scikit-learn version pickled it."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:
@@ -76,4 +76,10 @@ def load_estimator(payload: bytes, path: Path) -> Any:
                 f"model {path} was pickled with scikit-learn {warning.original_sklearn_version} "
                 f"but this function runs {warning.current_sklearn_version}; rebuild the package"
             ) from warning
+    return estimator
+
+
+def load_estimator(payload: bytes, path: Path) -> Any:
+    """Unpickle a verified model file; the fast tree path when it applies, else the estimator."""
+    estimator = unpickle_estimator(payload, path)
     return TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator

@@ -1,0 +1,161 @@
+"""The model spec: a TOML file that says which model to serve and what its requests look like.
+
+A spec names the model, its task, and either a fitted estimator file or a training recipe,
+and lists the features in the column order the estimator takes. Paths in it are relative to
+the spec file. `load_spec` reads and checks it; any problem is a SpecError whose message is
+one line naming the key and what is accepted. The keys are documented in docs and in the
+example specs under models/.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "models" / "iris.toml"
+SKLEARN_DATASET_PREFIX = "sklearn:"
+SKLEARN_DATASETS = ("load_iris", "load_wine", "load_breast_cancer", "load_diabetes", "load_digits")
+MAX_SHOWN = 80
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
+"""A model or feature name: it appears in URLs, JSON keys and metric names."""
+
+
+class SpecError(Exception):
+    """The model spec cannot be used; the message names the key and what is accepted."""
+
+
+class Feature(BaseModel):
+    """One input column of the model, in the order the estimator takes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    type: Literal["number", "category"] = "number"
+    categories: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    allow_missing: bool = False
+
+    @model_validator(mode="after")
+    def _categories_match_type(self) -> Self:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category feature lists its accepted values in `categories`")
+        if self.type == "number" and self.categories is not None:
+            raise ValueError("`categories` is only for features of type category")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise ValueError("`categories` lists a value twice")
+        return self
+
+
+class Training(BaseModel):
+    """How the build trains the model, deterministically."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description='"sklearn:load_iris" (or another bundled dataset), or a CSV file with a header row')
+    target: str = "target"
+    estimator: str = Field(
+        description='a class by dotted path ("sklearn.ensemble.RandomForestClassifier"), or "file.py:function" '
+        "returning an unfitted estimator; either is called with `params`"
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    random_state: int = 42
+    missing_values: list[str] = Field(default_factory=lambda: [""], description="CSV cells read as missing")
+
+
+class ModelSpec(BaseModel):
+    """The whole spec. `directory` is the spec file's folder: relative paths start there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    task: Literal["classification", "regression"]
+    class_names: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    estimator_file: str | None = None
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    sample_data: str | None = Field(
+        default=None,
+        description="with estimator_file: a CSV of rows (features, and the target if known) for the "
+        "exactness gate, metrics and the deployment check",
+    )
+    target: str = "target"
+    training: Training | None = None
+    features: list[Feature] = Field(min_length=1, max_length=1000)
+    directory: Path = Path()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.estimator_file is None) == (self.training is None):
+            raise ValueError("give either `estimator_file` or a `[training]` table, not both or neither")
+        if self.training is not None and (self.sha256 is not None or self.sample_data is not None):
+            raise ValueError("`sha256` and `sample_data` go with `estimator_file`, not with `[training]`")
+        if self.task == "regression" and self.class_names is not None:
+            raise ValueError("`class_names` is only for task = classification")
+        names = [feature.name for feature in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError("two features share a name")
+        return self
+
+    def path(self, relative: str) -> Path:
+        return (self.directory / relative).resolve()
+
+    @property
+    def all_numeric(self) -> bool:
+        return all(feature.type == "number" for feature in self.features)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+def _describe(error: ValidationError) -> str:
+    """The first problem as `key`: what is wrong (got ...), and how many more there are."""
+    problem = error.errors()[0]
+    location = ".".join(str(part) for part in problem["loc"]) or "spec"
+    if problem["type"] == "extra_forbidden":
+        text = f"unknown key `{location}`; the accepted keys are documented in models/iris.toml"
+    else:
+        message = problem["msg"].removeprefix("Value error, ")
+        got = "" if problem["type"] == "missing" or not problem["loc"] else f" (got {_shorten(repr(problem['input']))})"
+        text = f"`{location}`: {message}{got}"
+    more = error.error_count() - 1
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def load_spec(path: Path) -> ModelSpec:
+    """The checked spec at `path`, or SpecError with one line naming what is wrong."""
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(
+            f"model spec {path} not found; MODEL= takes a path to a .toml spec such as models/iris.toml"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(f"model spec {path} is not valid TOML: {error}") from None
+    if "directory" in document:
+        raise SpecError(f"model spec {path}: unknown key `directory`")
+    try:
+        spec = ModelSpec.model_validate({**document, "directory": path.resolve().parent})
+    except ValidationError as error:
+        raise SpecError(f"model spec {path}: {_describe(error)}") from None
+    if spec.training is not None and spec.training.data.startswith(SKLEARN_DATASET_PREFIX):
+        dataset = spec.training.data.removeprefix(SKLEARN_DATASET_PREFIX)
+        if dataset not in SKLEARN_DATASETS:
+            raise SpecError(
+                f"model spec {path}: `training.data` {dataset!r} is not a bundled dataset; "
+                f"use one of {', '.join(SKLEARN_DATASET_PREFIX + name for name in SKLEARN_DATASETS)} or a CSV file"
+            )
+    files = {"estimator_file": spec.estimator_file, "sample_data": spec.sample_data}
+    if spec.training is not None and not spec.training.data.startswith(SKLEARN_DATASET_PREFIX):
+        files["training.data"] = spec.training.data
+    for key, relative in files.items():
+        if relative is not None and not spec.path(relative).is_file():
+            raise SpecError(f"model spec {path}: `{key}` {relative!r} is not a file (paths are relative to the spec)")
+    return spec
