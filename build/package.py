@@ -33,7 +33,7 @@ from build.compile_forest import (
     serialize,
 )
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.spec import DEFAULT_SPEC, ModelSpec, SpecError, load_spec
+from build.spec import DEFAULT_SPEC, ModelSpec, SpecError, configured_spec_path, load_spec
 from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, check_rows, train_if_needed
 from serving.compiled_forest import CompiledForest
 
@@ -60,6 +60,11 @@ RUNTIMES = ("auto", COMPILED_FOREST, SCIKIT_LEARN)
 COMPILED_FILE = "forest.npz"
 # What only the scikit-learn runtime needs: left out of a package that serves a compiled forest.
 SCIKIT_LEARN_RUNTIME_ONLY = frozenset({"scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "cloudpickle"})
+
+
+def model_cache_dir(spec: ModelSpec) -> Path:
+    """Where the build keeps the spec's trained model between builds."""
+    return MODEL_CACHE_DIR / spec.name
 
 
 class BuildError(Exception):
@@ -154,7 +159,7 @@ def bake_model(target: Path, runtime: str, cache_dir: Path | None = None, spec: 
     """Train or reuse the model in `cache_dir`, bake it into `target` with the runtime that
     serves it, and return that runtime's name."""
     spec = spec or load_spec(DEFAULT_SPEC)
-    result = train_if_needed(cache_dir or MODEL_CACHE_DIR / spec.name, spec)
+    result = train_if_needed(cache_dir or model_cache_dir(spec), spec)
     manifest = dict(result.manifest)
     model_dir = target / PACKAGE_MODEL_DIR
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--spec",
         type=Path,
-        default=Path(os.environ.get("MODEL") or DEFAULT_SPEC),
+        default=configured_spec_path(),
         help="the model spec (default: $MODEL, else models/iris.toml)",
     )
     args = parser.parse_args(argv)

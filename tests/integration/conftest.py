@@ -13,7 +13,8 @@ from typing import Any
 import joblib
 import pytest
 
-from build.package import MODEL_CACHE_DIR
+from build.package import model_cache_dir
+from build.spec import DEFAULT_SPEC, load_spec
 from build.train import train_if_needed
 from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
 
@@ -56,6 +57,7 @@ def start_api(package: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def training_estimator(manifest: dict[str, Any]) -> Any:
     """The estimator the package was compiled from (the build step's cached training output)."""
-    trained = train_if_needed(MODEL_CACHE_DIR)
+    spec = load_spec(DEFAULT_SPEC)
+    trained = train_if_needed(model_cache_dir(spec), spec)
     assert trained.manifest["sha256"] == manifest["sha256"], "the package holds another model: run sam build"
     return joblib.load(trained.model_path)

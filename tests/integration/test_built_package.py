@@ -4,6 +4,8 @@ only the package (and the standard library) on its import path and no bytecode w
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import io
 import json
 import os
 import re
@@ -160,3 +162,32 @@ def test_built_package_answers_with_tracing_on(package: Path) -> None:
 
     assert json.loads(result.stdout)["body"] == '{"prediction":1}'
     assert "Traceback" not in result.stderr
+
+
+class BuiltPackageLambda:
+    """A Lambda client whose `invoke` runs the built package on the payload, in a clean process."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+
+    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+        event_file = self.scratch / "event.json"
+        event_file.write_bytes(Payload)
+        answer = run_clean(str(LAMBDA_LOCAL), "invoke", str(event_file)).stdout.encode()
+        return {"StatusCode": 200, "Payload": io.BytesIO(answer)}
+
+
+def test_the_built_hook_passes_the_built_package(package: Path, manifest: dict[str, Any], tmp_path: Path) -> None:
+    hook_dir = package.parent / "PreTrafficHookFunction"
+    module_spec = importlib.util.spec_from_file_location("built_hook", hook_dir / "hook.py")
+    assert module_spec is not None
+    assert module_spec.loader is not None
+    built_hook = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(built_hook)
+    checks = json.loads((hook_dir / "checks.json").read_text())
+
+    problems = built_hook.check_version(BuiltPackageLambda(tmp_path), "version-arn", checks)
+
+    assert problems == []
+    assert checks["model"] == {"name": manifest["name"], "version": manifest["version"]}
+    assert len(checks["cases"]) == 3
