@@ -29,9 +29,14 @@ MAX_LISTED_PROBLEMS = 5
 MAX_MESSAGE_CHARS = 2000
 
 
-def shorten(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
-    """`text` cut to at most `limit` characters, marked with "..." when cut."""
+def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shorten(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Client text (a path, a key) for an error message: at most `limit` ASCII characters, with
+    control and non-ASCII characters escaped, so its JSON encoding stays as short."""
+    return _cut(text[: limit + 1].encode("unicode_escape").decode("ascii"), limit)
 
 
 def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
@@ -70,7 +75,7 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
             emit(json.dumps(item[: limit + 1] if isinstance(item, str) else item, default=str))
 
     render(value)
-    return shorten("".join(pieces), limit)
+    return _cut("".join(pieces), limit)
 
 
 class ServiceError(Exception):
@@ -79,7 +84,7 @@ class ServiceError(Exception):
     status_code = 500
 
     def __init__(self, message: str) -> None:
-        self.message = shorten(message, MAX_MESSAGE_CHARS)
+        self.message = _cut(message, MAX_MESSAGE_CHARS)
         super().__init__(self.message)
 
 

@@ -138,11 +138,12 @@ def decode_input(tensor: RequestInput, n_features: int) -> NDArray[np.float64]:
         raise InferenceRequestError(
             f"inputs[0].data has {len(values)} values; shape {quote(tensor.shape)} needs {rows * columns}"
         )
-    accepted = (int,) if tensor.datatype == INTEGER_DATATYPE else (int, float)
-    limit = LARGEST_EXACT_INTEGER if tensor.datatype == INTEGER_DATATYPE else FLOAT32_MAX
+    integers = tensor.datatype == INTEGER_DATATYPE
+    limit = LARGEST_EXACT_INTEGER if integers else FLOAT32_MAX
     for index, value in enumerate(values):
-        if type(value) not in accepted:
-            kind = "integers" if tensor.datatype == INTEGER_DATATYPE else "numbers"
+        # JSON (and JSON Schema's "integer") does not tell 822.0 from 822: an integral value is an integer.
+        if type(value) not in (int, float) or (integers and type(value) is float and not value.is_integer()):
+            kind = "integers" if integers else "numbers"
             raise InferenceRequestError(
                 f"inputs[0].data[{index}] is {quote(value)}; {tensor.datatype} data must be JSON {kind}"
             )
