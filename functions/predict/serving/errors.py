@@ -147,7 +147,7 @@ def describe_problems(problems: Sequence[Mapping[str, Any]], prefix: str = "") -
     """pydantic's errors as one line: the first few, each with its location, what was wrong and
     the value received; then how many more there were."""
     described = [
-        f"{_format_location(problem['loc'], prefix)}: {shorten(problem['msg'])}"
+        f"{_format_location(problem['loc'], prefix)}: {_cut(problem['msg'], MAX_QUOTED_CHARS)}"
         + (f" (got {quote(problem['input'])})" if "input" in problem and problem["type"] != "missing" else "")
         for problem in problems[:MAX_LISTED_PROBLEMS]
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
@@ -225,7 +226,6 @@ INFER_EXAMPLE = {
     ],
     "outputs": [{"name": PREDICT}, {"name": PREDICT_PROBA}],
 }
-INFER_PATHS = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
 
 
 def openapi_body(n_features: int) -> dict[str, Any]:
@@ -343,3 +343,9 @@ async def model_infer(request: Request, model: Model, name: str, version: str | 
     # The binary extension's body is not JSON: refuse it for what it is before parsing.
     refuse_binary_extension(request)
     return infer(served_model(model, name, version), _parse(await json_body(request)))
+
+
+# The infer routes' paths, for the OpenAPI body app.py gives them.
+INFER_PATHS = tuple(
+    route.path for route in router.routes if isinstance(route, APIRoute) and route.endpoint is model_infer
+)
