@@ -27,7 +27,7 @@ EVENT_EXPECTATIONS = {
     "http-api-predict-string-feature.json": Expected(422, error_contains="features[1]: Input should be a valid number"),
     "http-api-predict-malformed-json.json": Expected(400, error_contains="not valid JSON"),
     "rest-api-predict-nan.json": Expected(422, error_contains="features[1]: Input should be a finite number"),
-    "function-url-predict-text-plain.json": Expected(415, error_contains="'text/plain' is not accepted"),
+    "function-url-predict-text-plain.json": Expected(415, error_contains='"text/plain" is not accepted'),
     "http-api-not-found.json": Expected(404, error_contains="no route for GET /nope"),
     "http-api-method-not-allowed.json": Expected(405, error_contains="allowed: POST"),
     "http-api-get-model.json": Expected(200, contains='"feature_names":["sepal_length","sepal_width",'),
@@ -53,8 +53,8 @@ EVENT_EXPECTATIONS = {
     "function-url-v2-infer-no-content-type.json": Expected(
         200, contains='"id":"7","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}]'
     ),
-    "http-api-v2-infer-unknown-model.json": Expected(404, error_contains="model 'resnet' is not served here"),
-    "rest-api-v2-infer-bad-datatype.json": Expected(400, error_contains="inputs[0].datatype 'BYTES' is not accepted"),
+    "http-api-v2-infer-unknown-model.json": Expected(404, error_contains='model "resnet" is not served here'),
+    "rest-api-v2-infer-bad-datatype.json": Expected(400, error_contains='inputs[0].datatype "BYTES" is not accepted'),
 }
 
 

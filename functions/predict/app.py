@@ -12,18 +12,19 @@ from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_e
 from serving.limits import BodySizeLimitMiddleware
 from serving.model import LoadedModel, load_model
 from serving.observability import instrument, logger
-from serving.routes import router
+from serving.routes import HeadAsGetMiddleware, router
 from serving.schemas import RowParser
 
 
 def create_app(model: LoadedModel) -> FastAPI:
-    # strict_content_type=False: a body without a content-type header is read as JSON, as
-    # `sam local generate-event` events and some inference clients send it; other types get a 415.
+    # The routes parse their JSON bodies themselves (serving.routes.json_body). No trailing-slash
+    # redirects: Starlette would build their Location from the client's Host header; /predict/
+    # is a 404 that lists the routes instead.
     app = FastAPI(
         title="Iris prediction API",
         description="A scikit-learn model served on AWS Lambda; also speaks the Open Inference Protocol under /v2.",
         version=model.manifest.version,
-        strict_content_type=False,
+        redirect_slashes=False,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -32,10 +33,17 @@ def create_app(model: LoadedModel) -> FastAPI:
     app.state.row_parser = RowParser(model.manifest.feature_names)
     app.include_router(router)
     app.include_router(inference.router)
-    register_docs(app, app.state.row_parser)
+    register_docs(
+        app,
+        {
+            "/predict": app.state.row_parser.openapi_body(),
+            **dict.fromkeys(inference.INFER_PATHS, inference.openapi_body(model.n_features)),
+        },
+    )
     register_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(StageRootPathMiddleware)
     return app
 

@@ -49,5 +49,5 @@ def test_infer_gives_the_estimators_answers(
 
 
 def test_unknown_model_is_reported(client: triton.InferenceServerClient) -> None:
-    with pytest.raises(triton.InferenceServerException, match="model 'resnet' is not served here"):
+    with pytest.raises(triton.InferenceServerException, match='model "resnet" is not served here'):
         client.get_model_metadata("resnet")

@@ -94,8 +94,8 @@ def test_infer_defaults_to_predict_and_takes_a_version(app_module: ModuleType, l
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("/v2/models/resnet/infer", "model 'resnet' is not served here; this server serves 'iris-random-forest'"),
-        (f"/v2/models/{MODEL}/versions/0000/infer", "version '0000' of model 'iris-random-forest' is not served"),
+        ("/v2/models/resnet/infer", 'model "resnet" is not served here; this server serves "iris-random-forest"'),
+        (f"/v2/models/{MODEL}/versions/0000/infer", 'version "0000" of model "iris-random-forest" is not served'),
     ],
 )
 def test_unknown_model_or_version_is_404(
@@ -112,15 +112,15 @@ def test_unknown_model_or_version_is_404(
     [
         ({"inputs": []}, "invalid inference request: inputs: List should have at least 1 item"),
         ({"outputs": []}, "invalid inference request: inputs: Field required"),
-        (infer_body([["6.1", 2.8, 4.7, 1.2]]), "inputs[0].data[0] is '6.1'; FP64 data must be JSON numbers"),
-        (infer_body([[True, 2.8, 4.7, 1.2]]), "inputs[0].data[0] is True; FP64 data must be JSON numbers"),
+        (infer_body([["6.1", 2.8, 4.7, 1.2]]), 'inputs[0].data[0] is "6.1"; FP64 data must be JSON numbers'),
+        (infer_body([[True, 2.8, 4.7, 1.2]]), "inputs[0].data[0] is true; FP64 data must be JSON numbers"),
         (infer_body([[6.5, 2, 4, 1]], "INT64"), "inputs[0].data[0] is 6.5; INT64 data must be JSON integers"),
         (infer_body([[6, 2, 4, 2**60]], "INT64"), "inputs[0].data[3] is 1152921504606846976; values must be finite"),
-        (infer_body([[6.1, 2.8, 4.7, 1.2]], "BYTES"), "inputs[0].datatype 'BYTES' is not accepted; use one of FP32"),
+        (infer_body([[6.1, 2.8, 4.7, 1.2]], "BYTES"), 'inputs[0].datatype "BYTES" is not accepted; use one of FP32'),
         (infer_body([[6.1, 2.8, 4.7]]), "inputs[0].shape [1, 3] is not accepted; expected [N, 4]"),
         (infer_body([6.1, 2.8, 4.7, 1.2, 5.0], shape=[2, 4]), "inputs[0].data has 5 values; shape [2, 4] needs 8"),
         (infer_body([[6.1, 2.8], [4.7, 1.2]], shape=[1, 4]), "nested data must be 1 rows of 4 values"),
-        (infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "logits"}]), "output 'logits' is not available"),
+        (infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "logits"}]), 'output "logits" is not available'),
         (
             infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "predict", "parameters": {"binary_data": True}}]),
             "the binary tensor extension is not supported",
@@ -142,7 +142,7 @@ def test_non_finite_values_are_400(app_module: ModuleType, lambda_context: Lambd
     status, answer = call(app_module, lambda_context, f"/v2/models/{MODEL}/infer", None, raw_body=raw)
 
     assert status == 400
-    assert answer["error"].startswith("inputs[0].data[1] is nan; values must be finite")
+    assert answer["error"].startswith("inputs[0].data[1] is NaN; values must be finite")
 
 
 def test_malformed_json_is_400(app_module: ModuleType, lambda_context: LambdaContext) -> None:

@@ -10,6 +10,7 @@ the stage. `$default` stages, Function URLs and local servers have no prefix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,8 +18,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from serving.schemas import RowParser
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"
@@ -35,6 +34,14 @@ def stage_prefix(event: dict[str, Any]) -> str:
     return prefix if called and (called == prefix or called.startswith(prefix + "/")) else ""
 
 
+def staged_path(event: dict[str, Any], path: str, prefix: str) -> str:
+    """The full path the client called: an HTTP API's path already carries the stage (`/prod`
+    alone is the stage's root), a REST API's never does."""
+    if event.get("version") != "2.0":
+        return prefix + path
+    return prefix + "/" if path == prefix else path
+
+
 class StageRootPathMiddleware:
     """Sets the ASGI root_path (and, for REST APIs, the full path) from the API Gateway stage."""
 
@@ -43,22 +50,26 @@ class StageRootPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         event = scope.get("aws.event")
-        prefix = stage_prefix(event) if scope["type"] == "http" and isinstance(event, dict) else ""
-        if prefix:
-            path = scope["path"] if scope["path"].startswith(prefix + "/") else prefix + scope["path"]
+        if scope["type"] == "http" and isinstance(event, dict) and (prefix := stage_prefix(event)):
+            path = staged_path(event, scope["path"], prefix)
             scope = {**scope, "root_path": prefix, "path": path, "raw_path": path.encode()}
         await self.app(scope, receive, send)
 
 
-def register_docs(app: FastAPI, parser: RowParser) -> None:
-    """/openapi.json (with the caller's stage as server URL) and /docs (Swagger UI)."""
+def register_docs(app: FastAPI, request_bodies: Mapping[str, dict[str, Any]]) -> None:
+    """/openapi.json (with the caller's stage as server URL) and /docs (Swagger UI).
+
+    `request_bodies` maps each POST path to its body's description: the routes parse their
+    bodies themselves, so the schema says exactly what they accept.
+    """
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema is None:
             generated = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            generated["paths"]["/predict"]["post"]["requestBody"] = parser.openapi_body()
+            for path, body in request_bodies.items():
+                generated["paths"][path]["post"]["requestBody"] = body
             app.openapi_schema = generated
         return app.openapi_schema
 

@@ -19,10 +19,63 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.observability import logger, record_rejection
 
 INTERNAL_ERROR_MESSAGE = "internal error; the request was logged and can be retried"
-JSON_MEDIA_TYPES = ("application/json",)
 # Rejected input, counted in the ValidationErrors metric (unknown routes and methods are not).
 VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
-MAX_SHOWN_INPUT = 60
+# Error bodies stay small whatever the client sent: each quoted client value is cut to
+# MAX_QUOTED_CHARS, at most MAX_LISTED_PROBLEMS problems are listed, and no message exceeds
+# MAX_MESSAGE_CHARS (a backstop: a body over Lambda's 6 MB response limit is a 5xx).
+MAX_QUOTED_CHARS = 80
+MAX_LISTED_PROBLEMS = 5
+MAX_MESSAGE_CHARS = 2000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shorten(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Client text (a path, a key) for an error message: at most `limit` ASCII characters, with
+    control and non-ASCII characters escaped, so its JSON encoding stays as short."""
+    return _cut(text[: limit + 1].encode("unicode_escape").decode("ascii"), limit)
+
+
+def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A client value as JSON for an error message, at most `limit` characters.
+
+    Rendered piece by piece and stopped once over the limit, so quoting a 6 MB value costs
+    no more than quoting a short one and a deeply nested one cannot exhaust the stack
+    (every level adds a character before descending).
+    """
+    pieces: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        pieces.append(text)
+        size += len(text)
+
+    def render(item: Any) -> None:
+        if isinstance(item, dict):
+            emit("{")
+            for index, (key, inner) in enumerate(item.items()):
+                if size > limit:
+                    return
+                emit(f"{', ' if index else ''}{json.dumps(str(key)[: limit + 1])}: ")
+                render(inner)
+            emit("}")
+        elif isinstance(item, list | tuple):
+            emit("[")
+            for index, inner in enumerate(item):
+                if size > limit:
+                    return
+                emit(", " if index else "")
+                render(inner)
+            emit("]")
+        else:
+            emit(json.dumps(item[: limit + 1] if isinstance(item, str) else item, default=str))
+
+    render(value)
+    return _cut("".join(pieces), limit)
 
 
 class ServiceError(Exception):
@@ -31,8 +84,8 @@ class ServiceError(Exception):
     status_code = 500
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        self.message = _cut(message, MAX_MESSAGE_CHARS)
+        super().__init__(self.message)
 
 
 class InvalidRequestError(ServiceError):
@@ -86,46 +139,26 @@ def error_response(error: ServiceError, headers: Mapping[str, str] | None = None
 def _format_location(location: Sequence[int | str], prefix: str = "") -> str:
     text = prefix
     for part in location:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+        text += f"[{part}]" if isinstance(part, int) else f".{shorten(part)}" if text else shorten(part)
     return text or "body"
 
 
-def _short_repr(value: Any) -> str:
-    text = value.decode(errors="replace") if isinstance(value, bytes) else json.dumps(value, default=str)
-    return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 3] + "..."
-
-
 def describe_problems(problems: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
-    """pydantic's errors as one line: each location, what was wrong, and the value received."""
-    return "; ".join(
-        f"{_format_location(problem['loc'], prefix)}: {problem['msg']}"
-        + (f" (got {_short_repr(problem['input'])})" if "input" in problem and problem["type"] != "missing" else "")
-        for problem in problems
-    )
+    """pydantic's errors as one line: the first few, each with its location, what was wrong and
+    the value received; then how many more there were."""
+    described = [
+        f"{_format_location(problem['loc'], prefix)}: {_cut(problem['msg'], MAX_QUOTED_CHARS)}"
+        + (f" (got {quote(problem['input'])})" if "input" in problem and problem["type"] != "missing" else "")
+        for problem in problems[:MAX_LISTED_PROBLEMS]
+    ]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        described.append(f"and {len(problems) - MAX_LISTED_PROBLEMS:,} more")
+    return "; ".join(described)
 
 
-def check_json_content_type(content_type: str | None) -> None:
-    """Refuse a declared non-JSON body; a body without content-type is read as JSON."""
-    media_type = (content_type or "application/json").split(";")[0].strip().lower()
-    if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"content-type {content_type!r} is not accepted; send a JSON body with content-type application/json"
-        )
-
-
-def describe_validation_error(request: Request, error: RequestValidationError) -> ServiceError:
-    """Turn FastAPI's validation error into one message naming each problem and what is accepted."""
-    problems = list(error.errors())
-    if any(problem["type"] == "json_invalid" for problem in problems):
-        reason = problems[0].get("ctx", {}).get("error", "invalid JSON")
-        return MalformedBodyError(f"request body is not valid JSON ({reason}); send a JSON object")
-    try:
-        check_json_content_type(request.headers.get("content-type"))
-    except UnsupportedMediaTypeError as unsupported:
-        return unsupported
-    if [problem["loc"] for problem in problems] == [("body",)] and problems[0]["type"] == "missing":
-        return InvalidRequestError("request body is empty; send a JSON object (see /docs)")
-    details = describe_problems([{**problem, "loc": problem["loc"][1:]} for problem in problems])
+def describe_validation_error(error: RequestValidationError) -> ServiceError:
+    """FastAPI's validation error (of query parameters: bodies are parsed by the routes) as one message."""
+    details = describe_problems([{**problem, "loc": problem["loc"][1:]} for problem in error.errors()])
     return InvalidRequestError(f"invalid request: {details}")
 
 
@@ -141,12 +174,12 @@ async def _handle_service_error(request: Request, error: Exception) -> JSONRespo
 
 async def _handle_validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    return error_response(describe_validation_error(request, error))
+    return error_response(describe_validation_error(error))
 
 
 async def _handle_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    method, path = request.method, request.url.path
+    method, path = shorten(request.method), shorten(request.url.path)
     if error.status_code == 404:
         routes = _documented_routes(request.app)
         return error_response(RouteNotFoundError(f"no route for {method} {path}; available: {routes}"))
@@ -154,7 +187,7 @@ async def _handle_http_error(request: Request, error: Exception) -> JSONResponse
         allowed = (error.headers or {}).get("Allow", "")
         message = f"method {method} is not allowed on {path}; allowed: {allowed}"
         return error_response(MethodNotAllowedError(message), headers={"Allow": allowed})
-    return error_response(UnhandledHTTPError(error.status_code, str(error.detail)), headers=error.headers)
+    return error_response(UnhandledHTTPError(error.status_code, shorten(str(error.detail))), headers=error.headers)
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -10,20 +10,23 @@ unknown model or version is 404.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
-from serving.errors import ServiceError, check_json_content_type, describe_problems
+from serving.errors import ServiceError, describe_problems, quote
 from serving.model import LoadedModel
-from serving.routes import Model, run_model
+from serving.routes import Model, json_body, run_model
 from serving.schemas import FLOAT32_MAX, MAX_INSTANCES, ErrorResponse
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
-INPUT_DATATYPES = ("FP32", "FP64", "INT64")
+FLOAT_DATATYPES, INTEGER_DATATYPE = ["FP32", "FP64"], "INT64"
+INPUT_DATATYPES = (*FLOAT_DATATYPES, INTEGER_DATATYPE)
+# Every integer up to 2**53 in magnitude is exact in float64, the type the model is given.
 LARGEST_EXACT_INTEGER = 2**53
 SERVER_NAME = "iris-prediction-api"
 
@@ -48,9 +51,13 @@ class RequestInput(BaseModel):
     data: list[Any]
 
 
+class OutputParameters(BaseModel):
+    binary_data: StrictBool = False
+
+
 class RequestOutput(BaseModel):
     name: str
-    parameters: dict[str, Any] | None = None
+    parameters: OutputParameters | None = None
 
 
 class InferenceRequest(BaseModel):
@@ -91,10 +98,11 @@ class ModelMetadata(BaseModel):
 def served_model(model: LoadedModel, name: str, version: str | None = None) -> LoadedModel:
     manifest = model.manifest
     if name != manifest.name:
-        raise ModelNotFoundError(f"model {name!r} is not served here; this server serves {manifest.name!r}")
+        raise ModelNotFoundError(f"model {quote(name)} is not served here; this server serves {quote(manifest.name)}")
     if version is not None and version != manifest.version:
         raise ModelNotFoundError(
-            f"version {version!r} of model {name!r} is not served here; the version served is {manifest.version!r}"
+            f"version {quote(version)} of model {quote(name)} is not served here; "
+            f"the version served is {quote(manifest.version)}"
         )
     return model
 
@@ -118,33 +126,42 @@ def decode_input(tensor: RequestInput, n_features: int) -> NDArray[np.float64]:
     """The input tensor as validated float64 rows; nothing is coerced from strings or booleans."""
     if tensor.datatype not in INPUT_DATATYPES:
         raise InferenceRequestError(
-            f"inputs[0].datatype {tensor.datatype!r} is not accepted; use one of {', '.join(INPUT_DATATYPES)}"
+            f"inputs[0].datatype {quote(tensor.datatype)} is not accepted; use one of {', '.join(INPUT_DATATYPES)}"
         )
     if len(tensor.shape) != 2 or tensor.shape[1] != n_features or not 1 <= tensor.shape[0] <= MAX_INSTANCES:
         raise InferenceRequestError(
-            f"inputs[0].shape {tensor.shape} is not accepted; expected [N, {n_features}] with 1 <= N <= {MAX_INSTANCES}"
+            f"inputs[0].shape {quote(tensor.shape)} is not accepted; "
+            f"expected [N, {n_features}] with 1 <= N <= {MAX_INSTANCES}"
         )
     rows, columns = tensor.shape
     values = _flatten(tensor.data, rows, columns)
     if len(values) != rows * columns:
         raise InferenceRequestError(
-            f"inputs[0].data has {len(values)} values; shape {tensor.shape} needs {rows * columns}"
+            f"inputs[0].data has {len(values)} values; shape {quote(tensor.shape)} needs {rows * columns}"
         )
-    accepted = (int,) if tensor.datatype == "INT64" else (int, float)
-    wrong = next((i for i, value in enumerate(values) if type(value) not in accepted), None)
-    if wrong is not None:
-        kind = "integers" if tensor.datatype == "INT64" else "numbers"
-        raise InferenceRequestError(
-            f"inputs[0].data[{wrong}] is {values[wrong]!r}; {tensor.datatype} data must be JSON {kind}"
-        )
-    limit = LARGEST_EXACT_INTEGER if tensor.datatype == "INT64" else FLOAT32_MAX
+    integers = tensor.datatype == INTEGER_DATATYPE
+    limit = LARGEST_EXACT_INTEGER if integers else FLOAT32_MAX
+    for index, value in enumerate(values):
+        # JSON (and JSON Schema's "integer") does not tell 822.0 from 822: an integral value is an integer.
+        if type(value) not in (int, float) or (integers and type(value) is float and not value.is_integer()):
+            kind = "integers" if integers else "numbers"
+            raise InferenceRequestError(
+                f"inputs[0].data[{index}] is {quote(value)}; {tensor.datatype} data must be JSON {kind}"
+            )
+        # Python compares an integer with the limit exactly; float64 would overflow or round first.
+        if type(value) is int and abs(value) > limit:
+            raise _out_of_range(index, value, limit)
     array = np.asarray(values, dtype=np.float64)
     outside = np.flatnonzero(~np.isfinite(array) | (np.abs(array) > limit))
     if outside.size:
-        raise InferenceRequestError(
-            f"inputs[0].data[{outside[0]}] is {values[outside[0]]!r}; values must be finite and within ±{limit:.4g}"
-        )
+        raise _out_of_range(int(outside[0]), values[outside[0]], limit)
     return array.reshape(rows, columns)
+
+
+def _out_of_range(index: int, value: float, limit: float) -> InferenceRequestError:
+    return InferenceRequestError(
+        f"inputs[0].data[{index}] is {quote(value)}; values must be finite and within ±{limit:.17g}"
+    )
 
 
 def _requested_outputs(request: InferenceRequest) -> list[str]:
@@ -152,9 +169,9 @@ def _requested_outputs(request: InferenceRequest) -> list[str]:
     for output in requested:
         if output.name not in (PREDICT, PREDICT_PROBA):
             raise InferenceRequestError(
-                f"output {output.name!r} is not available; request {PREDICT} or {PREDICT_PROBA}"
+                f"output {quote(output.name)} is not available; request {PREDICT} or {PREDICT_PROBA}"
             )
-        if (output.parameters or {}).get("binary_data"):
+        if output.parameters is not None and output.parameters.binary_data:
             raise InferenceRequestError(
                 "the binary tensor extension is not supported; request JSON outputs (binary_data=False)"
             )
@@ -209,12 +226,78 @@ INFER_EXAMPLE = {
     ],
     "outputs": [{"name": PREDICT}, {"name": PREDICT_PROBA}],
 }
-INFER_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}, "example": INFER_EXAMPLE}},
+
+
+def openapi_body(n_features: int) -> dict[str, Any]:
+    """The infer body's OpenAPI description, as strict as the checks above. One rule JSON Schema
+    cannot state: `data` holds shape[0] x shape[1] values (shape[0] rows when nested)."""
+
+    def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [schema, {"type": "null"}]}
+
+    def tensor(datatypes: list[str], value: dict[str, Any]) -> dict[str, Any]:
+        row = {"type": "array", "items": value, "minItems": n_features, "maxItems": n_features}
+        return {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string"},
+                "shape": {
+                    "type": "array",
+                    "prefixItems": [
+                        {"type": "integer", "minimum": 1, "maximum": MAX_INSTANCES},
+                        {"type": "integer", "const": n_features},
+                    ],
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+                "datatype": {"enum": datatypes},
+                "parameters": nullable({"type": "object"}),
+                "data": {
+                    "oneOf": [
+                        {"type": "array", "items": value, "minItems": 1, "description": "flat, row-major"},
+                        {"type": "array", "items": row, "minItems": 1, "description": "nested: one list per row"},
+                    ]
+                },
+            },
+        }
+
+    output = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"enum": [PREDICT, PREDICT_PROBA]},
+            "parameters": nullable(
+                {"type": "object", "properties": {"binary_data": {"type": "boolean", "const": False}}}
+            ),
+        },
     }
-}
+    schema = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": nullable({"type": "string"}),
+            "parameters": nullable({"type": "object"}),
+            "inputs": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        tensor(FLOAT_DATATYPES, {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}),
+                        tensor(
+                            [INTEGER_DATATYPE],
+                            {"type": "integer", "minimum": -LARGEST_EXACT_INTEGER, "maximum": LARGEST_EXACT_INTEGER},
+                        ),
+                    ]
+                },
+                "minItems": 1,
+                "maxItems": 1,
+            },
+            "outputs": nullable({"type": "array", "items": output}),
+        },
+    }
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": INFER_EXAMPLE}}}
+
+
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol"], responses=ERRORS)
 
 
@@ -250,17 +333,19 @@ async def model_ready(model: Model, name: str, version: str | None = None) -> di
     "/models/{name}/infer",
     summary="Inference",
     response_model_exclude_none=True,
-    openapi_extra=INFER_BODY,
 )
 @router.post(
     "/models/{name}/versions/{version}/infer",
     summary="Inference, on one version",
     response_model_exclude_none=True,
-    openapi_extra=INFER_BODY,
 )
-async def model_infer(
-    request: Request, body: Annotated[Any, Body()], model: Model, name: str, version: str | None = None
-) -> InferenceResponse:
-    check_json_content_type(request.headers.get("content-type"))
+async def model_infer(request: Request, model: Model, name: str, version: str | None = None) -> InferenceResponse:
+    # The binary extension's body is not JSON: refuse it for what it is before parsing.
     refuse_binary_extension(request)
-    return infer(served_model(model, name, version), _parse(body))
+    return infer(served_model(model, name, version), _parse(await json_body(request)))
+
+
+# The infer routes' paths, for the OpenAPI body app.py gives them.
+INFER_PATHS = tuple(
+    route.path for route in router.routes if isinstance(route, APIRoute) and route.endpoint is model_infer
+)

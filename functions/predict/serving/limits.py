@@ -18,7 +18,11 @@ class PayloadTooLargeError(ServiceError):
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 for a body over MAX_BODY_BYTES, by its content-length or its actual size."""
+    """Answers 413 for a body over MAX_BODY_BYTES, measured as it is read.
+
+    The content-length header is not consulted: behind Lambda the whole body is already in
+    the event, so the header saves nothing, and a client may send any text in it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -26,10 +30,6 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await self._refuse(int(declared), scope, receive, send)
             return
         chunks: list[Message] = []
         size = 0
@@ -39,9 +39,9 @@ class BodySizeLimitMiddleware:
             chunks.append(message)
             size += len(message.get("body", b""))
             more = message.get("more_body", False)
-        if size > MAX_BODY_BYTES:
-            await self._refuse(size, scope, receive, send)
-            return
+            if size > MAX_BODY_BYTES:
+                await self._refuse(scope, receive, send)
+                return
         replay = iter(chunks)
 
         async def replay_receive() -> Message:
@@ -50,9 +50,9 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay_receive, send)
 
     @staticmethod
-    async def _refuse(size: int, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
         message = (
-            f"request body is {size:,} bytes; the limit is {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB "
+            f"request body is over the limit of {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB "
             "synchronous payload): send at most 10,000 instances per request, in several requests if needed"
         )
         await error_response(PayloadTooLargeError(message))(scope, receive, send)

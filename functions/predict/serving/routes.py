@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import check_json_content_type
+from serving.errors import MalformedBodyError, UnsupportedMediaTypeError, quote, shorten
 from serving.model import LoadedModel, Manifest, Predictions
 from serving.observability import record_predictions, traced
 from serving.schemas import (
@@ -44,6 +46,56 @@ def run_model(model: LoadedModel, rows: list[list[float]], probabilities: bool) 
     return predicted
 
 
+def is_json(content_type: str | None) -> bool:
+    """The one rule for which bodies are JSON: no content-type (as `sam local generate-event`
+    events and Triton's client send them), application/json or an application/*+json type."""
+    if content_type is None:
+        return True
+    kind, _, subtype = content_type.split(";")[0].strip().lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+async def json_body(request: Request) -> Any:
+    """The request body, parsed as JSON under `is_json`; anything else is a 400 or a 415.
+
+    Routes parse their bodies here rather than through FastAPI's Body(), whose own rule
+    for JSON differs and hands other bodies on as bytes.
+    """
+    content_type = request.headers.get("content-type")
+    if not is_json(content_type):
+        raise UnsupportedMediaTypeError(
+            f"content-type {quote(content_type)} is not accepted; send a JSON body with content-type application/json"
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise MalformedBodyError("request body is empty; send a JSON object (see /docs)")
+    try:
+        return json.loads(raw)
+    except RecursionError as error:
+        raise MalformedBodyError("request body is nested too deeply to parse; send a JSON object") from error
+    except ValueError as error:  # invalid JSON or UTF-8, or an integer of over 4,300 digits
+        reason = shorten(str(error))
+        raise MalformedBodyError(f"request body is not valid JSON ({reason}); send a JSON object") from error
+
+
+class HeadAsGetMiddleware:
+    """Answers HEAD as GET without the body: FastAPI's routes, unlike Starlette's, do not add HEAD
+    to GET routes, and no server strips the body behind Lambda."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
 router = APIRouter()
 
 
@@ -75,15 +127,13 @@ async def model_metadata(model: Model) -> Manifest:
 )
 async def predict(
     request: Request,
-    body: Annotated[Any, Body()],
     probabilities: Annotated[bool, Query(description="add class names and per-class probabilities")] = False,
 ) -> PredictResponse | BatchPredictResponse:
     # The model and parser come from app.state directly, not as dependencies: each dependency
     # costs a resolution on every request of the hot path.
-    check_json_content_type(request.headers.get("content-type"))
     model: LoadedModel = request.app.state.model
     parser: RowParser = request.app.state.row_parser
-    parsed = parser.parse(body)
+    parsed = parser.parse(await json_body(request))
     predicted = run_model(model, parsed.rows, probabilities)
     names = [model.class_name(label) for label in predicted.labels] if probabilities else None
     by_class = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
-from serving.errors import InvalidRequestError, describe_problems
+from serving.errors import InvalidRequestError, describe_problems, quote
 
 MAX_FEATURES = 1000
 MAX_INSTANCES = 10_000
@@ -129,13 +128,13 @@ class RowParser:
             return self._counted(self._validate(_ROW, value, location), location)
         raise InvalidRequestError(
             f"{location}: expected a list of {len(self.feature_names)} numbers or an object with "
-            f"{', '.join(self.feature_names)} (got {json.dumps(value)[:60]})"
+            f"{', '.join(self.feature_names)} (got {quote(value)})"
         )
 
     def parse(self, body: Any) -> ParsedRows:
         if not isinstance(body, dict):
             raise InvalidRequestError(
-                f"request body must be a JSON object (got {json.dumps(body)[:60]}); expected {self.accepted}"
+                f"request body must be a JSON object (got {quote(body)}); expected {self.accepted}"
             )
         if "instances" in body:
             batch = self._validate(InstancesRequest, body, "")
@@ -146,13 +145,43 @@ class RowParser:
         return ParsedRows([self._row(body, "")], True)
 
     def openapi_body(self) -> dict[str, Any]:
-        """The request body's OpenAPI description: the three shapes, with examples."""
-        named_example = dict(zip(self.feature_names, SEED_FEATURES, strict=False))
+        """The request body's OpenAPI description: the three shapes, exactly as `parse` accepts them."""
+        number = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+        count = len(self.feature_names)
+        in_order = {
+            "type": "array",
+            "items": number,
+            "minItems": count,
+            "maxItems": count,
+            "description": f"{', '.join(self.feature_names)}, as JSON numbers",
+        }
+        by_name = {
+            "title": "NamedRow",
+            "type": "object",
+            "properties": dict.fromkeys(self.feature_names, number),
+            "required": self.feature_names,
+            "additionalProperties": False,
+        }
+
+        def only(key: str, value: dict[str, Any], title: str) -> dict[str, Any]:
+            return {
+                "title": title,
+                "type": "object",
+                "properties": {key: value},
+                "required": [key],
+                "additionalProperties": False,
+            }
+
         shapes = [
-            FeaturesRequest.model_json_schema(),
-            InstancesRequest.model_json_schema(),
-            self.named_row.model_json_schema(),
+            only("features", in_order, "FeaturesRequest"),
+            only(
+                "instances",
+                {"type": "array", "items": {"oneOf": [in_order, by_name]}, "minItems": 1, "maxItems": MAX_INSTANCES},
+                "InstancesRequest",
+            ),
+            by_name,
         ]
+        named_example = dict(zip(self.feature_names, SEED_FEATURES, strict=False))
         return {
             "required": True,
             "content": {
