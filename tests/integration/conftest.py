@@ -6,7 +6,9 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,16 @@ def manifest(package: Path) -> dict[str, Any]:
     return loaded
 
 
+@dataclass(frozen=True)
+class ApiProcess:
+    """local/lambda_local.py start-api serving the built package: its base URL and process id."""
+
+    url: str
+    pid: int
+
+
 @pytest.fixture(scope="session")
-def start_api(package: Path) -> Iterator[str]:
+def start_api_process(package: Path) -> Iterator[ApiProcess]:
     server = subprocess.Popen(
         [sys.executable, str(LAMBDA_LOCAL), "--package", str(package), "start-api", "--port", "0"],
         stderr=subprocess.PIPE,
@@ -43,15 +53,25 @@ def start_api(package: Path) -> Iterator[str]:
         text=True,
     )
     assert server.stderr is not None
+    # The runner logs every request on stderr: keep reading it, or a full pipe stalls the server.
+    drain = threading.Thread(target=server.stderr.read, daemon=True)
     try:
         line = server.stderr.readline()
         match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
         assert match, f"start-api did not start: {line}{server.stderr.read() if server.poll() is not None else ''}"
-        yield match[1]
+        drain.start()
+        yield ApiProcess(match[1], server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if drain.is_alive():
+            drain.join(timeout=10)
         server.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def start_api(start_api_process: ApiProcess) -> str:
+    return start_api_process.url
 
 
 @pytest.fixture(scope="session")
