@@ -8,27 +8,20 @@ PACKAGE := .aws-sam/build/PredictFunction
 EVENT ?= events/http-api-predict.json
 ARCH ?= x86_64
 PORT ?= 3000
-# Python 3.12 is Lambda's runtime: use it wherever it is (PATH, or a pyenv install whose shim refuses).
-PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
-	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 # sam build needs python3.12 on PATH: the virtualenv's interpreter provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke publish lint test bench clean
+.PHONY: help setup lock build validate start-api invoke publish lint test test-unit bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt functions/predict/requirements.txt
-	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (Lambda's runtime is python3.12)"; exit 1; }
-	$(PYTHON312) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --requirement requirements-dev.txt
-	touch $@
+setup: ## create .venv with the pinned tools and libraries (build/setup_env.sh; sam build runs it too)
+	@build/setup_env.sh
 
-setup: $(VENV)/.installed ## create .venv with the pinned tools and libraries
-
-lock: $(VENV)/.installed ## re-pin functions/predict/requirements.txt and requirements-dev.txt
+lock: setup ## re-pin functions/predict/requirements.txt and requirements-dev.txt
 	cd functions/predict && pip-compile --quiet --strip-extras --no-header --no-emit-index-url \
 		--no-emit-find-links --annotation-style=line --output-file requirements.txt requirements.in
 	cd bench/baseline/function && pip-compile --quiet --strip-extras --no-header --no-emit-index-url \
@@ -36,21 +29,28 @@ lock: $(VENV)/.installed ## re-pin functions/predict/requirements.txt and requir
 	pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 		--annotation-style=line --output-file requirements-dev.txt requirements-dev.in
 
-build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/PredictFunction (ARCH=arm64 for Graviton)
-	ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH)
+# Skipped when the package was built from the same inputs for the same ARCH (build/inputs.py).
+build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/PredictFunction (ARCH=arm64 for Graviton; FORCE=1 even if unchanged)
+	@if [[ -z "$(FORCE)" ]] && python -m build.inputs check --package $(PACKAGE) --architecture $(ARCH); then \
+		echo "sam build skipped: nothing that goes into $(PACKAGE) changed since it was built for $(ARCH) (FORCE=1 rebuilds)"; \
+	else \
+		echo "ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH)"; \
+		ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH); \
+	fi
 
 validate: setup ## sam validate --lint (offline)
 	sam validate --lint
 
 start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...), like sam local start-api
-	python local/lambda_local.py start-api --port $(PORT)
+	python local/lambda_local.py --package $(PACKAGE) start-api --port $(PORT)
 
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
-	python local/lambda_local.py invoke $(EVENT)
+	python local/lambda_local.py --package $(PACKAGE) invoke $(EVENT)
 
-publish: build ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
-	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
-	python -m build.publish --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
+publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
+	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
+	@$(MAKE) --no-print-directory build
+	python -m build.publish --package $(PACKAGE) --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
 
 lint: setup ## ruff and mypy
 	ruff check .
@@ -59,6 +59,9 @@ lint: setup ## ruff and mypy
 
 test: build validate lint ## everything CI runs: build, validate, lint, unit and integration tests
 	pytest
+
+test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
+	pytest tests/unit
 
 bench: build ## cold start, warm latency, RSS and size against the naive baseline; writes bench/RESULTS.md
 	python -m bench.run

@@ -42,8 +42,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from build import FUNCTION_DIR, sizes
-from build.package import MODEL_CACHE_DIR, PROJECT_ROOT, pinned_versions
+from build import FUNCTION_DIR, PROJECT_ROOT, sizes
+from build.package import MODEL_CACHE_DIR, pinned_versions
 from build.slim import RUNTIME_PROVIDED
 from build.train import MODEL_FILE, train_if_needed
 from serving.compiled_forest import CompiledForest

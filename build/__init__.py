@@ -7,6 +7,7 @@ exactness gate tests the very evaluator that ships.
 import sys
 from pathlib import Path
 
-FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "predict"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_DIR = PROJECT_ROOT / "functions" / "predict"
 if str(FUNCTION_DIR) not in sys.path:
     sys.path.append(str(FUNCTION_DIR))

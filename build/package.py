@@ -22,7 +22,7 @@ from typing import Any
 
 import joblib
 
-from build import FUNCTION_DIR, sizes
+from build import FUNCTION_DIR, PROJECT_ROOT, sizes
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.compile_forest import (
     ExactnessError,
@@ -39,7 +39,6 @@ from serving.compiled_forest import CompiledForest
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = FUNCTION_DIR.parent.parent
 MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 EVENTS_DIR = PROJECT_ROOT / "events"
 PACKAGE_MODEL_DIR = "model"

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from build.package import PACKAGE_MODEL_DIR, PROJECT_ROOT
+from build import PROJECT_ROOT
+from build.package import PACKAGE_MODEL_DIR
 from build.train import MANIFEST_FILE
 
 log = logging.getLogger(__name__)

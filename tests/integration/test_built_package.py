@@ -17,13 +17,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from local.lambda_local import PROJECT_ROOT
 from tests.events import EVENTS_DIR, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 
-pytestmark = pytest.mark.built_package
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
 CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
 
