@@ -8,6 +8,9 @@ PACKAGE := .aws-sam/build/PredictFunction
 EVENT ?= events/http-api-predict.json
 ARCH ?= x86_64
 PORT ?= 3000
+# The model spec to build and serve (models/iris.toml when empty); sam build hands it to build/.
+MODEL ?=
+export MODEL
 # sam build needs python3.12 on PATH: the virtualenv's interpreter provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
@@ -30,7 +33,7 @@ lock: setup ## re-pin functions/predict/requirements.txt and requirements-dev.tx
 		--annotation-style=line --output-file requirements-dev.txt requirements-dev.in
 
 # Skipped when the package was built from the same inputs for the same ARCH (build/inputs.py).
-build: setup ## sam build: train or reuse the model and assemble .aws-sam/build/PredictFunction (ARCH=arm64 for Graviton; FORCE=1 even if unchanged)
+build: setup ## sam build: train or reuse the model (MODEL=<spec.toml>) and assemble the package (ARCH=arm64 for Graviton; FORCE=1 even if unchanged)
 	@if [[ -z "$(FORCE)" ]] && python -m build.inputs check --package $(PACKAGE) --architecture $(ARCH); then \
 		echo "sam build skipped: nothing that goes into $(PACKAGE) changed since it was built for $(ARCH) (FORCE=1 rebuilds)"; \
 	else \

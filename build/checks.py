@@ -20,8 +20,9 @@ import joblib
 import numpy as np
 from numpy.typing import NDArray
 
+from build import configured_spec_path
 from build.package import model_cache_dir
-from build.spec import ModelSpec, SpecError, configured_spec_path, load_spec
+from build.spec import ModelSpec, SpecError, load_spec
 from build.train import check_rows, train_if_needed
 
 log = logging.getLogger(__name__)

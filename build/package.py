@@ -22,7 +22,7 @@ from typing import Any
 
 import joblib
 
-from build import FUNCTION_DIR, PROJECT_ROOT, sizes
+from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, configured_spec_path, sizes
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.compile_forest import (
     ExactnessError,
@@ -33,7 +33,7 @@ from build.compile_forest import (
     serialize,
 )
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.spec import DEFAULT_SPEC, ModelSpec, SpecError, configured_spec_path, load_spec
+from build.spec import ModelSpec, SpecError, load_spec
 from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, check_rows, train_if_needed
 from serving.compiled_forest import CompiledForest
 

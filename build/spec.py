@@ -9,19 +9,15 @@ example specs under models/.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "models" / "iris.toml"
 SKLEARN_DATASET_PREFIX = "sklearn:"
 SKLEARN_DATASETS = ("load_iris", "load_wine", "load_breast_cancer", "load_diabetes", "load_digits")
 MAX_SHOWN = 80
-MODEL_VARIABLE = "MODEL"
-"""The environment variable naming the spec to build (`make build MODEL=...`, `MODEL=... sam build`)."""
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
 """A model or feature name: it appears in URLs, JSON keys and metric names."""
@@ -130,11 +126,6 @@ def _describe(error: ValidationError) -> str:
         text = f"`{location}`: {message}{got}"
     more = error.error_count() - 1
     return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-
-
-def configured_spec_path() -> Path:
-    """The spec named by $MODEL, else the default Iris spec."""
-    return Path(os.environ.get(MODEL_VARIABLE) or DEFAULT_SPEC)
 
 
 def load_spec(path: Path) -> ModelSpec:

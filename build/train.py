@@ -28,8 +28,9 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
+from build import DEFAULT_SPEC
 from build.dataset import Table, make_estimator, sample_table, training_table
-from build.spec import DEFAULT_SPEC, SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
+from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
 from serving.errors import ModelLoadError
 from serving.sklearn_runtime import unpickle_estimator
 

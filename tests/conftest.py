@@ -12,8 +12,9 @@ from typing import Any
 import joblib
 import pytest
 
+from build import DEFAULT_SPEC
 from build.package import COMPILED_FOREST, PACKAGE_MODEL_DIR, SCIKIT_LEARN, bake_model
-from build.spec import DEFAULT_SPEC, ModelSpec, load_spec
+from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, train_if_needed
 from local.lambda_local import LambdaContext
 

@@ -15,8 +15,9 @@ from typing import Any
 import joblib
 import pytest
 
+from build import DEFAULT_SPEC
 from build.package import model_cache_dir
-from build.spec import DEFAULT_SPEC, load_spec
+from build.spec import load_spec
 from build.train import train_if_needed
 from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
 

@@ -18,8 +18,9 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from build import DEFAULT_SPEC
 from build.checks import write_checks
-from build.spec import DEFAULT_SPEC, load_spec
+from build.spec import load_spec
 from local.lambda_local import LambdaContext
 
 VERSION = "arn:aws:lambda:us-east-1:123456789012:function:iris-PredictFunction:7"

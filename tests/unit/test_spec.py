@@ -16,8 +16,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import train_test_split
 
+from build import DEFAULT_SPEC
 from build.dataset import training_table
-from build.spec import DEFAULT_SPEC, SpecError, load_spec
+from build.spec import SpecError, load_spec
 from build.train import MANIFEST_FILE, MODEL_FILE, check_rows, train_if_needed
 
 MODELS_DIR = DEFAULT_SPEC.parent
