@@ -22,8 +22,6 @@ from sklearn.datasets import load_iris
 
 from tests.integration.conftest import ApiProcess
 
-pytestmark = pytest.mark.built_package
-
 SEED = 20_261_127
 CLIENTS = 6
 REQUESTS_PER_CLIENT = 500
