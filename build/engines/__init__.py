@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from build import compile_forest
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from build.engines.linear import LINEAR
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
 
@@ -44,6 +45,7 @@ COMPILERS: list[Compiler] = [
         guarantee=lambda _: "bitwise-anywhere",
         probe_rows=lambda estimator, _: compile_forest.probes(estimator),
     ),
+    LINEAR,
 ]
 
 
