@@ -1,7 +1,8 @@
 """Arrays of Python objects (labels, categories, fill values) stored without pickle.
 
-An object array of strings and NaN is stored as a unicode array under `key`, with a bool
-mask under `key.missing` marking the NaN entries; build/engines/values.py writes it.
+An object array of strings, numbers and NaN is stored as three plain arrays: `key` holds the
+strings (unicode), `key.numbers` the numbers (float64), and `key.kinds` which one each entry
+is: "s" a string, "f" a number, "n" NaN. build/engines/values.py writes them.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ from numpy.typing import NDArray
 
 from serving.engines.base import Arrays
 
-MISSING_SUFFIX = ".missing"
+NUMBERS_SUFFIX = ".numbers"
+KINDS_SUFFIX = ".kinds"
 
 
 def objects(arrays: Arrays, key: str) -> NDArray[np.object_]:
-    """The object array stored under `key`: Python strings, and float NaN where it was missing."""
+    """The object array stored under `key`: Python strings, floats, and float NaN."""
     values: NDArray[np.object_] = arrays[key].astype(object)
-    values[arrays[key + MISSING_SUFFIX]] = np.nan
+    kinds = arrays[key + KINDS_SUFFIX]
+    numbers = kinds == "f"
+    values[numbers] = arrays[key + NUMBERS_SUFFIX][numbers].tolist()
+    values[kinds == "n"] = np.nan
     return values
 
 
 def labels(arrays: Arrays, key: str) -> NDArray[Any]:
     """Class labels as the estimator holds them: an object array if it was stored as one."""
-    if key + MISSING_SUFFIX in arrays:
+    if key + KINDS_SUFFIX in arrays:
         return objects(arrays, key)
     return arrays[key]
