@@ -41,10 +41,12 @@ def libm_exp(value: float) -> float:
 
 def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
     """scipy.special.expit, bit for bit: `1 / (1 + exp(-d))` with libm's exp."""
-    result = np.empty_like(decision)
-    tame = np.abs(decision) < COMPLEX_EXP_LIMIT
-    result[tame] = 1.0 / (1.0 + np.exp((-decision[tame]).astype(np.complex128)).real)
-    for index in np.flatnonzero(~tame):
+    exponent = np.zeros(decision.shape, dtype=np.complex128)
+    np.negative(decision, out=exponent.real)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.exp(exponent, out=exponent)
+        result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
+    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):
         result[index] = 1.0 / (1.0 + libm_exp(-float(decision[index])))
     return result
 
