@@ -22,6 +22,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
+    FunctionTransformer,
     MaxAbsScaler,
     MinMaxScaler,
     OneHotEncoder,
@@ -240,6 +241,14 @@ def _sequence(step: Any, columns: Columns, context: Context) -> tuple[CompiledAr
     return arrays, columns
 
 
+def _passes_through(transformer: Any) -> bool:
+    """'passthrough', or the identity FunctionTransformer a fitted ColumnTransformer puts in its place."""
+    if isinstance(transformer, str):
+        return transformer == "passthrough"
+    identity = isinstance(transformer, FunctionTransformer) and transformer.func is None
+    return identity and not transformer.validate
+
+
 def _column_transformer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArrays, Columns]:
     if step.sparse_output_:
         raise _refuse(context, step, "its output is a sparse matrix; set sparse_threshold=0")
@@ -255,7 +264,7 @@ def _column_transformer(step: Any, columns: Columns, context: Context) -> tuple[
         if np.isscalar(selection):
             raise _refuse(context, step, f"transformer {name!r} selects a scalar column (1-D input)")
         branch = Context(f"{context.path}/{name}", f"branches/{branches}/", context.probes, sparse_allowed=True)
-        if transformer == "passthrough":
+        if _passes_through(transformer):
             branch_arrays: CompiledArrays = {branch.prefix + "step": np.array("passthrough")}
             branch_columns = columns.take(indices)
         else:

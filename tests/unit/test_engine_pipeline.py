@@ -30,7 +30,7 @@ from build.compile_forest import serialize
 from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
 from build.engines.pipeline import PIPELINE, unsupported_reason
 from serving.engines import load_engine
-from serving.engines.errors import UnknownCategoryError
+from serving.engines.errors import NonFiniteInputError, UnknownCategoryError
 
 COLORS = ["red", "green", "blue", "teal"]
 SIZES = ["S", "M", "L"]
@@ -230,3 +230,33 @@ def test_unsupported_steps_are_refused_by_name(pipeline: Pipeline, reason: str) 
         PIPELINE.compile(pipeline, "")
     with pytest.raises(UnsupportedEstimatorError, match="no compiled engine for Pipeline"):
         compile_estimator(pipeline)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_encoded_numbers_and_most_frequent_numbers_are_exact(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = np.column_stack([rng.integers(0, 4, 300).astype(float), rng.normal(size=300)])
+    rows[rng.random(300) < 0.1, 0] = np.nan
+    prepare = ColumnTransformer(
+        [
+            ("codes", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0]),
+            ("levels", make_pipeline(SimpleImputer(strategy="most_frequent"), OrdinalEncoder()), [0]),
+        ],
+        remainder="passthrough",
+    )
+    pipeline = make_pipeline(prepare, LogisticRegression()).fit(rows[:200], (rows[:200, 1] > 0).astype(int))
+    assert_exact(pipeline, rows[:200], rows[200:])
+
+    engine = load_engine(compile_estimator(pipeline))
+    unseen = rows[:2].copy()
+    unseen[0, 0] = 9.0  # ignored by the one-hot encoder, refused by the ordinal one
+    with pytest.raises(ValueError, match="Found unknown categories"):
+        pipeline.predict(unseen)
+    with pytest.raises(UnknownCategoryError) as refused:
+        engine.predict(unseen)
+    assert str(refused.value) == "unknown category 9.0 for feature 'column 0'; known: 0.0, 1.0, 2.0, 3.0"
+    unseen[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        pipeline.predict(unseen)
+    with pytest.raises(NonFiniteInputError, match="input contains infinity"):
+        engine.predict(unseen)

@@ -164,7 +164,7 @@ class Encoder:
             codes = self._codes(column, rows[:, column])
             categories = self.categories[column]
             if self.unknown_is_error[column] and (codes == len(categories)).any():
-                value = rows[int(np.argmax(codes == len(categories))), column]
+                value = rows[:, column].tolist()[int(np.argmax(codes == len(categories)))]  # a Python value
                 raise UnknownCategoryError(self.labels[column], value, categories.tolist())
             encoded[:, self.offsets[column] : self.offsets[column + 1]] = self.tables[column][codes]
         return encoded
