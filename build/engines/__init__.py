@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 
 from build import compile_forest
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from build.engines.linear import LINEAR
+from build.engines.pipeline import PIPELINE
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
 
@@ -44,6 +46,8 @@ COMPILERS: list[Compiler] = [
         guarantee=lambda _: "bitwise-anywhere",
         probe_rows=lambda estimator, _: compile_forest.probes(estimator),
     ),
+    LINEAR,
+    PIPELINE,
 ]
 
 

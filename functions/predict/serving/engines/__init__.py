@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from serving.compiled_forest import CompiledForest
 from serving.engines.base import ENGINE_KEY, Arrays, Engine, unprefixed
+from serving.engines.linear import LinearEngine
+from serving.engines.pipeline import PipelineEngine
 
 __all__ = ["ENGINE_KEY", "Arrays", "Engine", "load_engine"]
 
@@ -27,6 +29,8 @@ def _forest(arrays: Arrays, prefix: str) -> Engine:
 # One line per kind of engine: its name in `<prefix>engine` and how to build it.
 LOADERS: dict[str, EngineLoader] = {
     "forest": _forest,
+    "linear": lambda arrays, prefix: LinearEngine(unprefixed(arrays, prefix)),
+    "pipeline": PipelineEngine,
 }
 
 

@@ -1,0 +1,105 @@
+"""Linear models (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet...) with
+numpy alone, bit for bit as scikit-learn 1.9 computes them.
+
+How scikit-learn computes them: the rows are checked (2-D, finite) and kept as float64;
+a regressor returns `X @ coef_ + intercept_` (coef_ 1-D); a classifier's decision is
+`X @ coef_.T + intercept_` (coef_ 2-D). A binary classifier predicts classes_[1] where the
+decision is > 0 and its probability is scipy's `expit`, which is `1 / (1 + exp(-d))` with
+libm's `exp`; a multiclass one predicts the first maximum and its probabilities are a
+softmax computed in place: subtract the row maximum, `np.exp`, divide by the row sum.
+
+The same numpy calls on arrays of the same shape and layout give the same bits (BLAS picks
+its kernel from those). numpy's own `exp` is not libm's, so expit goes through the complex
+exp, which calls libm's `exp` for a real argument (checked against `math.exp` where this
+was written, and by the build gate on every build); near overflow, where the complex exp
+scales its argument, each value goes through `math.exp` itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from serving.engines.base import Arrays
+from serving.engines.errors import NonFiniteInputError
+from serving.engines.values import labels
+
+FORMAT_VERSION = 1
+# Below this |x| the complex exp is libm's exp (glibc scales arguments above ~709).
+COMPLEX_EXP_LIMIT = 700.0
+
+
+def libm_exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
+    """scipy.special.expit, bit for bit: `1 / (1 + exp(-d))` with libm's exp."""
+    exponent = np.zeros(decision.shape, dtype=np.complex128)
+    np.negative(decision, out=exponent.real)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.exp(exponent, out=exponent)
+        result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
+    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):
+        result[index] = 1.0 / (1.0 + libm_exp(-float(decision[index])))
+    return result
+
+
+def finite_float_rows(rows: NDArray[Any], n_features: int) -> NDArray[Any]:
+    """The rows as scikit-learn's check_array leaves them for a linear model: float (object
+    arrays converted to float64, layout kept), 2-D, `n_features` wide, finite."""
+    features = rows if rows.dtype.kind == "f" else np.asarray(rows, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != n_features:
+        raise ValueError(f"expected rows of {n_features} features, got shape {features.shape}")
+    if not np.isfinite(features).all():
+        raise NonFiniteInputError("NaN or infinity")
+    return features
+
+
+class LinearEngine:
+    """A linear regressor, or a logistic regression classifier, as arrays."""
+
+    def __init__(self, arrays: Arrays) -> None:
+        if int(arrays["format_version"]) != FORMAT_VERSION:
+            raise ValueError(f"compiled linear format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+        self.coef: NDArray[np.float64] = arrays["coef"]
+        self.intercept: NDArray[np.float64] = arrays["intercept"]
+        self.n_features = int(self.coef.shape[-1])
+        self.classes: NDArray[Any] | None = labels(arrays, "classes") if str(arrays["kind"]) == "classifier" else None
+
+    def _decision(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        features = finite_float_rows(rows, self.n_features)
+        # Huge finite inputs overflow to inf (and inf - inf to NaN) as they do in scikit-learn.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.classes is None:
+                decision: NDArray[np.float64] = features @ self.coef + self.intercept
+            else:
+                decision = features @ self.coef.T + self.intercept
+        return decision
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
+        decision = self._decision(rows)
+        if self.classes is None:
+            return decision
+        binary = decision.shape[1] == 1
+        indices = (decision[:, 0] > 0).astype(np.intp) if binary else np.argmax(decision, axis=1)
+        return self.classes.take(indices, axis=0)
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        if self.classes is None:
+            raise TypeError("predict_proba is only defined for classifiers")
+        decision = self._decision(rows)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if decision.shape[1] == 1:
+                positive = expit(decision.reshape(-1))
+                return np.stack([1 - positive, positive], axis=1)
+            decision -= np.max(decision, axis=1).reshape(-1, 1)
+            np.exp(decision, out=decision)
+            decision /= np.sum(decision, axis=1).reshape(-1, 1)
+        return decision
