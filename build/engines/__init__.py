@@ -67,6 +67,16 @@ def compile_estimator(estimator: Any, prefix: str = "") -> CompiledArrays:
     return arrays
 
 
+def identical(expected: NDArray[Any], actual: NDArray[Any]) -> bool:
+    """Same shape, dtype and bytes; for object arrays (string labels), whose bytes are pointers,
+    the same type and value element by element."""
+    if expected.shape != actual.shape or expected.dtype != actual.dtype:
+        return False
+    if expected.dtype != object:
+        return expected.tobytes() == actual.tobytes()
+    return all(type(a) is type(b) and a == b for a, b in zip(expected.ravel(), actual.ravel(), strict=True))
+
+
 def check_exactness(estimator: Any, engine: Engine, datasets: dict[str, NDArray[Any]]) -> int:
     """Raise ExactnessError naming every dataset on which the engine differs from the estimator;
     return the number of rows checked."""
@@ -79,7 +89,7 @@ def check_exactness(estimator: Any, engine: Engine, datasets: dict[str, NDArray[
             expected = np.asarray(estimator.predict(rows))
             expected_proba = estimator.predict_proba(rows) if engine.classes is not None else None
         actual = engine.predict(rows)
-        if expected.shape != actual.shape or expected.dtype != actual.dtype or expected.tobytes() != actual.tobytes():
+        if not identical(expected, actual):
             differing = np.flatnonzero(expected != actual) if expected.shape == actual.shape else np.arange(len(rows))
             problems.append(f"{name}: predict differs on {differing.size} of {len(rows)} rows, first {differing[:5]}")
         if expected_proba is not None:

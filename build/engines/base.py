@@ -32,6 +32,8 @@ class Compiler:
 
     name: str
     supports: Callable[[Any], bool]
+    """Whether the estimator is of this compiler's family; `compile` refuses what it cannot do
+    with an UnsupportedEstimatorError that says why."""
     compile: Callable[[Any, str], CompiledArrays]
     """The estimator's arrays under a key prefix, `<prefix>engine` naming the engine kind."""
     guarantee: Callable[[Any], Guarantee]

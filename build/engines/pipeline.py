@@ -435,7 +435,8 @@ def pipeline_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[Any
 
 PIPELINE = Compiler(
     name="pipeline",
-    supports=lambda estimator: unsupported_reason(estimator) is None,
+    # Every Pipeline is this compiler's: one it cannot compile is refused with the step that stops it.
+    supports=lambda estimator: type(estimator) is Pipeline,
     compile=compile_pipeline,
     guarantee=guarantee,
     probe_rows=pipeline_probes,

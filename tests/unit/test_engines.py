@@ -10,9 +10,19 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures
 
 from build.compile_forest import serialize
-from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines import (
+    ExactnessError,
+    UnsupportedEstimatorError,
+    check_exactness,
+    compile_estimator,
+    compiler_for,
+    identical,
+)
 from serving.engines import load_engine
 
 IRIS = load_iris()
@@ -49,7 +59,25 @@ def test_gate_names_a_difference() -> None:
 
 
 def test_unknown_estimator_and_kind_are_refused() -> None:
-    with pytest.raises(UnsupportedEstimatorError, match="no compiled engine for LogisticRegression"):
-        compile_estimator(LogisticRegression())
+    with pytest.raises(UnsupportedEstimatorError, match="no compiled engine for KNeighborsClassifier"):
+        compile_estimator(KNeighborsClassifier().fit(IRIS.data, IRIS.target))
     with pytest.raises(ValueError, match="unknown compiled engine 'abacus'"):
         load_engine({"engine": np.array("abacus")})
+
+
+def test_gate_compares_object_labels_by_type_and_value() -> None:
+    labels = np.array(["setosa", "versicolor"], dtype=object)
+    copied = np.array(["".join("setosa"), "".join("versicolor")], dtype=object)
+
+    assert identical(labels, copied)
+    assert not identical(labels, np.array(["setosa", "virginica"], dtype=object))
+    assert not identical(labels, np.array(["setosa", "versicolor"]))
+    assert not identical(np.array([1, 2], dtype=object), np.array([1.0, 2.0], dtype=object))
+
+
+def test_an_unsupported_step_is_named_through_the_registry() -> None:
+    pipeline = make_pipeline(PolynomialFeatures(), LogisticRegression(max_iter=1000)).fit(IRIS.data, IRIS.target)
+
+    refusal = r"step .polynomialfeatures. \(PolynomialFeatures\): no compiled engine"
+    with pytest.raises(UnsupportedEstimatorError, match=refusal):
+        compile_estimator(pipeline)
