@@ -14,7 +14,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from build import PROJECT_ROOT, configured_spec_path
+from build import DEFAULT_SPEC, PROJECT_ROOT, configured_spec_path
 
 # Top-level entries nothing in the package is built from. Hidden ones (.venv, .aws-sam, .git,
 # .model-cache, tool caches, .ci) are left out too: they are environments, outputs and caches.
@@ -38,18 +38,26 @@ def input_files(root: Path = PROJECT_ROOT) -> list[Path]:
     return sorted(files)
 
 
+def chosen_spec(root: Path = PROJECT_ROOT) -> str:
+    """Which spec $MODEL chooses, the same wherever the project is checked out."""
+    spec = configured_spec_path()
+    if spec == DEFAULT_SPEC:
+        return "default"
+    return spec.relative_to(root.resolve()).as_posix() if spec.is_relative_to(root.resolve()) else str(spec)
+
+
 def spec_files(root: Path = PROJECT_ROOT) -> list[Path]:
     """The files of the model spec $MODEL names when it lies outside the project (inside, they are
     inputs already): every file in the spec's folder, since its data and recipe live beside it."""
     spec = configured_spec_path()
-    if spec.is_relative_to(root.resolve()) or not spec.parent.is_dir():
+    if spec == DEFAULT_SPEC or spec.is_relative_to(root.resolve()) or not spec.parent.is_dir():
         return []
     return sorted(path for path in spec.parent.rglob("*") if path.is_file() and BYTECODE_CACHE not in path.parts)
 
 
 def inputs_digest(architecture: str, root: Path = PROJECT_ROOT) -> str:
     """A sha256 over the architecture, the model spec chosen, and every input file's path and content."""
-    digest = hashlib.sha256(f"architecture {architecture}\nmodel {configured_spec_path()}\n".encode())
+    digest = hashlib.sha256(f"architecture {architecture}\nmodel {chosen_spec(root)}\n".encode())
     for path in [*input_files(root), *spec_files(root)]:
         digest.update(f"{path.as_posix()}\0{hashlib.sha256((root / path).read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()

@@ -129,6 +129,24 @@ def test_the_architecture_is_an_input(project: Path) -> None:
     assert inputs_digest("x86_64", project) != inputs_digest("arm64", project)
 
 
+def test_the_chosen_spec_and_the_files_beside_it_are_inputs(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = inputs_digest("x86_64", project)
+    monkeypatch.setenv("MODEL", str(project / "models" / "penguins.toml"))
+    inside = inputs_digest("x86_64", project)
+    own = tmp_path / "my-model"
+    own.mkdir()
+    (own / "spec.toml").write_text('name = "mine"\n')
+    (own / "rows.csv").write_text("a,b\n1,2\n")
+    monkeypatch.setenv("MODEL", str(own / "spec.toml"))
+    outside = inputs_digest("x86_64", project)
+    (own / "rows.csv").write_text("a,b\n1,3\n")
+
+    assert len({default, inside, outside}) == 3
+    assert inputs_digest("x86_64", project) != outside
+
+
 def test_the_record_lives_beside_the_package_not_in_it(tmp_path: Path) -> None:
     package = tmp_path / ".aws-sam" / "build" / "PredictFunction"
 
