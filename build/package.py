@@ -139,9 +139,10 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def compile_model(estimator: Any, config: TrainingConfig) -> bytes:
-    """The compiled forest's file, after proving it exact on every row the gate generates."""
-    arrays = compile_estimator(estimator)
+def compile_model(estimator: Any, config: TrainingConfig, manifest: dict[str, Any]) -> bytes:
+    """The compiled forest's file, with the manifest's interface inside it, after proving it exact
+    on every row the gate generates."""
+    arrays = compile_estimator(estimator, manifest["feature_names"], manifest["class_names"])
     x_train, x_test, _, _ = training_split(config)
     checked = check_exactness(
         estimator,
@@ -163,7 +164,7 @@ def bake_model(target: Path, runtime: str, cache_dir: Path | None = None) -> str
     payload = None
     if runtime != SCIKIT_LEARN:
         try:
-            payload = compile_model(joblib.load(result.model_path), config)
+            payload = compile_model(joblib.load(result.model_path), config, manifest)
         except UnsupportedEstimatorError as error:
             if runtime == COMPILED_FOREST:
                 raise BuildError(f"cannot compile the model: {error}") from error

@@ -21,7 +21,7 @@ from build.compile_forest import (
     probes,
     serialize,
 )
-from serving.compiled_forest import GATHERED_SUM_LIMIT, CompiledForest
+from serving.compiled_forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest
 
 IRIS = load_iris()
 X_REGRESSION, Y_REGRESSION = make_regression(n_samples=300, n_features=5, noise=3.0, random_state=0)
@@ -144,7 +144,7 @@ def test_unknown_format_version_is_refused() -> None:
     arrays = compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target))
     arrays["format_version"] = np.array(99)
 
-    with pytest.raises(ValueError, match="compiled forest format 99, expected 1"):
+    with pytest.raises(ValueError, match=f"compiled forest format 99, expected {FORMAT_VERSION}: rebuild the package"):
         CompiledForest(arrays)
 
 
