@@ -19,7 +19,7 @@ from local.lambda_local import LambdaContext
 from serving.errors import UnsupportedEventError
 from tests.events import load_event, make_event, response_text
 from tests.expectations import EVENT_EXPECTATIONS
-from tests.unit.test_event_shapes import NON_HTTP_SAMPLES, sam_sample
+from tests.sam_events import NON_HTTP_SAMPLES, sam_sample
 
 # An error body names the problem and what is accepted, never more than a few KB.
 MAX_ERROR_BODY = 4096

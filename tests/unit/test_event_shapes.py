@@ -11,33 +11,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from samcli.lib.generated_sample_events.events import Events
 
 from local.lambda_local import LambdaContext
 from serving.errors import UnsupportedEventError
 from tests.conftest import LogRecords
 from tests.events import SHAPES, make_event, response_json
+from tests.sam_events import NON_HTTP_SAMPLES, SAM_HTTP_SAMPLES, sam_sample
 
 SERVED = "serves API Gateway REST API (payload format 1.0), HTTP API (payload format 2.0) and Lambda Function URL"
-SAM_SAMPLES = Events()
-# SAM CLI's own HTTP samples for the two payload formats: served, not refused.
-SAM_HTTP_SAMPLES = {("apigateway", "aws-proxy"), ("apigateway", "http-api-proxy")}
 JSON_VALUES: dict[str, Any] = {"empty-object": {}, "array": [], "null": None, "string": "hello", "number": 42}
-
-
-def sam_sample(service: str, event_type: str) -> Any:
-    """`sam local generate-event <service> <event_type>` with its defaults, as the CLI makes it."""
-    tags = SAM_SAMPLES.event_mapping[service][event_type]["tags"]
-    defaults = {name: spec["default"] for name, spec in tags.items() if "default" in spec}
-    return json.loads(SAM_SAMPLES.generate_event(service, event_type, defaults))
-
-
-NON_HTTP_SAMPLES = sorted(
-    (service, event_type)
-    for service, types in SAM_SAMPLES.event_mapping.items()
-    for event_type in types
-    if (service, event_type) not in SAM_HTTP_SAMPLES
-)
 
 
 def assert_still_serving(app_module: ModuleType, context: LambdaContext) -> None:
