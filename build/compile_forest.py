@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,13 @@ def supports(estimator: Any) -> bool:
     return type(estimator) in CLASSIFIERS + REGRESSORS and estimator.n_outputs_ == 1
 
 
-def compile_estimator(estimator: Any) -> dict[str, NDArray[Any]]:
-    """The arrays of a CompiledForest equivalent to `estimator`."""
+def compile_estimator(
+    estimator: Any, feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None
+) -> dict[str, NDArray[Any]]:
+    """The arrays of a CompiledForest equivalent to `estimator`, with its interface recorded: the
+    feature names in order (the estimator's own `feature_names_in_` when it has them, else
+    `feature_names`, else scikit-learn's x0, x1, ...) and, for a classifier, one name per class
+    (`class_names`, else the class labels)."""
     if not supports(estimator):
         raise UnsupportedEstimatorError(f"{type(estimator).__name__} is not a single-output tree ensemble")
     is_classifier = type(estimator) in CLASSIFIERS
@@ -108,13 +114,21 @@ def compile_estimator(estimator: Any) -> dict[str, NDArray[Any]]:
     leaf_values = np.concatenate(
         [tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=True)]
     ).astype(np.float64)
+    names = _feature_names(estimator, feature_names)
+    classes = np.asarray(estimator.classes_) if is_classifier else np.array([])
+    if class_names is None:
+        class_names = [str(label) for label in classes]
+    if len(class_names) != classes.size:
+        raise ValueError(f"{len(class_names)} class names for the estimator's {classes.size} classes")
     arrays: dict[str, NDArray[Any]] = {
         "format_version": np.array(FORMAT_VERSION),
         "kind": np.array("classifier" if is_classifier else "regressor"),
         "n_features": np.array(n_features),
         "n_trees": np.array(len(trees)),
         "words": np.array(words),
-        "classes": np.asarray(estimator.classes_) if is_classifier else np.array([]),
+        "feature_names": np.array(names, dtype=str),
+        "classes": classes,
+        "class_names": np.array(class_names, dtype=str),
         "leaf_values": np.ascontiguousarray(leaf_values),
         "leaf_offsets": np.cumsum([0] + [len(w.leaves) for w in walked[:-1]]).astype(np.int64),
     }
@@ -122,6 +136,17 @@ def compile_estimator(estimator: Any) -> dict[str, NDArray[Any]]:
         arrays[f"thresholds_{feature}"] = thresholds[feature]
         arrays[f"leaf_masks_{feature}"] = masks[feature]
     return arrays
+
+
+def _feature_names(estimator: Any, given: Sequence[str] | None) -> list[str]:
+    own = getattr(estimator, "feature_names_in_", None)
+    n_features = int(estimator.n_features_in_)
+    names = [str(name) for name in own] if own is not None else list(given or [f"x{i}" for i in range(n_features)])
+    if given is not None and list(given) != names:
+        raise ValueError(f"feature names {list(given)} differ from the estimator's own {names}")
+    if len(names) != n_features:
+        raise ValueError(f"{len(names)} feature names for the estimator's {n_features} features")
+    return names
 
 
 def serialize(arrays: dict[str, NDArray[Any]]) -> bytes:

@@ -144,9 +144,10 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def compile_model(estimator: Any, spec: ModelSpec) -> bytes:
-    """The compiled forest's file, after proving it exact on every row the gate generates."""
-    arrays = compile_estimator(estimator)
+def compile_model(estimator: Any, spec: ModelSpec, manifest: dict[str, Any]) -> bytes:
+    """The compiled forest's file, with the manifest's interface inside it, after proving it exact
+    on every row the gate generates."""
+    arrays = compile_estimator(estimator, manifest["feature_names"], manifest["class_names"])
     rows = check_rows(spec)
     datasets = {"training rows": rows.train, "held-out rows": rows.held_out, "probes": probes(estimator)}
     checked = check_exactness(estimator, CompiledForest(arrays), {k: v for k, v in datasets.items() if len(v)})
@@ -165,7 +166,7 @@ def bake_model(target: Path, runtime: str, cache_dir: Path | None = None, spec: 
     payload = None
     if runtime != SCIKIT_LEARN:
         try:
-            payload = compile_model(joblib.load(result.model_path), spec)
+            payload = compile_model(joblib.load(result.model_path), spec, manifest)
         except UnsupportedEstimatorError as error:
             if runtime == COMPILED_FOREST:
                 raise BuildError(f"cannot compile the model: {error}") from error

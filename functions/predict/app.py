@@ -6,14 +6,17 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
-from serving.config import ConfigurationError, load_settings
+from serving.config import Settings, load_settings
 from serving.docs import StageRootPathMiddleware, register_docs
-from serving.errors import ModelLoadError, UnexpectedErrorMiddleware, register_error_handlers
+from serving.errors import UnexpectedErrorMiddleware, register_error_handlers
+from serving.events import served_events_only
 from serving.limits import BodySizeLimitMiddleware
 from serving.model import LoadedModel, load_model
-from serving.observability import instrument, logger
+from serving.observability import configure, instrument, logger
 from serving.routes import HeadAsGetMiddleware, router
 from serving.schemas import RowParser
+
+REFUSAL = "refusing to start: the configuration or the model failed to load"
 
 
 def create_app(model: LoadedModel) -> FastAPI:
@@ -48,8 +51,7 @@ def create_app(model: LoadedModel) -> FastAPI:
     return app
 
 
-def load_configured_model() -> LoadedModel:
-    settings = load_settings()
+def load_configured_model(settings: Settings) -> LoadedModel:
     if settings.model_source is None:
         return load_model(settings.model_dir)
     # Imported only for models in S3: the baked-model cold path never loads boto3.
@@ -58,10 +60,14 @@ def load_configured_model() -> LoadedModel:
     return load_model(fetch_model(settings.model_source))
 
 
+# The settings are read here, once, and passed down. Whatever fails at init (a bad setting, a missing
+# or tampered model) stops the function with one structured line saying so, not a bare traceback.
 try:
-    model = load_configured_model()
-except (ConfigurationError, ModelLoadError):
-    logger.exception("refusing to start: the model failed to load")
+    settings = load_settings()
+    configure(settings)
+    model = load_configured_model(settings)
+except Exception:
+    logger.exception(REFUSAL)
     raise
 
 app = create_app(model)
@@ -69,4 +75,4 @@ app = create_app(model)
 asgi_handler = Mangum(app, lifespan="off")
 
 
-handler = instrument(asgi_handler)
+handler = instrument(served_events_only(asgi_handler))

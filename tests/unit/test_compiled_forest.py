@@ -21,7 +21,7 @@ from build.compile_forest import (
     probes,
     serialize,
 )
-from serving.compiled_forest import GATHERED_SUM_LIMIT, CompiledForest
+from serving.compiled_forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest
 
 IRIS = load_iris()
 X_REGRESSION, Y_REGRESSION = make_regression(n_samples=300, n_features=5, noise=3.0, random_state=0)
@@ -144,7 +144,7 @@ def test_unknown_format_version_is_refused() -> None:
     arrays = compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target))
     arrays["format_version"] = np.array(99)
 
-    with pytest.raises(ValueError, match="compiled forest format 99, expected 1"):
+    with pytest.raises(ValueError, match=f"compiled forest format 99, expected {FORMAT_VERSION}: rebuild the package"):
         CompiledForest(arrays)
 
 
@@ -153,3 +153,34 @@ def test_regressors_have_no_probabilities() -> None:
 
     with pytest.raises(TypeError, match="only defined for classifiers"):
         compiled.predict_proba(X_REGRESSION[:2])
+
+
+def test_the_compiled_model_records_its_interface() -> None:
+    estimator = RandomForestClassifier(n_estimators=3, random_state=0).fit(IRIS.data, IRIS.target)
+    names, classes = ["a", "b", "c", "d"], ["setosa", "versicolor", "virginica"]
+
+    compiled = CompiledForest.load(io.BytesIO(serialize(compile_estimator(estimator, names, classes))))
+
+    assert (compiled.feature_names, compiled.class_names) == (names, classes)
+    assert compiled.classes.tolist() == estimator.classes_.tolist()
+
+
+def test_without_names_the_interface_is_scikit_learns_default() -> None:
+    estimator = DecisionTreeRegressor(random_state=0).fit(X_REGRESSION, Y_REGRESSION)
+
+    compiled = round_trip(estimator)
+
+    assert compiled.feature_names == [f"x{i}" for i in range(X_REGRESSION.shape[1])]
+    assert compiled.class_names == []
+
+
+def test_names_that_contradict_the_estimator_are_refused() -> None:
+    estimator = DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target)
+    estimator.feature_names_in_ = np.array(["a", "b", "c", "d"], dtype=object)
+
+    with pytest.raises(ValueError, match=r"feature names \['d', 'c', 'b', 'a'\] differ from the estimator's own"):
+        compile_estimator(estimator, ["d", "c", "b", "a"])
+    with pytest.raises(ValueError, match="3 feature names for the estimator's 4 features"):
+        compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="2 class names for the estimator's 3 classes"):
+        compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target), None, ["a", "b"])

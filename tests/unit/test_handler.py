@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from serving import model as model_module
 from serving.errors import ModelLoadError
@@ -117,5 +121,26 @@ def test_missing_model_refuses_to_start(
 
     monkeypatch.delitem(sys.modules, "app", raising=False)
     [record] = log_records()
-    assert record["message"] == "refusing to start: the model failed to load"
+    assert record["message"] == "refusing to start: the configuration or the model failed to load"
     assert "manifest not found" in str(record["exception"])
+
+
+def test_an_incomplete_s3_pin_refuses_to_start_at_a_real_cold_start(iris_model_dir: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(FUNCTION_DIR),
+        "MODEL_DIR": str(iris_model_dir),
+        "MODEL_S3_BUCKET": "models",
+        "MODEL_S3_KEY": "iris/model.zip",
+    }
+    # A fresh interpreter: the settings must be read by app.py's import, inside its refusal.
+    result = subprocess.run(
+        [sys.executable, "-c", "import app"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert result.returncode == 1
+    [record] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert record["level"] == "ERROR"
+    assert record["message"] == "refusing to start: the configuration or the model failed to load"
+    assert "so MODEL_S3_VERSION_ID, MODEL_SHA256 must be set too" in record["exception"]
+    assert record["exception_name"] == "ConfigurationError"

@@ -94,14 +94,14 @@ def test_model_from_another_scikit_learn_version_is_refused(
 def test_manifest_features_must_match_the_estimator(tiny_model_dir: Path) -> None:
     rewrite_manifest(tiny_model_dir, feature_names=["a", "b", "c"])
 
-    with pytest.raises(ModelLoadError, match="takes 4 features, its manifest names 3"):
+    with pytest.raises(ModelLoadError, match="records n_features 4, its manifest says 3"):
         load_model(tiny_model_dir)
 
 
 def test_manifest_classes_must_match_the_estimator(tiny_model_dir: Path) -> None:
     rewrite_manifest(tiny_model_dir, classes=[0, 1])
 
-    with pytest.raises(ModelLoadError, match=r"predicts classes \[0, 1, 2\], its manifest says \[0, 1\]"):
+    with pytest.raises(ModelLoadError, match=r"records classes \[0, 1, 2\], its manifest says \[0, 1\]"):
         load_model(tiny_model_dir)
 
 

@@ -111,6 +111,9 @@ TRACED_INVOCATION = textwrap.dedent(
 
     xray_recorder.configure(emitter=Emitter(), sampling=False)
     from serving import observability
+    from serving.config import load_settings
+
+    observability.configure(load_settings())
 
     class Context:
         function_name, aws_request_id, memory_limit_in_mb, invoked_function_arn = "f", "r", 128, "arn:f"

@@ -26,6 +26,8 @@ COMBINATIONS = {
         "AuthMode": "IAM",
         "ThrottlingRateLimit": "10",
         "ThrottlingBurstLimit": "5",
+        "AlarmErrorRatePercent": "2",
+        "AlarmMinRequests": "50",
     },
     "jwt": {"AuthMode": "JWT", "JwtIssuer": "https://issuer.example.com", "JwtAudience": "iris-api"},
     "s3-model": {
@@ -182,3 +184,61 @@ def test_sam_local_start_api_routes_every_path_to_the_function() -> None:
     assert route.function_name == "PredictFunction"
     assert route.path == "$default"
     assert route.payload_format_version == "2.0"
+
+
+def alarm_metrics(resources: dict[str, Any], alarm: str) -> dict[str, dict[str, Any]]:
+    properties = props(resources, alarm)
+    # Metric math only: CloudFormation refuses MetricName or Statistic beside Metrics.
+    assert not {"MetricName", "Namespace", "Statistic", "Dimensions"} & set(properties)
+    return {metric["Id"]: metric for metric in properties["Metrics"]}
+
+
+def test_rollback_alarms_watch_an_error_rate_over_enough_requests(
+    stack: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    name, resources, template = stack
+    values = {key: str(spec["Default"]) for key, spec in template["Parameters"].items() if "Default" in spec}
+    values.update(COMBINATIONS[name])
+    alias = props(resources, "PredictFunctionAliaslive")["Name"]
+    function = [
+        {"Name": "FunctionName", "Value": {"Ref": "PredictFunction"}},
+        {"Name": "Resource", "Value": {"Fn::Sub": "${PredictFunction}:" + alias}},
+    ]
+    api = [{"Name": "ApiId", "Value": {"Ref": "PredictApi"}}, {"Name": "Stage", "Value": "$default"}]
+    watched = {
+        "FunctionErrorsAlarm": ("AWS/Lambda", function, {"errors": "Errors", "invocations": "Invocations"}),
+        "Api5xxAlarm": ("AWS/ApiGateway", api, {"errors": "5xx", "requests": "Count"}),
+    }
+
+    for alarm, (namespace, dimensions, inputs) in watched.items():
+        metrics = alarm_metrics(resources, alarm)
+        [total] = set(inputs) - {"errors"}
+        assert set(metrics) == {*inputs, "error_rate"}
+        for metric_id, metric_name in inputs.items():
+            assert metrics[metric_id]["MetricStat"] == {
+                "Metric": {"Namespace": namespace, "MetricName": metric_name, "Dimensions": dimensions},
+                "Period": 60,
+                "Stat": "Sum",
+            }
+            assert metrics[metric_id]["ReturnData"] is False
+        rate = metrics["error_rate"]
+        assert rate["ReturnData"] is True
+        expression = rate["Expression"]["Fn::Sub"].replace("${AlarmMinRequests}", values["AlarmMinRequests"])
+        assert expression == f"IF({total} >= {values['AlarmMinRequests']}, 100 * FILL(errors, 0) / {total}, 0)"
+        properties = props(resources, alarm)
+        assert properties["Threshold"] == values["AlarmErrorRatePercent"]
+        assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+        assert (properties["EvaluationPeriods"], properties["DatapointsToAlarm"]) == (3, 2)
+        assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_one_failed_request_cannot_trip_the_default_alarms() -> None:
+    _, template = deployed()
+    defaults = {
+        name: float(spec["Default"])
+        for name, spec in template["Parameters"].items()
+        if "Default" in spec and name.startswith("Alarm")
+    }
+
+    # The worst single request: one error in a minute with just enough requests to count.
+    assert 100 * 1 / defaults["AlarmMinRequests"] <= defaults["AlarmErrorRatePercent"]

@@ -26,23 +26,110 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-FORMAT_VERSION = 1
+# 2: the model's interface (feature names in order, class names) is recorded in the file.
+FORMAT_VERSION = 2
 # Below this many (row, tree) pairs the leaf values are gathered at once and summed with
 # np.add.accumulate; above it, tree by tree into one buffer (less memory traffic). Both are
 # sequential sums in tree order.
 GATHERED_SUM_LIMIT = 25_000
 WORD_BITS = 64
+KINDS = ("classifier", "regressor")
+SCALARS = ("format_version", "n_features", "n_trees", "words")
+MASK_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+
+
+class InvalidCompiledForestError(ValueError):
+    """The arrays are not a compiled forest this code can evaluate safely; names the first problem."""
+
+
+def _require(condition: bool | np.bool_, problem: str) -> None:
+    if not condition:
+        raise InvalidCompiledForestError(problem)
+
+
+def _check_kind(array: NDArray[Any], name: str, kind: str, ndim: int) -> None:
+    _require(array.dtype.kind == kind and array.ndim == ndim, f"{name} is a {array.ndim}-d {array.dtype} array")
+
+
+def check_arrays(arrays: dict[str, NDArray[Any]]) -> None:
+    """Refuse arrays that could not have come from build/compile_forest.py: every array present with its
+    dtype and shape, finite numbers, sorted thresholds, leaf offsets and mask bits within each tree."""
+    for name in (*SCALARS, "kind"):
+        _require(name in arrays, f"{name} is missing")
+        _check_kind(arrays[name], name, "U" if name == "kind" else "i", 0)
+    _require(
+        int(arrays["format_version"]) == FORMAT_VERSION,
+        f"compiled forest format {int(arrays['format_version'])}, expected {FORMAT_VERSION}: rebuild the package",
+    )
+    kind = str(arrays["kind"])
+    n_features, n_trees, words = (int(arrays[name]) for name in ("n_features", "n_trees", "words"))
+    _require(kind in KINDS, f"kind {kind!r} is not one of {KINDS}")
+    _require(n_trees >= 1 and words >= 1, "n_trees and words must be at least 1")
+    # Two arrays per feature: a bound checked before anything is sized by n_features.
+    _require(1 <= n_features <= len(arrays) // 2, f"n_features {n_features} does not match the {len(arrays)} arrays")
+    expected = {*SCALARS, "kind", "feature_names", "classes", "class_names", "leaf_values", "leaf_offsets"}
+    expected |= {f"{prefix}_{f}" for prefix in ("thresholds", "leaf_masks") for f in range(n_features)}
+    _require(set(arrays) == expected, f"arrays {sorted(expected ^ set(arrays))} are missing or unexpected")
+    names, classes, class_names = arrays["feature_names"], arrays["classes"], arrays["class_names"]
+    _check_kind(names, "feature_names", "U", 1)
+    _require(
+        names.size == n_features and np.unique(names).size == n_features,
+        f"feature_names must be unique, one per feature ({n_features})",
+    )
+    _check_kind(classes, "classes", "i" if kind == "classifier" else "f", 1)
+    _check_kind(class_names, "class_names", "U", 1)
+    n_values = classes.size if kind == "classifier" else 1
+    _require(
+        kind == "regressor" or (classes.size >= 1 and np.unique(classes).size == classes.size), "classes must be unique"
+    )
+    _require(class_names.size == classes.size, f"{class_names.size} class_names for {classes.size} classes")
+    leaf_values, offsets = arrays["leaf_values"], arrays["leaf_offsets"]
+    _check_kind(leaf_values, "leaf_values", "f", 2)
+    _require(
+        leaf_values.dtype == np.float64 and leaf_values.shape[1] == n_values,
+        f"leaf_values is {leaf_values.dtype} {leaf_values.shape}, expected float64 (leaves, {n_values})",
+    )
+    _require(bool(np.isfinite(leaf_values).all()), "leaf_values are not all finite")
+    _check_kind(offsets, "leaf_offsets", "i", 1)
+    leaves_per_tree = np.diff(np.append(offsets, leaf_values.shape[0]))
+    _require(
+        offsets.size == n_trees and offsets[0] == 0 and bool((leaves_per_tree >= 1).all()),
+        f"leaf_offsets must start at 0 and give each of the {n_trees} trees at least one of the "
+        f"{leaf_values.shape[0]} leaves",
+    )
+    mask_dtype = arrays["leaf_masks_0"].dtype
+    bits = mask_dtype.itemsize * 8
+    _require(mask_dtype in MASK_DTYPES and (words == 1 or mask_dtype == np.uint64), f"leaf masks are {mask_dtype}")
+    _require(bool((leaves_per_tree <= words * bits).all()), f"a tree has more leaves than {words} words of {bits} bits")
+    # The reached leaf is the lowest bit left set: a tree's last leaf (never in a left subtree) must be set in
+    # every bin, or a row could reach a bit past the tree's leaves.
+    last_word, last_bit = np.divmod(leaves_per_tree - 1, bits)
+    for feature in range(n_features):
+        thresholds, masks = arrays[f"thresholds_{feature}"], arrays[f"leaf_masks_{feature}"]
+        _require(thresholds.dtype == np.float64 and thresholds.ndim == 1, f"thresholds_{feature} is not 1-d float64")
+        _require(
+            bool(np.isfinite(thresholds).all()) and bool((np.diff(thresholds) > 0).all()),
+            f"thresholds_{feature} are not finite and strictly increasing",
+        )
+        _require(
+            masks.dtype == mask_dtype and masks.shape == (thresholds.size + 1, n_trees, words),
+            f"leaf_masks_{feature} is {masks.dtype} {masks.shape}, expected {mask_dtype} "
+            f"{(thresholds.size + 1, n_trees, words)}",
+        )
+        last_leaf_bits = masks[:, np.arange(n_trees), last_word] >> last_bit.astype(mask_dtype)
+        _require(bool((last_leaf_bits & 1).all()), f"leaf_masks_{feature} clear the last leaf of a tree")
 
 
 class CompiledForest:
     """A single-output tree classifier or regressor (one tree or a forest) as arrays."""
 
     def __init__(self, arrays: dict[str, NDArray[Any]]) -> None:
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"compiled forest format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+        check_arrays(arrays)
         self.kind = str(arrays["kind"])
         self.n_features = int(arrays["n_features"])
         self.n_trees = int(arrays["n_trees"])
+        self.feature_names = [str(name) for name in arrays["feature_names"]]
+        self.class_names = [str(name) for name in arrays["class_names"]]
         # The Engine interface: a regressor has no classes.
         self.classes: NDArray[Any] | None = arrays["classes"] if self.kind == "classifier" else None
         self.leaf_values: NDArray[np.float64] = arrays["leaf_values"]

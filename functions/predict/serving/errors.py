@@ -224,3 +224,40 @@ class UnexpectedErrorMiddleware:
             if response_started:
                 raise
             await error_response(ServiceError(INTERNAL_ERROR_MESSAGE))(scope, receive, send)
+
+
+# Events: checked before Mangum sees them (serving/events.py).
+
+SERVED_EVENTS = (
+    "API Gateway REST API (payload format 1.0), HTTP API (payload format 2.0) and Lambda Function URL events"
+)
+MAX_EVENT_KEYS_SHOWN = 10
+
+
+class MalformedEventError(ServiceError):
+    """An HTTP event without a field the function reads, or with one of the wrong type or an unreadable
+    value (a direct invoke or a hand-made test event: API Gateway does not send these)."""
+
+    status_code = 400
+
+    def __init__(self, payload_format: str, problems: Sequence[Mapping[str, Any]]) -> None:
+        first = problems[0]
+        where = ".".join(shorten(str(part)) for part in first["loc"]) or "event"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"malformed HTTP event (payload format {payload_format}): {where}: {shorten(first['msg'])}{more}; "
+            f"this function serves {SERVED_EVENTS}"
+        )
+        self.payload_format = payload_format
+
+
+class UnsupportedEventError(Exception):
+    """The function was invoked with an event that is not an HTTP request (a direct invoke or a
+    misconfigured trigger: SQS, S3, SNS, EventBridge, DynamoDB streams...). Raised, not answered:
+    such an invoke has no HTTP client to answer."""
+
+    def __init__(self, json_type: str, keys: Sequence[str]) -> None:
+        self.keys_shown = [shorten(key) for key in keys[:MAX_EVENT_KEYS_SHOWN]]
+        more = f" and {len(keys) - MAX_EVENT_KEYS_SHOWN} more" if len(keys) > MAX_EVENT_KEYS_SHOWN else ""
+        received = f"a JSON {json_type}" + (f" with keys {', '.join(self.keys_shown)}{more}" if keys else "")
+        super().__init__(f"this function serves {SERVED_EVENTS} only; it was invoked with {received}")

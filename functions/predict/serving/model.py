@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,23 +129,57 @@ def _load_predictor(runtime: RuntimeSpec, payload: bytes, path: Path) -> Any:
     if runtime.name == COMPILED_FOREST:
         try:
             return CompiledForest.load(io.BytesIO(payload))
-        except (ValueError, KeyError, OSError) as error:
+        # What numpy raises for a file that is not a readable .npz of plain arrays (or whose arrays
+        # fail CompiledForest's checks, a ValueError).
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise ModelLoadError(f"compiled model {path} cannot be read: {error}") from error
     # Imported only here: a package with the compiled runtime has no scikit-learn at all.
     from serving.sklearn_runtime import load_estimator
 
-    return load_estimator(payload, path)
+    try:
+        return load_estimator(payload, path)
+    except ModelLoadError:
+        raise
+    # Unpickling a damaged file (its sha256 matched a careless manifest) can fail with any exception.
+    except Exception as error:
+        raise ModelLoadError(f"model {path} cannot be unpickled: {error!r}") from error
+
+
+def _recorded_interface(predictor: Any) -> dict[str, Any]:
+    """What the model file itself says about its inputs and outputs (None: not recorded)."""
+    if isinstance(predictor, CompiledForest):
+        return {
+            "feature_names": predictor.feature_names,
+            "n_features": predictor.n_features,
+            "classes": [] if predictor.classes is None else predictor.classes.tolist(),
+            "class_names": predictor.class_names,
+        }
+    # The scikit-learn runtime: the estimator's own attributes (feature names only when fitted with them).
+    estimator = getattr(predictor, "estimator", predictor)
+    names = getattr(estimator, "feature_names_in_", None)
+    return {
+        "feature_names": None if names is None else [str(name) for name in names],
+        "n_features": int(estimator.n_features_in_),
+        "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
+        "class_names": None,
+    }
 
 
 def _check_interface(predictor: Any, manifest: Manifest, path: Path) -> None:
-    n_features = getattr(predictor, "n_features_in_", getattr(predictor, "n_features", None))
-    if n_features != len(manifest.feature_names):
+    """The manifest is trusted for nothing the model records itself: names in order, counts, classes."""
+    claimed = {
+        "feature_names": manifest.feature_names,
+        "n_features": len(manifest.feature_names),
+        "classes": manifest.classes,
+        "class_names": manifest.class_names,
+    }
+    for key, recorded in _recorded_interface(predictor).items():
+        if recorded is not None and recorded != claimed[key]:
+            raise ModelLoadError(f"model {path} records {key} {recorded}, its manifest says {claimed[key]}")
+    if len(manifest.class_names) != len(manifest.classes):
         raise ModelLoadError(
-            f"model {path} takes {n_features} features, its manifest names {len(manifest.feature_names)}"
+            f"model manifest names {len(manifest.class_names)} classes for the model's {len(manifest.classes)}"
         )
-    classes = [int(label) for label in getattr(predictor, "classes_", getattr(predictor, "classes", []))]
-    if classes != manifest.classes:
-        raise ModelLoadError(f"model {path} predicts classes {classes}, its manifest says {manifest.classes}")
 
 
 def load_model(model_dir: Path) -> LoadedModel:

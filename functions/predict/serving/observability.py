@@ -1,8 +1,10 @@
 """Structured logs, CloudWatch metrics (embedded metric format) and optional X-Ray tracing.
 
-Powertools reads POWERTOOLS_LOG_LEVEL itself; the service name, the metrics namespace and
-whether tracing is on come from serving/config.py (names as in template.yaml). The Tracer,
-which imports the X-Ray SDK and botocore, is only imported when tracing is on.
+The logger and the metrics exist from import on, so that even a failure to read the settings
+is logged as a structured line; app.py reads the settings once and hands them to `configure`,
+which names the service and the namespace and turns tracing on. Powertools reads
+POWERTOOLS_LOG_LEVEL itself. The Tracer, which imports the X-Ray SDK and botocore, is only
+imported when tracing is on.
 """
 
 from __future__ import annotations
@@ -17,25 +19,34 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from serving.config import load_settings
+from serving.config import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Settings
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[Any, Any], dict[str, Any]]
 
-settings = load_settings()
-logger = Logger(service=settings.service_name)
-metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+logger = Logger(service=DEFAULT_SERVICE_NAME)
+metrics = Metrics(namespace=DEFAULT_METRICS_NAMESPACE, service=DEFAULT_SERVICE_NAME)
 # Mangum's own per-invocation logs would repeat what the structured logs already say.
 logging.getLogger("mangum").setLevel(logging.WARNING)
 # Status, docs and metadata requests have no application metrics by design; Powertools would
 # warn about each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-if settings.tracing:
-    from aws_lambda_powertools import Tracer
+# Set by configure when the settings turn tracing on.
+tracer: Any = None
 
-    tracer: Any = Tracer(service=settings.service_name)
-else:
-    tracer = None
+
+def configure(settings: Settings) -> None:
+    """Apply the function's settings: service name, metrics namespace and, if on, tracing."""
+    global tracer
+    logger.append_keys(service=settings.service_name)
+    metrics.namespace = settings.metrics_namespace
+    metrics.service = settings.service_name
+    if settings.tracing:
+        from aws_lambda_powertools import Tracer
+
+        tracer = Tracer(service=settings.service_name)
+    else:
+        tracer = None
 
 
 def instrument(handler: Handler) -> Handler:
