@@ -21,13 +21,16 @@ import joblib
 import numpy as np
 import pytest
 
+from build import DEFAULT_SPEC
 from build.compile_forest import serialize
 from build.package import COMPILED_FILE, COMPILED_FOREST, PACKAGE_MODEL_DIR, bake_model
-from build.train import FEATURE_NAMES, MODEL_FILE
+from build.spec import load_spec
+from build.train import MODEL_FILE
 from serving.errors import ModelLoadError
 from tests.conftest import LogRecords
 
 Arrays = dict[str, np.ndarray]
+FEATURE_NAMES = load_spec(DEFAULT_SPEC).feature_names
 RETYPED = {"i": np.float64, "f": np.float32, "U": np.bytes_}
 
 

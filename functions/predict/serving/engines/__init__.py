@@ -23,7 +23,9 @@ EngineLoader = Callable[[Arrays, str], Engine]
 
 
 def _forest(arrays: Arrays, prefix: str) -> Engine:
-    return CompiledForest(unprefixed(arrays, prefix))
+    own = unprefixed(arrays, prefix)
+    del own[ENGINE_KEY]
+    return CompiledForest(own)
 
 
 # One line per kind of engine: its name in `<prefix>engine` and how to build it.
