@@ -11,33 +11,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import joblib
-import numpy as np
 from numpy.typing import NDArray
 
-from build import configured_spec_path
-from build.package import model_cache_dir
+from build import PROJECT_ROOT, configured_spec_path
 from build.spec import ModelSpec, SpecError, load_spec
-from build.train import check_rows, train_if_needed
+from build.train import check_rows, json_value, model_cache_dir, train_if_needed
 
 log = logging.getLogger(__name__)
 
 CHECKS_FILE = "checks.json"
+SAMPLE_EVENT = PROJECT_ROOT / "events" / "http-api-predict.json"
 MAX_ROWS = 10
 
 
 def json_row(row: NDArray[Any]) -> list[Any]:
     """A row as the API takes it: numbers, category strings, and null for missing."""
-    return [None if isinstance(value, float) and math.isnan(value) else value for value in row.tolist()]
-
-
-def json_value(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    return [json_value(value) for value in row]
 
 
 def check_cases(spec: ModelSpec, estimator: Any, rows: NDArray[Any]) -> list[dict[str, Any]]:
@@ -68,16 +62,35 @@ def check_cases(spec: ModelSpec, estimator: Any, rows: NDArray[Any]) -> list[dic
     return cases
 
 
-def write_checks(spec: ModelSpec, out: Path, cache_dir: Path | None = None) -> dict[str, Any]:
-    """The check file for the model the spec builds (trained or reused from the cache)."""
+def build_checks(spec: ModelSpec, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The checks for the model the spec builds (trained or reused from the cache)."""
     result = train_if_needed(cache_dir or model_cache_dir(spec), spec)
     rows = check_rows(spec).held_out
     if not len(rows):
         raise SpecError("the deployment check needs held-out rows: give `sample_data` with `estimator_file`")
-    checks = {
+    return {
         "model": {"name": spec.name, "version": result.manifest["version"]},
         "cases": check_cases(spec, joblib.load(result.model_path), rows),
     }
+
+
+def write_check_events(spec: ModelSpec, out_dir: Path, cache_dir: Path | None = None) -> list[Path]:
+    """The checks' requests as HTTP API events (like events/http-api-predict.json), for the build's
+    smoke test: the package must answer the model's own rows, not only the sample events."""
+    template = json.loads(SAMPLE_EVENT.read_text())
+    paths = []
+    for number, case in enumerate(build_checks(spec, cache_dir)["cases"]):
+        event = {**template, "rawQueryString": case["query"], "body": json.dumps(case["body"])}
+        event["headers"] = {key: value for key, value in template["headers"].items() if key != "content-length"}
+        path = out_dir / f"model-check-{number}.json"
+        path.write_text(json.dumps(event))
+        paths.append(path)
+    return paths
+
+
+def write_checks(spec: ModelSpec, out: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The check file for the model the spec builds (trained or reused from the cache)."""
+    checks = build_checks(spec, cache_dir)
     out.write_text(json.dumps(checks, indent=1) + "\n")
     log.info("wrote %d deployment checks for %s %s to %s", len(checks["cases"]), spec.name, checks["model"], out)
     return checks

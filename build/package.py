@@ -6,8 +6,6 @@ Makefile; it can also be run by hand.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import platform
@@ -18,30 +16,20 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import joblib
 
 from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, configured_spec_path, sizes
+from build.bake import ENGINE_CHOICES, PACKAGE_MODEL_DIR, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
-from build.compile_forest import (
-    ExactnessError,
-    UnsupportedEstimatorError,
-    check_exactness,
-    compile_estimator,
-    probes,
-    serialize,
-)
+from build.checks import write_check_events
+from build.engines import ExactnessError
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.spec import ModelSpec, SpecError, load_spec
-from build.train import LIBRARIES, MANIFEST_FILE, MODEL_FILE, check_rows, train_if_needed
-from serving.compiled_forest import CompiledForest
+from build.spec import SpecError, load_spec
+from build.train import LIBRARIES, model_cache_dir
+from serving.manifest import COMPILED
 
 log = logging.getLogger(__name__)
 
-MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 EVENTS_DIR = PROJECT_ROOT / "events"
-PACKAGE_MODEL_DIR = "model"
 LAMBDA_PYTHON_VERSION = "3.12"
 # Both tags are needed: with only the first pip settles for old numpy/scipy/scikit-learn,
 # with only the second it falls back to pydantic 1.
@@ -53,17 +41,8 @@ HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machin
 TRACING_PACKAGES = ("aws_xray_sdk", "wrapt", "aws_lambda_powertools/tracing")
 SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
-COMPILED_FOREST = "compiled-forest"
-SCIKIT_LEARN = "scikit-learn"
-RUNTIMES = ("auto", COMPILED_FOREST, SCIKIT_LEARN)
-COMPILED_FILE = "forest.npz"
-# What only the scikit-learn runtime needs: left out of a package that serves a compiled forest.
-SCIKIT_LEARN_RUNTIME_ONLY = frozenset({"scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "cloudpickle"})
-
-
-def model_cache_dir(spec: ModelSpec) -> Path:
-    """Where the build keeps the spec's trained model between builds."""
-    return MODEL_CACHE_DIR / spec.name
+# What only the scikit-learn engine needs: left out of a package that serves a compiled engine.
+SCIKIT_LEARN_ENGINE_ONLY = frozenset({"scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "cloudpickle"})
 
 
 class BuildError(Exception):
@@ -100,7 +79,7 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path, runtime: str) -> Path:
+def lambda_requirements(requirements: Path, target: Path, engine: str) -> Path:
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
     less scikit-learn and what only it needs when the model is served compiled."""
     kept = []
@@ -109,8 +88,8 @@ def lambda_requirements(requirements: Path, target: Path, runtime: str) -> Path:
         name = _normalise(match[1]) if match else ""
         if name in RUNTIME_PROVIDED:
             log.info("leaving out %s: the Lambda runtime provides it (%s)", name, line.partition("#")[2].strip())
-        elif runtime == COMPILED_FOREST and name in SCIKIT_LEARN_RUNTIME_ONLY:
-            log.info("leaving out %s: the compiled forest does not need it", name)
+        elif engine == COMPILED and name in SCIKIT_LEARN_ENGINE_ONLY:
+            log.info("leaving out %s: the compiled engine does not need it", name)
         else:
             kept.append(line)
     filtered = target / "requirements.txt"
@@ -144,55 +123,8 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def compile_model(estimator: Any, spec: ModelSpec, manifest: dict[str, Any]) -> bytes:
-    """The compiled forest's file, with the manifest's interface inside it, after proving it exact
-    on every row the gate generates."""
-    arrays = compile_estimator(estimator, manifest["feature_names"], manifest["class_names"])
-    rows = check_rows(spec)
-    datasets = {"training rows": rows.train, "held-out rows": rows.held_out, "probes": probes(estimator)}
-    checked = check_exactness(estimator, CompiledForest(arrays), {k: v for k, v in datasets.items() if len(v)})
-    log.info("compiled the forest: predict and predict_proba bitwise identical on %d rows", checked)
-    return serialize(arrays)
-
-
-def bake_model(target: Path, runtime: str, cache_dir: Path | None = None, spec: ModelSpec | None = None) -> str:
-    """Train or reuse the model in `cache_dir`, bake it into `target` with the runtime that
-    serves it, and return that runtime's name."""
-    spec = spec or load_spec(DEFAULT_SPEC)
-    result = train_if_needed(cache_dir or model_cache_dir(spec), spec)
-    manifest = dict(result.manifest)
-    model_dir = target / PACKAGE_MODEL_DIR
-    model_dir.mkdir(parents=True, exist_ok=True)
-    payload = None
-    if runtime != SCIKIT_LEARN:
-        try:
-            payload = compile_model(joblib.load(result.model_path), spec, manifest)
-        except UnsupportedEstimatorError as error:
-            if runtime == COMPILED_FOREST:
-                raise BuildError(f"cannot compile the model: {error}") from error
-            log.info("keeping the scikit-learn runtime: %s", error)
-    if payload is None:
-        shutil.copy2(result.model_path, model_dir / MODEL_FILE)
-        manifest["runtime"] = {"name": SCIKIT_LEARN, "file": MODEL_FILE, "sha256": manifest["sha256"]}
-    else:
-        (model_dir / COMPILED_FILE).write_bytes(payload)
-        digest = hashlib.sha256(payload).hexdigest()
-        manifest["runtime"] = {"name": COMPILED_FOREST, "file": COMPILED_FILE, "sha256": digest}
-    (model_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    log.info(
-        "baked model %s %s (test accuracy %.4f, %s runtime) into %s",
-        manifest["name"],
-        manifest["version"],
-        manifest["metrics"]["test_accuracy"],
-        manifest["runtime"]["name"],
-        model_dir,
-    )
-    served_by: str = manifest["runtime"]["name"]
-    return served_by
-
-
 def build_package(
-    target: Path, architecture: str = "x86_64", runtime: str = "auto", spec_path: Path = DEFAULT_SPEC
+    target: Path, architecture: str = "x86_64", engine: EngineChoice = "auto", spec_path: Path = DEFAULT_SPEC
 ) -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
@@ -201,18 +133,20 @@ def build_package(
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    served_by = bake_model(target, runtime, spec=spec)
+    served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine.name
     with tempfile.TemporaryDirectory() as scratch:
         install_dependencies(lambda_requirements(requirements, Path(scratch), served_by), target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
     if architecture == HOST_ARCHITECTURE:
-        events = sorted(EVENTS_DIR.glob("*.json"))
+        smoke_events = Path(tempfile.mkdtemp(prefix="smoke-events-"))
+        events = sorted(EVENTS_DIR.glob("*.json")) + write_check_events(spec, smoke_events, model_cache_dir(spec))
         cold_path = trace_cold_path(target, events)
         own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
         prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
         strip_shared_objects(target)
         compile_cold_path(target, events, cold_path.modules)
+        shutil.rmtree(smoke_events)
         # The sample events run with tracing off; what tracing on imports gets bytecode too.
         compile_modules(sorted(path for name in TRACING_PACKAGES for path in (target / name).rglob("*.py")))
     else:
@@ -238,10 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--architecture", choices=sorted(LAMBDA_PLATFORMS), default="x86_64")
     parser.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
+        "--engine",
+        choices=ENGINE_CHOICES,
         default="auto",
-        help="how the model is served: auto compiles tree ensembles and keeps scikit-learn for the rest",
+        help="how the model is served: auto compiles what the compiled engines support and keeps scikit-learn "
+        "for the rest (saying why); compiled fails instead",
     )
     parser.add_argument(
         "--spec",
@@ -254,8 +189,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is None:
         parser.error("--out is required when ARTIFACTS_DIR is not set")
     try:
-        build_package(args.out.resolve(), args.architecture, args.runtime, args.spec.resolve())
-    except (BuildError, SpecError, ExactnessError, SmokeTestError, sizes.PackageTooLargeError) as error:
+        build_package(args.out.resolve(), args.architecture, args.engine, args.spec.resolve())
+    except (
+        BuildError,
+        SpecError,
+        CompileRefusedError,
+        ExactnessError,
+        SmokeTestError,
+        sizes.PackageTooLargeError,
+    ) as error:
         log.error("build failed: %s", error)
         raise SystemExit(1) from error
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from build import PROJECT_ROOT
-from build.package import PACKAGE_MODEL_DIR
-from build.train import MANIFEST_FILE
+from build.bake import PACKAGE_MODEL_DIR
+from serving.manifest import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 

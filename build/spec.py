@@ -13,39 +13,27 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from serving.manifest import Feature, Name
 
 SKLEARN_DATASET_PREFIX = "sklearn:"
 SKLEARN_DATASETS = ("load_iris", "load_wine", "load_breast_cancer", "load_diabetes", "load_digits")
 MAX_SHOWN = 80
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")]
-"""A model or feature name: it appears in URLs, JSON keys and metric names."""
-
 
 class SpecError(Exception):
     """The model spec cannot be used; the message names the key and what is accepted."""
-
-
-class Feature(BaseModel):
-    """One input column of the model, in the order the estimator takes them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Name
-    type: Literal["number", "category"] = "number"
-    categories: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
-    allow_missing: bool = False
-
-    @model_validator(mode="after")
-    def _categories_match_type(self) -> Self:
-        if self.type == "category" and not self.categories:
-            raise ValueError("a category feature lists its accepted values in `categories`")
-        if self.type == "number" and self.categories is not None:
-            raise ValueError("`categories` is only for features of type category")
-        if self.categories is not None and len(set(self.categories)) != len(self.categories):
-            raise ValueError("`categories` lists a value twice")
-        return self
 
 
 class Training(BaseModel):
@@ -81,6 +69,9 @@ class ModelSpec(BaseModel):
         "exactness gate, metrics and the deployment check",
     )
     target: str = "target"
+    example: list[StrictInt | StrictFloat | StrictStr | None] | None = Field(
+        default=None, description="one row in feature order for the docs (default: the first held-out row)"
+    )
     training: Training | None = None
     features: list[Feature] = Field(min_length=1, max_length=1000)
     directory: Path = Path()
@@ -96,6 +87,8 @@ class ModelSpec(BaseModel):
         names = [feature.name for feature in self.features]
         if len(set(names)) != len(names):
             raise ValueError("two features share a name")
+        if self.example is not None and len(self.example) != len(self.features):
+            raise ValueError(f"`example` has {len(self.example)} values for {len(self.features)} features")
         return self
 
     def path(self, relative: str) -> Path:

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import platform
 import shutil
 import sys
@@ -28,17 +29,17 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from build import DEFAULT_SPEC
+from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
+from serving.engines.scikit_learn import unpickle_estimator
 from serving.errors import ModelLoadError
-from serving.sklearn_runtime import unpickle_estimator
+from serving.manifest import MANIFEST_FILE, Label, Manifest
 
 log = logging.getLogger(__name__)
 
+MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 MODEL_FILE = "model.joblib"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_SCHEMA_VERSION = 1
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 
@@ -57,6 +58,11 @@ class TrainResult:
     manifest_path: Path
     manifest: dict[str, Any]
     retrained: bool
+
+
+def model_cache_dir(spec: ModelSpec) -> Path:
+    """Where the build keeps the spec's trained model between builds."""
+    return MODEL_CACHE_DIR / spec.name
 
 
 def library_versions() -> dict[str, str]:
@@ -147,33 +153,45 @@ def evaluate(spec: ModelSpec, estimator: Any, rows: NDArray[Any], target: NDArra
     }
 
 
-def _json_label(label: Any) -> int | float | str:
-    value = label.item() if isinstance(label, np.generic) else label
-    if not isinstance(value, int | float | str):
-        raise SpecError(f"class {value!r} is not a number or a string; the API answers classes as JSON")
-    return value
+def json_value(value: Any) -> Any:
+    """A value from a numpy array as JSON has it: a Python number or string, None for NaN."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], model_path: Path) -> dict[str, Any]:
+def _label(value: Any) -> Label:
+    label = json_value(value)
+    if not isinstance(label, int | float | str):
+        raise SpecError(f"class {label!r} is not a number or a string; the API answers classes as JSON")
+    return label
+
+
+def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], model_path: Path) -> Manifest:
     digest = sha256_of(model_path)
-    classes = [_json_label(label) for label in estimator.classes_] if spec.task == "classification" else []
-    return {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "name": spec.name,
-        "version": digest[:12],
-        "file": model_path.name,
-        "sha256": digest,
-        "task": spec.task,
-        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "feature_names": spec.feature_names,
-        "features": [feature.model_dump(exclude_none=True) for feature in spec.features],
-        "class_names": spec.class_names or [str(label) for label in classes],
-        "classes": classes,
-        "training": spec.training.model_dump(mode="json") if spec.training else {"estimator_file": spec.estimator_file},
-        "metrics": metrics,
-        "libraries": library_versions(),
-        "fingerprint": fingerprint(spec),
-    }
+    classes = [_label(label) for label in estimator.classes_] if spec.task == "classification" else []
+    held_out = check_rows(spec).held_out
+    example = spec.example if spec.example is not None else [json_value(value) for value in held_out[0]]
+    return Manifest(
+        schema_version=2,
+        name=spec.name,
+        version=digest[:12],
+        file=model_path.name,
+        sha256=digest,
+        task=spec.task,
+        estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        features=spec.features,
+        class_names=spec.class_names or [str(label) for label in classes],
+        classes=classes,
+        example=example,
+        training=spec.training.model_dump(mode="json") if spec.training else {"estimator_file": spec.estimator_file},
+        metrics=metrics,
+        libraries=library_versions(),
+        fingerprint=fingerprint(spec),
+    )
+
+
+def write_manifest(manifest: Manifest, path: Path) -> None:
+    path.write_text(json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n")
 
 
 def _fit(spec: ModelSpec) -> tuple[Any, dict[str, Any]]:
@@ -243,10 +261,10 @@ def train_if_needed(model_dir: Path, spec: ModelSpec | None = None) -> TrainResu
     else:
         estimator, metrics = _take_fitted(spec, model_path)
         check_interface(spec, estimator)
-    manifest = build_manifest(spec, estimator, metrics, model_path)
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    log.info("wrote model %s %s (%s) to %s", spec.name, manifest["version"], metrics, model_dir)
-    return TrainResult(model_path, manifest_path, manifest, retrained=True)
+    built = build_manifest(spec, estimator, metrics, model_path)
+    write_manifest(built, manifest_path)
+    log.info("wrote model %s %s (%s) to %s", spec.name, built.version, metrics, model_dir)
+    return TrainResult(model_path, manifest_path, built.model_dump(mode="json", exclude_none=True), retrained=True)
 
 
 def main(argv: list[str] | None = None) -> None:

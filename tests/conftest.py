@@ -13,10 +13,11 @@ import joblib
 import pytest
 
 from build import DEFAULT_SPEC
-from build.package import COMPILED_FOREST, PACKAGE_MODEL_DIR, SCIKIT_LEARN, bake_model
+from build.bake import PACKAGE_MODEL_DIR, bake_model
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, train_if_needed
 from local.lambda_local import LambdaContext
+from serving.manifest import COMPILED, SCIKIT_LEARN
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +33,14 @@ def iris_estimator(training_dir: Path) -> Any:
     return joblib.load(training_dir / MODEL_FILE)
 
 
-@pytest.fixture(scope="session", params=[COMPILED_FOREST, SCIKIT_LEARN])
+@pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
 def iris_model_dir(
     request: pytest.FixtureRequest, training_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The model directory the build bakes into the package, once per runtime."""
+    """The model directory the build bakes into the package, once per engine."""
     package = tmp_path_factory.mktemp(f"package-{request.param}")
-    assert bake_model(package, request.param, cache_dir=training_dir) == request.param
+    baked = bake_model(package, request.param, training_dir, load_spec(DEFAULT_SPEC))
+    assert baked.serving_engine.name == request.param
     return package / PACKAGE_MODEL_DIR
 
 
@@ -59,7 +61,7 @@ def tiny_model_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def app_module(iris_model_dir: Path) -> Iterator[ModuleType]:
-    """The Lambda entry point module, imported once per baked runtime (as a cold start)."""
+    """The Lambda entry point module, imported once per baked engine (as a cold start)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_DIR", str(iris_model_dir))
         patch.delitem(sys.modules, "app", raising=False)

@@ -85,15 +85,16 @@ def test_package_leaves_out_what_never_runs(package: Path) -> None:
 
 
 def test_package_serves_the_compiled_forest_without_scikit_learn(package: Path, manifest: dict[str, Any]) -> None:
-    runtime = manifest["runtime"]
+    engine = manifest["engine"]
     installed = {
         match[1].lower(): match[2]
         for path in package.glob("*.dist-info")
         if (match := re.match(r"(.+)-([^-]+)\.dist-info$", path.name))
     }
 
-    assert runtime["name"] == "compiled-forest"
-    assert hashlib.sha256((package / "model" / runtime["file"]).read_bytes()).hexdigest() == runtime["sha256"]
+    assert engine["name"] == "compiled"
+    assert engine["kind"] == "forest"
+    assert hashlib.sha256((package / "model" / engine["file"]).read_bytes()).hexdigest() == engine["sha256"]
     assert not (package / "model" / "model.joblib").exists()
     assert installed["numpy"] == manifest["libraries"]["numpy"]
     for left_out in ("scikit_learn", "scipy", "joblib", "threadpoolctl"):
@@ -121,7 +122,7 @@ def test_start_api_answers_the_seed_curl_command(start_api: str) -> None:
 def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -> None:
     status, body = call(f"{start_api}/")
     assert status == 200
-    assert body["model"] == {"name": manifest["name"], "version": manifest["version"], "runtime": "compiled-forest"}
+    assert body["model"] == {"name": manifest["name"], "version": manifest["version"], "engine": "compiled"}
 
     status, body = call(f"{start_api}/predict", b'{"features": [6.1, 2.8]}')
     assert status == 422

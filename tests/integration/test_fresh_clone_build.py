@@ -50,6 +50,6 @@ def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -
     assert result.stdout.startswith("creating .venv with python3.12 and the pinned tools of requirements-dev.txt")
     assert (clone / ".venv" / ".installed").is_file()
     manifest = json.loads((package / "model" / "manifest.json").read_text())
-    assert manifest["runtime"]["name"] == "compiled-forest"
+    assert manifest["engine"]["name"] == "compiled"
     assert (package / "app.py").read_bytes() == (PROJECT_ROOT / "functions" / "predict" / "app.py").read_bytes()
     assert is_fresh(package, "x86_64", clone)

@@ -43,7 +43,7 @@ def test_status_names_the_model(shape: str, app_module: ModuleType, lambda_conte
     assert body["model"] == {
         "name": "iris-random-forest",
         "version": app_module.model.manifest.version,
-        "runtime": app_module.model.manifest.serving_runtime.name,
+        "engine": app_module.model.manifest.serving_engine.name,
     }
 
 

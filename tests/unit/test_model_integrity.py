@@ -22,11 +22,12 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC
+from build.bake import COMPILED_FILE, PACKAGE_MODEL_DIR, bake_model
 from build.compile_forest import serialize
-from build.package import COMPILED_FILE, COMPILED_FOREST, PACKAGE_MODEL_DIR, bake_model
 from build.spec import load_spec
 from build.train import MODEL_FILE
 from serving.errors import ModelLoadError
+from serving.manifest import COMPILED
 from tests.conftest import LogRecords
 
 Arrays = dict[str, np.ndarray]
@@ -64,11 +65,11 @@ def edit_manifest(model_dir: Path, edit: Callable[[dict[str, Any]], None]) -> No
 def replace_model_file(model_dir: Path, payload: bytes) -> None:
     """Write a new model file and pin its sha256 in the manifest, as a careless rebuild would."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    runtime = manifest.get("runtime") or {"file": manifest["file"]}
-    (model_dir / runtime["file"]).write_bytes(payload)
+    engine = manifest.get("engine") or {"file": manifest["file"]}
+    (model_dir / engine["file"]).write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
-    if manifest.get("runtime"):
-        manifest["runtime"]["sha256"] = digest
+    if manifest.get("engine"):
+        manifest["engine"]["sha256"] = digest
     else:
         manifest["sha256"] = digest
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
@@ -76,14 +77,14 @@ def replace_model_file(model_dir: Path, payload: bytes) -> None:
 
 @pytest.fixture
 def model_dir(iris_model_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the built model directory, once per runtime, to tamper with."""
+    """A copy of the built model directory, once per engine, to tamper with."""
     return Path(shutil.copytree(iris_model_dir, tmp_path / "model"))
 
 
 @pytest.fixture(scope="module")
 def compiled_package(training_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     package = tmp_path_factory.mktemp("compiled")
-    bake_model(package, COMPILED_FOREST, cache_dir=training_dir)
+    bake_model(package, COMPILED, training_dir, load_spec(DEFAULT_SPEC))
     return package / PACKAGE_MODEL_DIR
 
 
@@ -192,7 +193,7 @@ def test_a_model_file_that_is_not_a_whole_archive_refuses_to_start(
     kept: float, model_dir: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
 ) -> None:
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    payload = (model_dir / manifest["runtime"]["file"]).read_bytes()
+    payload = (model_dir / manifest["engine"]["file"]).read_bytes()
     replace_model_file(model_dir, payload[: int(len(payload) * kept)] or b"not a zip")
 
     assert "cannot" in refusal(model_dir, monkeypatch, log_records)

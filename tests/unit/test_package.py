@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build import package, sizes
+from build import package, train, sizes
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 
@@ -90,7 +90,7 @@ def offline_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         ]
 
     monkeypatch.setattr(package, "install_dependencies", record_install)
-    monkeypatch.setattr(package, "MODEL_CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
     monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
     monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
     return installed
@@ -105,11 +105,13 @@ def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
     package.main(["--out", str(out)])
 
     manifest = json.loads((out / "model" / "manifest.json").read_text())
-    compiled = out / "model" / "forest.npz"
-    assert manifest["runtime"] == {
-        "name": "compiled-forest",
-        "file": "forest.npz",
+    compiled = out / "model" / "model.npz"
+    assert manifest["engine"] == {
+        "name": "compiled",
+        "file": "model.npz",
         "sha256": hashlib.sha256(compiled.read_bytes()).hexdigest(),
+        "kind": "forest",
+        "guarantee": "bitwise-anywhere",
     }
     assert not (out / "model" / "model.joblib").exists()
     assert {"scikit-learn", "scipy", "joblib", "threadpoolctl"}.isdisjoint(offline_build["x86_64"])
@@ -121,13 +123,13 @@ def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
     assert not list(out.rglob("__pycache__"))
 
 
-def test_build_with_the_scikit_learn_runtime(tmp_path: Path, offline_build: dict[str, list[str]]) -> None:
+def test_build_with_the_scikit_learn_engine(tmp_path: Path, offline_build: dict[str, list[str]]) -> None:
     out = tmp_path / "PredictFunction"
 
-    package.main(["--out", str(out), "--runtime", "scikit-learn"])
+    package.main(["--out", str(out), "--engine", "scikit-learn"])
 
     manifest = json.loads((out / "model" / "manifest.json").read_text())
-    assert manifest["runtime"] == {"name": "scikit-learn", "file": "model.joblib", "sha256": manifest["sha256"]}
+    assert manifest["engine"] == {"name": "scikit-learn", "file": "model.joblib", "sha256": manifest["sha256"]}
     assert (out / "model" / "model.joblib").is_file()
     assert {"scikit-learn", "scipy", "joblib"} <= set(offline_build["x86_64"])
 
@@ -136,7 +138,7 @@ def test_compiled_model_file_is_reproducible(tmp_path: Path, offline_build: dict
     package.main(["--out", str(tmp_path / "a")])
     package.main(["--out", str(tmp_path / "b")])
 
-    assert (tmp_path / "a/model/forest.npz").read_bytes() == (tmp_path / "b/model/forest.npz").read_bytes()
+    assert (tmp_path / "a/model/model.npz").read_bytes() == (tmp_path / "b/model/model.npz").read_bytes()
 
 
 def test_build_failure_exits_non_zero_with_the_reason(

@@ -136,4 +136,4 @@ def test_model_metadata(app_module: ModuleType, lambda_context: LambdaContext) -
     assert body["class_names"] == CLASSES
     assert body["metrics"]["test_accuracy"] == manifest.metrics["test_accuracy"]
     assert body["libraries"]["numpy"] == manifest.libraries["numpy"]
-    assert body["runtime"]["name"] == manifest.serving_runtime.name
+    assert body["engine"]["name"] == manifest.serving_engine.name

@@ -202,7 +202,7 @@ def metadata(model: LoadedModel) -> ModelMetadata:
     return ModelMetadata(
         name=manifest.name,
         versions=[manifest.version],
-        platform=manifest.serving_runtime.name,
+        platform=manifest.serving_engine.name,
         inputs=[TensorMetadata(name="input-0", datatype="FP64", shape=[-1, model.n_features])],
         outputs=[
             TensorMetadata(name=PREDICT, datatype="INT64", shape=[-1]),

@@ -17,7 +17,7 @@ from typing import Any
 
 from serving.config import S3ModelSource
 from serving.errors import ModelLoadError
-from serving.model import MANIFEST_FILE
+from serving.manifest import MANIFEST_FILE
 from serving.observability import logger
 
 DOWNLOAD_ROOT = Path("/tmp")
@@ -43,11 +43,11 @@ def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
             manifest = json.loads(bundle.read(MANIFEST_FILE))
-            runtime_file = (manifest.get("runtime") or {}).get("file") or manifest.get("file")
-            if not isinstance(runtime_file, str) or Path(runtime_file).name != runtime_file:
+            engine_file = (manifest.get("engine") or {}).get("file") or manifest.get("file")
+            if not isinstance(engine_file, str) or Path(engine_file).name != engine_file:
                 raise ModelLoadError(f"model bundle {source.uri} names no valid model file in its manifest")
             target.mkdir(parents=True, exist_ok=True)
-            for name in (MANIFEST_FILE, runtime_file):
+            for name in (MANIFEST_FILE, engine_file):
                 (target / name).write_bytes(bundle.read(name))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
         raise ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {error}") from error

@@ -7,11 +7,13 @@ import time
 from collections import Counter
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.errors import MalformedBodyError, UnsupportedMediaTypeError, quote, shorten
-from serving.model import LoadedModel, Manifest, Predictions
+from serving.manifest import Manifest
+from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
 from serving.schemas import (
     BatchPredictResponse,
@@ -39,7 +41,7 @@ def run_model(model: LoadedModel, rows: list[list[float]], probabilities: bool) 
     """The model call, timed, traced and counted by class."""
     started = time.perf_counter()
     with traced("model.predict"):
-        predicted = model.predict(rows, probabilities)
+        predicted = model.predict(np.asarray(rows, dtype=np.float64), probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000
     by_class = Counter(model.class_name(label) for label in predicted.labels)
     record_predictions(len(rows), dict(by_class), elapsed_ms)
@@ -105,11 +107,11 @@ async def status(model: Model) -> StatusResponse:
     return StatusResponse(
         status="ok",
         message='Iris prediction API is running; POST /predict with {"features": [4 numbers]}',
-        model=ModelSummary(name=manifest.name, version=manifest.version, runtime=manifest.serving_runtime.name),
+        model=ModelSummary(name=manifest.name, version=manifest.version, engine=manifest.serving_engine.name),
     )
 
 
-@router.get("/model", summary="The model's manifest: identity, features, classes, metrics, libraries, runtime")
+@router.get("/model", summary="The model's manifest: identity, features, classes, metrics, libraries, engine")
 async def model_metadata(model: Model) -> Manifest:
     return model.manifest
 

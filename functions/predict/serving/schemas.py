@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from pydantic_core import PydanticCustomError
 
 from serving.errors import InvalidRequestError, describe_problems, quote
+from serving.manifest import Label
 
 MAX_FEATURES = 1000
 MAX_INSTANCES = 10_000
@@ -55,13 +56,15 @@ class InstancesRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    prediction: int = Field(description="class id: 0 setosa, 1 versicolor, 2 virginica", examples=[1])
+    prediction: Label = Field(
+        description="the class (as the model's classes hold it) or the predicted number", examples=[1]
+    )
     class_name: str | None = Field(default=None, description="with ?probabilities=true", examples=["versicolor"])
     probabilities: dict[str, float] | None = Field(default=None, description="with ?probabilities=true")
 
 
 class BatchPredictResponse(BaseModel):
-    predictions: list[int] = Field(description="one class id per instance, in order", examples=[[1, 0]])
+    predictions: list[Label] = Field(description="one prediction per instance, in order", examples=[[1, 0]])
     class_names: list[str] | None = Field(default=None, description="with ?probabilities=true")
     probabilities: list[dict[str, float]] | None = Field(default=None, description="with ?probabilities=true")
 
@@ -69,7 +72,7 @@ class BatchPredictResponse(BaseModel):
 class ModelSummary(BaseModel):
     name: str
     version: str
-    runtime: str = Field(description="compiled-forest (numpy only) or scikit-learn", examples=["compiled-forest"])
+    engine: str = Field(description="compiled (numpy only) or scikit-learn", examples=["compiled"])
 
 
 class StatusResponse(BaseModel):

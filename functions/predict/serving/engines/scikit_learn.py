@@ -1,4 +1,4 @@
-"""The scikit-learn runtime: the pickled estimator itself, for models the compiler does not support.
+"""The scikit-learn engine: the pickled estimator itself, for models no compiled engine supports.
 
 Unpickling refuses a model pickled by another scikit-learn version. Forest and tree
 classifiers predict through their fitted trees directly, bitwise identical to the
@@ -27,6 +27,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
+from serving.engines.errors import EngineInputError
 from serving.errors import ModelLoadError
 
 FOREST_CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
@@ -83,3 +84,36 @@ def load_estimator(payload: bytes, path: Path) -> Any:
     """Unpickle a verified model file; the fast tree path when it applies, else the estimator."""
     estimator = unpickle_estimator(payload, path)
     return TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
+
+
+class ScikitLearnEngine:
+    """The Engine interface over a fitted estimator, for models no compiled engine supports.
+
+    scikit-learn raises ValueError for input it cannot take (its convention for validation);
+    that becomes EngineInputError, a client error, like the compiled engines' own.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self.predictor = TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
+        self.n_features = int(estimator.n_features_in_)
+        self.classes: NDArray[Any] | None = np.asarray(estimator.classes_) if hasattr(estimator, "classes_") else None
+        names = getattr(estimator, "feature_names_in_", None)
+        self.feature_names = None if names is None else [str(name) for name in names]
+        self.labels_are_argmax = TreeEnsembleClassifier.supports(estimator)
+        """predict is the first maximum of predict_proba (trees), so one evaluation gives both."""
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
+        try:
+            return np.asarray(self.predictor.predict(rows))
+        except ValueError as error:
+            raise EngineInputError(str(error)) from error
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        if self.classes is None:
+            raise TypeError("predict_proba is only defined for classifiers")
+        try:
+            proba: NDArray[np.float64] = self.predictor.predict_proba(rows)
+        except ValueError as error:
+            raise EngineInputError(str(error)) from error
+        return proba

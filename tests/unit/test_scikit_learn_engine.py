@@ -12,7 +12,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
-from serving.sklearn_runtime import TreeEnsembleClassifier
+from serving.engines.scikit_learn import TreeEnsembleClassifier
 
 IRIS = load_iris()
 ESTIMATORS = {

@@ -1,0 +1,104 @@
+"""Bake the model into the package: compile it to a numpy-only engine behind the exactness gate,
+or keep the pickled estimator for the scikit-learn engine, and write the manifest that says which.
+
+The compiled file is one .npz of plain arrays (read with allow_pickle=False): the engine's arrays
+(build/engines/) plus the model's interface, its feature names in order and its class names, so
+the function can check the manifest against the file itself at load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+
+from build.compile_forest import serialize
+from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.spec import ModelSpec
+from build.train import MODEL_FILE, check_rows, train_if_needed, write_manifest
+from serving.engines import load_engine
+from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineRecord, Manifest
+
+log = logging.getLogger(__name__)
+
+PACKAGE_MODEL_DIR = "model"
+COMPILED_FILE = "model.npz"
+EngineChoice = Literal["auto", "compiled", "scikit-learn"]
+ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", COMPILED, SCIKIT_LEARN)
+INTERFACE_KEYS = ("feature_names", "class_names")
+
+
+class CompileRefusedError(Exception):
+    """`--engine compiled` was asked for, but the model cannot be compiled; the message says why."""
+
+
+def compile_model(estimator: Any, spec: ModelSpec, manifest: Manifest) -> tuple[bytes, EngineRecord]:
+    """The compiled file and its engine record, after proving the engine exact on the training and
+    held-out rows and on the compiler's probes; raises UnsupportedEstimatorError or ExactnessError."""
+    compiler = compiler_for(estimator)
+    arrays = compile_estimator(estimator)
+    arrays["feature_names"] = np.array(manifest.feature_names)
+    arrays["class_names"] = np.array(manifest.class_names)
+    payload = serialize(arrays)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+        engine = load_engine({name: stored[name] for name in stored.files})
+    rows = check_rows(spec)
+    reference = rows.train if len(rows.train) else rows.held_out
+    datasets = {
+        "training rows": rows.train,
+        "held-out rows": rows.held_out,
+        "probes": compiler.probe_rows(estimator, reference),
+    }
+    checked = check_exactness(estimator, engine, {name: data for name, data in datasets.items() if len(data)})
+    guarantee = compiler.guarantee(estimator)
+    log.info("compiled the model (%s engine, %s): bitwise identical on %d rows", compiler.name, guarantee, checked)
+    record = EngineRecord(
+        name=COMPILED,
+        file=COMPILED_FILE,
+        sha256=hashlib.sha256(payload).hexdigest(),
+        kind=compiler.name,
+        guarantee=guarantee,
+    )
+    return payload, record
+
+
+def bake_model(target: Path, choice: EngineChoice, cache_dir: Path, spec: ModelSpec) -> Manifest:
+    """Train or reuse the spec's model in `cache_dir`, bake it into `target` with the engine that
+    serves it (compiled unless `choice` says otherwise or the model cannot be), and return the
+    manifest written beside it."""
+    result = train_if_needed(cache_dir, spec)
+    manifest = Manifest.model_validate(result.manifest)
+    model_dir = target / PACKAGE_MODEL_DIR
+    model_dir.mkdir(parents=True, exist_ok=True)
+    record: EngineRecord | None = None
+    fallback_reason: str | None = None
+    if choice != SCIKIT_LEARN:
+        try:
+            payload, record = compile_model(joblib.load(result.model_path), spec, manifest)
+        except UnsupportedEstimatorError as error:
+            if choice == COMPILED:
+                raise CompileRefusedError(f"cannot compile the model: {error}") from error
+            log.info("keeping the scikit-learn engine: %s", error)
+            fallback_reason = str(error)
+        else:
+            (model_dir / COMPILED_FILE).write_bytes(payload)
+    if record is None:
+        shutil.copy2(result.model_path, model_dir / MODEL_FILE)
+        record = EngineRecord(
+            name=SCIKIT_LEARN,
+            file=MODEL_FILE,
+            sha256=manifest.sha256,
+            fallback_reason=fallback_reason,
+        )
+    baked = manifest.model_copy(update={"engine": record})
+    write_manifest(baked, model_dir / MANIFEST_FILE)
+    log.info(
+        "baked model %s %s (%s, %s engine) into %s", baked.name, baked.version, baked.metrics, record.name, model_dir
+    )
+    return baked
