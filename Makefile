@@ -60,7 +60,7 @@ lint: setup ## ruff and mypy
 test: build validate lint ## everything CI runs: build, validate, lint, unit and integration tests
 	pytest
 
-bench: build ## cold start, warm latency, RSS and size against the naive baseline; writes bench/RESULTS.md
+bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the README tables
 	python -m bench.run
 
 clean: ## remove the build output, the model cache and the virtualenv
