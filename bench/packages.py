@@ -33,6 +33,7 @@ BASELINE_DIR = BENCH_DIR / "baseline"
 BASELINE_PACKAGE = BUILD_DIR / "baseline" / "BaselineFunction"
 RUNTIME_PROVIDED_DIR = BUILD_DIR / "lambda-runtime-provided"
 STAMP_FILE = "inputs.sha256"
+FAILURE_FILE = "build-failed.txt"
 # build.package's option naming the engine to bake (it becomes --engine when the compiled
 # engines are wired into the build), and the two choices compared: the compiled engine where
 # one supports the model, else scikit-learn; and the scikit-learn engine always.
@@ -41,7 +42,7 @@ AUTO = "auto"
 ENGINE_CHOICES = (AUTO, SCIKIT_LEARN)
 # The manifest's record of the engine that serves the model: {"name": ..., "file": ..., "sha256": ...}.
 MANIFEST_ENGINE_KEY = "runtime"
-FAILURE_SHOWN_CHARS = 240
+FAILURE_SHOWN_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -92,20 +93,32 @@ def inputs_key(*roots: Path) -> str:
     return digest.hexdigest()
 
 
-def build_if_changed(package: Path, key: str, build: Callable[[], bool], rebuild: bool = False) -> None:
-    """Run `build` unless the package exists with the same inputs; stamp it when `build` succeeds."""
-    stamp = package.parent / STAMP_FILE
-    if not rebuild and stamp.is_file() and stamp.read_text() == key and (package / "app.py").is_file():
-        return
+def build_if_changed(package: Path, key: str, build: Callable[[], str | None], rebuild: bool = False) -> str | None:
+    """Run `build` unless it already ran on the same inputs `key`; return why it failed, or None.
+    A failure is remembered too, since the same inputs fail the same way (`rebuild` retries)."""
+    stamp, failure = package.parent / STAMP_FILE, package.parent / FAILURE_FILE
+    if not rebuild and stamp.is_file() and stamp.read_text() == key:
+        if failure.is_file():
+            print(f"reusing the failed build of {package} (inputs unchanged; --rebuild retries)")  # noqa: T201
+            return failure.read_text()
+        if (package / "app.py").is_file():
+            return None
     stamp.unlink(missing_ok=True)
-    if build():
-        stamp.write_text(key)
+    failure.unlink(missing_ok=True)
+    error = build()
+    package.parent.mkdir(parents=True, exist_ok=True)
+    if error is not None:
+        failure.write_text(error)
+    stamp.write_text(key)
+    return error
 
 
 def failure_summary(log_text: str) -> str:
-    """The build's own "build failed" line and the last line of its output, shortened."""
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    said = next((line for line in lines if "build failed" in line), "")
+    """The build's own "build failed" line and the last line of its output, paths relative to the
+    project, shortened."""
+    text = log_text.replace(f"{PROJECT_ROOT}{os.sep}", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = next((line.removeprefix("[build] ") for line in lines if "build failed" in line), "")
     last = lines[-1] if lines else "no output"
     summary = said if last == said else f"{said} … {last}".strip(" …")
     return summary if len(summary) <= FAILURE_SHOWN_CHARS else summary[: FAILURE_SHOWN_CHARS - 1] + "…"
@@ -125,28 +138,23 @@ def build_model(spec_path: Path, engine_choice: str, rebuild: bool = False) -> B
     except SpecError as error:
         return Build(model, engine_choice, package, error=str(error))
     log = package.parent / "build.log"
-    failures: list[str] = []
 
-    def build() -> bool:
+    def build() -> str | None:
         command = [sys.executable, "-m", "build.package", "--out", str(package), "--spec", str(spec_path)]
-        if run([*command, ENGINE_FLAG, engine_choice], log) == 0:
-            return True
-        failures.append(failure_summary(log.read_text()))
-        return False
+        succeeded = run([*command, ENGINE_FLAG, engine_choice], log) == 0
+        return None if succeeded else failure_summary(log.read_text())
 
     key = inputs_key(FUNCTION_DIR, PROJECT_ROOT / "build", EVENTS_DIR) + model_key + engine_choice
-    build_if_changed(package, key, build, rebuild)
-    return Build(model, engine_choice, package, error=failures[0] if failures else None)
+    return Build(model, engine_choice, package, error=build_if_changed(package, key, build, rebuild))
 
 
 def build_baseline(model_file: Path, rebuild: bool = False) -> Path:
     """The naive tutorial build (SAM's default Python builder) serving the pickled `model_file`."""
 
-    def build() -> bool:
+    def build() -> None:
         template = BASELINE_DIR / "template.yaml"
         run(["sam", "build", "--template-file", str(template), "--build-dir", str(BASELINE_PACKAGE.parent)])
         shutil.copy2(model_file, BASELINE_PACKAGE / MODEL_FILE)
-        return True
 
     key = inputs_key(BASELINE_DIR) + hashlib.sha256(model_file.read_bytes()).hexdigest()
     build_if_changed(BASELINE_PACKAGE, key, build, rebuild)

@@ -84,6 +84,21 @@ def model_result(run: ModelRun) -> report.ModelResult:
     return replace(result, batches=measure.time_batches(engine, estimator, run.rows))
 
 
+def comparison_variants(default: ModelRun, rebuild: bool) -> list[Variant]:
+    """The default model's compiled and scikit-learn-engine packages, with tracing on, and the naive baseline."""
+    if any(build.error for build in default.builds.values()):
+        raise SystemExit(f"the default model {DEFAULT_SPEC.name} did not build: see {BUILD_DIR / default.model}")
+    project, scikit_learn = default.builds[AUTO].package, default.builds[SCIKIT_LEARN].package
+    baseline = packages.build_baseline(packages.estimator_file(default.builds[SCIKIT_LEARN]), rebuild)
+    return [
+        Variant(report.BASELINE, baseline),
+        Variant(report.SCIKIT_LEARN_ENGINE, scikit_learn),
+        Variant(report.PROJECT, project),
+        # What turning tracing on costs (reported, not a target: off is the default).
+        Variant(report.PROJECT_TRACED, project, environment=TRACING_ENVIRONMENT),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7, help="cold starts per package")
@@ -93,18 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
     packages.ensure_runtime_provided()
     runs = [prepare_model(spec_path, args.rebuild) for spec_path in packages.spec_paths()]
-    default = next(run for run in runs if run.model == DEFAULT_SPEC.stem)
-    if any(build.error for build in default.builds.values()):
-        raise SystemExit(f"the default model {DEFAULT_SPEC.name} did not build: see {BUILD_DIR / default.model}")
-    project, scikit_learn = default.builds[AUTO].package, default.builds[SCIKIT_LEARN].package
-    baseline = packages.build_baseline(packages.estimator_file(default.builds[SCIKIT_LEARN]), args.rebuild)
-    comparison = [
-        Variant(report.BASELINE, baseline),
-        Variant(report.SCIKIT_LEARN_ENGINE, scikit_learn),
-        Variant(report.PROJECT, project),
-        # What turning tracing on costs (reported, not a target: off is the default).
-        Variant(report.PROJECT_TRACED, project, environment=TRACING_ENVIRONMENT),
-    ]
+    comparison = comparison_variants(next(run for run in runs if run.model == DEFAULT_SPEC.stem), args.rebuild)
     model_variants = [variant for run in runs for variant in run.variants.values()]
 
     measure.measure_interleaved([*comparison, *model_variants], args.rounds, args.warm)

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.report import (
     table,
     update_document,
 )
+from build.package import PROJECT_ROOT
 from build.sizes import SizeReport
 from tests.events import load_event
 
@@ -302,35 +304,40 @@ def test_resample_draws_rows_of_the_same_kind() -> None:
     assert {row[0] for row in drawn} == {"Dream", "Biscoe", "Torgersen"}
 
 
-def test_a_package_is_rebuilt_only_when_its_inputs_change_and_stamped_only_when_built(tmp_path: Path) -> None:
+def test_a_package_is_rebuilt_only_when_its_inputs_change_and_a_failure_is_remembered(tmp_path: Path) -> None:
     package = tmp_path / "model" / "PredictFunction"
     calls: list[str] = []
 
-    def build(succeeds: bool) -> Any:
-        def run() -> bool:
+    def build(error: str | None) -> Callable[[], str | None]:
+        def run() -> str | None:
             calls.append("built")
             package.mkdir(parents=True, exist_ok=True)
             (package / "app.py").write_text("")
-            return succeeds
+            return error
 
         return run
 
-    build_if_changed(package, "key-1", build(succeeds=False))
-    build_if_changed(package, "key-1", build(succeeds=True))
-    build_if_changed(package, "key-1", build(succeeds=True))
-    build_if_changed(package, "key-2", build(succeeds=True))
-    build_if_changed(package, "key-2", build(succeeds=True), rebuild=True)
-
+    assert build_if_changed(package, "key-1", build("no engine")) == "no engine"
+    assert build_if_changed(package, "key-1", build(None)) == "no engine"
+    assert len(calls) == 1
+    assert build_if_changed(package, "key-1", build(None), rebuild=True) is None
+    assert build_if_changed(package, "key-1", build("never run")) is None
+    assert len(calls) == 2
+    assert build_if_changed(package, "key-2", build(None)) is None
+    assert len(calls) == 3
+    (package / "app.py").unlink()
+    assert build_if_changed(package, "key-2", build(None)) is None
     assert len(calls) == 4
 
 
 def test_failure_summary_keeps_the_builds_own_reason_and_its_last_line() -> None:
     log = (
         "[build] installing\n[build] build failed: the package failed to start or answer:\n"
-        "Traceback\n  x\nModelLoadError: bad manifest\n"
+        f"Traceback\n  x\nModelLoadError: bad manifest {PROJECT_ROOT / 'bench' / 'm.json'}\n"
     )
 
     summary = failure_summary(log)
 
-    assert summary == "[build] build failed: the package failed to start or answer: … ModelLoadError: bad manifest"
-    assert len(failure_summary("x" * 10_000)) <= 240
+    assert summary == "build failed: the package failed to start or answer: … ModelLoadError: bad manifest bench/m.json"
+    assert failure_summary("KeyError: 'test_accuracy'\n") == "KeyError: 'test_accuracy'"
+    assert len(failure_summary("x" * 10_000)) <= 160
