@@ -66,7 +66,7 @@ test: build validate lint ## everything CI runs: build, validate, lint, unit and
 test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
 
-bench: build ## cold start, warm latency, RSS and size against the naive baseline; writes bench/RESULTS.md
+bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the README tables
 	python -m bench.run
 
 clean: ## remove the build output, the model cache and the virtualenv

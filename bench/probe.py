@@ -1,6 +1,6 @@
 """One cold start and many warm invocations of a built package, measured from inside.
 
-Run by bench/run.py as `python -I -S -B bench/probe.py PACKAGE EVENT WARM FD`: the package
+Run by bench/measure.py as `python -I -S -B bench/probe.py PACKAGE EVENT WARM FD`: the package
 alone on the import path, no bytecode writes. It writes "first <status>" to file descriptor
 FD as soon as the first response exists (the parent times spawn to that line), then a JSON
 line with the warm invocation times and the peak RSS (VmHWM). Standard library only.

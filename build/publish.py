@@ -2,7 +2,7 @@
 
     python -m build.publish --bucket my-models [--key iris-random-forest/model.zip]
 
-It bundles model/manifest.json and the runtime file it names from the built package
+It bundles model/manifest.json and the engine file it names from the built package
 (reproducibly: the same model gives the same bytes), uploads the bundle, and prints the
 `sam deploy --parameter-overrides` that pin exactly that object version and its sha256.
 The bucket must have versioning enabled.
@@ -49,15 +49,15 @@ class Published:
 
 
 def make_bundle(model_dir: Path) -> bytes:
-    """A zip of the manifest and the runtime file it names, with fixed timestamps."""
+    """A zip of the manifest and the engine file it names, with fixed timestamps."""
     manifest_path = model_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise PublishError(f"no model manifest at {manifest_path}: run `sam build` first")
     manifest = json.loads(manifest_path.read_text())
-    runtime_file = (manifest.get("runtime") or {}).get("file") or manifest["file"]
+    engine_file = (manifest.get("engine") or {}).get("file") or manifest["file"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for name in (MANIFEST_FILE, runtime_file):
+        for name in (MANIFEST_FILE, engine_file):
             bundle.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), (model_dir / name).read_bytes())
     return buffer.getvalue()
 

@@ -82,6 +82,10 @@ class ModelSpec(BaseModel):
             raise ValueError("give either `estimator_file` or a `[training]` table, not both or neither")
         if self.training is not None and (self.sha256 is not None or self.sample_data is not None):
             raise ValueError("`sha256` and `sample_data` go with `estimator_file`, not with `[training]`")
+        if self.estimator_file is not None and self.sample_data is None:
+            raise ValueError(
+                "`estimator_file` needs `sample_data`: rows to prove the compiled engine and check deployments on"
+            )
         if self.task == "regression" and self.class_names is not None:
             raise ValueError("`class_names` is only for task = classification")
         names = [feature.name for feature in self.features]

@@ -30,7 +30,7 @@ EVENT_EXPECTATIONS = {
     "function-url-predict-text-plain.json": Expected(415, error_contains='"text/plain" is not accepted'),
     "http-api-not-found.json": Expected(404, error_contains="no route for GET /nope"),
     "http-api-method-not-allowed.json": Expected(405, error_contains="allowed: POST"),
-    "http-api-get-model.json": Expected(200, contains='"feature_names":["sepal_length","sepal_width",'),
+    "http-api-get-model.json": Expected(200, contains='"features":[{"name":"sepal_length","type":"number"'),
     "http-api-predict-batch.json": Expected(200, {"predictions": [1, 0]}),
     "http-api-predict-named.json": Expected(200, {"prediction": 1}),
     "http-api-predict-probabilities.json": Expected(

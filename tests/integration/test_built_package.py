@@ -130,7 +130,7 @@ def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -
 
 
 def test_benchmark_probe_measures_the_package(package: Path) -> None:
-    from bench.run import Variant, measure_once
+    from bench.measure import Variant, measure_once
 
     variant = Variant("project", package)
 
@@ -144,7 +144,8 @@ def test_benchmark_probe_measures_the_package(package: Path) -> None:
 
 def test_built_package_answers_with_tracing_on(package: Path) -> None:
     """Tracing imports modules the sample events (run with tracing off) never import: none may be missing."""
-    from bench.run import RUNTIME_PROVIDED_DIR, TRACING_ENVIRONMENT, ensure_runtime_provided
+    from bench.measure import TRACING_ENVIRONMENT
+    from bench.packages import RUNTIME_PROVIDED_DIR, ensure_runtime_provided
 
     ensure_runtime_provided()
     event = EVENTS_DIR / "http-api-predict.json"

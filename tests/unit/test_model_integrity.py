@@ -203,7 +203,7 @@ def test_a_model_file_that_is_not_a_whole_archive_refuses_to_start(
 def test_reordered_feature_names_refuse_to_start(
     order: tuple[int, ...], compiled_model_dir: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
 ) -> None:
-    edit_manifest(compiled_model_dir, lambda m: m.update(feature_names=[m["feature_names"][i] for i in order]))
+    edit_manifest(compiled_model_dir, lambda m: m.update(features=[m["features"][i] for i in order]))
 
     assert "records feature_names ['sepal_length'" in refusal(compiled_model_dir, monkeypatch, log_records)
 
@@ -217,7 +217,7 @@ def test_an_estimator_fitted_with_feature_names_checks_their_order(
     buffer = io.BytesIO()
     joblib.dump(estimator, buffer)
     replace_model_file(tiny_model_dir, buffer.getvalue())
-    edit_manifest(tiny_model_dir, lambda m: m.update(feature_names=[FEATURE_NAMES[i] for i in order]))
+    edit_manifest(tiny_model_dir, lambda m: m.update(features=[m["features"][i] for i in order]))
 
     assert "records feature_names ['sepal_length'" in refusal(tiny_model_dir, monkeypatch, log_records)
 

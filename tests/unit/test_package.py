@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build import package, train, sizes
+from build import package, sizes, train
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 

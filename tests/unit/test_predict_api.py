@@ -132,7 +132,7 @@ def test_model_metadata(app_module: ModuleType, lambda_context: LambdaContext) -
     assert body["name"] == "iris-random-forest"
     assert body["version"] == manifest.version
     assert body["sha256"] == manifest.sha256
-    assert body["feature_names"] == NAMES
+    assert [feature["name"] for feature in body["features"]] == NAMES
     assert body["class_names"] == CLASSES
     assert body["metrics"]["test_accuracy"] == manifest.metrics["test_accuracy"]
     assert body["libraries"]["numpy"] == manifest.libraries["numpy"]

@@ -113,8 +113,14 @@ def test_a_fitted_estimator_file_is_taken_with_its_digest(tmp_path: Path) -> Non
     x, y = load_diabetes(return_X_y=True)
     joblib.dump(LinearRegression().fit(x, y), tmp_path / "linear.joblib")
     digest = hashlib.sha256((tmp_path / "linear.joblib").read_bytes()).hexdigest()
+    rows = zip(x[:20].tolist(), y[:20].tolist(), strict=True)
+    sample = "\n".join(",".join(map(str, [*row, target])) for row, target in rows)
+    (tmp_path / "rows.csv").write_text(",".join([*(f"f{i}" for i in range(10)), "target"]) + "\n" + sample + "\n")
     features = "".join(f'[[features]]\nname = "f{i}"\n' for i in range(10))
-    text = f'name = "lin"\ntask = "regression"\nestimator_file = "linear.joblib"\nsha256 = "{digest}"\n{features}'
+    text = (
+        f'name = "lin"\ntask = "regression"\nestimator_file = "linear.joblib"\nsha256 = "{digest}"\n'
+        f'sample_data = "rows.csv"\n{features}'
+    )
 
     result = train_if_needed(tmp_path / "model", load_spec(write_spec(tmp_path, text)))
 
@@ -154,7 +160,12 @@ def test_bad_specs_fail_with_one_line_naming_the_key(
 
 
 def test_a_feature_count_that_disagrees_with_the_data_is_refused(tmp_path: Path) -> None:
-    path = write_spec(tmp_path, iris_spec_text(**{'[[features]]\nname = "petal_width"\ntype = "number"\n': ""}))
+    path = write_spec(
+        tmp_path,
+        iris_spec_text(
+            **{'[[features]]\nname = "petal_width"\ntype = "number"\n': "", "example = [6.1, 2.8, 4.7, 1.2]": ""}
+        ),
+    )
 
     with pytest.raises(SpecError) as caught:
         train_if_needed(tmp_path / "model", load_spec(path))
@@ -202,8 +213,9 @@ def test_a_training_csv_without_a_feature_column_is_refused(tmp_path: Path) -> N
 
 def fitted_spec(tmp_path: Path, estimator: Any, features: list[str], **keys: str) -> Path:
     joblib.dump(estimator, tmp_path / "model.joblib")
+    (tmp_path / "rows.csv").write_text(",".join(features) + "\n" + ",".join("1.0" for _ in features) + "\n")
     lines = [f'{key} = "{value}"' for key, value in {"name": "m", "task": "regression", **keys}.items()]
-    lines.append('estimator_file = "model.joblib"')
+    lines += ['estimator_file = "model.joblib"', 'sample_data = "rows.csv"']
     lines += [f'[[features]]\nname = "{name}"' for name in features]
     return write_spec(tmp_path, "\n".join(lines) + "\n")
 
@@ -238,7 +250,9 @@ def test_a_fitted_estimator_for_another_task_is_refused(tmp_path: Path) -> None:
 def test_a_missing_spec_and_a_missing_estimator_file_are_named(tmp_path: Path) -> None:
     assert "not found; MODEL= takes a path" in spec_error(tmp_path / "nope.toml")
     path = write_spec(
-        tmp_path, 'name = "m"\ntask = "regression"\nestimator_file = "gone.joblib"\n[[features]]\nname = "a"\n'
+        tmp_path,
+        'name = "m"\ntask = "regression"\nestimator_file = "gone.joblib"\nsample_data = "gone.csv"\n'
+        '[[features]]\nname = "a"\n',
     )
     assert "`estimator_file` 'gone.joblib' is not a file" in spec_error(path)
 

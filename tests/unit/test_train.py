@@ -34,7 +34,7 @@ def test_manifest_describes_the_model(training_dir: Path) -> None:
     assert manifest["name"] == "iris-random-forest"
     assert manifest["file"] == MODEL_FILE
     assert manifest["estimator"] == "sklearn.ensemble._forest.RandomForestClassifier"
-    assert manifest["feature_names"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert [f["name"] for f in manifest["features"]] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert manifest["class_names"] == ["setosa", "versicolor", "virginica"]
     assert manifest["classes"] == [0, 1, 2]
     assert manifest["training"]["params"]["n_estimators"] == 100

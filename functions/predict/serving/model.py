@@ -30,6 +30,8 @@ from serving.observability import logger
 
 # Compiled kinds whose predict is the first maximum of predict_proba: one evaluation gives both.
 ARGMAX_KINDS = frozenset({"forest"})
+# Load errors go to the log, not to a client: longer than a client's quote, still bounded.
+MAX_LOGGED_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def _read_manifest(model_dir: Path) -> Manifest:
         raise ModelLoadError(f"model manifest not found at {path}") from error
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ModelLoadError(f"model manifest {path} is invalid: {shorten(problems)}") from error
+        raise ModelLoadError(f"model manifest {path} is invalid: {shorten(problems, MAX_LOGGED_CHARS)}") from error
     return manifest
 
 
