@@ -5,6 +5,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,13 +60,20 @@ def tiny_model_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@contextmanager
+def imported_app(model_dir: Path) -> Iterator[ModuleType]:
+    """The Lambda entry point module serving the model in `model_dir`, freshly imported (as a cold start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_DIR", str(model_dir))
+        patch.delitem(sys.modules, "app", raising=False)
+        yield importlib.import_module("app")
+
+
 @pytest.fixture(scope="session")
 def app_module(iris_model_dir: Path) -> Iterator[ModuleType]:
     """The Lambda entry point module, imported once per baked engine (as a cold start)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODEL_DIR", str(iris_model_dir))
-        patch.delitem(sys.modules, "app", raising=False)
-        yield importlib.import_module("app")
+    with imported_app(iris_model_dir) as module:
+        yield module
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from serving.limits import BodySizeLimitMiddleware
 from serving.model import LoadedModel, load_model
 from serving.observability import configure, instrument, logger
 from serving.routes import HeadAsGetMiddleware, router
-from serving.schemas import RowParser
+from serving.schemas import RowParser, response_schemas
 
 REFUSAL = "refusing to start: the configuration or the model failed to load"
 
@@ -23,25 +23,30 @@ def create_app(model: LoadedModel) -> FastAPI:
     # The routes parse their JSON bodies themselves (serving.routes.json_body). No trailing-slash
     # redirects: Starlette would build their Location from the client's Host header; /predict/
     # is a 404 that lists the routes instead.
+    manifest = model.manifest
     app = FastAPI(
-        title="Iris prediction API",
-        description="A scikit-learn model served on AWS Lambda; also speaks the Open Inference Protocol under /v2.",
-        version=model.manifest.version,
+        title=f"{manifest.name} prediction API",
+        description=(
+            f"The scikit-learn {manifest.task} model {manifest.name} served on AWS Lambda; "
+            "also speaks the Open Inference Protocol under /v2."
+        ),
+        version=manifest.version,
         redirect_slashes=False,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
     app.state.model = model
-    app.state.row_parser = RowParser(model.manifest.feature_names)
+    app.state.row_parser = RowParser(manifest.features)
     app.include_router(router)
     app.include_router(inference.router)
     register_docs(
         app,
-        {
-            "/predict": app.state.row_parser.openapi_body(),
-            **dict.fromkeys(inference.INFER_PATHS, inference.openapi_body(model.n_features)),
+        request_bodies={
+            "/predict": app.state.row_parser.openapi_body(manifest.example),
+            **dict.fromkeys(inference.INFER_PATHS, inference.openapi_body(manifest)),
         },
+        schemas=response_schemas(manifest),
     )
     register_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware)

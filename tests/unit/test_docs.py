@@ -67,7 +67,7 @@ def test_a_path_that_only_looks_like_a_stage_is_not_stripped(
     assert response["statusCode"] == 404
 
 
-def test_predict_schema_documents_the_three_bodies_with_the_seed_example(
+def test_predict_schema_documents_the_three_bodies_with_the_models_example(
     app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
     schema = response_json(get(app_module, lambda_context, "http-api", None, "/openapi.json"))
@@ -79,7 +79,11 @@ def test_predict_schema_documents_the_three_bodies_with_the_seed_example(
         ["instances"],
         sorted(["sepal_length", "sepal_width", "petal_length", "petal_width"]),
     ]
-    assert body["examples"]["seed"]["value"] == {"features": [6.1, 2.8, 4.7, 1.2]}
+    example = app_module.model.manifest.example
+    assert body["examples"]["features"]["value"] == {"features": example}
+    assert body["examples"]["named"]["value"] == dict(
+        zip(app_module.model.manifest.feature_names, example, strict=True)
+    )
     parameters = schema["paths"]["/predict"]["post"]["parameters"]
     assert [p["name"] for p in parameters] == ["probabilities"]
     assert json.dumps(schema)  # the whole document serialises

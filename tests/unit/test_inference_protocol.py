@@ -31,7 +31,7 @@ def infer_body(rows: Any, datatype: str = "FP64", shape: list[int] | None = None
 
 
 def test_server_metadata_and_health(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    assert call(app_module, lambda_context, "/v2")[1]["name"] == "iris-prediction-api"
+    assert call(app_module, lambda_context, "/v2")[1]["name"] == f"{MODEL}-server"
     assert call(app_module, lambda_context, "/v2/health/live") == (200, {"live": True})
     assert call(app_module, lambda_context, "/v2/health/ready") == (200, {"ready": True})
 

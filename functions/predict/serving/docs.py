@@ -56,11 +56,14 @@ class StageRootPathMiddleware:
         await self.app(scope, receive, send)
 
 
-def register_docs(app: FastAPI, request_bodies: Mapping[str, dict[str, Any]]) -> None:
+def register_docs(
+    app: FastAPI, request_bodies: Mapping[str, dict[str, Any]], schemas: Mapping[str, dict[str, Any]]
+) -> None:
     """/openapi.json (with the caller's stage as server URL) and /docs (Swagger UI).
 
     `request_bodies` maps each POST path to its body's description: the routes parse their
-    bodies themselves, so the schema says exactly what they accept.
+    bodies themselves, so the schema says exactly what they accept. `schemas` replaces component
+    schemas by name: those that depend on the model served (its classes, or a regressor's number).
     """
 
     def schema() -> dict[str, Any]:
@@ -70,6 +73,7 @@ def register_docs(app: FastAPI, request_bodies: Mapping[str, dict[str, Any]]) ->
             )
             for path, body in request_bodies.items():
                 generated["paths"][path]["post"]["requestBody"] = body
+            generated["components"]["schemas"].update(schemas)
             app.openapi_schema = generated
         return app.openapi_schema
 

@@ -26,6 +26,8 @@ VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 # MAX_MESSAGE_CHARS (a backstop: a body over Lambda's 6 MB response limit is a 5xx).
 MAX_QUOTED_CHARS = 80
 MAX_LISTED_PROBLEMS = 5
+# A problem's own text (pydantic's, or a validator's list of accepted values), never client input.
+MAX_PROBLEM_CHARS = 400
 MAX_MESSAGE_CHARS = 2000
 
 
@@ -94,6 +96,16 @@ class InvalidRequestError(ServiceError):
     status_code = 422
 
 
+class NoProbabilitiesError(InvalidRequestError):
+    """Probabilities were asked of a regressor, which predicts a number, not classes."""
+
+    def __init__(self, model_name: str) -> None:
+        super().__init__(
+            f"model {quote(model_name)} is a regressor: it predicts a number, not class probabilities; "
+            "omit ?probabilities=true"
+        )
+
+
 class MalformedBodyError(ServiceError):
     """The request body is not parseable JSON."""
 
@@ -147,7 +159,7 @@ def describe_problems(problems: Sequence[Mapping[str, Any]], prefix: str = "") -
     """pydantic's errors as one line: the first few, each with its location, what was wrong and
     the value received; then how many more there were."""
     described = [
-        f"{_format_location(problem['loc'], prefix)}: {_cut(problem['msg'], MAX_QUOTED_CHARS)}"
+        f"{_format_location(problem['loc'], prefix)}: {_cut(problem['msg'], MAX_PROBLEM_CHARS)}"
         + (f" (got {quote(problem['input'])})" if "input" in problem and problem["type"] != "missing" else "")
         for problem in problems[:MAX_LISTED_PROBLEMS]
     ]

@@ -1,11 +1,19 @@
 """The Open Inference Protocol (KServe V2, as MLServer and Triton speak it) over REST, so that
 existing inference clients can call this function unchanged.
 
-One model, addressed by its manifest name and optionally its version. Infer takes one
-input tensor of shape [N, features] (FP32, FP64 or INT64; `data` nested or flat row-major)
-and returns `predict` (INT64, [N]) and, when asked for, `predict_proba` (FP64, [N, classes]),
-the output names of MLServer's scikit-learn runtime. Errors are 400 {"error": ...}; an
-unknown model or version is 404.
+One model, addressed by its manifest name and optionally its version. Its inputs follow the
+model's features:
+- every feature a number (Iris): one input tensor of shape [N, features] (FP32, FP64 or INT64;
+  `data` nested or flat row-major), as Triton's and MLServer's numpy clients send it;
+- any category feature: one input per feature, named by the feature, in any order, each of
+  shape [N] or [N, 1]: BYTES (JSON strings, one of the feature's categories) for a category
+  feature, FP32/FP64/INT64 for a number. That is how MLServer's pandas codec sends a DataFrame
+  (one column per input) and what KServe's scikit-learn server takes for tabular data. JSON null
+  is accepted where the feature allows missing values (the protocol has no NaN), as NaN.
+Infer returns `predict` ([N]: INT64 for integer class labels, BYTES for string labels, FP64 for a
+regressor's values and float labels) and, when asked for and the model is a classifier,
+`predict_proba` (FP64, [N, classes]): the output names of MLServer's scikit-learn runtime.
+Errors are 400 {"error": ...}; an unknown model or version is 404.
 """
 
 from __future__ import annotations
@@ -18,17 +26,18 @@ from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
-from serving.errors import ServiceError, describe_problems, quote
+from serving.errors import ServiceError, describe_problems, quote, shorten
+from serving.manifest import Feature, Manifest
 from serving.model import LoadedModel
 from serving.routes import Model, json_body, run_model
-from serving.schemas import FLOAT32_MAX, MAX_INSTANCES, ErrorResponse
+from serving.schemas import FLOAT32_MAX, MAX_FEATURES, MAX_INSTANCES, ErrorResponse, RowParser
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
-FLOAT_DATATYPES, INTEGER_DATATYPE = ["FP32", "FP64"], "INT64"
-INPUT_DATATYPES = (*FLOAT_DATATYPES, INTEGER_DATATYPE)
+FLOAT_DATATYPES, INTEGER_DATATYPE, BYTES = ["FP32", "FP64"], "INT64", "BYTES"
+NUMBER_DATATYPES = (*FLOAT_DATATYPES, INTEGER_DATATYPE)
 # Every integer up to 2**53 in magnitude is exact in float64, the type the model is given.
 LARGEST_EXACT_INTEGER = 2**53
-SERVER_NAME = "iris-prediction-api"
+MATRIX_INPUT = "input-0"
 
 
 class InferenceRequestError(ServiceError):
@@ -63,7 +72,7 @@ class RequestOutput(BaseModel):
 class InferenceRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[RequestInput] = Field(min_length=1, max_length=1)
+    inputs: list[RequestInput] = Field(min_length=1, max_length=MAX_FEATURES)
     outputs: list[RequestOutput] | None = None
 
 
@@ -114,62 +123,166 @@ def _parse(body: Any) -> InferenceRequest:
         raise InferenceRequestError(f"invalid inference request: {describe_problems(error.errors())}") from error
 
 
-def _flatten(data: list[Any], rows: int, columns: int) -> list[Any]:
-    if all(isinstance(row, list) for row in data):
+def _flatten(data: list[Any], shape: list[int], where: str) -> list[Any]:
+    """`data` flat, row-major: nested data (one list per row) only for a 2-D shape."""
+    if data and all(isinstance(row, list) for row in data) and len(shape) == 2:
+        rows, columns = shape
         if len(data) != rows or any(len(row) != columns for row in data):
-            raise InferenceRequestError(f"inputs[0].data: nested data must be {rows} rows of {columns} values")
+            raise InferenceRequestError(f"{where}.data: nested data must be {rows} rows of {columns} values")
         return [value for row in data for value in row]
     return data
 
 
-def decode_input(tensor: RequestInput, n_features: int) -> NDArray[np.float64]:
-    """The input tensor as validated float64 rows; nothing is coerced from strings or booleans."""
-    if tensor.datatype not in INPUT_DATATYPES:
-        raise InferenceRequestError(
-            f"inputs[0].datatype {quote(tensor.datatype)} is not accepted; use one of {', '.join(INPUT_DATATYPES)}"
-        )
-    if len(tensor.shape) != 2 or tensor.shape[1] != n_features or not 1 <= tensor.shape[0] <= MAX_INSTANCES:
-        raise InferenceRequestError(
-            f"inputs[0].shape {quote(tensor.shape)} is not accepted; "
-            f"expected [N, {n_features}] with 1 <= N <= {MAX_INSTANCES}"
-        )
-    rows, columns = tensor.shape
-    values = _flatten(tensor.data, rows, columns)
-    if len(values) != rows * columns:
-        raise InferenceRequestError(
-            f"inputs[0].data has {len(values)} values; shape {quote(tensor.shape)} needs {rows * columns}"
-        )
-    integers = tensor.datatype == INTEGER_DATATYPE
+def _numbers(values: list[Any], datatype: str, where: str, nullable: list[bool]) -> NDArray[np.float64]:
+    """Validated numbers as float64; nothing is coerced from strings or booleans. `nullable` says, per
+    column of the row-major `values`, whether JSON null is accepted there (as NaN: the protocol has none)."""
+    integers = datatype == INTEGER_DATATYPE
     limit = LARGEST_EXACT_INTEGER if integers else FLOAT32_MAX
+    columns = len(nullable)
     for index, value in enumerate(values):
+        if value is None and nullable[index % columns]:
+            continue
         # JSON (and JSON Schema's "integer") does not tell 822.0 from 822: an integral value is an integer.
         if type(value) not in (int, float) or (integers and type(value) is float and not value.is_integer()):
-            kind = "integers" if integers else "numbers"
-            raise InferenceRequestError(
-                f"inputs[0].data[{index}] is {quote(value)}; {tensor.datatype} data must be JSON {kind}"
-            )
+            kind = ("integers" if integers else "numbers") + (" or null" if nullable[index % columns] else "")
+            raise InferenceRequestError(f"{where}.data[{index}] is {quote(value)}; {datatype} data must be JSON {kind}")
         # Python compares an integer with the limit exactly; float64 would overflow or round first.
         if type(value) is int and abs(value) > limit:
-            raise _out_of_range(index, value, limit)
-    array = np.asarray(values, dtype=np.float64)
-    outside = np.flatnonzero(~np.isfinite(array) | (np.abs(array) > limit))
+            raise _out_of_range(where, index, value, limit)
+    array = np.asarray(values, dtype=np.float64)  # null becomes NaN
+    bad = ~np.isfinite(array) | (np.abs(array) > limit)
+    if any(nullable):
+        bad &= np.asarray([value is not None for value in values], dtype=bool)
+    outside = np.flatnonzero(bad)
     if outside.size:
-        raise _out_of_range(int(outside[0]), values[outside[0]], limit)
-    return array.reshape(rows, columns)
+        raise _out_of_range(where, int(outside[0]), values[outside[0]], limit)
+    return array
 
 
-def _out_of_range(index: int, value: float, limit: float) -> InferenceRequestError:
+def _out_of_range(where: str, index: int, value: float, limit: float) -> InferenceRequestError:
     return InferenceRequestError(
-        f"inputs[0].data[{index}] is {quote(value)}; values must be finite and within ±{limit:.17g}"
+        f"{where}.data[{index}] is {quote(value)}; values must be finite and within ±{limit:.17g}"
     )
 
 
-def _requested_outputs(request: InferenceRequest) -> list[str]:
+def decode_matrix(tensor: RequestInput, features: list[Feature]) -> NDArray[np.float64]:
+    """An all-numeric model's one input tensor, [N, features], as validated float64 rows."""
+    where, n_features = "inputs[0]", len(features)
+    if tensor.datatype not in NUMBER_DATATYPES:
+        raise InferenceRequestError(
+            f"{where}.datatype {quote(tensor.datatype)} is not accepted; use one of {', '.join(NUMBER_DATATYPES)}"
+        )
+    if len(tensor.shape) != 2 or tensor.shape[1] != n_features or not 1 <= tensor.shape[0] <= MAX_INSTANCES:
+        raise InferenceRequestError(
+            f"{where}.shape {quote(tensor.shape)} is not accepted; "
+            f"expected [N, {n_features}] with 1 <= N <= {MAX_INSTANCES}"
+        )
+    rows, columns = tensor.shape
+    values = _flatten(tensor.data, tensor.shape, where)
+    if len(values) != rows * columns:
+        raise InferenceRequestError(
+            f"{where}.data has {len(values)} values; shape {quote(tensor.shape)} needs {rows * columns}"
+        )
+    nullable = [feature.allow_missing for feature in features]
+    return _numbers(values, tensor.datatype, where, nullable).reshape(rows, columns)
+
+
+def decode_column(tensor: RequestInput, feature: Feature, parser: RowParser, where: str) -> NDArray[Any]:
+    """One feature's input, [N] or [N, 1], as validated values: str for a category, float for a number."""
+    datatypes = [BYTES] if feature.type == "category" else list(NUMBER_DATATYPES)
+    if tensor.datatype not in datatypes:
+        raise InferenceRequestError(
+            f"{where}.datatype {quote(tensor.datatype)} is not accepted for {feature.type} feature "
+            f"{quote(feature.name)}; use {' or '.join(datatypes)}"
+        )
+    shape = tensor.shape
+    if len(shape) not in (1, 2) or shape[1:] not in ([], [1]) or not 1 <= shape[0] <= MAX_INSTANCES:
+        raise InferenceRequestError(
+            f"{where}.shape {quote(shape)} is not accepted; expected [N] or [N, 1] with 1 <= N <= {MAX_INSTANCES}"
+        )
+    values = _flatten(tensor.data, shape, where)
+    if len(values) != shape[0]:
+        raise InferenceRequestError(f"{where}.data has {len(values)} values; shape {quote(shape)} needs {shape[0]}")
+    if feature.type == "number":
+        return _numbers(values, tensor.datatype, where, [feature.allow_missing])
+    try:
+        categories = parser.category_columns[feature.name].validate_python(values)
+    except ValidationError as error:
+        raise InferenceRequestError(describe_problems(error.errors(), f"{where}.data")) from error
+    column = np.empty(len(categories), dtype=object)
+    column[:] = categories
+    return column
+
+
+def decode_columns(inputs: list[RequestInput], parser: RowParser) -> NDArray[Any]:
+    """One input per feature, matched by name, as an object array of rows in feature order."""
+    positions = {name: index for index, name in enumerate(parser.feature_names)}
+    given: dict[str, int] = {}
+    for index, tensor in enumerate(inputs):
+        if tensor.name not in positions:
+            raise InferenceRequestError(
+                f"inputs[{index}].name {quote(tensor.name)} is not a feature of this model; "
+                f"send one input per feature, named by it: {shorten(parser.names, 400)}"
+            )
+        if tensor.name in given:
+            raise InferenceRequestError(f"inputs[{index}]: feature {quote(tensor.name)} is given twice")
+        given[tensor.name] = index
+    missing = [name for name in parser.feature_names if name not in given]
+    if missing:
+        raise InferenceRequestError(
+            f"inputs: no input for {shorten(', '.join(missing), 400)}; send one input per feature, named by it"
+        )
+    columns = [
+        decode_column(inputs[given[feature.name]], feature, parser, f"inputs[{given[feature.name]}]")
+        for feature in parser.features
+    ]
+    rows = len(columns[0])
+    for feature, column in zip(parser.features, columns, strict=True):
+        if len(column) != rows:
+            index = given[feature.name]
+            raise InferenceRequestError(
+                f"inputs[{index}] has {len(column)} rows; every input must have the same number of rows "
+                f"({quote(parser.features[0].name)} has {rows})"
+            )
+    matrix = np.empty((rows, len(columns)), dtype=object)
+    for position, column in enumerate(columns):
+        matrix[:, position] = column
+    return matrix
+
+
+def decode_inputs(request: InferenceRequest, parser: RowParser) -> NDArray[Any]:
+    """The request's rows, in feature order, as the model is given them."""
+    if not parser.all_numeric:
+        return decode_columns(request.inputs, parser)
+    if len(request.inputs) != 1:
+        raise InferenceRequestError(
+            f"inputs: {len(request.inputs)} inputs; this model takes one, of shape [N, {len(parser.features)}]"
+        )
+    return decode_matrix(request.inputs[0], parser.features)
+
+
+def available_outputs(manifest: Manifest) -> list[str]:
+    """`predict`, and `predict_proba` for a classifier: a regressor has no class probabilities."""
+    return [PREDICT, PREDICT_PROBA] if manifest.task == "classification" else [PREDICT]
+
+
+def predict_datatype(manifest: Manifest) -> str:
+    """The protocol's datatype for the model's predictions: its class labels' type, or FP64."""
+    if manifest.task == "classification" and all(type(label) is int for label in manifest.classes):
+        return INTEGER_DATATYPE
+    if manifest.task == "classification" and all(type(label) is str for label in manifest.classes):
+        return BYTES
+    return "FP64"
+
+
+def _requested_outputs(request: InferenceRequest, manifest: Manifest) -> list[str]:
+    available = available_outputs(manifest)
     requested = request.outputs or [RequestOutput(name=PREDICT)]
     for output in requested:
-        if output.name not in (PREDICT, PREDICT_PROBA):
+        if output.name not in available:
+            regressor = f" (a regressor has no {PREDICT_PROBA})" if output.name == PREDICT_PROBA else ""
             raise InferenceRequestError(
-                f"output {quote(output.name)} is not available; request {PREDICT} or {PREDICT_PROBA}"
+                f"output {quote(output.name)} is not available{regressor}; request {' or '.join(available)}"
             )
         if output.parameters is not None and output.parameters.binary_data:
             raise InferenceRequestError(
@@ -178,14 +291,15 @@ def _requested_outputs(request: InferenceRequest) -> list[str]:
     return [output.name for output in requested]
 
 
-def infer(model: LoadedModel, request: InferenceRequest) -> InferenceResponse:
-    rows = decode_input(request.inputs[0], model.n_features)
-    names = _requested_outputs(request)
-    predicted = run_model(model, rows.tolist(), probabilities=PREDICT_PROBA in names)
+def infer(model: LoadedModel, parser: RowParser, request: InferenceRequest) -> InferenceResponse:
+    rows = decode_inputs(request, parser)
+    names = _requested_outputs(request, model.manifest)
+    predicted = run_model(model, rows, probabilities=PREDICT_PROBA in names)
     outputs = []
     for name in names:
         if name == PREDICT:
-            outputs.append(ResponseOutput(name=name, datatype="INT64", shape=[len(rows)], data=predicted.labels))
+            datatype = predict_datatype(model.manifest)
+            outputs.append(ResponseOutput(name=name, datatype=datatype, shape=[len(rows)], data=predicted.labels))
         else:
             assert predicted.probabilities is not None
             proba = predicted.probabilities
@@ -197,17 +311,26 @@ def infer(model: LoadedModel, request: InferenceRequest) -> InferenceResponse:
     )
 
 
+def input_metadata(manifest: Manifest) -> list[TensorMetadata]:
+    if manifest.all_numeric:
+        return [TensorMetadata(name=MATRIX_INPUT, datatype="FP64", shape=[-1, len(manifest.features)])]
+    return [
+        TensorMetadata(name=feature.name, datatype=BYTES if feature.type == "category" else "FP64", shape=[-1, 1])
+        for feature in manifest.features
+    ]
+
+
 def metadata(model: LoadedModel) -> ModelMetadata:
     manifest = model.manifest
+    outputs = [TensorMetadata(name=PREDICT, datatype=predict_datatype(manifest), shape=[-1])]
+    if PREDICT_PROBA in available_outputs(manifest):
+        outputs.append(TensorMetadata(name=PREDICT_PROBA, datatype="FP64", shape=[-1, len(manifest.classes)]))
     return ModelMetadata(
         name=manifest.name,
         versions=[manifest.version],
         platform=manifest.serving_engine.name,
-        inputs=[TensorMetadata(name="input-0", datatype="FP64", shape=[-1, model.n_features])],
-        outputs=[
-            TensorMetadata(name=PREDICT, datatype="INT64", shape=[-1]),
-            TensorMetadata(name=PREDICT_PROBA, datatype="FP64", shape=[-1, len(manifest.classes)]),
-        ],
+        inputs=input_metadata(manifest),
+        outputs=outputs,
     )
 
 
@@ -219,83 +342,160 @@ def refuse_binary_extension(request: Request) -> None:
 
 
 ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorResponse} for status in (400, 404, 415)}
-INFER_EXAMPLE = {
-    "id": "42",
-    "inputs": [
-        {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}
-    ],
-    "outputs": [{"name": PREDICT}, {"name": PREDICT_PROBA}],
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+NUMBER_VALUES = {
+    "FP": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+    INTEGER_DATATYPE: {"type": "integer", "minimum": -LARGEST_EXACT_INTEGER, "maximum": LARGEST_EXACT_INTEGER},
 }
 
 
-def openapi_body(n_features: int) -> dict[str, Any]:
-    """The infer body's OpenAPI description, as strict as the checks above. One rule JSON Schema
-    cannot state: `data` holds shape[0] x shape[1] values (shape[0] rows when nested)."""
+def _tensor(
+    name: dict[str, Any], datatypes: list[str], shapes: list[dict[str, Any]], data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": name,
+            "shape": shapes[0] if len(shapes) == 1 else {"oneOf": shapes},
+            "datatype": {"enum": datatypes},
+            "parameters": _nullable({"type": "object"}),
+            "data": data,
+        },
+    }
 
-    def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-        return {"anyOf": [schema, {"type": "null"}]}
 
-    def tensor(datatypes: list[str], value: dict[str, Any]) -> dict[str, Any]:
-        row = {"type": "array", "items": value, "minItems": n_features, "maxItems": n_features}
-        return {
-            "type": "object",
-            "required": ["name", "shape", "datatype", "data"],
-            "properties": {
-                "name": {"type": "string"},
-                "shape": {
+def _shape(*dimensions: dict[str, Any]) -> dict[str, Any]:
+    rows = {"type": "integer", "minimum": 1, "maximum": MAX_INSTANCES}
+    return {
+        "type": "array",
+        "prefixItems": [rows, *dimensions],
+        "minItems": len(dimensions) + 1,
+        "maxItems": len(dimensions) + 1,
+    }
+
+
+def _matrix_inputs(features: list[Feature]) -> dict[str, Any]:
+    """One [N, features] tensor: the all-numeric models' input."""
+    count = len(features)
+
+    def tensor(datatypes: list[str], number: dict[str, Any]) -> dict[str, Any]:
+        nullable = _nullable(number)
+        values = [nullable if feature.allow_missing else number for feature in features]
+        # Alike values (Iris's four numbers) need one schema; a mix of nullable and not, one per column.
+        alike = all(value == values[0] for value in values)
+        value = values[0] if alike else nullable
+        row: dict[str, Any] = {"type": "array", "minItems": count, "maxItems": count}
+        row.update({"items": value} if alike else {"prefixItems": values, "items": False})
+        data = {
+            "oneOf": [
+                {"type": "array", "items": value, "minItems": 1, "description": "flat, row-major"},
+                {"type": "array", "items": row, "minItems": 1, "description": "nested: one list per row"},
+            ]
+        }
+        return _tensor({"type": "string"}, datatypes, [_shape({"type": "integer", "const": count})], data)
+
+    return {
+        "type": "array",
+        "items": {
+            "oneOf": [
+                tensor(FLOAT_DATATYPES, NUMBER_VALUES["FP"]),
+                tensor([INTEGER_DATATYPE], NUMBER_VALUES[INTEGER_DATATYPE]),
+            ]
+        },
+        "minItems": 1,
+        "maxItems": 1,
+    }
+
+
+def _column_inputs(features: list[Feature]) -> dict[str, Any]:
+    """One tensor per feature, [N] or [N, 1]: the input of models with category features."""
+    shapes = [_shape(), _shape({"type": "integer", "const": 1})]
+
+    def column(feature: Feature, datatypes: list[str], value: dict[str, Any]) -> dict[str, Any]:
+        value = _nullable(value) if feature.allow_missing else value
+        data = {
+            "oneOf": [
+                {"type": "array", "items": value, "minItems": 1, "description": "flat"},
+                {
                     "type": "array",
-                    "prefixItems": [
-                        {"type": "integer", "minimum": 1, "maximum": MAX_INSTANCES},
-                        {"type": "integer", "const": n_features},
-                    ],
-                    "minItems": 2,
-                    "maxItems": 2,
+                    "items": {"type": "array", "items": value, "minItems": 1, "maxItems": 1},
+                    "minItems": 1,
+                    "description": "nested, for shape [N, 1]",
                 },
-                "datatype": {"enum": datatypes},
-                "parameters": nullable({"type": "object"}),
-                "data": {
-                    "oneOf": [
-                        {"type": "array", "items": value, "minItems": 1, "description": "flat, row-major"},
-                        {"type": "array", "items": row, "minItems": 1, "description": "nested: one list per row"},
-                    ]
-                },
-            },
+            ]
+        }
+        return _tensor({"const": feature.name}, datatypes, shapes, data)
+
+    def tensors(feature: Feature) -> dict[str, Any]:
+        if feature.type == "category":
+            return column(feature, [BYTES], {"type": "string", "enum": feature.categories})
+        return {
+            "oneOf": [
+                column(feature, FLOAT_DATATYPES, NUMBER_VALUES["FP"]),
+                column(feature, [INTEGER_DATATYPE], NUMBER_VALUES[INTEGER_DATATYPE]),
+            ]
         }
 
+    return {
+        "type": "array",
+        "items": {"oneOf": [tensors(feature) for feature in features]},
+        "minItems": len(features),
+        "maxItems": len(features),
+        "description": "one input per feature, named by it, in any order, each with the same N",
+    }
+
+
+def infer_example(manifest: Manifest) -> dict[str, Any]:
+    """An infer request for the manifest's example row, asking for every output."""
+    if manifest.all_numeric:
+        inputs = [
+            {"name": MATRIX_INPUT, "shape": [1, len(manifest.features)], "datatype": "FP64", "data": [manifest.example]}
+        ]
+    else:
+        inputs = [
+            {
+                "name": feature.name,
+                "shape": [1],
+                "datatype": BYTES if feature.type == "category" else "FP64",
+                "data": [value],
+            }
+            for feature, value in zip(manifest.features, manifest.example, strict=True)
+        ]
+    return {"id": "42", "inputs": inputs, "outputs": [{"name": name} for name in available_outputs(manifest)]}
+
+
+def openapi_body(manifest: Manifest) -> dict[str, Any]:
+    """The infer body's OpenAPI description, as strict as the checks above. Rules JSON Schema cannot
+    state: `data` holds shape[0] x shape[1] values (shape[0] rows when nested), and one input per
+    feature means each feature once, all with the same N."""
     output = {
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"enum": [PREDICT, PREDICT_PROBA]},
-            "parameters": nullable(
+            "name": {"enum": available_outputs(manifest)},
+            "parameters": _nullable(
                 {"type": "object", "properties": {"binary_data": {"type": "boolean", "const": False}}}
             ),
         },
     }
+    inputs = _matrix_inputs(manifest.features) if manifest.all_numeric else _column_inputs(manifest.features)
     schema = {
         "type": "object",
         "required": ["inputs"],
         "properties": {
-            "id": nullable({"type": "string"}),
-            "parameters": nullable({"type": "object"}),
-            "inputs": {
-                "type": "array",
-                "items": {
-                    "oneOf": [
-                        tensor(FLOAT_DATATYPES, {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}),
-                        tensor(
-                            [INTEGER_DATATYPE],
-                            {"type": "integer", "minimum": -LARGEST_EXACT_INTEGER, "maximum": LARGEST_EXACT_INTEGER},
-                        ),
-                    ]
-                },
-                "minItems": 1,
-                "maxItems": 1,
-            },
-            "outputs": nullable({"type": "array", "items": output}),
+            "id": _nullable({"type": "string"}),
+            "parameters": _nullable({"type": "object"}),
+            "inputs": inputs,
+            "outputs": _nullable({"type": "array", "items": output}),
         },
     }
-    return {"required": True, "content": {"application/json": {"schema": schema, "example": INFER_EXAMPLE}}}
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": infer_example(manifest)}}}
 
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol"], responses=ERRORS)
@@ -303,7 +503,8 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol"], responses=ERR
 
 @router.get("", summary="Server metadata")
 async def server_metadata(request: Request) -> dict[str, Any]:
-    return {"name": SERVER_NAME, "version": request.app.version, "extensions": []}
+    model: LoadedModel = request.app.state.model
+    return {"name": f"{model.manifest.name}-server", "version": request.app.version, "extensions": []}
 
 
 @router.get("/health/live", summary="Liveness")
@@ -342,7 +543,8 @@ async def model_ready(model: Model, name: str, version: str | None = None) -> di
 async def model_infer(request: Request, model: Model, name: str, version: str | None = None) -> InferenceResponse:
     # The binary extension's body is not JSON: refuse it for what it is before parsing.
     refuse_binary_extension(request)
-    return infer(served_model(model, name, version), _parse(await json_body(request)))
+    parser: RowParser = request.app.state.row_parser
+    return infer(served_model(model, name, version), parser, _parse(await json_body(request)))
 
 
 # The infer routes' paths, for the OpenAPI body app.py gives them.

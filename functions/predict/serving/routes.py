@@ -7,11 +7,11 @@ import time
 from collections import Counter
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
+from numpy.typing import NDArray
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import MalformedBodyError, UnsupportedMediaTypeError, quote, shorten
+from serving.errors import MalformedBodyError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
 from serving.manifest import Manifest
 from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
@@ -37,13 +37,16 @@ async def current_model(request: Request) -> LoadedModel:
 Model = Annotated[LoadedModel, Depends(current_model)]
 
 
-def run_model(model: LoadedModel, rows: list[list[float]], probabilities: bool) -> Predictions:
-    """The model call, timed, traced and counted by class."""
+def run_model(model: LoadedModel, rows: NDArray[Any], probabilities: bool) -> Predictions:
+    """The model call on validated rows, timed, traced and, for a classifier, counted by class."""
+    classifier = model.manifest.task == "classification"
+    if probabilities and not classifier:
+        raise NoProbabilitiesError(model.manifest.name)
     started = time.perf_counter()
     with traced("model.predict"):
-        predicted = model.predict(np.asarray(rows, dtype=np.float64), probabilities)
+        predicted = model.predict(rows, probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    by_class = Counter(model.class_name(label) for label in predicted.labels)
+    by_class = Counter(model.class_name(label) for label in predicted.labels) if classifier else Counter()
     record_predictions(len(rows), dict(by_class), elapsed_ms)
     return predicted
 
@@ -106,30 +109,39 @@ async def status(model: Model) -> StatusResponse:
     manifest = model.manifest
     return StatusResponse(
         status="ok",
-        message='Iris prediction API is running; POST /predict with {"features": [4 numbers]}',
+        message=status_message(manifest),
         model=ModelSummary(name=manifest.name, version=manifest.version, engine=manifest.serving_engine.name),
     )
 
 
-@router.get("/model", summary="The model's manifest: identity, features, classes, metrics, libraries, engine")
+def status_message(manifest: Manifest) -> str:
+    what = "a number" if manifest.task == "regression" else "a class"
+    values = "numbers" if manifest.all_numeric else "values"
+    count = len(manifest.features)
+    return f'{manifest.name} is running: it predicts {what}; POST /predict with {{"features": [{count} {values}]}}'
+
+
+@router.get("/model", summary="The model's manifest: identity, task, features, classes, metrics, libraries, engine")
 async def model_metadata(model: Model) -> Manifest:
     return model.manifest
 
 
 @router.post(
     "/predict",
-    summary="Predict the class of one row or a batch",
+    summary="Predict one row or a batch",
     description=(
-        'One row: `{"features": [4 numbers]}` → `{"prediction": id}`, or the row by feature name. '
-        'A batch of up to 10,000 rows: `{"instances": [[...], {...}]}` → `{"predictions": [...]}`. '
-        "`?probabilities=true` adds class names and each class's probability."
+        'One row: `{"features": [values in feature order]}` → `{"prediction": label}`, or the row by feature '
+        'name. A batch of up to 10,000 rows: `{"instances": [[...], {...}]}` → `{"predictions": [...]}`. '
+        "For a classifier, `?probabilities=true` adds class names and each class's probability."
     ),
     responses=ERROR_RESPONSES,
     response_model_exclude_none=True,
 )
 async def predict(
     request: Request,
-    probabilities: Annotated[bool, Query(description="add class names and per-class probabilities")] = False,
+    probabilities: Annotated[
+        bool, Query(description="a classifier's class names and per-class probabilities (a regressor has none)")
+    ] = False,
 ) -> PredictResponse | BatchPredictResponse:
     # The model and parser come from app.state directly, not as dependencies: each dependency
     # costs a resolution on every request of the hot path.
