@@ -14,6 +14,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -24,6 +25,7 @@ from build.bake import PACKAGE_MODEL_DIR, bake_model
 from build.spec import load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.inference import INFER_PATHS
 from serving.manifest import SCIKIT_LEARN, Feature
 from serving.schemas import FLOAT32_MAX
 from tests.conftest import imported_app
@@ -408,3 +410,35 @@ def test_v2_bad_per_feature_inputs_are_400(penguins: Served) -> None:
         assert status == 400, (inputs, answer)
         assert answer["error"].startswith(message), answer
     assert penguins.call(f"/v2/models/{penguins.name}/infer", {"inputs": good})[0] == 200
+
+
+def same_rows(case: schemathesis.Case) -> schemathesis.Case:
+    """Completes a positive infer body with the rules JSON Schema cannot state: every input has
+    `shape[0]` values, and all inputs the same N. Any other case is left as generated."""
+    if case.operation.path in INFER_PATHS and isinstance(case.body, dict):
+        for tensor in case.body["inputs"]:
+            tensor["data"] = tensor["data"][:1]
+            tensor["shape"][0] = 1
+    return case
+
+
+@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
+def test_penguins_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, penguins: Served) -> None:
+    manifest = penguins.app.model.manifest
+    api = schemathesis.openapi.from_asgi("/openapi.json", penguins.app.app)
+    cases = api.as_strategy(mode, path_parameters={"name": manifest.name, "version": manifest.version})
+    if mode.is_positive:
+        cases = cases.map(same_rows)
+
+    @given(case=cases)
+    @settings(
+        max_examples=60,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
+    def conforms(case: schemathesis.Case) -> None:
+        case.call_and_validate()
+
+    conforms()

@@ -354,15 +354,13 @@ NUMBER_VALUES = {
 }
 
 
-def _tensor(
-    name: dict[str, Any], datatypes: list[str], shapes: list[dict[str, Any]], data: dict[str, Any]
-) -> dict[str, Any]:
+def _tensor(name: dict[str, Any], datatypes: list[str], shape: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
         "properties": {
             "name": name,
-            "shape": shapes[0] if len(shapes) == 1 else {"oneOf": shapes},
+            "shape": shape,
             "datatype": {"enum": datatypes},
             "parameters": _nullable({"type": "object"}),
             "data": data,
@@ -398,7 +396,7 @@ def _matrix_inputs(features: list[Feature]) -> dict[str, Any]:
                 {"type": "array", "items": row, "minItems": 1, "description": "nested: one list per row"},
             ]
         }
-        return _tensor({"type": "string"}, datatypes, [_shape({"type": "integer", "const": count})], data)
+        return _tensor({"type": "string"}, datatypes, _shape({"type": "integer", "const": count}), data)
 
     return {
         "type": "array",
@@ -414,23 +412,25 @@ def _matrix_inputs(features: list[Feature]) -> dict[str, Any]:
 
 
 def _column_inputs(features: list[Feature]) -> dict[str, Any]:
-    """One tensor per feature, [N] or [N, 1]: the input of models with category features."""
-    shapes = [_shape(), _shape({"type": "integer", "const": 1})]
+    """One tensor per feature, [N] (flat data) or [N, 1] (flat or nested): the input of models
+    with category features."""
 
     def column(feature: Feature, datatypes: list[str], value: dict[str, Any]) -> dict[str, Any]:
         value = _nullable(value) if feature.allow_missing else value
-        data = {
+        flat = {"type": "array", "items": value, "minItems": 1, "description": "flat"}
+        nested = {
+            "type": "array",
+            "items": {"type": "array", "items": value, "minItems": 1, "maxItems": 1},
+            "minItems": 1,
+            "description": "nested: one list per row",
+        }
+        name = {"const": feature.name}
+        return {
             "oneOf": [
-                {"type": "array", "items": value, "minItems": 1, "description": "flat"},
-                {
-                    "type": "array",
-                    "items": {"type": "array", "items": value, "minItems": 1, "maxItems": 1},
-                    "minItems": 1,
-                    "description": "nested, for shape [N, 1]",
-                },
+                _tensor(name, datatypes, _shape(), flat),
+                _tensor(name, datatypes, _shape({"type": "integer", "const": 1}), {"oneOf": [flat, nested]}),
             ]
         }
-        return _tensor({"const": feature.name}, datatypes, shapes, data)
 
     def tensors(feature: Feature) -> dict[str, Any]:
         if feature.type == "category":
@@ -444,10 +444,12 @@ def _column_inputs(features: list[Feature]) -> dict[str, Any]:
 
     return {
         "type": "array",
-        "items": {"oneOf": [tensors(feature) for feature in features]},
+        "prefixItems": [tensors(feature) for feature in features],
+        "items": False,
         "minItems": len(features),
         "maxItems": len(features),
-        "description": "one input per feature, named by it, in any order, each with the same N",
+        "description": "one input per feature, named by it (listed in feature order; any order is accepted), "
+        "each with the same N",
     }
 
 
