@@ -26,7 +26,7 @@ from build.spec import load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
 from serving.inference import INFER_PATHS
-from serving.manifest import SCIKIT_LEARN, Feature
+from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from tests.conftest import imported_app
 from tests.events import make_event, response_json
@@ -65,23 +65,23 @@ class Served:
         return response["statusCode"], response_json(response)
 
 
-def served(spec_file: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(spec_file: str, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     spec = load_spec(PROJECT_ROOT / "models" / spec_file)
     cache = tmp_path_factory.mktemp(f"{spec.name}-training")
-    package = tmp_path_factory.mktemp(f"{spec.name}-package")
-    bake_model(package, SCIKIT_LEARN, cache, spec)
+    package = tmp_path_factory.mktemp(f"{spec.name}-{engine}-package")
+    assert bake_model(package, engine, cache, spec).serving_engine.name == engine
     with imported_app(package / PACKAGE_MODEL_DIR) as app:
         yield Served(app, joblib.load(cache / MODEL_FILE), check_rows(spec).held_out)
 
 
-@pytest.fixture(scope="session")
-def penguins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from served("penguins.toml", tmp_path_factory)
+@pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
+def penguins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from served("penguins.toml", request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def diabetes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from served("diabetes.toml", tmp_path_factory)
+    yield from served("diabetes.toml", SCIKIT_LEARN, tmp_path_factory)
 
 
 def as_json(value: Any) -> Any:
@@ -253,7 +253,7 @@ def test_status_and_manifest_name_the_model(penguins: Served, diabetes: Served) 
         assert status == 200
         assert body["message"].startswith(f"{model.name} is running")
         assert body["model"]["name"] == model.name
-        assert body["model"]["engine"] == SCIKIT_LEARN
+        assert body["model"]["engine"] == model.app.model.manifest.serving_engine.name
 
     assert penguins.call("/", method="GET")[1]["message"].endswith('POST /predict with {"features": [6 values]}')
     assert diabetes.call("/", method="GET")[1]["message"].endswith('POST /predict with {"features": [10 numbers]}')
