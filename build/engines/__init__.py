@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build import compile_forest
+from build.engines import boosting
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
@@ -43,6 +44,13 @@ COMPILERS: list[Compiler] = [
         compile=_forest_arrays,
         guarantee=lambda _: "bitwise-anywhere",
         probe_rows=lambda estimator, _: compile_forest.probes(estimator),
+    ),
+    Compiler(
+        name="boosted_trees",
+        supports=boosting.supports,
+        compile=boosting.compile_estimator,
+        guarantee=boosting.guarantee,
+        probe_rows=boosting.probe_rows,
     ),
 ]
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from serving.compiled_forest import CompiledForest
 from serving.engines.base import ENGINE_KEY, Arrays, Engine, unprefixed
+from serving.engines.boosting import BoostedTrees
 
 __all__ = ["ENGINE_KEY", "Arrays", "Engine", "load_engine"]
 
@@ -27,6 +28,7 @@ def _forest(arrays: Arrays, prefix: str) -> Engine:
 # One line per kind of engine: its name in `<prefix>engine` and how to build it.
 LOADERS: dict[str, EngineLoader] = {
     "forest": _forest,
+    "boosted_trees": lambda arrays, prefix: BoostedTrees(unprefixed(arrays, prefix)),
 }
 
 

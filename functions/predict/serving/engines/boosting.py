@@ -1,0 +1,169 @@
+"""Gradient-boosted trees (GradientBoosting* and HistGradientBoosting*) compiled to plain arrays
+and evaluated with numpy alone, bit for bit as scikit-learn 1.9.1 evaluates them.
+
+How scikit-learn computes a boosted model's output: a raw score per output (one for regression
+and binary classification, one per class otherwise) starts at a baseline (the init estimator's
+prediction for GradientBoosting, `0 + _baseline_prediction` for HistGradientBoosting) and each
+tree's leaf value is added to its output's score, iteration by iteration (GradientBoosting adds
+`learning_rate * value`, a product done here at build time, the same float64 product). The
+score then goes through the loss's link: identity, `np.exp`, scipy's `expit` (libm's `exp`
+per element: `math.exp` is the same function, numpy's own `exp` is not), or softmax with
+numpy's `exp` over the score array in scikit-learn's memory order (the order of its sums).
+GradientBoosting compares float32 features (`float64(float32(x)) <= threshold`) and refuses
+NaN and infinity; HistGradientBoosting compares float64 features, sends NaN where the split
+learned to (`missing_go_to_left`), and reads categorical features through an OrdinalEncoder:
+a value equal to a known category is that category's code, any other value (NaN included)
+is missing; a code goes left when it is in the split's bitset, right when not.
+
+How this finds the leaves (the bitvector method of QuickScorer, as in compiled_forest.py,
+extended to missing values and categories): every feature's value falls in a bin, its
+position among the feature's sorted split thresholds (plus a last bin for NaN), or its known
+category's code (plus a last bin for unknown and missing). Each split's outcome is constant
+over a bin, so `leaf_masks[f][bin, tree]` holds the AND of the leaf masks of the splits on
+`f` that send that bin right; ANDed over features, the lowest set bit is the leaf reached.
+Only comparisons decide the leaf and the sums run in scikit-learn's order, so the score is
+exact; the link is the same function from the same library.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from serving.engines.base import Arrays
+
+FORMAT_VERSION = 1
+WORD_BITS = 64
+# Rows evaluated together: the (rows, trees) mask array of a block stays in the CPU's cache.
+BLOCK_ROWS = 2048
+
+Link = Literal["identity", "exp", "logit", "half_logit", "softmax"]
+LINKS: tuple[Link, ...] = ("identity", "exp", "logit", "half_logit", "softmax")
+NUMERIC, CATEGORICAL = 0, 1
+
+
+def _libm_expit(raw: float) -> float:
+    """scipy's expit, `1 / (1 + exp(-x))` with libm's exp, for one value."""
+    try:
+        return 1.0 / (1.0 + math.exp(-raw))
+    except OverflowError:  # libm's exp returns inf here; 1 / (1 + inf) is 0
+        return 0.0
+
+
+def _expit(raw: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.fromiter(map(_libm_expit, raw.tolist()), dtype=np.float64, count=raw.size)
+
+
+def _known_link(name: str) -> Link:
+    for link in LINKS:
+        if link == name:
+            return link
+    raise ValueError(f"unknown link {name!r}; this function knows {list(LINKS)}")
+
+
+class BoostedTrees:
+    """A GradientBoosting or HistGradientBoosting classifier or regressor as arrays."""
+
+    def __init__(self, arrays: Arrays) -> None:
+        if int(arrays["format_version"]) != FORMAT_VERSION:
+            raise ValueError(f"boosted trees format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+        self.link = _known_link(str(arrays["link"]))
+        self.n_features = int(arrays["n_features"])
+        self.classes: NDArray[Any] | None = arrays["classes"] if bool(arrays["is_classifier"]) else None
+        self.n_outputs = int(arrays["baseline"].size)
+        self.baseline: NDArray[np.float64] = arrays["baseline"].astype(np.float64)
+        self.positive_at_zero = bool(arrays["positive_at_zero"])
+        self.float32_features = bool(arrays["float32_features"])
+        self.raw_order: Literal["C", "F"] = "F" if str(arrays["raw_order"]) == "F" else "C"
+        self.leaf_values: NDArray[np.float64] = arrays["leaf_values"]
+        self.leaf_offsets: NDArray[np.intp] = arrays["leaf_offsets"].astype(np.intp)
+        self.n_trees = self.leaf_offsets.size
+        self.words = int(arrays["words"])
+        self.split_features = [int(f) for f in arrays["split_features"]]
+        self.feature_kinds = arrays["feature_kinds"]
+        self.split_values = {f: arrays[f"split_values_{f}"] for f in self.split_features}
+        self.leaf_masks = {f: arrays[f"leaf_masks_{f}"] for f in self.split_features}
+        self.mask_dtype = np.dtype(str(arrays["mask_dtype"]))
+
+    def _features(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        features = np.asarray(rows, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
+        if self.float32_features:
+            features = features.astype(np.float32).astype(np.float64)
+            if not np.isfinite(features).all():
+                raise ValueError("the rows contain NaN or infinity, or a value too large for float32")
+        return features
+
+    def _bins(self, feature: int, column: NDArray[np.float64]) -> NDArray[np.intp]:
+        values = self.split_values[feature]
+        bins = np.searchsorted(values, column, side="left")
+        if self.feature_kinds[feature] == CATEGORICAL:
+            # Only a value equal to a known category has its code; every other value is missing.
+            known = values.take(np.minimum(bins, values.size - 1)) == column
+            return np.where(known, bins, values.size)
+        missing = np.isnan(column)
+        if missing.any():
+            bins[missing] = values.size + 1
+        return bins
+
+    def _leaves(self, features: NDArray[np.float64]) -> NDArray[np.intp]:
+        """Index into leaf_values of the leaf each row reaches in each tree: shape (rows, trees)."""
+        full = np.iinfo(self.mask_dtype).max
+        reachable = np.full((features.shape[0], self.n_trees, self.words), full, self.mask_dtype)
+        for feature in self.split_features:
+            reachable &= self.leaf_masks[feature][self._bins(feature, features[:, feature])]
+        if self.words == 1:
+            word_index = np.zeros(reachable.shape[:2], dtype=np.intp)
+            word = reachable[:, :, 0]
+        else:
+            word_index = np.argmax(reachable != 0, axis=2)
+            word = np.take_along_axis(reachable, word_index[:, :, None], axis=2)[:, :, 0]
+        below_lowest_bit = (word & (~word + self.mask_dtype.type(1))) - self.mask_dtype.type(1)
+        leaves: NDArray[np.intp] = word_index * WORD_BITS + np.bitwise_count(below_lowest_bit) + self.leaf_offsets
+        return leaves
+
+    def _raw(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        """The raw scores, shape (rows, outputs), in scikit-learn's memory order."""
+        features = self._features(rows)
+        raw = np.empty((features.shape[0], self.n_outputs), dtype=np.float64, order=self.raw_order)
+        for start in range(0, features.shape[0], BLOCK_ROWS):
+            block = features[start : start + BLOCK_ROWS]
+            # Trees are stored iteration by iteration, one per output; the baseline comes first
+            # and add.accumulate adds one iteration at a time, in order, as scikit-learn does.
+            values = self.leaf_values[self._leaves(block)].reshape(block.shape[0], -1, self.n_outputs)
+            terms = np.concatenate([np.broadcast_to(self.baseline, (block.shape[0], 1, self.n_outputs)), values], 1)
+            raw[start : start + BLOCK_ROWS] = np.add.accumulate(terms, axis=1)[:, -1, :]
+        return raw
+
+    def _proba(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.link == "softmax":
+            # scikit-learn's softmax on a copy of the scores, in their memory order.
+            scores = raw.copy(order="K")
+            scores -= np.max(scores, axis=1).reshape(-1, 1)
+            np.exp(scores, out=scores)
+            scores /= np.sum(scores, axis=1).reshape(-1, 1)
+            return scores
+        score = raw[:, 0]
+        proba = np.empty((raw.shape[0], 2), dtype=np.float64)
+        proba[:, 1] = _expit(2 * score if self.link == "half_logit" else score)
+        proba[:, 0] = 1 - proba[:, 1]
+        return proba
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        if self.classes is None:
+            raise TypeError("predict_proba is only defined for classifiers")
+        return self._proba(self._raw(rows))
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
+        raw = self._raw(rows)
+        if self.classes is None:
+            score = np.ascontiguousarray(raw[:, 0])
+            return np.exp(score) if self.link == "exp" else score
+        if self.n_outputs == 1:
+            positive = raw[:, 0] >= 0 if self.positive_at_zero else raw[:, 0] > 0
+            return self.classes.take(positive.astype(np.intp), axis=0)
+        return self.classes.take(np.argmax(raw, axis=1), axis=0)
