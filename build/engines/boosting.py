@@ -82,17 +82,16 @@ def supports(estimator: Any) -> bool:
 def _link(estimator: Any) -> Link:
     if isinstance(estimator, GradientBoostingRegressor):
         return "identity"  # its predict returns the raw score whatever the loss
-    table = (
-        CLASSIFIER_LINKS
-        if isinstance(estimator, HistGradientBoostingClassifier | GradientBoostingClassifier)
-        else REGRESSOR_LINKS
-    )
-    key = type(estimator._loss) if table is CLASSIFIER_LINKS else type(estimator._loss.link)
-    if key not in table:
+    if hasattr(estimator, "classes_"):
+        link = CLASSIFIER_LINKS.get(type(estimator._loss))
+    else:
+        link = REGRESSOR_LINKS.get(type(estimator._loss.link))
+    if link is None:
+        loss = estimator.loss if isinstance(estimator.loss, str) else type(estimator.loss).__name__
         raise UnsupportedEstimatorError(
-            f"{type(estimator).__name__} with loss={estimator.loss!r}: no compiled engine for its output mapping"
+            f"{type(estimator).__name__} with loss={loss}: no compiled engine for its output mapping"
         )
-    return table[key]
+    return link
 
 
 def guarantee(estimator: Any) -> Guarantee:
