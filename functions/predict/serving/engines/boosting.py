@@ -39,6 +39,9 @@ FORMAT_VERSION = 1
 WORD_BITS = 64
 # Rows evaluated together: the (rows, trees) mask array of a block stays in the CPU's cache.
 BLOCK_ROWS = 2048
+# Up to this many rows, per-call overhead dominates: leaf values are summed with one numpy
+# call rather than one per tree.
+FEW_ROWS = 64
 
 Link = Literal["identity", "exp", "logit", "half_logit", "softmax"]
 LINKS: tuple[Link, ...] = ("identity", "exp", "logit", "half_logit", "softmax")
@@ -81,6 +84,7 @@ class BoostedTrees:
         self.leaf_values: NDArray[np.float64] = arrays["leaf_values"]
         self.leaf_offsets: NDArray[np.intp] = arrays["leaf_offsets"].astype(np.intp)
         self.n_trees = self.leaf_offsets.size
+        self.tree_values = np.split(self.leaf_values, self.leaf_offsets[1:])
         self.words = int(arrays["words"])
         self.split_features = [int(f) for f in arrays["split_features"]]
         self.feature_kinds = arrays["feature_kinds"]
@@ -110,33 +114,53 @@ class BoostedTrees:
             bins[missing] = values.size + 1
         return bins
 
-    def _leaves(self, features: NDArray[np.float64]) -> NDArray[np.intp]:
-        """Index into leaf_values of the leaf each row reaches in each tree: shape (rows, trees)."""
+    def _positions(self, features: NDArray[np.float64]) -> NDArray[np.integer[Any]]:
+        """The position, among its tree's leaves, of the leaf each row reaches in each tree:
+        shape (rows, trees)."""
         full = np.iinfo(self.mask_dtype).max
         reachable = np.full((features.shape[0], self.n_trees, self.words), full, self.mask_dtype)
         for feature in self.split_features:
-            reachable &= self.leaf_masks[feature][self._bins(feature, features[:, feature])]
+            reachable &= np.take(self.leaf_masks[feature], self._bins(feature, features[:, feature]), axis=0)
         if self.words == 1:
-            word_index = np.zeros(reachable.shape[:2], dtype=np.intp)
             word = reachable[:, :, 0]
         else:
             word_index = np.argmax(reachable != 0, axis=2)
             word = np.take_along_axis(reachable, word_index[:, :, None], axis=2)[:, :, 0]
-        below_lowest_bit = (word & (~word + self.mask_dtype.type(1))) - self.mask_dtype.type(1)
-        leaves: NDArray[np.intp] = word_index * WORD_BITS + np.bitwise_count(below_lowest_bit) + self.leaf_offsets
-        return leaves
+        # The bits below the lowest set bit, counted: (word & -word) - 1, in place.
+        below = ~word
+        below += self.mask_dtype.type(1)
+        below &= word
+        below -= self.mask_dtype.type(1)
+        positions = np.bitwise_count(below)
+        if self.words == 1:
+            return positions
+        return word_index * WORD_BITS + positions
 
     def _raw(self, rows: NDArray[Any]) -> NDArray[np.float64]:
-        """The raw scores, shape (rows, outputs), in scikit-learn's memory order."""
+        """The raw scores, shape (rows, outputs), in scikit-learn's memory order.
+
+        Trees are stored iteration by iteration, one per output; each output's score is its
+        baseline plus its trees' values one at a time, in that order, as scikit-learn adds them.
+        """
         features = self._features(rows)
         raw = np.empty((features.shape[0], self.n_outputs), dtype=np.float64, order=self.raw_order)
         for start in range(0, features.shape[0], BLOCK_ROWS):
             block = features[start : start + BLOCK_ROWS]
-            # Trees are stored iteration by iteration, one per output; the baseline comes first
-            # and add.accumulate adds one iteration at a time, in order, as scikit-learn does.
-            values = self.leaf_values[self._leaves(block)].reshape(block.shape[0], -1, self.n_outputs)
-            terms = np.concatenate([np.broadcast_to(self.baseline, (block.shape[0], 1, self.n_outputs)), values], 1)
-            raw[start : start + BLOCK_ROWS] = np.add.accumulate(terms, axis=1)[:, -1, :]
+            positions = self._positions(block)
+            if block.shape[0] <= FEW_ROWS:
+                # All values at once, then one sequential add.accumulate over iterations
+                # (v0 + baseline is baseline + v0: IEEE addition commutes).
+                values = self.leaf_values.take(positions + self.leaf_offsets).reshape(
+                    block.shape[0], -1, self.n_outputs
+                )
+                values[:, 0, :] += self.baseline
+                raw[start : start + BLOCK_ROWS] = np.add.accumulate(values, axis=1)[:, -1, :]
+            else:
+                # Tree by tree into one contiguous score per output: less memory traffic.
+                scores = np.repeat(self.baseline[:, None], block.shape[0], axis=1)
+                for tree, tree_positions in enumerate(np.ascontiguousarray(positions.T)):
+                    scores[tree % self.n_outputs] += self.tree_values[tree].take(tree_positions)
+                raw[start : start + BLOCK_ROWS] = scores.T
         return raw
 
     def _proba(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
