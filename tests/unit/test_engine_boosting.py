@@ -5,12 +5,17 @@ change to what it computes."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from scipy.special import expit as scipy_expit
 from sklearn._loss.loss import HalfBinomialLoss
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import (
@@ -31,6 +36,7 @@ from build.engines import (
     compiler_for,
 )
 from serving.engines import load_engine
+from serving.engines.boosting import expit
 
 PREFIX = "steps/2/"
 GB_REGRESSOR_LOSSES = ["squared_error", "absolute_error", "huber", "quantile"]
@@ -142,6 +148,33 @@ def test_hist_gradient_boosting_is_exact(seed: int) -> None:
     assert compiler_for(estimator).guarantee(estimator) == expected_guarantee(estimator)
 
 
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        GradientBoostingRegressor(n_estimators=3, max_depth=8, random_state=0),
+        HistGradientBoostingRegressor(max_iter=3, max_leaf_nodes=200, min_samples_leaf=1, max_depth=None),
+    ],
+)
+def test_trees_of_more_than_64_leaves_are_exact(estimator: Any) -> None:
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(600, 3))
+    estimator.fit(rows, rng.normal(size=600))
+    engine = load_engine(round_trip(compile_estimator(estimator)))
+
+    assert int(compile_estimator(estimator)["words"]) > 1  # leaf masks of several 64-bit words
+    probes = compiler_for(estimator).probe_rows(estimator, rows)
+    check_exactness(estimator, engine, {"rows": rows, "probes": probes})
+
+
+def test_expit_is_scipys_to_the_bit() -> None:
+    rng = np.random.default_rng(0)
+    # Around 0, where both tails saturate, where libm's exp overflows (-709.78), and subnormals.
+    edges = np.array([0.0, -0.0, 5e-324, -5e-324, 36.7, -36.7, 709.78, -709.78, -709.79, -745.2, 1e308, -1e308])
+    raw = np.concatenate([edges, rng.normal(0, 1, 2000), rng.normal(0, 300, 2000)])
+
+    assert expit(raw).tobytes() == scipy_expit(raw).tobytes()
+
+
 @pytest.fixture(scope="module")
 def fitted() -> dict[str, Any]:
     rng = np.random.default_rng(7)
@@ -221,3 +254,25 @@ def test_unsupported_configurations_name_the_parameter(monkeypatch: pytest.Monke
     monkeypatch.setattr(boosting, "MAX_MASK_BYTES", 10)
     with pytest.raises(UnsupportedEstimatorError, match="leaf masks would take"):
         compile_estimator(GradientBoostingRegressor(n_estimators=2).fit(rows, target))
+
+
+def test_serving_needs_numpy_alone(fitted: dict[str, Any], tmp_path: Path) -> None:
+    estimator, rows = fitted["hgb-classifier"]
+    (tmp_path / "model.npz").write_bytes(serialize(compile_estimator(estimator)))
+    np.save(tmp_path / "rows.npy", rows)
+    script = """
+import sys
+import numpy as np
+from serving.engines import load_engine
+with np.load(sys.argv[1] + "/model.npz", allow_pickle=False) as stored:
+    engine = load_engine({name: stored[name] for name in stored.files})
+np.save(sys.argv[1] + "/proba.npy", engine.predict_proba(np.load(sys.argv[1] + "/rows.npy")))
+print(sorted({"sklearn", "scipy", "joblib"} & {name.split(".")[0] for name in sys.modules}))
+"""
+    serving_dir = Path(__file__).parents[2] / "functions" / "predict"
+    env = {**os.environ, "PYTHONPATH": str(serving_dir)}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert np.load(tmp_path / "proba.npy").tobytes() == estimator.predict_proba(rows).tobytes()

@@ -48,7 +48,7 @@ LINKS: tuple[Link, ...] = ("identity", "exp", "logit", "half_logit", "softmax")
 NUMERIC, CATEGORICAL = 0, 1
 
 
-def _libm_expit(raw: float) -> float:
+def _expit_one(raw: float) -> float:
     """scipy's expit, `1 / (1 + exp(-x))` with libm's exp, for one value."""
     try:
         return 1.0 / (1.0 + math.exp(-raw))
@@ -56,8 +56,10 @@ def _libm_expit(raw: float) -> float:
         return 0.0
 
 
-def _expit(raw: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.fromiter(map(_libm_expit, raw.tolist()), dtype=np.float64, count=raw.size)
+def expit(raw: NDArray[np.float64]) -> NDArray[np.float64]:
+    """scipy.special.expit to the bit: scipy calls libm's exp per element, as math.exp does;
+    numpy's own vectorised exp differs in the last bit for some values."""
+    return np.fromiter(map(_expit_one, raw.tolist()), dtype=np.float64, count=raw.size)
 
 
 def _known_link(name: str) -> Link:
@@ -173,7 +175,7 @@ class BoostedTrees:
             return scores
         score = raw[:, 0]
         proba = np.empty((raw.shape[0], 2), dtype=np.float64)
-        proba[:, 1] = _expit(2 * score if self.link == "half_logit" else score)
+        proba[:, 1] = expit(2 * score if self.link == "half_logit" else score)
         proba[:, 0] = 1 - proba[:, 1]
         return proba
 
