@@ -341,7 +341,8 @@ def probe_rows(estimator: Any, reference_rows: NDArray[Any], rng_seed: int = 0) 
     for feature in range(reference.shape[1]):
         if feature in model.categories:
             known = model.categories[feature]
-            others = [np.nan, -1.0, -0.0, 0.5, known.max() + 1, known.max() + 256, 1e300, -1e300]
+            top = known.max(initial=0.0)
+            others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e300]
             values = np.concatenate([known, np.nextafter(known, np.inf), np.nextafter(known, -np.inf), others])
         else:
             thresholds = np.unique(np.concatenate([t.threshold[t.feature == feature] for t in model.trees]))

@@ -214,8 +214,9 @@ def test_gate_catches_a_one_ulp_change(fitted: dict[str, Any], model: str, key: 
 def test_engine_refuses_what_scikit_learn_refuses(fitted: dict[str, Any]) -> None:
     classifier, rows = fitted["gb-classifier"]
     engine = load_engine(compile_estimator(classifier))
-    with pytest.raises(ValueError, match="NaN or infinity"):
-        engine.predict(np.full((1, rows.shape[1]), np.nan))
+    for value in (np.nan, np.inf, 1e39):
+        with pytest.raises(ValueError, match="NaN or infinity, or a value too large for float32"):
+            engine.predict(np.full((1, rows.shape[1]), value))
     with pytest.raises(ValueError, match=rf"expected rows of {rows.shape[1]} features, got shape \(1, 99\)"):
         engine.predict(np.zeros((1, 99)))
     regressor, rows = fitted["hgb-regressor"]

@@ -48,18 +48,24 @@ LINKS: tuple[Link, ...] = ("identity", "exp", "logit", "half_logit", "softmax")
 NUMERIC, CATEGORICAL = 0, 1
 
 
-def _expit_one(raw: float) -> float:
-    """scipy's expit, `1 / (1 + exp(-x))` with libm's exp, for one value."""
+def _exp_or_inf(value: float) -> float:
     try:
-        return 1.0 / (1.0 + math.exp(-raw))
-    except OverflowError:  # libm's exp returns inf here; 1 / (1 + inf) is 0
-        return 0.0
+        return math.exp(value)
+    except OverflowError:  # libm's exp returns inf, which math.exp reports as an error
+        return math.inf
 
 
 def expit(raw: NDArray[np.float64]) -> NDArray[np.float64]:
-    """scipy.special.expit to the bit: scipy calls libm's exp per element, as math.exp does;
-    numpy's own vectorised exp differs in the last bit for some values."""
-    return np.fromiter(map(_expit_one, raw.tolist()), dtype=np.float64, count=raw.size)
+    """scipy.special.expit to the bit: `1 / (1 + exp(-x))` with libm's exp, which scipy calls
+    per element as math.exp does (numpy's own vectorised exp differs in the last bit for some
+    values); numpy's additions and divisions are IEEE's, as scipy's are."""
+    negated = (-raw).tolist()
+    try:
+        exps = np.fromiter(map(math.exp, negated), dtype=np.float64, count=raw.size)
+    except OverflowError:
+        exps = np.fromiter(map(_exp_or_inf, negated), dtype=np.float64, count=raw.size)
+    result: NDArray[np.float64] = 1.0 / (1.0 + exps)
+    return result
 
 
 def _known_link(name: str) -> Link:
@@ -82,7 +88,10 @@ class BoostedTrees:
         self.baseline: NDArray[np.float64] = arrays["baseline"].astype(np.float64)
         self.positive_at_zero = bool(arrays["positive_at_zero"])
         self.float32_features = bool(arrays["float32_features"])
-        self.raw_order: Literal["C", "F"] = "F" if str(arrays["raw_order"]) == "F" else "C"
+        raw_order = str(arrays["raw_order"])
+        if raw_order not in ("C", "F"):
+            raise ValueError(f"unknown memory order {raw_order!r} for the raw scores; expected 'C' or 'F'")
+        self.raw_order: Literal["C", "F"] = "F" if raw_order == "F" else "C"
         self.leaf_values: NDArray[np.float64] = arrays["leaf_values"]
         self.leaf_offsets: NDArray[np.intp] = arrays["leaf_offsets"].astype(np.intp)
         self.n_trees = self.leaf_offsets.size
@@ -95,13 +104,16 @@ class BoostedTrees:
         self.mask_dtype = np.dtype(str(arrays["mask_dtype"]))
 
     def _features(self, rows: NDArray[Any]) -> NDArray[np.float64]:
-        features = np.asarray(rows, dtype=np.float64)
+        # Converted in one step to the dtype scikit-learn converts them to (twice could round twice).
+        # A value beyond float32's range becomes inf, refused below as scikit-learn refuses it.
+        with np.errstate(over="ignore"):
+            features = np.asarray(rows, dtype=np.float32 if self.float32_features else np.float64)
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
         if self.float32_features:
-            features = features.astype(np.float32).astype(np.float64)
             if not np.isfinite(features).all():
                 raise ValueError("the rows contain NaN or infinity, or a value too large for float32")
+            return features.astype(np.float64)
         return features
 
     def _bins(self, feature: int, column: NDArray[np.float64]) -> NDArray[np.intp]:
