@@ -225,7 +225,12 @@ def test_engine_refuses_what_scikit_learn_refuses(fitted: dict[str, Any]) -> Non
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "message"), [("format_version", 99, "format 99, expected 1"), ("link", "probit", "'probit'")]
+    ("key", "value", "message"),
+    [
+        ("format_version", 99, "format 99, expected 1"),
+        ("link", "probit", "unknown link 'probit'"),
+        ("raw_order", "A", "unknown memory order 'A'"),
+    ],
 )
 def test_loader_refuses_what_it_does_not_know(fitted: dict[str, Any], key: str, value: Any, message: str) -> None:
     arrays = compile_estimator(fitted["hgb-regressor"][0])
