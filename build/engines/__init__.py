@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build import compile_forest
+from build.engines import boosting
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
@@ -48,6 +49,13 @@ COMPILERS: list[Compiler] = [
     ),
     LINEAR,
     PIPELINE,
+    Compiler(
+        name="boosted_trees",
+        supports=boosting.supports,
+        compile=boosting.compile_estimator,
+        guarantee=boosting.guarantee,
+        probe_rows=boosting.probe_rows,
+    ),
 ]
 
 

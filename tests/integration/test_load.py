@@ -60,7 +60,7 @@ class Oracle:
 
     def __init__(self, estimator: Any, manifest: dict[str, Any]) -> None:
         self.estimator = estimator
-        self.features: list[str] = manifest["feature_names"]
+        self.features: list[str] = [feature["name"] for feature in manifest["features"]]
         self.names = dict(zip(manifest["classes"], manifest["class_names"], strict=True))
 
     def answered(self, cases: list[Case]) -> list[Case]:
@@ -203,7 +203,7 @@ def test_mixed_load_from_concurrent_clients(
     record_property: Any,
 ) -> None:
     oracle = Oracle(training_estimator, manifest)
-    features = manifest["feature_names"]
+    features = [feature["name"] for feature in manifest["features"]]
     # The oversized bodies go in the warm-up: the allocator keeps the arenas their megabytes took
     # (about 20 MiB), which would hide a per-request leak in the growth measured afterwards.
     warm_up_cases = oracle.answered(make_cases(random.Random(SEED), WARM_UP_REQUESTS, features)) + oversized_cases()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from serving.compiled_forest import CompiledForest
 from serving.engines.base import ENGINE_KEY, Arrays, Engine, unprefixed
+from serving.engines.boosting import BoostedTrees
 from serving.engines.linear import LinearEngine
 from serving.engines.pipeline import PipelineEngine
 
@@ -33,6 +34,7 @@ LOADERS: dict[str, EngineLoader] = {
     "forest": _forest,
     "linear": lambda arrays, prefix: LinearEngine(unprefixed(arrays, prefix)),
     "pipeline": PipelineEngine,
+    "boosted_trees": lambda arrays, prefix: BoostedTrees(unprefixed(arrays, prefix)),
 }
 
 
