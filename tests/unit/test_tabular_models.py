@@ -79,9 +79,9 @@ def penguins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     yield from served("penguins.toml", request.param, tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
-def diabetes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from served("diabetes.toml", SCIKIT_LEARN, tmp_path_factory)
+@pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
+def diabetes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from served("diabetes.toml", request.param, tmp_path_factory)
 
 
 def as_json(value: Any) -> Any:
@@ -157,6 +157,21 @@ def test_a_regressor_has_no_probabilities(path: str, diabetes: Served) -> None:
             "omit ?probabilities=true"
         },
     )
+
+
+def test_only_a_classifier_counts_predictions_by_class(
+    penguins: Served, diabetes: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def metric_names(model: Served) -> list[str]:
+        capsys.readouterr()
+        assert model.call(body={"instances": json_rows(model.held_out[:3])})[0] == 200
+        lines = capsys.readouterr().out.splitlines()
+        [document] = [json.loads(line) for line in lines if line.startswith('{"_aws"') and "RowsPerRequest" in line]
+        return [metric["Name"] for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+
+    assert metric_names(diabetes) == ["RowsPerRequest", "ModelLatency"]
+    labels = set(penguins.estimator.predict(penguins.held_out[:3]))
+    assert metric_names(penguins) == ["RowsPerRequest", "ModelLatency", *sorted(f"Predictions_{c}" for c in labels)]
 
 
 @EXAMPLES
