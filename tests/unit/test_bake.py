@@ -1,0 +1,69 @@
+"""Baking a model: compiled behind the gate, or served by scikit-learn with the reason recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+
+from build import DEFAULT_SPEC, engines
+from build.bake import PACKAGE_MODEL_DIR, CompileRefusedError, bake_model
+from build.engines import ExactnessError
+from build.spec import ModelSpec, load_spec
+from build.train import MODEL_FILE, check_rows
+from local.lambda_local import LambdaContext
+from tests.conftest import imported_app
+from tests.events import make_event, response_json
+
+
+def spec_with(estimator: str, **params: Any) -> ModelSpec:
+    spec = load_spec(DEFAULT_SPEC)
+    assert spec.training is not None
+    return spec.model_copy(
+        update={"training": spec.training.model_copy(update={"estimator": estimator, "params": params})}
+    )
+
+
+NEIGHBOURS = spec_with("sklearn.neighbors.KNeighborsClassifier", n_neighbors=3)
+
+
+def test_an_estimator_without_a_compiled_engine_is_served_by_scikit_learn(tmp_path: Path) -> None:
+    baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", NEIGHBOURS)
+
+    assert baked.serving_engine.name == "scikit-learn"
+    assert baked.serving_engine.fallback_reason == "no compiled engine for KNeighborsClassifier"
+    written = json.loads((tmp_path / "package" / PACKAGE_MODEL_DIR / "manifest.json").read_text())
+    assert written["engine"]["fallback_reason"] == "no compiled engine for KNeighborsClassifier"
+    estimator = joblib.load(tmp_path / "cache" / MODEL_FILE)
+    rows = check_rows(NEIGHBOURS).held_out
+    with imported_app(tmp_path / "package" / PACKAGE_MODEL_DIR) as app:
+        event = make_event("http-api", body={"instances": rows.tolist()}, query={"probabilities": "true"})
+        body = response_json(app.handler(event, LambdaContext()))
+    assert body["predictions"] == estimator.predict(rows).tolist()
+    assert [list(row.values()) for row in body["probabilities"]] == estimator.predict_proba(rows).tolist()
+
+
+def test_asking_for_the_compiled_engine_of_such_an_estimator_fails_the_build(tmp_path: Path) -> None:
+    with pytest.raises(CompileRefusedError, match="cannot compile the model: no compiled engine for KNeighbors"):
+        bake_model(tmp_path / "package", "compiled", tmp_path / "cache", NEIGHBOURS)
+
+
+def test_a_compiled_engine_that_differs_by_one_ulp_fails_the_build(
+    tmp_path: Path, training_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = engines.compile_estimator
+
+    def off_by_one_ulp(estimator: Any, prefix: str = "") -> dict[str, Any]:
+        arrays = real(estimator, prefix)
+        arrays["leaf_values"] = np.nextafter(arrays["leaf_values"], np.inf)
+        return arrays
+
+    monkeypatch.setattr("build.bake.compile_estimator", off_by_one_ulp)
+
+    with pytest.raises(ExactnessError, match="training rows: predict_proba differs"):
+        bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
+    assert not (tmp_path / "package" / PACKAGE_MODEL_DIR / "manifest.json").exists()
