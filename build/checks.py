@@ -18,8 +18,8 @@ from typing import Any
 import joblib
 from numpy.typing import NDArray
 
-from build import PROJECT_ROOT, configured_spec_path
-from build.spec import ModelSpec, SpecError, load_spec
+from build import PROJECT_ROOT
+from build.spec import ModelSpec, SpecError, add_spec_argument, load_spec
 from build.train import check_rows, json_value, model_cache_dir, train_if_needed
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,7 @@ def write_checks(spec: ModelSpec, out: Path, cache_dir: Path | None = None) -> d
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="the check file to write")
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=configured_spec_path(),
-        help="the model spec (default: $MODEL, else models/iris.toml)",
-    )
+    add_spec_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     try:

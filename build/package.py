@@ -17,13 +17,13 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, configured_spec_path, sizes
+from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
 from build.bake import ENGINE_CHOICES, PACKAGE_MODEL_DIR, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
 from build.engines import ExactnessError
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
-from build.spec import SpecError, load_spec
+from build.spec import SpecError, add_spec_argument, load_spec
 from build.train import LIBRARIES, model_cache_dir
 from serving.manifest import COMPILED
 
@@ -178,12 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         help="how the model is served: auto compiles what the compiled engines support and keeps scikit-learn "
         "for the rest (saying why); compiled fails instead",
     )
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=configured_spec_path(),
-        help="the model spec (default: $MODEL, else models/iris.toml)",
-    )
+    add_spec_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     if args.out is None:

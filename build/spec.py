@@ -9,6 +9,7 @@ example specs under models/.
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -25,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from build import configured_spec_path
 from serving.manifest import Feature, Name
 
 SKLEARN_DATASET_PREFIX = "sklearn:"
@@ -123,6 +125,16 @@ def _describe(error: ValidationError) -> str:
         text = f"`{location}`: {message}{got}"
     more = error.error_count() - 1
     return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def add_spec_argument(parser: argparse.ArgumentParser) -> None:
+    """The build commands' `--spec`, which defaults to $MODEL, else the Iris spec."""
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=configured_spec_path(),
+        help="the model spec (default: $MODEL, else models/iris.toml)",
+    )
 
 
 def load_spec(path: Path) -> ModelSpec:
