@@ -23,6 +23,7 @@ from build.engines import UnsupportedEstimatorError, check_exactness, compile_es
 from build.spec import ModelSpec
 from build.train import MODEL_FILE, check_rows, train_if_needed, write_manifest
 from serving.engines import load_engine
+from serving.engines.scikit_learn import as_fitted, fitted_on_a_dataframe
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineRecord, Manifest
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def compile_model(estimator: Any, spec: ModelSpec, manifest: Manifest) -> tuple[
         "held-out rows": rows.held_out,
         "probes": compiler.probe_rows(estimator, reference),
     }
-    checked = check_exactness(estimator, engine, {name: data for name, data in datasets.items() if len(data)})
+    checked = check_exactness(
+        as_fitted(estimator), engine, {name: data for name, data in datasets.items() if len(data)}
+    )
     guarantee = compiler.guarantee(estimator)
     log.info("compiled the model (%s engine, %s): bitwise identical on %d rows", compiler.name, guarantee, checked)
     record = EngineRecord(
@@ -95,6 +98,7 @@ def bake_model(target: Path, choice: EngineChoice, cache_dir: Path, spec: ModelS
             file=MODEL_FILE,
             sha256=manifest.sha256,
             fallback_reason=fallback_reason,
+            dataframe_input=fitted_on_a_dataframe(joblib.load(result.model_path)),
         )
     baked = manifest.model_copy(update={"engine": record})
     write_manifest(baked, model_dir / MANIFEST_FILE)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from build import PROJECT_ROOT
 from build.spec import ModelSpec, SpecError, add_spec_argument, load_spec
 from build.train import check_rows, json_value, model_cache_dir, train_if_needed
+from serving.engines.scikit_learn import as_fitted
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,11 @@ def json_row(row: NDArray[Any]) -> list[Any]:
     return [json_value(value) for value in row]
 
 
-def check_cases(spec: ModelSpec, estimator: Any, rows: NDArray[Any]) -> list[dict[str, Any]]:
+def check_cases(spec: ModelSpec, fitted: Any, rows: NDArray[Any]) -> list[dict[str, Any]]:
     """Requests and the answers scikit-learn gives them: one row, a batch, and for a classifier the
     batch with probabilities."""
     batch = rows[:MAX_ROWS]
+    estimator = as_fitted(fitted)
     predictions = [json_value(label) for label in estimator.predict(batch)]
     instances = [json_row(row) for row in batch]
     cases: list[dict[str, Any]] = [
@@ -45,8 +47,8 @@ def check_cases(spec: ModelSpec, estimator: Any, rows: NDArray[Any]) -> list[dic
         {"query": "", "body": {"instances": instances}, "expected": {"predictions": predictions}},
     ]
     if spec.task == "classification":
-        names = spec.class_names or [str(label) for label in estimator.classes_]
-        by_label = dict(zip((json_value(label) for label in estimator.classes_), names, strict=True))
+        names = spec.class_names or [str(label) for label in fitted.classes_]
+        by_label = dict(zip((json_value(label) for label in fitted.classes_), names, strict=True))
         probabilities = estimator.predict_proba(batch)
         cases.append(
             {

@@ -41,6 +41,8 @@ HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machin
 TRACING_PACKAGES = ("aws_xray_sdk", "wrapt", "aws_lambda_powertools/tracing")
 SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
+# Shipped only for an estimator fitted on a DataFrame, served by the scikit-learn engine.
+DATAFRAME_ONLY = frozenset({"pandas"})
 # What only the scikit-learn engine needs: left out of a package that serves a compiled engine.
 SCIKIT_LEARN_ENGINE_ONLY = frozenset({"scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "cloudpickle"})
 
@@ -79,7 +81,7 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path, engine: str) -> Path:
+def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool = False) -> Path:
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
     less scikit-learn and what only it needs when the model is served compiled."""
     kept = []
@@ -90,6 +92,8 @@ def lambda_requirements(requirements: Path, target: Path, engine: str) -> Path:
             log.info("leaving out %s: the Lambda runtime provides it (%s)", name, line.partition("#")[2].strip())
         elif engine == COMPILED and name in SCIKIT_LEARN_ENGINE_ONLY:
             log.info("leaving out %s: the compiled engine does not need it", name)
+        elif name in DATAFRAME_ONLY and not dataframe_input:
+            log.info("leaving out %s: the model is not called with a DataFrame", name)
         else:
             kept.append(line)
     filtered = target / "requirements.txt"
@@ -133,9 +137,10 @@ def build_package(
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine.name
+    served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine
     with tempfile.TemporaryDirectory() as scratch:
-        install_dependencies(lambda_requirements(requirements, Path(scratch), served_by), target, architecture)
+        pins = lambda_requirements(requirements, Path(scratch), served_by.name, served_by.dataframe_input)
+        install_dependencies(pins, target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
     if architecture == HOST_ARCHITECTURE:

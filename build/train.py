@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
-from serving.engines.scikit_learn import unpickle_estimator
+from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError
 from serving.manifest import MANIFEST_FILE, Label, Manifest
 
@@ -140,7 +140,7 @@ def check_interface(spec: ModelSpec, estimator: Any) -> None:
 
 
 def evaluate(spec: ModelSpec, estimator: Any, rows: NDArray[Any], target: NDArray[Any]) -> dict[str, float]:
-    predicted = estimator.predict(rows)
+    predicted = as_fitted(estimator).predict(rows)
     if spec.task == "classification":
         return {
             "test_accuracy": round(float(accuracy_score(target, predicted)), 6),

@@ -35,6 +35,7 @@ from build.engines.base import CompiledArrays, Compiler, Guarantee, UnsupportedE
 from build.engines.values import is_missing, object_arrays
 from serving.engines.pipeline import FORMAT_VERSION
 from serving.engines.preprocessing import STEP_KEY
+from serving.engines.scikit_learn import as_fitted
 
 GUARANTEES: list[Guarantee] = ["bitwise-anywhere", "bitwise-same-libraries"]
 """From strongest to weakest: a pipeline has the weakest of its parts'."""
@@ -382,7 +383,7 @@ def _accepted(estimator: Any, rows: NDArray[Any]) -> bool:
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            estimator.predict(rows)
+            as_fitted(estimator).predict(rows)
     except ValueError:
         return False
     return True

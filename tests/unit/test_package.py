@@ -112,6 +112,7 @@ def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
         "sha256": hashlib.sha256(compiled.read_bytes()).hexdigest(),
         "kind": "forest",
         "guarantee": "bitwise-anywhere",
+        "dataframe_input": False,
     }
     assert not (out / "model" / "model.joblib").exists()
     assert {"scikit-learn", "scipy", "joblib", "threadpoolctl"}.isdisjoint(offline_build["x86_64"])
@@ -129,7 +130,12 @@ def test_build_with_the_scikit_learn_engine(tmp_path: Path, offline_build: dict[
     package.main(["--out", str(out), "--engine", "scikit-learn"])
 
     manifest = json.loads((out / "model" / "manifest.json").read_text())
-    assert manifest["engine"] == {"name": "scikit-learn", "file": "model.joblib", "sha256": manifest["sha256"]}
+    assert manifest["engine"] == {
+        "name": "scikit-learn",
+        "file": "model.joblib",
+        "sha256": manifest["sha256"],
+        "dataframe_input": False,
+    }
     assert (out / "model" / "model.joblib").is_file()
     assert {"scikit-learn", "scipy", "joblib"} <= set(offline_build["x86_64"])
 

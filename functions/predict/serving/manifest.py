@@ -64,6 +64,9 @@ class EngineRecord(BaseModel):
     guarantee: Guarantee | None = None
     fallback_reason: str | None = None
     """Why the model is served by scikit-learn: what the compiler refused."""
+    dataframe_input: bool = False
+    """The scikit-learn engine calls the estimator with a pandas DataFrame, as it was fitted: the
+    package ships pandas."""
 
 
 class Manifest(BaseModel):

@@ -80,10 +80,36 @@ def unpickle_estimator(payload: bytes, path: Path) -> Any:
     return estimator
 
 
-def load_estimator(payload: bytes, path: Path) -> Any:
-    """Unpickle a verified model file; the fast tree path when it applies, else the estimator."""
-    estimator = unpickle_estimator(payload, path)
-    return TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
+def fitted_on_a_dataframe(estimator: Any) -> bool:
+    """An estimator fitted on a pandas DataFrame records its column names and is called with one."""
+    return getattr(estimator, "feature_names_in_", None) is not None
+
+
+class AsFitted:
+    """The estimator called as it was fitted: rows in feature order become a DataFrame with its
+    column names (numbers as float64, categories as objects) when it was fitted on one."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self.columns = [str(name) for name in estimator.feature_names_in_]
+
+    def _frame(self, rows: NDArray[Any]) -> Any:
+        # Imported only here: pandas ships only for estimators fitted on a DataFrame.
+        import pandas as pd
+
+        return pd.DataFrame(rows, columns=self.columns).infer_objects()
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
+        return np.asarray(self.estimator.predict(self._frame(rows)))
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
+        proba: NDArray[np.float64] = self.estimator.predict_proba(self._frame(rows))
+        return proba
+
+
+def as_fitted(estimator: Any) -> Any:
+    """What calls `estimator` as it was fitted, with rows in feature order (an array or a DataFrame)."""
+    return AsFitted(estimator) if fitted_on_a_dataframe(estimator) else estimator
 
 
 class ScikitLearnEngine:
@@ -95,7 +121,9 @@ class ScikitLearnEngine:
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
-        self.predictor = TreeEnsembleClassifier(estimator) if TreeEnsembleClassifier.supports(estimator) else estimator
+        # Trees are evaluated directly on float32 rows, fitted on a DataFrame or not.
+        fast = TreeEnsembleClassifier.supports(estimator)
+        self.predictor = TreeEnsembleClassifier(estimator) if fast else as_fitted(estimator)
         self.n_features = int(estimator.n_features_in_)
         self.classes: NDArray[Any] | None = np.asarray(estimator.classes_) if hasattr(estimator, "classes_") else None
         names = getattr(estimator, "feature_names_in_", None)
