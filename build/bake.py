@@ -18,8 +18,8 @@ from typing import Any, Literal
 import joblib
 import numpy as np
 
-from build.compile_forest import serialize
 from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines.base import serialize
 from build.spec import ModelSpec
 from build.train import MODEL_FILE, check_rows, train_if_needed, write_manifest
 from serving.engines import load_engine

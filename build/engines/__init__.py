@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from build import compile_forest
 from build.engines import boosting
+from build.engines import forest as compile_forest
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE

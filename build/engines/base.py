@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from numpy.typing import NDArray
 
 CompiledArrays = dict[str, NDArray[Any]]
@@ -41,3 +44,17 @@ class Compiler:
     """Rows in the estimator's input space that stress it most (split thresholds and their float
     neighbours, every category, missing values, extremes), given reference rows such as the
     training rows."""
+
+
+def serialize(arrays: dict[str, NDArray[Any]]) -> bytes:
+    """The arrays as an uncompressed .npz, byte-for-byte reproducible (fixed member timestamps).
+
+    It is read with allow_pickle=False: loading the model never unpickles anything.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()

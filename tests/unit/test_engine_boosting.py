@@ -26,7 +26,6 @@ from sklearn.ensemble import (
 )
 from threadpoolctl import threadpool_limits
 
-from build.compile_forest import serialize
 from build.engines import (
     ExactnessError,
     UnsupportedEstimatorError,
@@ -35,6 +34,7 @@ from build.engines import (
     compile_estimator,
     compiler_for,
 )
+from build.engines.base import serialize
 from serving.engines import load_engine
 from serving.engines.boosting import expit
 

@@ -19,8 +19,8 @@ from sklearn.linear_model import (
 )
 from sklearn.svm import LinearSVC
 
-from build.compile_forest import serialize
 from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines.base import serialize
 from serving.engines import load_engine
 from serving.engines.errors import NonFiniteInputError
 from serving.engines.linear import expit

@@ -26,8 +26,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.svm import SVC
 
-from build.compile_forest import serialize
 from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines.base import serialize
 from build.engines.pipeline import PIPELINE, unsupported_reason
 from serving.engines import load_engine
 from serving.engines.errors import NonFiniteInputError, UnknownCategoryError

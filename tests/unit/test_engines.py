@@ -14,7 +14,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
-from build.compile_forest import serialize
 from build.engines import (
     ExactnessError,
     UnsupportedEstimatorError,
@@ -23,6 +22,7 @@ from build.engines import (
     compiler_for,
     identical,
 )
+from build.engines.base import serialize
 from serving.engines import load_engine
 
 IRIS = load_iris()

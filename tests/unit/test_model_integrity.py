@@ -23,7 +23,7 @@ import pytest
 
 from build import DEFAULT_SPEC
 from build.bake import COMPILED_FILE, PACKAGE_MODEL_DIR, bake_model
-from build.compile_forest import serialize
+from build.engines.base import serialize
 from build.spec import load_spec
 from build.train import MODEL_FILE
 from serving.errors import ModelLoadError

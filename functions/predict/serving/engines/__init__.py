@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from serving.compiled_forest import CompiledForest
 from serving.engines.base import ENGINE_KEY, Arrays, Engine, unprefixed
 from serving.engines.boosting import BoostedTrees
+from serving.engines.forest import CompiledForest
 from serving.engines.linear import LinearEngine
 from serving.engines.pipeline import PipelineEngine
 

@@ -15,7 +15,7 @@ learned to (`missing_go_to_left`), and reads categorical features through an Ord
 a value equal to a known category is that category's code, any other value (NaN included)
 is missing; a code goes left when it is in the split's bitset, right when not.
 
-How this finds the leaves (the bitvector method of QuickScorer, as in compiled_forest.py,
+How this finds the leaves (the bitvector method of QuickScorer, as in forest.py,
 extended to missing values and categories): every feature's value falls in a bin, its
 position among the feature's sorted split thresholds (plus a last bin for NaN), or its known
 category's code (plus a last bin for unknown and missing). Each split's outcome is constant

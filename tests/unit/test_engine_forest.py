@@ -12,16 +12,11 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomFo
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from build import compile_forest
-from build.compile_forest import (
-    ExactnessError,
-    UnsupportedEstimatorError,
-    check_exactness,
-    compile_estimator,
-    probes,
-    serialize,
-)
-from serving.compiled_forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest
+from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness
+from build.engines import forest as compile_forest
+from build.engines.base import serialize
+from build.engines.forest import compile_estimator, probes
+from serving.engines.forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest
 
 IRIS = load_iris()
 X_REGRESSION, Y_REGRESSION = make_regression(n_samples=300, n_features=5, noise=3.0, random_state=0)

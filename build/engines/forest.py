@@ -1,16 +1,11 @@
 """Compile a fitted scikit-learn tree ensemble into the arrays that
-functions/predict/serving/compiled_forest.py evaluates, and prove the result exact.
-
-The exactness gate compares the compiled model with the estimator itself on the training
-rows, the held-out rows and generated probes (every split threshold, the float32 and
-float64 neighbours on both sides of it, extremes, negatives, random rows) for `predict`
-and, for classifiers, `predict_proba`. Any difference, however small, is an error.
+functions/predict/serving/engines/forest.py evaluates, and the probes the exactness gate
+(build/engines/__init__.py) adds for it: every split threshold, the float32 and float64
+neighbours on both sides of it, extremes, negatives and random rows.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,20 +15,13 @@ from numpy.typing import NDArray
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from serving.compiled_forest import FORMAT_VERSION, WORD_BITS, CompiledForest
+from build.engines.base import UnsupportedEstimatorError
+from serving.engines.forest import FORMAT_VERSION, WORD_BITS
 
 CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, ExtraTreeClassifier)
 REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, ExtraTreeRegressor)
 MAX_MASK_BYTES = 64 * 1024 * 1024
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class UnsupportedEstimatorError(Exception):
-    """The estimator cannot be compiled; it is served by the scikit-learn runtime instead."""
-
-
-class ExactnessError(Exception):
-    """The compiled model's answers differ from the estimator's."""
 
 
 @dataclass(frozen=True)
@@ -149,20 +137,6 @@ def _feature_names(estimator: Any, given: Sequence[str] | None) -> list[str]:
     return names
 
 
-def serialize(arrays: dict[str, NDArray[Any]]) -> bytes:
-    """The arrays as an uncompressed .npz, byte-for-byte reproducible (fixed member timestamps).
-
-    It is read with allow_pickle=False: loading the model never unpickles anything.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with archive.open(member, "w", force_zip64=True) as stream:
-                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
-    return buffer.getvalue()
-
-
 def probes(estimator: Any, rng_seed: int = 0) -> NDArray[np.float64]:
     """Rows at, just above and just below every split threshold (in float32 and float64),
     extremes, negatives and random rows around the thresholds' range."""
@@ -200,28 +174,3 @@ def probes(estimator: Any, rng_seed: int = 0) -> NDArray[np.float64]:
         block[:, feature] = extremes
         rows.append(block)
     return np.vstack(rows)
-
-
-def check_exactness(estimator: Any, compiled: CompiledForest, datasets: dict[str, NDArray[Any]]) -> int:
-    """Raise ExactnessError naming every dataset on which the compiled model differs; return rows checked."""
-    problems = []
-    checked = 0
-    for name, rows in datasets.items():
-        rows = np.asarray(rows, dtype=np.float64)
-        checked += len(rows)
-        # scikit-learn's finiteness check sums all rows at once: +max and -max make a harmless NaN.
-        with np.errstate(invalid="ignore", over="ignore"):
-            expected = estimator.predict(rows)
-            expected_proba = estimator.predict_proba(rows) if compiled.is_classifier else None
-        actual = compiled.predict(rows)
-        if expected.shape != actual.shape or expected.tobytes() != actual.tobytes():
-            differing = np.flatnonzero(expected != actual)
-            problems.append(f"{name}: predict differs on {differing.size} of {len(rows)} rows, first {differing[:5]}")
-        if expected_proba is not None:
-            actual_proba = compiled.predict_proba(rows)
-            if expected_proba.tobytes() != actual_proba.tobytes():
-                worst = float(np.max(np.abs(expected_proba - actual_proba)))
-                problems.append(f"{name}: predict_proba differs (largest difference {worst:.3g})")
-    if problems:
-        raise ExactnessError("the compiled model is not exact: " + "; ".join(problems))
-    return checked
