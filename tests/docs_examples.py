@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from build import PROJECT_ROOT
 
@@ -49,19 +51,19 @@ class Example:
         return re.fullmatch(pattern, output.strip(), re.DOTALL) is not None
 
 
-def blocks(language: str) -> list[tuple[str, str]]:
-    """(document, block text) for every fenced block of `language` in the README and docs/."""
+def blocks(language: str, documents: Sequence[Path] = DOCUMENTS) -> list[tuple[str, str]]:
+    """(document, block text) for every fenced block of `language` in `documents`."""
     return [
-        (str(path.relative_to(PROJECT_ROOT)), match[2])
-        for path in DOCUMENTS
+        (str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else path.name, match[2])
+        for path in documents
         for match in FENCE.finditer(path.read_text())
         if match[1] == language
     ]
 
 
-def curl_examples() -> list[Example]:
+def curl_examples(documents: Sequence[Path] = DOCUMENTS) -> list[Example]:
     examples: list[Example] = []
-    for document, text in blocks("bash"):
+    for document, text in blocks("bash", documents):
         model = DEFAULT_MODEL
         command: list[str] = []
         shown: list[str] = []
@@ -79,9 +81,9 @@ def curl_examples() -> list[Example]:
     return examples
 
 
-def python_examples() -> list[Example]:
+def python_examples(documents: Sequence[Path] = DOCUMENTS) -> list[Example]:
     examples = []
-    for document, text in blocks("python"):
+    for document, text in blocks("python", documents):
         lines = text.splitlines()
         shown = [line for line in lines if line.startswith("# ")]
         code = [line for line in lines if not line.startswith("# ")]

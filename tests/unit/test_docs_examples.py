@@ -1,67 +1,88 @@
-"""The curl examples the README and docs/ show for another model than the default (a `# MODEL=...`
-line in their block), answered as shown by the function serving that model, in process. The default
-model's examples run against the built package in tests/integration/test_docs_examples.py."""
+"""The parser that reads the examples out of the README and docs/ (tests/docs_examples.py): what it
+takes for a command, its shown output and its model, and how `...` in the shown output matches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from urllib.parse import parse_qsl, urlsplit
+from pathlib import Path
 
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from build import PROJECT_ROOT
-from local.lambda_local import LambdaContext
-from serving.manifest import COMPILED
-from tests.docs_examples import DEFAULT_MODEL, LOCAL_URL, Example, curl_examples
-from tests.events import make_event, response_text
-from tests.unit.test_tabular_models import Served, served
+from tests.docs_examples import DEFAULT_MODEL, LOCAL_URL, Example, curl_examples, python_examples
 
-OTHER_MODEL_EXAMPLES = [example for example in curl_examples() if example.model != DEFAULT_MODEL]
+DOCUMENT = """# Title
 
+```bash
+make start-api   # not run: it builds
+curl -X POST http://127.0.0.1:3000/predict \\
+  -H "Content-Type: application/json" \\
+  -d '{"features": [1,
+  2]}'
+# {"prediction":1}
 
-def test_the_documents_show_examples_for_another_model() -> None:
-    assert {example.model for example in OTHER_MODEL_EXAMPLES} == {"models/penguins.toml"}
+# a description, not output
+curl http://127.0.0.1:3000/
+# {"status":"ok",...}
+# second line
+```
 
+```bash
+# MODEL=models/other.toml
+curl http://127.0.0.1:3000/model
+# {"name":"other"}
+```
 
-@pytest.fixture(scope="module")
-def served_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
-    (model,) = {example.model for example in OTHER_MODEL_EXAMPLES}
-    yield from ({model: app} for app in served((PROJECT_ROOT / model).name, COMPILED, tmp_path_factory))
+```text
+curl http://example.com/never-run
+# never compared
+```
 
-
-def curl_event(example: Example) -> dict[str, object]:
-    """The HTTP API event the example's curl command sends: its method, path, query, content type and body."""
-    arguments = iter(example.curl_arguments(LOCAL_URL))
-    method, content_type, body, url = "GET", None, None, ""
-    for argument in arguments:
-        if argument == "-X":
-            method = next(arguments)
-        elif argument == "-H":
-            name, _, value = next(arguments).partition(":")
-            assert name.lower() == "content-type", f"only the content type is sent: {name}"
-            content_type = value.strip()
-        elif argument == "-d":
-            body = next(arguments)
-            method = "POST" if method == "GET" else method
-        else:
-            url = argument
-    parts = urlsplit(url)
-    return make_event(
-        "http-api",
-        method=method,
-        path=parts.path,
-        raw_body=body,
-        body=None,
-        # curl -d sends a form content type unless told otherwise.
-        content_type=content_type or ("application/x-www-form-urlencoded" if body is not None else None),
-        query=dict(parse_qsl(parts.query)),
-    )
+```python
+print(1)
+# 1
+```
+"""
 
 
-@pytest.mark.parametrize("example", OTHER_MODEL_EXAMPLES, ids=lambda example: example.id)
-def test_curl_example_answers_as_shown(example: Example, served_models: dict[str, Served]) -> None:
-    assert example.shown, "a curl example shows its output on the `# ` lines after it"
-    response = served_models[example.model].app.handler(curl_event(example), LambdaContext())
-    answered = response_text(response)
+def test_commands_their_output_and_their_model(tmp_path: Path) -> None:
+    (document := tmp_path / "doc.md").write_text(DOCUMENT)
 
-    assert example.matches(answered), f"shown:\n{example.shown}\nanswered:\n{answered}"
+    examples = curl_examples([document])
+
+    assert [(example.shown, example.model) for example in examples] == [
+        ('{"prediction":1}', DEFAULT_MODEL),
+        ('{"status":"ok",...}\nsecond line', DEFAULT_MODEL),
+        ('{"name":"other"}', "models/other.toml"),
+    ]
+    assert examples[0].curl_arguments("http://host:1") == [
+        "-X",
+        "POST",
+        "http://host:1/predict",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        '{"features": [1,\n  2]}',
+    ]
+    assert examples[2].curl_arguments(LOCAL_URL) == ["http://127.0.0.1:3000/model"]
+
+
+def test_a_python_block_is_a_script_with_its_printed_lines(tmp_path: Path) -> None:
+    (document := tmp_path / "doc.md").write_text(DOCUMENT)
+
+    assert [(example.code, example.shown) for example in python_examples([document])] == [("print(1)", "1")]
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(text=st.text(st.characters(blacklist_characters=".~"), min_size=1).map(str.strip), data=st.data())
+def test_dots_stand_for_any_text_and_nothing_else_differs(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    elided = Example("doc.md", "curl", f"{text[:start]}...{text[end:]}")
+    exact = Example("doc.md", "curl", text)
+
+    assert elided.matches(text)
+    assert exact.matches(text)
+    assert not exact.matches(f"~{text}")
+    assert not exact.matches(f"{text}~")
+    # Text before the dots must be there as shown; text elided may be anything.
+    assert elided.matches(f"~{text}") == (start == 0)
