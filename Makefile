@@ -66,7 +66,7 @@ test: build validate lint ## everything CI runs: build, validate, lint, unit and
 test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
 
-bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the README tables
+bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
 
 clean: ## remove the build output, the model cache and the virtualenv

@@ -1,4 +1,4 @@
-"""The benchmark's pure parts: percentiles, targets and verdicts, tables, the README's generated
+"""The benchmark's pure parts: percentiles, targets and verdicts, tables, the generated
 sections, request events from a model's rows, and when a package is rebuilt."""
 
 from __future__ import annotations
@@ -258,16 +258,16 @@ def test_missing_or_misplaced_markers_fail_clearly(text: str) -> None:
 
 
 def test_update_document_names_the_file_and_leaves_it_alone_on_failure(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
+    document = tmp_path / "benchmark.md"
     original = f"# Title\n{start_marker('comparison')}\nold\n{end_marker('comparison')}\n"
-    readme.write_text(original)
+    document.write_text(original)
 
-    with pytest.raises(MarkerError, match=rf"{readme}: .*cost"):
-        update_document(readme, {"comparison": "new", "cost": "table"})
-    assert readme.read_text() == original
+    with pytest.raises(MarkerError, match=rf"{document}: .*cost"):
+        update_document(document, {"comparison": "new", "cost": "table"})
+    assert document.read_text() == original
 
-    update_document(readme, {"comparison": "new"})
-    assert readme.read_text() == f"# Title\n{start_marker('comparison')}\nnew\n{end_marker('comparison')}\n"
+    update_document(document, {"comparison": "new"})
+    assert document.read_text() == f"# Title\n{start_marker('comparison')}\nnew\n{end_marker('comparison')}\n"
 
 
 def test_each_generated_section_goes_to_its_own_document(tmp_path: Path) -> None:
