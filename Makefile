@@ -4,7 +4,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
-PACKAGE := .aws-sam/build/PredictFunction
 EVENT ?= events/http-api-predict.json
 ARCH ?= x86_64
 PORT ?= 3000
@@ -33,9 +32,10 @@ lock: setup ## re-pin functions/predict/requirements.txt and requirements-dev.tx
 		--annotation-style=line --output-file requirements-dev.txt requirements-dev.in
 
 # Skipped when the package was built from the same inputs for the same ARCH (build/inputs.py).
+# The package's path is defined once, in local/lambda_local.py: every tool here defaults to it.
 build: setup ## sam build: train or reuse the model (MODEL=<spec.toml>) and assemble the package (ARCH=arm64 for Graviton; FORCE=1 even if unchanged)
-	@if [[ -z "$(FORCE)" ]] && python -m build.inputs check --package $(PACKAGE) --architecture $(ARCH); then \
-		echo "sam build skipped: nothing that goes into $(PACKAGE) changed since it was built for $(ARCH) (FORCE=1 rebuilds)"; \
+	@if [[ -z "$(FORCE)" ]] && python -m build.inputs check --architecture $(ARCH); then \
+		echo "sam build skipped: nothing that goes into the package changed since it was built for $(ARCH) (FORCE=1 rebuilds)"; \
 	else \
 		echo "ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH)"; \
 		ARCHITECTURE=$(ARCH) sam build --parameter-overrides Architecture=$(ARCH); \
@@ -45,15 +45,15 @@ validate: setup ## sam validate --lint (offline)
 	sam validate --lint
 
 start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...), like sam local start-api
-	python local/lambda_local.py --package $(PACKAGE) start-api --port $(PORT)
+	python local/lambda_local.py start-api --port $(PORT)
 
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
-	python local/lambda_local.py --package $(PACKAGE) invoke $(EVENT)
+	python local/lambda_local.py invoke $(EVENT)
 
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
 	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
 	@$(MAKE) --no-print-directory build
-	python -m build.publish --package $(PACKAGE) --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
+	python -m build.publish --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
 
 lint: setup ## ruff and mypy
 	ruff check .
@@ -66,7 +66,7 @@ test: build validate lint ## everything CI runs: build, validate, lint, unit and
 test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
 
-bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the README tables
+bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
 
 clean: ## remove the build output, the model cache and the virtualenv

@@ -41,10 +41,11 @@ from build.package import EVENTS_DIR
 from build.sizes import SizeReport
 from build.spec import load_spec
 from build.train import check_rows
+from local.lambda_local import ISOLATED_PYTHON_FLAGS
 
 PROBE = BENCH_DIR / "probe.py"
 SEED_EVENT = EVENTS_DIR / "http-api-predict.json"
-CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
+CLEAN_PYTHON = [sys.executable, *ISOLATED_PYTHON_FLAGS]
 PROBE_TIMEOUT_S = 300
 MIB = 1024 * 1024
 BATCH_SIZES = (1, 100, 10_000)

@@ -1,5 +1,5 @@
 """Reporting the benchmark: targets and their verdicts, the Markdown tables, bench/RESULTS.md,
-and the README's generated sections (between `<!-- bench:start NAME -->` and
+and the generated sections of docs/ (between `<!-- bench:start NAME -->` and
 `<!-- bench:end NAME -->`, so no figure is ever copied by hand).
 """
 
@@ -278,7 +278,7 @@ COST_INTRO = (
 
 
 def headline(comparison: Sequence[Variant], results: Sequence[ModelResult], rounds: int, warm: int) -> list[str]:
-    """The tables the README shows under Benchmark."""
+    """The tables docs/benchmark.md shows."""
     answers = ", ".join(f"{variant.name} `{variant.first_response}`" for variant in comparison)
     return [
         f"{run_line(rounds, warm)} First responses: {answers}.",
@@ -326,6 +326,19 @@ def replace_between_markers(text: str, name: str, content: str) -> str:
         raise MarkerError(f"`{end}` comes before `{start}`; put the end marker after the start marker")
     _, _, after = rest.partition(end)
     return f"{before}{start}\n{content.strip()}\n{end}{after}"
+
+
+# The document, relative to the project root, that holds each generated section.
+SECTION_DOCUMENTS = {"comparison": Path("docs/benchmark.md"), "cost": Path("docs/operations.md")}
+
+
+def update_documents(root: Path, sections: Mapping[str, str]) -> None:
+    """Rewrite each of `sections` in its document under `root` (SECTION_DOCUMENTS)."""
+    for document in sorted({SECTION_DOCUMENTS[name] for name in sections}):
+        update_document(
+            root / document,
+            {name: content for name, content in sections.items() if SECTION_DOCUMENTS[name] == document},
+        )
 
 
 def update_document(path: Path, sections: Mapping[str, str]) -> None:

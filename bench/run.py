@@ -4,7 +4,7 @@ compiled engine and with the scikit-learn engine.
 
 Packages are built or reused (bench/packages.py), measured interleaved in fresh processes and
 in process (bench/measure.py), and reported (bench/report.py): the tables are printed, written
-to bench/RESULTS.md, and written into README.md between its `bench:start`/`bench:end` markers.
+to bench/RESULTS.md, and written into docs/ between its `bench:start`/`bench:end` markers.
 Figures are for reading: this machine is shared and noisy, so compare the ratios measured
 within one run.
 
@@ -30,7 +30,6 @@ from build.spec import SpecError
 from serving.manifest import SCIKIT_LEARN
 
 RESULTS = packages.BENCH_DIR / "RESULTS.md"
-README = PROJECT_ROOT / "README.md"
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     headline = report.headline(comparison, results, args.rounds, args.warm)
     cost = report.cost_section(comparison[2])
     RESULTS.write_text(report.results_document(headline, cost, breakdowns))
-    # The README says in its own words what the cost table assumes.
-    readme_cost = report.cost_table(comparison[2])
-    report.update_document(README, {"comparison": "\n".join(headline), "cost": "\n".join(readme_cost)})
+    # docs/operations.md says in its own words what the cost table assumes.
+    documented_cost = report.cost_table(comparison[2])
+    report.update_documents(PROJECT_ROOT, {"comparison": "\n".join(headline), "cost": "\n".join(documented_cost)})
     print(RESULTS.read_text())  # noqa: T201 - the benchmark's output
     incomplete = [result.model for result in results if result.batch_error or result.compiled_variant.error]
     if incomplete:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
 
+from local.lambda_local import ISOLATED_PYTHON_FLAGS
+
 log = logging.getLogger(__name__)
 
 TRACER = Path(__file__).resolve().parent / "trace_cold_path.py"
@@ -37,7 +39,7 @@ class ColdPath:
 def trace_cold_path(package: Path, events: list[Path]) -> ColdPath:
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "trace.json"
-        command = [sys.executable, "-I", "-S", "-B", str(TRACER), str(package), str(output), *map(str, events)]
+        command = [sys.executable, *ISOLATED_PYTHON_FLAGS, str(TRACER), str(package), str(output), *map(str, events)]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise SmokeTestError(f"the package failed to start or answer:\n{result.stderr or result.stdout}")

@@ -15,6 +15,7 @@ import hashlib
 from pathlib import Path
 
 from build import DEFAULT_SPEC, PROJECT_ROOT, configured_spec_path
+from local.lambda_local import DEFAULT_PACKAGE
 
 # Top-level entries nothing in the package is built from. Hidden ones (.venv, .aws-sam, .git,
 # .model-cache, tool caches, .ci) are left out too: they are environments, outputs and caches.
@@ -89,7 +90,7 @@ def build(package: Path, architecture: str, root: Path = PROJECT_ROOT) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("check", "build"), help="check: exit 0 if the package is up to date")
-    parser.add_argument("--package", type=Path, required=True, help="the package directory")
+    parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="the package directory")
     parser.add_argument("--architecture", required=True)
     args = parser.parse_args(argv)
     package = args.package.resolve()

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from build import PROJECT_ROOT
 from build.bake import PACKAGE_MODEL_DIR
+from local.lambda_local import DEFAULT_PACKAGE
 from serving.manifest import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / "PredictFunction"
 DEFAULT_KEY = "iris-random-forest/model.zip"
 
 

@@ -51,7 +51,11 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+# Where sam build puts the function's package: the one definition, for make, the build and the tests.
 DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / "PredictFunction"
+# A Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
+# directory on the path), no site-packages, no bytecode written (/var/task is read-only).
+ISOLATED_PYTHON_FLAGS = ("-I", "-S", "-B")
 FUNCTION_NAME = "PredictFunction"
 HANDLER = "app.handler"
 PROGRAM = "lambda_local.py"
@@ -280,7 +284,7 @@ class ExecutionEnvironment:
 def isolate() -> None:
     """Re-run this script isolated from site-packages and without writing bytecode."""
     if not (sys.flags.no_site and sys.flags.isolated and sys.flags.dont_write_bytecode):
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-B", __file__, *sys.argv[1:]])
+        os.execv(sys.executable, [sys.executable, *ISOLATED_PYTHON_FLAGS, __file__, *sys.argv[1:]])
 
 
 def load_handler(package: Path) -> Handler:

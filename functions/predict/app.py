@@ -7,20 +7,25 @@ from mangum import Mangum
 
 from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
 from serving.config import Settings, load_settings
-from serving.docs import StageRootPathMiddleware, register_docs
-from serving.errors import UnexpectedErrorMiddleware, register_error_handlers
+from serving.docs import register_docs
+from serving.errors import register_error_handlers
 from serving.events import served_events_only
-from serving.limits import BodySizeLimitMiddleware
+from serving.middleware import (
+    BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
+    StageRootPathMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from serving.model import LoadedModel, load_model
 from serving.observability import configure, instrument, logger
-from serving.routes import HeadAsGetMiddleware, router
+from serving.routes import router
 from serving.schemas import RowParser, response_schemas
 
 REFUSAL = "refusing to start: the configuration or the model failed to load"
 
 
 def create_app(model: LoadedModel) -> FastAPI:
-    # The routes parse their JSON bodies themselves (serving.routes.json_body). No trailing-slash
+    # The routes parse their JSON bodies themselves (serving.deps.json_body). No trailing-slash
     # redirects: Starlette would build their Location from the client's Host header; /predict/
     # is a 404 that lists the routes instead.
     manifest = model.manifest
@@ -49,6 +54,9 @@ def create_app(model: LoadedModel) -> FastAPI:
         schemas=response_schemas(manifest),
     )
     register_error_handlers(app)
+    # The last added runs first. The stage comes off the path before anything reads it; HEAD
+    # becomes GET outside the error middleware, so even a 500 to a HEAD has no body; the error
+    # middleware wraps the size limit, so a failure while reading the body is still one logged 500.
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(HeadAsGetMiddleware)

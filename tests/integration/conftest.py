@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,9 @@ class ApiProcess:
     pid: int
 
 
-@pytest.fixture(scope="session")
-def start_api_process(package: Path) -> Iterator[ApiProcess]:
+@contextmanager
+def serving(package: Path) -> Iterator[ApiProcess]:
+    """local/lambda_local.py start-api serving `package` on a free port, stopped on exit."""
     server = subprocess.Popen(
         [sys.executable, str(LAMBDA_LOCAL), "--package", str(package), "start-api", "--port", "0"],
         stderr=subprocess.PIPE,
@@ -68,6 +70,12 @@ def start_api_process(package: Path) -> Iterator[ApiProcess]:
         if drain.is_alive():
             drain.join(timeout=10)
         server.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def start_api_process(package: Path) -> Iterator[ApiProcess]:
+    with serving(package) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

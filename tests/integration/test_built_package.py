@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local.lambda_local import PROJECT_ROOT
+from local.lambda_local import ISOLATED_PYTHON_FLAGS, PROJECT_ROOT
 from tests.events import EVENTS_DIR, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
-CLEAN_PYTHON = [sys.executable, "-I", "-S", "-B"]
+CLEAN_PYTHON = [sys.executable, *ISOLATED_PYTHON_FLAGS]
 
 
 def run_clean(*args: str) -> subprocess.CompletedProcess[str]:

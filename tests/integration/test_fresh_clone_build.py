@@ -13,6 +13,7 @@ from pathlib import Path
 
 from build import PROJECT_ROOT
 from build.inputs import input_files, is_fresh
+from local.lambda_local import DEFAULT_PACKAGE
 
 
 def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -
     )
     for stub in (prepared, python312):
         stub.chmod(0o755)
-    package = clone / ".aws-sam" / "build" / "PredictFunction"
+    package = clone / DEFAULT_PACKAGE.relative_to(PROJECT_ROOT)
     make = shutil.which("make")
     assert make
 

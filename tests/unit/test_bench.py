@@ -1,4 +1,4 @@
-"""The benchmark's pure parts: percentiles, targets and verdicts, tables, the README's generated
+"""The benchmark's pure parts: percentiles, targets and verdicts, tables, the generated
 sections, request events from a model's rows, and when a package is rebuilt."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bench.report import (
     BASELINE,
     PROJECT,
     SCIKIT_LEARN_ENGINE,
+    SECTION_DOCUMENTS,
     MarkerError,
     ModelResult,
     Target,
@@ -31,6 +32,7 @@ from bench.report import (
     start_marker,
     table,
     update_document,
+    update_documents,
 )
 from build.package import PROJECT_ROOT
 from build.sizes import SizeReport
@@ -256,16 +258,35 @@ def test_missing_or_misplaced_markers_fail_clearly(text: str) -> None:
 
 
 def test_update_document_names_the_file_and_leaves_it_alone_on_failure(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
+    document = tmp_path / "benchmark.md"
     original = f"# Title\n{start_marker('comparison')}\nold\n{end_marker('comparison')}\n"
-    readme.write_text(original)
+    document.write_text(original)
 
-    with pytest.raises(MarkerError, match=rf"{readme}: .*cost"):
-        update_document(readme, {"comparison": "new", "cost": "table"})
-    assert readme.read_text() == original
+    with pytest.raises(MarkerError, match=rf"{document}: .*cost"):
+        update_document(document, {"comparison": "new", "cost": "table"})
+    assert document.read_text() == original
 
-    update_document(readme, {"comparison": "new"})
-    assert readme.read_text() == f"# Title\n{start_marker('comparison')}\nnew\n{end_marker('comparison')}\n"
+    update_document(document, {"comparison": "new"})
+    assert document.read_text() == f"# Title\n{start_marker('comparison')}\nnew\n{end_marker('comparison')}\n"
+
+
+def test_each_generated_section_goes_to_its_own_document(tmp_path: Path) -> None:
+    for name, document in SECTION_DOCUMENTS.items():
+        (tmp_path / document).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / document).write_text(f"{start_marker(name)}\nold\n{end_marker(name)}\n")
+
+    update_documents(tmp_path, {name: f"new {name}" for name in SECTION_DOCUMENTS})
+
+    for name, document in SECTION_DOCUMENTS.items():
+        assert (tmp_path / document).read_text() == f"{start_marker(name)}\nnew {name}\n{end_marker(name)}\n"
+
+
+@pytest.mark.parametrize("name", sorted(SECTION_DOCUMENTS))
+def test_the_projects_documents_hold_each_generated_section_once(name: str) -> None:
+    text = (PROJECT_ROOT / SECTION_DOCUMENTS[name]).read_text()
+    _, _, generated = text.partition(start_marker(name))
+
+    assert replace_between_markers(text, name, generated.partition(end_marker(name))[0]) == text
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -14,8 +14,10 @@ import pytest
 
 from build import PROJECT_ROOT, inputs
 from build.inputs import input_files, inputs_digest, is_fresh, stamp_path
+from local.lambda_local import DEFAULT_PACKAGE
 
 SETUP_ENV = PROJECT_ROOT / "build" / "setup_env.sh"
+BUILT = DEFAULT_PACKAGE.relative_to(PROJECT_ROOT)
 PINS = ("requirements-dev.txt", "functions/predict/requirements.txt")
 # What the build reads, by the list: the function's code and pins, the build step, the
 # training inputs, the template and SAM's settings, the smoke test's events and runner.
@@ -43,8 +45,8 @@ NOT_INPUTS = (
     "pyproject.toml",
     "requirements-dev.in",
     ".venv/lib/python3.12/site-packages/numpy/__init__.py",
-    ".aws-sam/build/PredictFunction/app.py",
-    ".aws-sam/build/PredictFunction.inputs",
+    f"{BUILT}/app.py",
+    f"{BUILT}.inputs",
     ".model-cache/model.joblib",
     ".git/HEAD",
     ".ci/run",

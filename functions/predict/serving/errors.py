@@ -14,9 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.observability import logger, record_rejection
+from serving.observability import record_rejection
 
 INTERNAL_ERROR_MESSAGE = "internal error; the request was logged and can be retried"
 # Rejected input, counted in the ValidationErrors metric (unknown routes and methods are not).
@@ -118,6 +117,12 @@ class UnsupportedMediaTypeError(ServiceError):
     status_code = 415
 
 
+class PayloadTooLargeError(ServiceError):
+    """The request body is over the size the function accepts."""
+
+    status_code = 413
+
+
 class RouteNotFoundError(ServiceError):
     """No route matches the request path."""
 
@@ -206,36 +211,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _handle_service_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(HTTPException, _handle_http_error)
-
-
-class UnexpectedErrorMiddleware:
-    """Logs any exception no handler claimed and answers a generic 500 without details.
-
-    Starlette's own server-error handler re-raises after responding, which makes Mangum
-    log the same failure a second time, outside the structured logger.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
-            if response_started:
-                raise
-            await error_response(ServiceError(INTERNAL_ERROR_MESSAGE))(scope, receive, send)
 
 
 # Events: checked before Mangum sees them (serving/events.py).

@@ -26,10 +26,10 @@ from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
+from serving.deps import Model, json_body, run_model
 from serving.errors import ServiceError, describe_problems, quote, shorten
 from serving.manifest import Feature, Manifest
 from serving.model import LoadedModel
-from serving.routes import Model, json_body, run_model
 from serving.schemas import FLOAT32_MAX, MAX_FEATURES, MAX_INSTANCES, ErrorResponse, RowParser
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
@@ -104,7 +104,8 @@ class ModelMetadata(BaseModel):
     outputs: list[TensorMetadata]
 
 
-def served_model(model: LoadedModel, name: str, version: str | None = None) -> LoadedModel:
+def check_served(model: LoadedModel, name: str, version: str | None = None) -> LoadedModel:
+    """`model`, if it is the model (and version) asked for; else a 404 naming the one served."""
     manifest = model.manifest
     if name != manifest.name:
         raise ModelNotFoundError(f"model {quote(name)} is not served here; this server serves {quote(manifest.name)}")
@@ -521,14 +522,14 @@ async def ready() -> dict[str, bool]:
 
 @router.get("/models/{name}", summary="Model metadata")
 @router.get("/models/{name}/versions/{version}", summary="Model metadata, for one version")
-async def model_metadata(model: Model, name: str, version: str | None = None) -> ModelMetadata:
-    return metadata(served_model(model, name, version))
+async def protocol_model_metadata(model: Model, name: str, version: str | None = None) -> ModelMetadata:
+    return metadata(check_served(model, name, version))
 
 
 @router.get("/models/{name}/ready", summary="Model readiness")
 @router.get("/models/{name}/versions/{version}/ready", summary="Model readiness, for one version")
 async def model_ready(model: Model, name: str, version: str | None = None) -> dict[str, Any]:
-    served_model(model, name, version)
+    check_served(model, name, version)
     return {"name": name, "ready": True}
 
 
@@ -546,7 +547,7 @@ async def model_infer(request: Request, model: Model, name: str, version: str | 
     # The binary extension's body is not JSON: refuse it for what it is before parsing.
     refuse_binary_extension(request)
     parser: RowParser = request.app.state.row_parser
-    return infer(served_model(model, name, version), parser, _parse(await json_body(request)))
+    return infer(check_served(model, name, version), parser, _parse(await json_body(request)))
 
 
 # The infer routes' paths, for the OpenAPI body app.py gives them.

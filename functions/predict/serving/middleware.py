@@ -1,0 +1,142 @@
+"""The middlewares: ASGI wrappers around the whole app that see every request before routing.
+app.py adds them, and says there why in that order.
+
+The stage: API Gateway puts a stage in front of the routes in two different ways: an HTTP API
+named stage arrives in `rawPath` (`/prod/predict`), a REST API stage does not appear in `path`
+(`/predict`) although the client called `/Prod/predict`. Mangum passes the raw event in
+`scope["aws.event"]`; StageRootPathMiddleware turns the stage into the ASGI `root_path`, so
+routing sees `/predict` and links (the docs page's `openapi.json`, the schema's server URL) carry
+the stage. `$default` stages, Function URLs and local servers have no prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.errors import INTERNAL_ERROR_MESSAGE, PayloadTooLargeError, ServiceError, error_response
+from serving.limits import MAX_BODY_BYTES
+from serving.observability import logger
+
+
+def stage_prefix(event: dict[str, Any]) -> str:
+    """The path prefix the client used for the API Gateway stage, or "" when there is none."""
+    context = event.get("requestContext") or {}
+    stage = context.get("stage")
+    if not stage or stage == "$default":
+        return ""
+    prefix = f"/{stage}"
+    called = event.get("rawPath") if event.get("version") == "2.0" else context.get("path")
+    return prefix if called and (called == prefix or called.startswith(prefix + "/")) else ""
+
+
+def staged_path(event: dict[str, Any], path: str, prefix: str) -> str:
+    """The full path the client called: an HTTP API's path already carries the stage (`/prod`
+    alone is the stage's root), a REST API's never does."""
+    if event.get("version") != "2.0":
+        return prefix + path
+    return prefix + "/" if path == prefix else path
+
+
+class StageRootPathMiddleware:
+    """Sets the ASGI root_path (and, for REST APIs, the full path) from the API Gateway stage."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = scope.get("aws.event")
+        if scope["type"] == "http" and isinstance(event, dict) and (prefix := stage_prefix(event)):
+            path = staged_path(event, scope["path"], prefix)
+            scope = {**scope, "root_path": prefix, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """Answers HEAD as GET without the body: FastAPI's routes, unlike Starlette's, do not add HEAD
+    to GET routes, and no server strips the body behind Lambda."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
+class UnexpectedErrorMiddleware:
+    """Logs any exception no handler claimed and answers a generic 500 without details.
+
+    Starlette's own server-error handler re-raises after responding, which makes Mangum
+    log the same failure a second time, outside the structured logger.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+            if response_started:
+                raise
+            await error_response(ServiceError(INTERNAL_ERROR_MESSAGE))(scope, receive, send)
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 for a body over MAX_BODY_BYTES, measured as it is read.
+
+    The content-length header is not consulted: behind Lambda the whole body is already in
+    the event, so the header saves nothing, and a client may send any text in it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[Message] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message)
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if size > MAX_BODY_BYTES:
+                await self._refuse(scope, receive, send)
+                return
+        replay = iter(chunks)
+
+        async def replay_receive() -> Message:
+            return next(replay, {"type": "http.disconnect"})
+
+        await self.app(scope, replay_receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        message = (
+            f"request body is over the limit of {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB "
+            "synchronous payload): send at most 10,000 instances per request, in several requests if needed"
+        )
+        await error_response(PayloadTooLargeError(message))(scope, receive, send)
