@@ -1,4 +1,4 @@
-"""functions/predict/score.py with batches shaped exactly as Distributed Map's ItemBatcher sends them."""
+"""functions/predict/batch.py with batches shaped exactly as Distributed Map's ItemBatcher sends them."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @pytest.fixture(scope="module")
-def score_module(app_module: ModuleType) -> Iterator[ModuleType]:
+def batch_module(app_module: ModuleType) -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.delitem(sys.modules, "score", raising=False)
-        yield importlib.import_module("score")
+        patch.delitem(sys.modules, "batch", raising=False)
+        yield importlib.import_module("batch")
 
 
 def batch(rows: list[Any], start: int, **batch_input: Any) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def batch(rows: list[Any], start: int, **batch_input: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("text", [True, False])
 def test_a_batch_is_scored_with_rows_numbered_as_in_the_file(
-    app_module: ModuleType, score_module: ModuleType, text: bool
+    app_module: ModuleType, batch_module: ModuleType, text: bool
 ) -> None:
     generator = random.Random(3)
     values = [[round(generator.uniform(0, 8), 1) for _ in NAMES] for _ in range(40)]
@@ -38,7 +38,7 @@ def test_a_batch_is_scored_with_rows_numbered_as_in_the_file(
     rows[5] = {**rows[5], "petal_width": "wide"}
     start = 5000
 
-    result = score_module.handler(batch(rows, start, text=text, probabilities=True, id_column="id"), LambdaContext())
+    result = batch_module.handler(batch(rows, start, text=text, probabilities=True, id_column="id"), LambdaContext())
 
     assert [error["row"] for error in result["errors"]] == [start + 6]
     api = response_json(
