@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke publish lint test test-unit bench clean
+.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...),
 
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
 	python local/lambda_local.py invoke $(EVENT)
+
+score: build ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl (ID_COLUMN=id, PROBABILITIES=1)
+	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
+	python local/score.py $(if $(ID_COLUMN),--id-column $(ID_COLUMN)) $(if $(PROBABILITIES),--probabilities) "$(INPUT)" "$(OUTPUT)"
 
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
 	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }

@@ -1,0 +1,129 @@
+"""The scoring core (serving/scoring.py): records as CSV or JSON Lines give them, validated and
+predicted exactly as the API does, each in exactly one of predictions or errors."""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from local.lambda_local import LambdaContext
+from serving.errors import NoProbabilitiesError
+from serving.scoring import ERROR, PREDICTION, ROW, Scorer
+from tests.events import make_event, response_json
+
+NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+# A value as JSON would carry it, with the CSV cell that stands for it; the Arabic-Indic digit one
+# is a digit to \d and to float(), not a number to the API.
+GOOD_NUMBER = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(lambda value: (value, repr(value)))
+BAD_TEXT = st.sampled_from(["abc", " 1.5", "1.5 ", "nan", "inf", "-Infinity", "1_000", "0x10", "1,5", "\u0661"])
+VALUE = st.one_of(
+    GOOD_NUMBER,
+    st.integers(-1000, 1000).map(lambda value: (float(value), str(value))),
+    st.just((None, "")),
+    BAD_TEXT.map(lambda text: (text, text)),
+    st.just((1e39, "1e39")),
+)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """(the record as JSON Lines gives it, as CSV gives it, the /predict body it stands for)."""
+    typed: dict[str, Any] = {}
+    text: dict[str, str] = {}
+    for name in NAMES:
+        if draw(st.integers(0, 30)) == 0:
+            continue  # the column is absent
+        value, cell = draw(VALUE)
+        typed[name], text[name] = value, cell
+    if draw(st.booleans()):
+        typed["comment"] = text["comment"] = draw(st.text(max_size=5))
+    body = {name: value for name, value in typed.items() if name in NAMES}
+    return typed, text, body
+
+
+def api(app_module: ModuleType, body: Any, query: dict[str, str] | None = None) -> tuple[int, Any]:
+    response = app_module.handler(make_event("http-api", body=body, query=query), LambdaContext())
+    return response["statusCode"], response_json(response)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(records(), max_size=12), text=st.booleans(), first=st.integers(1, 10**6))
+def test_every_record_is_predicted_as_the_api_would_or_rejected_with_its_message(
+    app_module: ModuleType, batch: list[tuple[dict[str, Any], dict[str, str], dict[str, Any]]], text: bool, first: int
+) -> None:
+    scorer = Scorer(app_module.model, probabilities=True)
+    scored = scorer.score([record[1] if text else record[0] for record in batch], first_row=first, text=text)
+
+    numbers = [item[ROW] for item in scored.predictions + scored.errors]
+    assert sorted(numbers) == list(range(first, first + len(batch)))
+    by_row = {item[ROW]: item for item in scored.predictions}
+    for number, (_, _, body) in enumerate(batch, start=first):
+        status, answer = api(app_module, body, {"probabilities": "true"})
+        if status == 200:
+            assert by_row[number] == {
+                ROW: number,
+                PREDICTION: answer["prediction"],
+                **answer["probabilities"],
+            }
+        else:
+            assert status == 422
+            [error] = [item for item in scored.errors if item[ROW] == number]
+            assert error == {ROW: number, ERROR: answer["error"]}
+
+
+def test_a_csv_row_with_more_or_fewer_cells_than_the_header_is_rejected(app_module: ModuleType) -> None:
+    good = dict(zip(NAMES, ["6.1", "2.8", "4.7", "1.2"], strict=True))
+    short = {**good, "petal_width": None}
+    long = {**good, None: ["7", "8"]}  # csv.DictReader puts extra cells under None
+
+    scored = Scorer(app_module.model).score([short, good, long], text=True)
+
+    assert scored.predictions == [{ROW: 2, PREDICTION: 1}]
+    assert scored.errors == [
+        {ROW: 1, ERROR: "invalid row: expected 4 cells, as the header names, got 3"},
+        {ROW: 3, ERROR: "invalid row: expected 4 cells, as the header names, got 6"},
+    ]
+
+
+def test_the_id_column_is_copied_in_place_of_the_row_number(app_module: ModuleType) -> None:
+    rows: list[Any] = [
+        {"key": "a", **dict(zip(NAMES, [6.1, 2.8, 4.7, 1.2], strict=True))},
+        {"key": "b", "sepal_length": "x"},
+        [6.1, 2.8, 4.7, 1.2],
+    ]
+
+    scored = Scorer(app_module.model, id_column="key").score(rows)
+
+    assert scored.predictions == [{"key": "a", PREDICTION: 1}]
+    assert [(error[ROW], error.get("key")) for error in scored.errors] == [(2, "b"), (3, None)]
+    assert scored.errors[1][ERROR].startswith("request body must be a JSON object (got [6.1, 2.8, 4.7, 1.2])")
+
+
+def test_error_messages_stay_bounded_whatever_the_cell(app_module: ModuleType) -> None:
+    scored = Scorer(app_module.model).score([dict.fromkeys(NAMES, "9" * 100_000 + "x")], text=True)
+
+    assert len(scored.errors[0][ERROR]) < 2000
+
+
+def test_a_number_cell_is_read_as_its_decimal_value_exactly(app_module: ModuleType) -> None:
+    cells = ["6.1", "+2.8", "4.70e0", ".12e1"]
+    scorer = Scorer(app_module.model)
+
+    from_text = scorer.score([dict(zip(NAMES, cells, strict=True))], text=True)
+    typed = scorer.score([dict(zip(NAMES, [6.1, 2.8, 4.7, 1.2], strict=True))])
+
+    assert from_text == typed
+    assert not math.isnan(float(cells[3]))
+
+
+def test_probabilities_of_a_regressor_are_refused(app_module: ModuleType) -> None:
+    regressor = app_module.model.manifest.model_copy(update={"task": "regression"})
+    model = type(app_module.model)(manifest=regressor, engine=app_module.model.engine)
+
+    with pytest.raises(NoProbabilitiesError, match="is a regressor"):
+        Scorer(model, probabilities=True)
