@@ -10,10 +10,10 @@ from types import ModuleType
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 
 from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED
+from tests.schema_contract import check_schema_contract
 
 EXAMPLES_PER_MODE = 150
 
@@ -36,21 +36,4 @@ def test_the_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, ap
     manifest = app_module.model.manifest
     if manifest.serving_engine.name != COMPILED:
         pytest.skip("the HTTP contract does not depend on the engine: checked once, with the one shipped")
-    api = schemathesis.openapi.from_asgi("/openapi.json", app_module.app)
-    # The served model's name and version, so that generated requests reach the model, not a 404.
-    cases = api.as_strategy(mode, path_parameters={"name": manifest.name, "version": manifest.version})
-    if mode.is_positive:
-        cases = cases.map(consistent_tensor)
-
-    @given(case=cases)
-    @settings(
-        max_examples=EXAMPLES_PER_MODE,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-    )
-    def conforms(case: schemathesis.Case) -> None:
-        case.call_and_validate()
-
-    conforms()
+    check_schema_contract(app_module.app, manifest, mode, consistent_tensor, EXAMPLES_PER_MODE)

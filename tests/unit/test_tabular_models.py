@@ -30,6 +30,7 @@ from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from tests.conftest import imported_app
 from tests.events import make_event, response_json
+from tests.schema_contract import check_schema_contract
 
 EXAMPLES = settings(
     max_examples=60,
@@ -440,20 +441,4 @@ def same_rows(case: schemathesis.Case) -> schemathesis.Case:
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
 def test_penguins_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, penguins: Served) -> None:
     manifest = penguins.app.model.manifest
-    api = schemathesis.openapi.from_asgi("/openapi.json", penguins.app.app)
-    cases = api.as_strategy(mode, path_parameters={"name": manifest.name, "version": manifest.version})
-    if mode.is_positive:
-        cases = cases.map(same_rows)
-
-    @given(case=cases)
-    @settings(
-        max_examples=60,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-    )
-    def conforms(case: schemathesis.Case) -> None:
-        case.call_and_validate()
-
-    conforms()
+    check_schema_contract(penguins.app.app, manifest, mode, same_rows, examples=60)
