@@ -6,6 +6,9 @@ cfn-lint runs on this parameter combination in test_template.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,6 +129,36 @@ def test_enabled_it_adds_the_state_machine_and_three_functions(stack: tuple[dict
     }
 
 
+def state_names(states: dict[str, Any]) -> list[str]:
+    names = list(states)
+    for state in states.values():
+        if state["Type"] == "Map":
+            names += state_names(state["ItemProcessor"]["States"])
+    return names
+
+
+def test_state_names_are_unique_across_the_maps_too(definition: dict[str, Any]) -> None:
+    # Step Functions refuses a definition where a Map's inner state repeats any other state's name.
+    names = state_names(definition["States"])
+
+    assert len(names) == len(set(names))
+
+
+# Optional: AWS's definition rules beyond the structure asserted here, from the npm package
+# asl-validator (4.0.0 checked; `npm install asl-validator`, then ASL_VALIDATOR=<its bin>).
+@pytest.mark.skipif(not os.environ.get("ASL_VALIDATOR"), reason="ASL_VALIDATOR (npm asl-validator) not set")
+def test_asl_validator_accepts_the_definition(definition: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "batch_scoring.asl.json"
+    text = json.dumps(definition)
+    for name in ("StartFunctionArn", "ScoringFunctionArn", "FinishFunctionArn"):
+        text = text.replace(f"<{name}>", f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+    path.write_text(text)
+
+    result = subprocess.run([os.environ["ASL_VALIDATOR"], "--json-path", str(path)], capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_each_map_is_distributed_over_the_input_file_in_batches(definition: dict[str, Any]) -> None:
     states = definition["States"]
 
@@ -201,7 +234,7 @@ def test_every_lambda_call_retries_throttling_and_service_errors_with_backoff(
     substitutions = stack[0]["BatchScoringStateMachine"]["Properties"]["DefinitionSubstitutions"]
     found = tasks(definition["States"])
 
-    assert set(found) == {"ReadRequest", "WriteFiles", "ScoreCsv/ScoreBatch", "ScoreJsonLines/ScoreBatch"}
+    assert set(found) == {"ReadRequest", "WriteFiles", "ScoreCsv/ScoreCsvBatch", "ScoreJsonLines/ScoreJsonLinesBatch"}
     for task in found.values():
         assert task["Resource"] == "arn:aws:states:::lambda:invoke"
         assert task["OutputPath"] == "$.Payload"
