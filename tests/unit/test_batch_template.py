@@ -36,6 +36,9 @@ BATCH_RESOURCES = {
     "BatchScoringFunctionRole",
     "BatchFinishFunction",
     "BatchFinishFunctionRole",
+    "BatchStartFunctionLogGroup",
+    "BatchScoringFunctionLogGroup",
+    "BatchFinishFunctionLogGroup",
 }
 MAPS = {"ScoreCsv": "CSV", "ScoreJsonLines": "JSONL"}
 TRANSIENT_LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
