@@ -76,6 +76,14 @@ def app_module(iris_model_dir: Path) -> Iterator[ModuleType]:
         yield module
 
 
+@pytest.fixture(scope="session")
+def batch_module(app_module: ModuleType) -> Iterator[ModuleType]:
+    """functions/predict/batch.py (the batch job's scoring handler) over `app_module`'s model."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delitem(sys.modules, "batch", raising=False)
+        yield importlib.import_module("batch")
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import random
-import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -15,13 +12,6 @@ from local.lambda_local import LambdaContext
 from tests.events import make_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-
-
-@pytest.fixture(scope="module")
-def batch_module(app_module: ModuleType) -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delitem(sys.modules, "batch", raising=False)
-        yield importlib.import_module("batch")
 
 
 def batch(rows: list[Any], start: int, **batch_input: Any) -> dict[str, Any]:

@@ -30,6 +30,14 @@ COMBINATIONS = {
         "AlarmMinRequests": "50",
     },
     "jwt": {"AuthMode": "JWT", "JwtIssuer": "https://issuer.example.com", "JwtAudience": "iris-api"},
+    "batch-scoring": {
+        "EnableBatchScoring": "true",
+        "InputBucket": "rows-in",
+        "OutputBucket": "scores-out",
+        "RowsPerBatch": "250",
+        "BatchMaxConcurrency": "40",
+        "BatchToleratedFailurePercentage": "10",
+    },
     "s3-model": {
         "ModelBucket": "models",
         "ModelKey": "iris/model.zip",
