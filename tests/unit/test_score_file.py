@@ -21,9 +21,11 @@ class Halves:
     def __init__(self) -> None:
         self.sizes: list[int] = []
 
-    def __call__(self, chunk: list[Any], first: int) -> Scored:
+    def __call__(self, header: list[str] | None, chunk: list[Any], first: int) -> Scored:
         self.sizes.append(len(chunk))
-        numbered = list(enumerate(chunk, start=first))
+        # A CSV row is a list of cells under the header; a JSON Lines record a dict.
+        records = chunk if header is None else [dict(zip(header, row, strict=True)) for row in chunk]
+        numbered = list(enumerate(records, start=first))
         return Scored(
             [{"row": row, "prediction": record["x"]} for row, record in numbered if int(record["x"]) % 2 == 0],
             [{"row": row, "error": "odd"} for row, record in numbered if int(record["x"]) % 2],
@@ -75,7 +77,7 @@ def test_a_failed_run_leaves_neither_file(tmp_path: Path) -> None:
     source.write_text("x\n2\n3\n")
     output = tmp_path / "out.csv"
 
-    def fails(chunk: list[Any], first: int) -> Scored:
+    def fails(header: list[str] | None, chunk: list[Any], first: int) -> Scored:
         raise RuntimeError("the engine broke")
 
     with pytest.raises(RuntimeError, match="the engine broke"):
