@@ -157,16 +157,22 @@ class Scorer:
         """Score CSV rows as csv.reader gives them under `header`: the same result as
         `score([csv.DictReader's dict of each row], first_row, text=True)`, without building the dicts."""
         at = {name: index for index, name in enumerate(header)}  # a repeated name: its last column, as DictReader
+        widths = list(map(len, rows))
+        every_row_whole = widths.count(len(header)) == len(rows)
         id_at = at.get(self.id_column)
         if id_at is None:
             outcome = _Outcome([ROW] * len(rows), range(first_row, first_row + len(rows)))
+        elif every_row_whole:
+            outcome = _Outcome([self.id_column] * len(rows), [row[id_at] for row in rows])
         else:
-            ids = [row[id_at] if id_at < len(row) else None for row in rows]
+            ids = [row[id_at] if id_at < width else None for row, width in zip(rows, widths, strict=True)]
             outcome = _Outcome([self.id_column] * len(rows), ids)
         if all(name in at for name in self.names):
-            width = len(header)
-            whole = [index for index, row in enumerate(rows) if len(row) == width]
-            source = rows if len(whole) == len(rows) else [rows[index] for index in whole]
+            if every_row_whole:
+                whole, source = list(range(len(rows))), rows
+            else:
+                whole = [index for index, width in enumerate(widths) if width == len(header)]
+                source = [rows[index] for index in whole]
             self._score_fast([[row[at[name]] for row in source] for name in self.names], whole, outcome)
         slow = outcome.undecided(len(rows))
         self._score_slow({index: as_record(header, rows[index]) for index in slow}, slow, True, outcome)
