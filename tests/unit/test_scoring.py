@@ -3,6 +3,7 @@ predicted exactly as the API does, each in exactly one of predictions or errors.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from types import ModuleType
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
 from serving.errors import NoProbabilitiesError
-from serving.scoring import ERROR, PREDICTION, ROW, Scorer, as_record
+from serving.scoring import DECIMAL_CHARACTERS, ERROR, PREDICTION, ROW, Scorer, as_record
 from tests.events import make_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -211,3 +212,19 @@ def test_a_chunk_of_good_rows_and_one_bad_row_keeps_the_input_order(app_module: 
     assert error[ROW] == 18
     assert error["id"] == "r17"
     assert 'Input should be a valid number (got "n/a")' in error[ERROR]
+
+
+def test_float_reads_exactly_the_plain_decimals_among_strings_of_their_characters() -> None:
+    # The fast path's premise: over these characters, float() succeeds where the text rule reads a number.
+    alphabet = "0123456789+-.eE"
+    strings = ["".join(chars) for length in range(1, 5) for chars in itertools.product(alphabet, repeat=length)]
+
+    def reads(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    assert all(DECIMAL_CHARACTERS.fullmatch(text) for text in strings)
+    assert [text for text in strings if reads(text) != bool(PLAIN_DECIMAL.fullmatch(text))] == []
