@@ -17,6 +17,7 @@ import argparse
 import csv
 import itertools
 import json
+import operator
 import os
 import sys
 import tempfile
@@ -80,14 +81,21 @@ class RecordWriter:
     def __init__(self, stream: IO[str], kind: str, columns: list[str]) -> None:
         self.stream = stream
         self.columns = columns
+        # A record's cells in one C call: itemgetter gives a tuple from two names on, the value for one.
+        self.cells: Callable[[dict[str, Any]], Any] = (
+            operator.itemgetter(*columns) if len(columns) > 1 else lambda record: (record[columns[0]],)
+        )
         self.csv = csv.writer(stream) if kind == ".csv" else None
         if self.csv is not None:
             self.csv.writerow(columns)
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         if self.csv is not None:
-            # csv.DictWriter's rows, without its per-row generator: None is written as an empty cell.
-            self.csv.writerows(map(record.get, self.columns) for record in records)
+            try:
+                rows = list(map(self.cells, records))
+            except KeyError:  # a record without every column (a JSON Lines row keyed by its number)
+                rows = [[record.get(column) for column in self.columns] for record in records]  # None: empty
+            self.csv.writerows(rows)
         else:
             self.stream.writelines(json.dumps(record) + "\n" for record in records)
 
