@@ -230,7 +230,7 @@ def estimate(rate: float) -> list[str]:
         "```text",
         f"batches B      = 1,000,000 / {ROWS_PER_BATCH:,}",
         f"Lambda         = B * (${report.PRICE_PER_REQUEST:.7f} per request + {ROWS_PER_BATCH:,} / rate s"
-        f" * {memory_gb:.3f} GB * ${report.PRICE_PER_GB_SECOND[ARCHITECTURE]} per GB-s)",
+        f" * {memory_gb:.3f} GB * ${report.PRICE_PER_GB_SECOND[ARCHITECTURE]:.10f} per GB-s)",
         f"Step Functions = B * {TRANSITIONS_PER_BATCH} transitions * ${PRICE_PER_TRANSITION:.6f}",
         f"time           = 1,000,000 / (rate * {MAX_CONCURRENCY})",
         "```",
