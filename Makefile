@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit bench clean
+.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-unit: setup ## tests/unit only: no build, no built package (tests/integrati
 
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
+
+bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md
+	python -m bench.scoring
 
 clean: ## remove the build output, the model cache and the virtualenv
 	rm -rf .aws-sam .model-cache bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

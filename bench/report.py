@@ -316,11 +316,16 @@ def end_marker(name: str) -> str:
 def replace_between_markers(text: str, name: str, content: str) -> str:
     """`text` with whatever lies between the `name` markers replaced by `content`; the markers
     themselves and everything outside them are kept."""
-    start, end = start_marker(name), end_marker(name)
+    return replace_between(text, start_marker(name), end_marker(name), content)
+
+
+def replace_between(text: str, start: str, end: str, content: str) -> str:
+    """`text` with whatever lies between the lines `start` and `end` (each there once, in that
+    order) replaced by `content`."""
     counts = {marker: text.count(marker) for marker in (start, end)}
     if any(count != 1 for count in counts.values()):
         found = ", ".join(f"`{marker}` {count} times" for marker, count in counts.items())
-        raise MarkerError(f"the generated section {name!r} needs each of its markers once; found {found}")
+        raise MarkerError(f"a generated section needs each of its markers once; found {found}")
     before, _, rest = text.partition(start)
     if end not in rest:
         raise MarkerError(f"`{end}` comes before `{start}`; put the end marker after the start marker")
@@ -329,7 +334,11 @@ def replace_between_markers(text: str, name: str, content: str) -> str:
 
 
 # The document, relative to the project root, that holds each generated section.
-SECTION_DOCUMENTS = {"comparison": Path("docs/benchmark.md"), "cost": Path("docs/operations.md")}
+SECTION_DOCUMENTS = {
+    "comparison": Path("docs/benchmark.md"),
+    "cost": Path("docs/operations.md"),
+    "scoring": Path("docs/scoring.md"),  # bench/scoring.py's
+}
 
 
 def update_documents(root: Path, sections: Mapping[str, str]) -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
+import operator
 import os
 import sys
 import tempfile
@@ -48,12 +50,17 @@ def errors_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.errors{output.suffix}")
 
 
-def read_records(stream: IO[str], kind: str) -> Iterator[Any]:
-    """CSV rows as dicts of strings (csv.DictReader's marks for a wrong cell count kept); JSON
-    Lines values as parsed, a line that is not JSON as its text (rejected as not an object)."""
+def read_records(stream: IO[str], kind: str) -> tuple[list[str] | None, Iterator[Any]]:
+    """A CSV's header and its rows as lists of strings (blank lines skipped, as csv.DictReader
+    does); for JSON Lines no header and the values as parsed, a line that is not JSON as its
+    text (rejected as not an object)."""
     if kind == ".csv":
-        yield from csv.DictReader(stream)
-        return
+        reader = csv.reader(stream)
+        return next(reader, []), filter(None, reader)
+    return None, _json_lines(stream)
+
+
+def _json_lines(stream: IO[str]) -> Iterator[Any]:
     for line in stream:
         if line.strip():
             try:
@@ -63,28 +70,32 @@ def read_records(stream: IO[str], kind: str) -> Iterator[Any]:
 
 
 def chunks(records: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    records = iter(records)
+    while chunk := list(itertools.islice(records, size)):
         yield chunk
 
 
 class RecordWriter:
-    """Writes dicts as CSV (the header from `columns`) or JSON Lines."""
+    """Writes dicts as CSV (`columns`, a record's missing ones empty, others ignored) or JSON Lines."""
 
     def __init__(self, stream: IO[str], kind: str, columns: list[str]) -> None:
         self.stream = stream
-        self.csv = csv.DictWriter(stream, columns, extrasaction="ignore") if kind == ".csv" else None
+        self.columns = columns
+        # A record's cells in one C call: itemgetter gives a tuple from two names on, the value for one.
+        self.cells: Callable[[dict[str, Any]], Any] = (
+            operator.itemgetter(*columns) if len(columns) > 1 else lambda record: (record[columns[0]],)
+        )
+        self.csv = csv.writer(stream) if kind == ".csv" else None
         if self.csv is not None:
-            self.csv.writeheader()
+            self.csv.writerow(columns)
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         if self.csv is not None:
-            self.csv.writerows(records)
+            try:
+                rows = list(map(self.cells, records))
+            except KeyError:  # a record without every column (a JSON Lines row keyed by its number)
+                rows = [[record.get(column) for column in self.columns] for record in records]  # None: empty
+            self.csv.writerows(rows)
         else:
             self.stream.writelines(json.dumps(record) + "\n" for record in records)
 
@@ -97,7 +108,7 @@ def atomic_file(path: Path) -> Iterator[IO[str]]:
     )
     try:
         with handle:
-            yield handle
+            yield handle.file  # the file itself: the wrapper's methods add a call to every write
         # mkstemp makes the file private (0600); the result gets the mode any new file would.
         umask = os.umask(0)
         os.umask(umask)
@@ -114,15 +125,15 @@ def progress(rows: int, started: float) -> str:
 
 
 def score_file(
-    score: Callable[[list[Any], int], Any],
+    score: Callable[[list[str] | None, list[Any], int], Any],
     source: Path,
     output: Path,
     columns: list[str],
     error_columns: list[str],
     report: Callable[[str], object],
 ) -> tuple[int, int]:
-    """Stream `source` through `score` (a chunk and its first row number -> serving.scoring.Scored)
-    into `output` and its errors file; returns (predicted, rejected)."""
+    """Stream `source` through `score` (a CSV's header or None, a chunk of rows and its first row
+    number -> serving.scoring.Scored) into `output` and its errors file; returns (predicted, rejected)."""
     kind = file_format(source)
     out_kind = file_format(output)
     predicted = rejected = 0
@@ -133,8 +144,9 @@ def score_file(
         atomic_file(errors_path(output)) as bad,
     ):
         writer, error_writer = RecordWriter(out, out_kind, columns), RecordWriter(bad, out_kind, error_columns)
-        for chunk in chunks(read_records(stream, kind), CHUNK_ROWS):
-            scored = score(chunk, predicted + rejected + 1)
+        names, records = read_records(stream, kind)
+        for chunk in chunks(records, CHUNK_ROWS):
+            scored = score(names, chunk, predicted + rejected + 1)
             writer.write(scored.predictions)
             error_writer.write(scored.errors)
             predicted += len(scored.predictions)
@@ -151,7 +163,10 @@ def score_file(
 def header(source: Path) -> list[str]:
     """The input's column names: a CSV's header, or the first JSON Lines object's keys."""
     with source.open(newline="", encoding="utf-8") as stream:
-        first = next(read_records(stream, file_format(source)), None)
+        names, records = read_records(stream, file_format(source))
+        if names is not None:
+            return names
+        first = next(records, None)
     return [name for name in first if isinstance(name, str)] if isinstance(first, dict) else []
 
 
@@ -171,9 +186,12 @@ def run(package: Path, source: Path, output: Path, id_column: str, probabilities
     key = id_column if id_column in header(source) else ROW
     classes = list(model.manifest.class_names) if probabilities else []
     error_columns = [ROW] + ([key] if key != ROW else []) + [ERROR]
-    text = file_format(source) == ".csv"
+
+    def score(names: list[str] | None, chunk: list[Any], first: int) -> Any:
+        return scorer.score(chunk, first_row=first) if names is None else scorer.score_table(names, chunk, first)
+
     _, rejected = score_file(
-        lambda chunk, first: scorer.score(chunk, first_row=first, text=text),
+        score,
         source,
         output,
         [key, PREDICTION, *classes],

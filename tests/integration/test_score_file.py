@@ -75,3 +75,38 @@ def test_a_missing_input_fails_with_one_line_and_writes_nothing(package: Path, t
     assert result.returncode == 1
     assert result.stderr.strip().endswith("absent.csv: no such file")
     assert list(tmp_path.iterdir()) == []
+
+
+def run_bench(*options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bench.scoring", *options]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_the_scoring_bench_times_both_programs_on_the_same_files_and_writes_nothing(package: Path) -> None:
+    documents = [PROJECT_ROOT / "README.md", PROJECT_ROOT / "docs" / "scoring.md"]
+    before = [document.read_text() for document in documents]
+
+    result = run_bench("--rows", "300", "3000", "--rounds", "1", "--no-write", "--package", str(package))
+
+    assert result.returncode == 0, result.stderr
+    rows = [
+        cells(line) for line in result.stdout.splitlines() if line.startswith("| make score") or "predict loop" in line
+    ]
+    assert sorted((row[0].split()[0], row[1]) for row in rows) == [
+        ("make", "3,000"), ("make", "300"), ("scikit-learn", "3,000"), ("scikit-learn", "300")
+    ]  # fmt: skip
+    assert all(float(row[3].replace(",", "")) > 0 and float(row[4]) > 0 for row in rows)
+    assert "against scikit-learn's loop on the same file" in result.stdout
+    assert "| rows/s per concurrent function |" in result.stdout
+    assert [document.read_text() for document in documents] == before
+
+
+def test_the_scoring_bench_needs_a_built_package(tmp_path: Path) -> None:
+    result = run_bench("--package", str(tmp_path))
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"no built package at {tmp_path}: run make build first"
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]

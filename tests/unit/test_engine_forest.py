@@ -16,7 +16,7 @@ from build.engines import ExactnessError, UnsupportedEstimatorError, check_exact
 from build.engines import forest as compile_forest
 from build.engines.base import serialize
 from build.engines.forest import compile_estimator, probes
-from serving.engines.forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest
+from serving.engines.forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest, lowest_bit_positions
 
 IRIS = load_iris()
 X_REGRESSION, Y_REGRESSION = make_regression(n_samples=300, n_features=5, noise=3.0, random_state=0)
@@ -179,3 +179,24 @@ def test_names_that_contradict_the_estimator_are_refused() -> None:
         compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target), ["a", "b", "c"])
     with pytest.raises(ValueError, match="2 class names for the estimator's 3 classes"):
         compile_estimator(DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target), None, ["a", "b"])
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_the_lowest_bit_table_names_each_words_lowest_set_bit(bits: int) -> None:
+    words = np.arange(1, 1 << bits)
+    positions = lowest_bit_positions(bits)[1:]
+
+    assert ((words >> positions) & 1 == 1).all()
+    assert (words & ((1 << positions) - 1) == 0).all()
+
+
+@pytest.mark.parametrize(("leaves", "by_table"), [(6, True), (16, True), (24, False), (60, False)])
+def test_one_word_masks_are_read_by_table_or_computed_with_the_same_answers(leaves: int, by_table: bool) -> None:
+    estimator = RandomForestRegressor(n_estimators=10, max_leaf_nodes=leaves, random_state=leaves)
+    estimator.fit(X_REGRESSION, Y_REGRESSION)
+    rows = np.random.default_rng(leaves).normal(0, 2, size=(3_000, X_REGRESSION.shape[1]))
+    compiled = round_trip(estimator)
+
+    assert compiled.words == 1
+    assert (compiled.lowest_bit is not None) == by_table
+    assert compiled.predict(rows).tobytes() == estimator.predict(rows).tobytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.score import ScoreError, atomic_file, chunks, errors_path, score_file
+from local.score import RecordWriter, ScoreError, atomic_file, chunks, errors_path, score_file
 from serving.scoring import Scored
 
 
@@ -21,9 +22,11 @@ class Halves:
     def __init__(self) -> None:
         self.sizes: list[int] = []
 
-    def __call__(self, chunk: list[Any], first: int) -> Scored:
+    def __call__(self, header: list[str] | None, chunk: list[Any], first: int) -> Scored:
         self.sizes.append(len(chunk))
-        numbered = list(enumerate(chunk, start=first))
+        # A CSV row is a list of cells under the header; a JSON Lines record a dict.
+        records = chunk if header is None else [dict(zip(header, row, strict=True)) for row in chunk]
+        numbered = list(enumerate(records, start=first))
         return Scored(
             [{"row": row, "prediction": record["x"]} for row, record in numbered if int(record["x"]) % 2 == 0],
             [{"row": row, "error": "odd"} for row, record in numbered if int(record["x"]) % 2],
@@ -75,7 +78,7 @@ def test_a_failed_run_leaves_neither_file(tmp_path: Path) -> None:
     source.write_text("x\n2\n3\n")
     output = tmp_path / "out.csv"
 
-    def fails(chunk: list[Any], first: int) -> Scored:
+    def fails(header: list[str] | None, chunk: list[Any], first: int) -> Scored:
         raise RuntimeError("the engine broke")
 
     with pytest.raises(RuntimeError, match="the engine broke"):
@@ -105,3 +108,21 @@ def test_atomic_file_replaces_an_old_result_only_when_complete(tmp_path: Path) -
 def test_only_csv_and_jsonl_are_accepted(tmp_path: Path) -> None:
     with pytest.raises(ScoreError, match=r"expected a \.csv or \.jsonl file"):
         score_file(Halves(), tmp_path / "in.parquet", tmp_path / "out.csv", [], [], lambda _: None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    columns=st.lists(st.sampled_from(["row", "id", "prediction", "error"]), min_size=1, max_size=4, unique=True),
+    records=st.lists(
+        st.dictionaries(st.sampled_from(["row", "id", "prediction", "error", "x"]), st.integers() | st.text()),
+        max_size=6,
+    ),
+)
+def test_csv_records_are_written_as_dict_writer_writes_them(columns: list[str], records: list[dict[str, Any]]) -> None:
+    ours, theirs = io.StringIO(), io.StringIO()
+    RecordWriter(ours, ".csv", columns).write(records)
+    reference = csv.DictWriter(theirs, columns, extrasaction="ignore")
+    reference.writeheader()
+    reference.writerows(records)
+
+    assert ours.getvalue() == theirs.getvalue()

@@ -3,7 +3,9 @@ predicted exactly as the API does, each in exactly one of predictions or errors.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from types import ModuleType
 from typing import Any
 
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
 from serving.errors import NoProbabilitiesError
-from serving.scoring import ERROR, PREDICTION, ROW, Scorer
+from serving.scoring import DECIMAL_CHARACTERS, ERROR, PREDICTION, ROW, Scorer, as_record
 from tests.events import make_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -127,3 +129,102 @@ def test_probabilities_of_a_regressor_are_refused(app_module: ModuleType) -> Non
 
     with pytest.raises(NoProbabilitiesError, match="is a regressor"):
         Scorer(model, probabilities=True)
+
+
+# A CSV cell with the JSON value it stands for, by the documented rule spelt independently here:
+# empty is null, a plain ASCII decimal is its number, anything else stays text.
+PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+CELL = st.one_of(
+    GOOD_NUMBER.map(lambda pair: pair[1]),
+    st.integers(-1000, 1000).map(str),
+    st.sampled_from(["", "1e39", "-1e999", "3.4028235e38", "3.4028234e38", "6.1", ".5", "5."]),
+    BAD_TEXT,
+    # The characters of a decimal in any order: float() takes some that are no plain decimal.
+    st.text(alphabet="0123456789+-.eE", max_size=6),
+)
+
+
+def cell_value(cell: str) -> Any:
+    if cell == "":
+        return None
+    return float(cell) if PLAIN_DECIMAL.fullmatch(cell) else cell
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
+    """A CSV header (the features in any order, maybe an id and another column, rarely a feature
+    missing) and rows, some with more or fewer cells than the header."""
+    header = draw(st.permutations([*NAMES, "id", "comment"]))
+    header = [name for name in header if draw(st.integers(0, 12)) > 0 or name not in NAMES[:1]]
+    rows = []
+    for index in range(draw(st.integers(0, 12))):
+        row = [f"r{index}" if name == "id" else draw(CELL) for name in header]
+        width = draw(st.sampled_from([len(row)] * 8 + [len(row) - 1, len(row) + 2]))
+        rows.append(([*row, "x", "y"])[: max(width, 0)])
+    return header, rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=tables(), first=st.integers(1, 10**6), probabilities=st.booleans())
+def test_a_csv_chunk_is_scored_row_by_row_as_the_api_answers_each_row(
+    app_module: ModuleType, table: tuple[list[str], list[list[str]]], first: int, probabilities: bool
+) -> None:
+    header, rows = table
+    scorer = Scorer(app_module.model, probabilities=probabilities)
+
+    scored = scorer.score_table(header, rows, first_row=first)
+
+    # The same rows as csv.DictReader gives them, through the records' path.
+    assert scored == scorer.score([as_record(header, row) for row in rows], first_row=first, text=True)
+    key = "id" if "id" in header else ROW
+    predictions = {item[key]: item for item in scored.predictions}
+    errors = {item[ROW]: item for item in scored.errors}
+    assert len(predictions) + len(errors) == len(rows)
+    query = {"probabilities": "true"} if probabilities else None
+    for number, row in enumerate(rows, start=first):
+        if len(row) != len(header):
+            assert errors[number][ERROR] == (
+                f"invalid row: expected {len(header)} cells, as the header names, got {len(row)}"
+            )
+            continue
+        cells = dict(zip(header, row, strict=True))
+        status, answer = api(app_module, {name: cell_value(cells[name]) for name in NAMES if name in cells}, query)
+        key_value = cells["id"] if key == "id" else number
+        if status == 200:
+            expected = {key: key_value, PREDICTION: answer["prediction"], **(answer.get("probabilities") or {})}
+            assert predictions[key_value] == expected
+        else:
+            assert status == 422
+            assert errors[number] == {ROW: number, **({key: key_value} if key == "id" else {}), ERROR: answer["error"]}
+
+
+def test_a_chunk_of_good_rows_and_one_bad_row_keeps_the_input_order(app_module: ModuleType) -> None:
+    header = ["id", *NAMES]
+    rows = [[f"r{index}", "6.1", "2.8", "4.7", "1.2"] for index in range(50)]
+    rows[17][2] = "n/a"
+    scorer = Scorer(app_module.model)
+
+    scored = scorer.score_table(header, rows)
+
+    assert [item["id"] for item in scored.predictions] == [f"r{index}" for index in range(50) if index != 17]
+    assert {item[PREDICTION] for item in scored.predictions} == {1}
+    [error] = scored.errors
+    assert error[ROW] == 18
+    assert error["id"] == "r17"
+    assert 'Input should be a valid number (got "n/a")' in error[ERROR]
+
+
+def test_float_reads_exactly_the_plain_decimals_among_strings_of_their_characters() -> None:
+    # The fast path's premise: over these characters, float() succeeds where the text rule reads a number.
+    alphabet = "0123456789+-.eE"
+    strings = ["".join(chars) for length in range(1, 5) for chars in itertools.product(alphabet, repeat=length)]
+
+    def reads(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    assert all(DECIMAL_CHARACTERS.fullmatch(text) for text in strings)
+    assert [text for text in strings if reads(text) != bool(PLAIN_DECIMAL.fullmatch(text))] == []

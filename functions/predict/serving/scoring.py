@@ -8,25 +8,38 @@ decimal number (`-1.5`, `2e3`; no spaces, no `nan`/`inf`, no `_`) is that number
 other text stays a string, which a number feature then rejects. The rows are then validated by
 the same types as the API's (serving.schemas), predicted by the same model call, and each bad
 row gets exactly the message the API answers when that row is POSTed to /predict by name.
+
+CSV rows take a fast path first: a chunk's cells are checked column by column against the same
+rules (a number column read with float() and its characters checked in one regular expression
+call, its float32 range with numpy) and the rows that pass go straight to the model as one
+array. Only the rows it does not pass (any failed check, a wrong cell count) go through the
+per-row validation above, so every message is the API's and every value the one it would give.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from serving.errors import InvalidRequestError, NoProbabilitiesError
+from serving.manifest import Feature
 from serving.model import LoadedModel
-from serving.schemas import RowParser, value_type
+from serving.schemas import FLOAT32_MAX, RowParser, value_type
 
 # A number feature's CSV cell read as a number: an ASCII decimal (\d would take any script's digits);
 # no two parts can match the same digits, so a long cell costs linear time, not quadratic.
 NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A number column's cells joined: if float() reads each cell and the cells hold only these
+# characters, each is a plain decimal (float() alone would also take spaces, "nan", "inf",
+# "1_000" and other scripts' digits, which the text rules keep as text).
+DECIMAL_CHARACTERS = re.compile(r"[0-9+\-.eE]*")
 ROW = "row"
 PREDICTION = "prediction"
 ERROR = "error"
@@ -56,6 +69,16 @@ def _cell_count_error(record: Mapping[Any, Any]) -> str | None:
     return f"invalid row: expected {header} cells, as the header names, got {cells}"
 
 
+def as_record(header: Sequence[str], row: Sequence[str]) -> dict[Any, Any]:
+    """The dict csv.DictReader makes of `row` under `header` (extra cells under None, missing ones None)."""
+    record: dict[Any, Any] = dict(zip(header, row, strict=False))
+    if len(row) > len(header):
+        record[None] = list(row[len(header) :])
+    for name in header[len(row) :]:
+        record[name] = None
+    return record
+
+
 class Scorer:
     """Scores batches of records with `model`; `id_column`'s value, where a record has one, is
     copied to its prediction or error in place of the row number."""
@@ -67,6 +90,7 @@ class Scorer:
         self.model = model
         self.id_column = id_column
         self.probabilities = probabilities
+        self.features = list(manifest.features)
         self.parser = RowParser(manifest.features)
         self.names = self.parser.feature_names
         self.numbers = frozenset(feature.name for feature in manifest.features if feature.type == "number")
@@ -104,66 +128,185 @@ class Scorer:
             return error.message
         raise AssertionError("a row the batch validation rejected was accepted alone")
 
-    def _key(self, record: Any, row: int) -> Record:
+    def _key(self, record: Any, row: int) -> tuple[str, Any]:
+        """The column and value a record's outcome is keyed by: its id, or else its row number."""
         if isinstance(record, Mapping) and self.id_column in record:
-            return {self.id_column: record[self.id_column]}
-        return {ROW: row}
+            return self.id_column, record[self.id_column]
+        return ROW, row
 
     def score(self, records: Sequence[Any], first_row: int = 1, text: bool = False) -> Scored:
         """Score `records`, numbered from `first_row`; `text`: they come from CSV (cells are strings)."""
-        bodies: list[Any] = []
-        problems: dict[int, str] = {}
-        for index, record in enumerate(records):
+        keys = [self._key(record, first_row + index) for index, record in enumerate(records)]
+        outcome = _Outcome([name for name, _ in keys], [value for _, value in keys])
+        if text:
+            # Records with the header's cell count and every feature (as text) can take the fast path.
+            whole = [
+                index
+                for index, record in enumerate(records)
+                if isinstance(record, Mapping)
+                and _cell_count_error(record) is None
+                and all(name in record for name in self.names)
+            ]
+            columns = [[records[index][name] for index in whole] for name in self.names]
+            if all(type(cell) is str for column in columns for cell in column):
+                self._score_fast(columns, whole, outcome)
+        self._score_slow(records, outcome.undecided(len(records)), text, outcome)
+        return outcome.scored(first_row)
+
+    def score_table(self, header: Sequence[str], rows: Sequence[Sequence[str]], first_row: int = 1) -> Scored:
+        """Score CSV rows as csv.reader gives them under `header`: the same result as
+        `score([csv.DictReader's dict of each row], first_row, text=True)`, without building the dicts."""
+        at = {name: index for index, name in enumerate(header)}  # a repeated name: its last column, as DictReader
+        widths = list(map(len, rows))
+        every_row_whole = widths.count(len(header)) == len(rows)
+        id_at = at.get(self.id_column)
+        if id_at is None:
+            outcome = _Outcome([ROW] * len(rows), range(first_row, first_row + len(rows)))
+        elif every_row_whole:
+            outcome = _Outcome([self.id_column] * len(rows), [row[id_at] for row in rows])
+        else:
+            ids = [row[id_at] if id_at < width else None for row, width in zip(rows, widths, strict=True)]
+            outcome = _Outcome([self.id_column] * len(rows), ids)
+        if all(name in at for name in self.names):
+            if every_row_whole:
+                whole, source = list(range(len(rows))), rows
+            else:
+                whole = [index for index, width in enumerate(widths) if width == len(header)]
+                source = [rows[index] for index in whole]
+            self._score_fast([[row[at[name]] for row in source] for name in self.names], whole, outcome)
+        slow = outcome.undecided(len(rows))
+        self._score_slow({index: as_record(header, rows[index]) for index in slow}, slow, True, outcome)
+        return outcome.scored(first_row)
+
+    def _score_fast(self, columns: list[list[str]], indices: list[int], outcome: _Outcome) -> None:
+        """Predict the rows (`indices`, one list of cells per feature) whose every cell passes the
+        text rules and the API's types; the others are left undecided, for the per-row path."""
+        passed = np.ones(len(indices), dtype=bool)
+        values: list[Any] = []
+        for feature, cells in zip(self.features, columns, strict=True):
+            if feature.type == "number":
+                column, ok = _number_cells(cells, feature.allow_missing)
+            else:
+                column, ok = _category_cells(cells, feature)
+            passed &= ok
+            values.append(column)
+        good: list[int] = np.asarray(indices, dtype=np.intp)[passed].tolist()
+        if not good:
+            return
+        if self.parser.all_numeric:
+            rows = np.column_stack(values)[passed]
+        else:
+            rows = np.empty((len(good), len(values)), dtype=object)
+            for position, column in enumerate(values):
+                rows[:, position] = column[passed]
+        self._predict(rows, good, outcome)
+
+    def _score_slow(self, records: Any, indices: list[int], text: bool, outcome: _Outcome) -> None:
+        """Validate and predict `records[index]` for each of `indices` row by row, with the API's messages."""
+        bodies: dict[int, Any] = {}
+        for index in indices:
+            record = records[index]
             problem = _cell_count_error(record) if text and isinstance(record, Mapping) else None
             if problem is not None:
-                problems[index] = problem
-            bodies.append(None if problem is not None else self._features(record, text))
-        candidates = [index for index in range(len(records)) if index not in problems]
+                outcome.problems[index] = problem
+            else:
+                bodies[index] = self._features(record, text)
+        candidates = list(bodies)
+        if not candidates:
+            return
         try:
             valid = self.rows.validate_python([bodies[index] for index in candidates])
         except ValidationError as error:
             rejected = {candidates[int(problem["loc"][0])] for problem in error.errors() if problem["loc"]}
-            problems.update({index: self.api_message(bodies[index]) for index in rejected})
+            outcome.problems.update({index: self.api_message(bodies[index]) for index in rejected})
             candidates = [index for index in candidates if index not in rejected]
             valid = self.rows.validate_python([bodies[index] for index in candidates])
-        predicted = self._predict(valid, candidates, problems)
-        predictions = [
-            {**self._key(records[index], first_row + index), **predicted[index]}
-            for index in range(len(records))
-            if index in predicted
-        ]
-        errors = [
-            {ROW: first_row + index, **self._key(records[index], first_row + index), ERROR: problems[index]}
-            for index in sorted(problems)
-        ]
-        return Scored(predictions, errors)
+        if valid:
+            rows = np.array([tuple(row[name] for name in self.names) for row in valid], dtype=self.parser.dtype)
+            self._predict(rows, candidates, outcome)
 
-    def _predict(self, valid: list[dict[str, Any]], indices: list[int], problems: dict[int, str]) -> dict[int, Record]:
-        """Each valid row's prediction by record index; a row the model itself refuses (rare: the
+    def _predict(self, rows: Any, indices: list[int], outcome: _Outcome) -> None:
+        """Each valid row's prediction, by record index; a row the model itself refuses (rare: the
         engine's own input checks) is found by predicting the batch's rows one at a time."""
-        if not valid:
-            return {}
-        rows = np.array([tuple(row[name] for name in self.names) for row in valid], dtype=self.parser.dtype)
         try:
-            return dict(zip(indices, self._outputs(rows), strict=True))
+            outcome.predicted.update(zip(indices, self._outputs(rows, indices, outcome), strict=True))
         except InvalidRequestError:
-            outputs: dict[int, Record] = {}
             for index, row in zip(indices, rows, strict=True):
                 try:
-                    outputs[index] = self._outputs(row[np.newaxis, :])[0]
+                    outcome.predicted[index] = self._outputs(row[np.newaxis, :], [index], outcome)[0]
                 except InvalidRequestError as error:
-                    problems[index] = error.message
-            return outputs
+                    outcome.problems[index] = error.message
 
-    def _outputs(self, rows: Any) -> list[Record]:
+    def _outputs(self, rows: Any, indices: list[int], outcome: _Outcome) -> list[Record]:
+        """The prediction records of `rows` (records `indices`): the key, "prediction", and if asked
+        one probability per class name."""
         predicted = self.model.predict(rows, self.probabilities)
+        names, values = outcome.key_names, outcome.key_values
         if predicted.probabilities is None:
-            return [{PREDICTION: label} for label in predicted.labels]
-        names = self.model.manifest.class_names
+            return [
+                {names[index]: values[index], PREDICTION: label}
+                for index, label in zip(indices, predicted.labels, strict=True)
+            ]
+        classes = self.model.manifest.class_names
         return [
-            {PREDICTION: label, **dict(zip(names, row, strict=True))}
-            for label, row in zip(predicted.labels, predicted.probabilities.tolist(), strict=True)
+            {names[index]: values[index], PREDICTION: label, **dict(zip(classes, row, strict=True))}
+            for index, label, row in zip(indices, predicted.labels, predicted.probabilities.tolist(), strict=True)
         ]
+
+
+@dataclass
+class _Outcome:
+    """A batch being scored: each record's key (its id column and value, or "row" and its number),
+    and by record index its prediction record or its error message."""
+
+    key_names: Sequence[str]
+    key_values: Sequence[Any]
+    predicted: dict[int, Record] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def undecided(self, count: int) -> list[int]:
+        """The indices, of `count` records, neither predicted nor rejected yet."""
+        if len(self.predicted) == count:
+            return []
+        return [index for index in range(count) if index not in self.predicted and index not in self.problems]
+
+    def scored(self, first_row: int) -> Scored:
+        """Predictions and errors in input order."""
+        names, values = self.key_names, self.key_values
+        return Scored(
+            [self.predicted[index] for index in sorted(self.predicted)],
+            [
+                {ROW: first_row + index, names[index]: values[index], ERROR: self.problems[index]}
+                for index in sorted(self.problems)
+            ],
+        )
+
+
+def _number_cells(cells: list[str], allow_missing: bool) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A number feature's cells as numbers, and which of them the API takes (the text rules, then
+    finite within float32 range); a cell it does not take reads as NaN."""
+    if DECIMAL_CHARACTERS.fullmatch("".join(cells)):
+        try:
+            numbers = np.fromiter(map(float, cells), np.float64, len(cells))
+        except ValueError:  # a cell of those characters that is no number ("", "1-2", "e"): cell by cell
+            pass
+        else:
+            return numbers, np.abs(numbers) <= FLOAT32_MAX
+    read = [NUMBER_TEXT.fullmatch(cell) is not None or (allow_missing and cell == "") for cell in cells]
+    numbers = np.fromiter(
+        (float(cell) if ok and cell else math.nan for cell, ok in zip(cells, read, strict=True)), np.float64, len(cells)
+    )
+    # NaN (a missing value) is not above the limit: kept.
+    return numbers, np.array(read, dtype=bool) & ~(np.abs(numbers) > FLOAT32_MAX)
+
+
+def _category_cells(cells: list[str], feature: Feature) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """A category feature's cells as the API's values (the string, or NaN for an allowed missing
+    value), and which of them it takes."""
+    allowed = frozenset(feature.categories or [])
+    missing = feature.allow_missing
+    read = np.fromiter((cell in allowed or (missing and cell == "") for cell in cells), bool, len(cells))
+    return np.array([math.nan if cell == "" else cell for cell in cells], dtype=object), read
 
 
 def _typed_dict(fields: dict[str, Any]) -> Any:

@@ -36,6 +36,17 @@ WORD_BITS = 64
 KINDS = ("classifier", "regressor")
 SCALARS = ("format_version", "n_features", "n_trees", "words")
 MASK_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+# One-word masks of at most this many bits find their lowest set bit in a table of 2**16 positions
+# (one gather over the rows instead of five passes); wider ones compute it.
+LOOKUP_BITS = 16
+
+
+def lowest_bit_positions(bits: int) -> NDArray[np.intp]:
+    """The position of the lowest set bit of every `bits`-bit word, computed exactly as `_leaves`
+    does for wider words; 0 for the word 0, which a reachable set never is."""
+    words = np.arange(1, 1 << bits, dtype=np.int64)
+    lowest = words & -words
+    return np.concatenate(([0], np.frexp(lowest.astype(np.float64))[1] - 1)).astype(np.intp)
 
 
 class InvalidCompiledForestError(ValueError):
@@ -139,6 +150,8 @@ class CompiledForest:
         self.split_features = [f for f in range(self.n_features) if self.thresholds[f].size]
         self.words = int(arrays["words"])
         self.mask_dtype = arrays["leaf_masks_0"].dtype
+        bits = self.mask_dtype.itemsize * 8
+        self.lowest_bit = lowest_bit_positions(bits) if self.words == 1 and bits <= LOOKUP_BITS else None
 
     @classmethod
     def load(cls, source: Path | BinaryIO) -> CompiledForest:
@@ -158,6 +171,9 @@ class CompiledForest:
         for feature in self.split_features:
             bins = np.searchsorted(self.thresholds[feature], features[:, feature], side="left")
             reachable &= self.leaf_masks[feature][bins]
+        if self.lowest_bit is not None:
+            by_table: NDArray[np.intp] = self.lowest_bit[reachable[:, :, 0]] + self.leaf_offsets
+            return by_table
         if self.words == 1:
             word_index = np.zeros(reachable.shape[:2], dtype=np.intp)
             word = reachable[:, :, 0]
