@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from samtranslator.yaml_helper import yaml_parse
 from sklearn.datasets import load_iris
 
 from bench import report
@@ -46,14 +47,16 @@ RSS_POLL_S = 0.02
 TARGET_ROWS_PER_S = 100_000
 TARGET_RATIO = 1.0
 RSS_TOLERANCE = 0.10
-# The BatchScoring state machine's defaults as this estimate assumes them (rows per ItemBatcher
-# batch, MaxConcurrency): keep them equal to template.yaml's parameter defaults.
-ROWS_PER_BATCH = 1_000
-MAX_CONCURRENCY = 10
-# Step Functions (standard): $0.025 per 1,000 state transitions; a Distributed Map is billed one
-# transition per child workflow execution it starts, plus the child's states (one Task here).
+# The BatchScoring job as template.yaml deploys it by default: its parameters and its scoring
+# function's memory are read from there (batch_job_defaults), so the estimate follows the template.
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+# Step Functions prices (us-east-1): the parent (standard) workflow pays one state transition per
+# child execution the Distributed Map starts; the children are EXPRESS (ProcessorConfig), billed per
+# request and per GB-second at their 64 MB minimum.
 PRICE_PER_TRANSITION = 0.025 / 1000
-TRANSITIONS_PER_BATCH = 2
+PRICE_PER_EXPRESS_REQUEST = 1.00 / 1e6
+PRICE_PER_EXPRESS_GB_SECOND = 0.00001667
+EXPRESS_MEMORY_GB = 64 / 1024
 ARCHITECTURE = "arm64"
 README = PROJECT_ROOT / "README.md"
 SECTION = "scoring"
@@ -197,30 +200,57 @@ def run_line(row_counts: list[int], rounds: int) -> str:
     )
 
 
-def estimate(rate: float) -> list[str]:
+@dataclass(frozen=True)
+class BatchJob:
+    """What the estimate takes from template.yaml's defaults."""
+
+    rows_per_batch: int
+    max_concurrency: int
+    memory_mb: int
+
+
+def batch_job_defaults(template: Path = TEMPLATE) -> BatchJob:
+    document = yaml_parse(template.read_text())
+    parameters = document["Parameters"]
+    function = document["Resources"]["BatchScoringFunction"]["Properties"]
+    return BatchJob(
+        int(parameters["RowsPerBatch"]["Default"]),
+        int(parameters["BatchMaxConcurrency"]["Default"]),
+        int(function["MemorySize"]),
+    )
+
+
+def estimate(rate: float, job: BatchJob) -> list[str]:
     """The Distributed Map job's time and cost per million rows, from `rate`: rows per CPU second
-    locally, what a function with a whole vCPU to itself is assumed to score."""
-    memory_gb = report.FULL_VCPU_MB / 1024
-    batches = 1e6 / ROWS_PER_BATCH
-    batch_s = ROWS_PER_BATCH / rate
+    locally, what a function with a whole vCPU to itself is assumed to score; below that, Lambda
+    gives a function CPU in proportion to its memory."""
+    memory_gb = job.memory_mb / 1024
+    function_rate = rate * min(1.0, job.memory_mb / report.FULL_VCPU_MB)
+    batches = 1e6 / job.rows_per_batch
+    batch_s = job.rows_per_batch / function_rate
     lambda_cost = batches * (report.PRICE_PER_REQUEST + batch_s * memory_gb * report.PRICE_PER_GB_SECOND[ARCHITECTURE])
-    states_cost = batches * TRANSITIONS_PER_BATCH * PRICE_PER_TRANSITION
-    minutes = 1e6 / (rate * MAX_CONCURRENCY) / 60
+    express_cost = PRICE_PER_EXPRESS_REQUEST + batch_s * EXPRESS_MEMORY_GB * PRICE_PER_EXPRESS_GB_SECOND
+    states_cost = batches * (PRICE_PER_TRANSITION + express_cost)
+    seconds = 1e6 / (function_rate * job.max_concurrency)
     rows = [
-        ["rows/s per concurrent function", f"{rate:,.0f}"],
-        [f"scoring time per batch of {ROWS_PER_BATCH:,} rows", f"{batch_s * 1000:.0f} ms"],
-        [f"rows/s at MaxConcurrency {MAX_CONCURRENCY}", f"{rate * MAX_CONCURRENCY:,.0f}"],
-        ["time per million rows", f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"],
-        [f"Lambda ({ARCHITECTURE}, {report.FULL_VCPU_MB:,} MB) per million rows", f"${lambda_cost:.4f}"],
+        [f"rows/s per concurrent function ({job.memory_mb:,} MB)", f"{function_rate:,.0f}"],
+        [f"scoring time per batch of {job.rows_per_batch:,} rows", f"{batch_s * 1000:.0f} ms"],
+        [f"rows/s at MaxConcurrency {job.max_concurrency}", f"{function_rate * job.max_concurrency:,.0f}"],
+        [
+            "scoring time per million rows (compute only, a lower bound)",
+            f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s",
+        ],
+        [f"Lambda ({ARCHITECTURE}, {job.memory_mb:,} MB) per million rows", f"${lambda_cost:.4f}"],
         ["Step Functions per million rows", f"${states_cost:.4f}"],
         ["total per million rows", f"${lambda_cost + states_cost:.4f}"],
     ]
     return [
-        f"Estimated by `make bench-scoring`: a scoring function with a full vCPU ({report.FULL_VCPU_MB:,} MB) "
-        "is assumed to score as fast as `make score` did here per CPU second on the largest file (the "
-        "wall-clock rate here shares two cores with other jobs; the function has its core to itself), in batches of "
-        f"{ROWS_PER_BATCH:,} rows, MaxConcurrency {MAX_CONCURRENCY}. Not counted: cold starts, S3 reads and "
-        "writes, and Step Functions' own latency per child execution, which at this rate may well exceed "
+        "Estimated by `make bench-scoring` for the job as `template.yaml` deploys it by default "
+        f"({job.rows_per_batch:,} rows per batch, MaxConcurrency {job.max_concurrency}, a {job.memory_mb:,} MB "
+        "scoring function): a function with a whole vCPU "
+        f"({report.FULL_VCPU_MB:,} MB) is assumed to score as fast as `make score` did here per CPU second on "
+        "the largest file, and a smaller one in proportion to its memory. Not counted: cold starts, S3 reads "
+        "and writes, and Step Functions' own latency per child execution, which at this rate may well exceed "
         "the scoring time per batch: read the time as a lower bound.",
         "",
         *report.table(["Distributed Map job", "estimate"], rows),
@@ -228,15 +258,14 @@ def estimate(rate: float) -> list[str]:
         "Per million rows, with rate the rows/s per function:",
         "",
         "```text",
-        f"batches B      = 1,000,000 / {ROWS_PER_BATCH:,}",
-        f"Lambda         = B * (${report.PRICE_PER_REQUEST:.7f} per request + {ROWS_PER_BATCH:,} / rate s"
+        f"batches B      = 1,000,000 / {job.rows_per_batch:,}",
+        f"Lambda         = B * (${report.PRICE_PER_REQUEST:.7f} per request + {job.rows_per_batch:,} / rate s"
         f" * {memory_gb:.3f} GB * ${report.PRICE_PER_GB_SECOND[ARCHITECTURE]:.10f} per GB-s)",
-        f"Step Functions = B * {TRANSITIONS_PER_BATCH} transitions * ${PRICE_PER_TRANSITION:.6f}",
-        f"time           = 1,000,000 / (rate * {MAX_CONCURRENCY})",
+        f"Step Functions = B * (${PRICE_PER_TRANSITION:.6f} per parent transition + ${PRICE_PER_EXPRESS_REQUEST:.6f}"
+        f" per EXPRESS child + {job.rows_per_batch:,} / rate s * {EXPRESS_MEMORY_GB:.4f} GB"
+        f" * ${PRICE_PER_EXPRESS_GB_SECOND:.8f} per GB-s)",
+        f"time           = 1,000,000 / (rate * {job.max_concurrency})",
         "```",
-        "",
-        "A function with less memory gets a smaller share of a vCPU and is slower in proportion, so the "
-        "cost stays the same and the time grows.",
     ]
 
 
@@ -261,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *targets(results, args.rows),
     ]
-    estimated = estimate(results[PROJECT, largest].cpu_rate(largest))
+    estimated = estimate(results[PROJECT, largest].cpu_rate(largest), batch_job_defaults())
     print("\n".join([*figures, "", *estimated]))  # noqa: T201 - the benchmark's output
     if not args.no_write:
         report.update_documents(PROJECT_ROOT, {SECTION: "\n".join(figures)})
