@@ -12,8 +12,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from build import FUNCTION_DIR
 from tests.events import make_event
 
@@ -38,19 +36,23 @@ TRACED_APP = textwrap.dedent(
         function_name, aws_request_id, memory_limit_in_mb = "f", "r", 128
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
-    response = app.handler(json.loads(sys.argv[1]), Context())
-
     def names(entity):
         yield entity["name"]
         for child in entity.get("subsegments", []):
             yield from names(child)
 
-    print(json.dumps({"status": response["statusCode"], "names": [n for e in sent for n in names(e)]}))
+    seen = []
+    for event in json.loads(sys.argv[1]):
+        sent.clear()
+        response = app.handler(event, Context())
+        seen.append({"status": response["statusCode"], "names": [n for e in sent for n in names(e)]})
+    print(json.dumps(seen))
     """
 )
 
 
-def traced_invocation(model_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
+def traced_invocations(model_dir: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each event in turn, the status app.handler answers and the names of what it sent to X-Ray."""
     env = {
         **os.environ,
         "MODEL_DIR": str(model_dir),
@@ -62,27 +64,26 @@ def traced_invocation(model_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
     }
     # A separate process: the X-Ray SDK patches libraries globally.
     result = subprocess.run(
-        [sys.executable, "-c", TRACED_APP, json.dumps(event)],
+        [sys.executable, "-c", TRACED_APP, json.dumps(events)],
         env=env,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    seen: list[dict[str, Any]] = json.loads(result.stdout.splitlines()[-1])
     return seen
 
 
-@pytest.mark.parametrize(
-    ("event", "subsegments"),
-    [(make_event("http-api"), ["model.predict"]), (make_event("http-api", method="GET", path="/model", body=None), [])],
-    ids=["predict", "model"],
-)
-def test_app_handler_traces_the_model_call(event: dict[str, Any], subsegments: list[str], iris_model_dir: Path) -> None:
-    seen = traced_invocation(iris_model_dir, event)
+def test_app_handler_traces_the_model_call(iris_model_dir: Path) -> None:
+    predict = make_event("http-api")
+    model = make_event("http-api", method="GET", path="/model", body=None)
 
-    # Powertools names the handler's subsegment "## <function name>".
-    handler, *inside = sorted(seen["names"])
-    assert seen["status"] == 200
-    assert handler.startswith("## ")
-    assert inside == subsegments
+    seen = traced_invocations(iris_model_dir, [predict, model])
+
+    # Powertools names the handler's subsegment "## <function name>"; only /predict calls the model.
+    for answer, subsegments in zip(seen, [["model.predict"], []], strict=True):
+        handler, *inside = sorted(answer["names"])
+        assert answer["status"] == 200
+        assert handler.startswith("## ")
+        assert inside == subsegments
