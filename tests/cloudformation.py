@@ -23,10 +23,17 @@ class NoManagedPolicies:
         return {}
 
 
-def transformed(parameters: dict[str, str]) -> dict[str, Any]:
-    """The SAM transform's output for `parameters` (CodeUris stand in as S3 objects)."""
+def source_template() -> dict[str, Any]:
+    """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms."""
+    template: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+    return template
+
+
+def transformed(parameters: dict[str, str], source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The SAM transform's output for `parameters` (CodeUris stand in as S3 objects), of template.yaml
+    or of `source` (a parsed template, e.g. a mutated copy of it)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    template = yaml_parse(TEMPLATE.read_text())
+    template = copy.deepcopy(source) if source is not None else source_template()
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
@@ -67,12 +74,20 @@ def _resolve(node: Any, truth: dict[str, bool], values: dict[str, str]) -> Any:
     return node
 
 
-def deployed(parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(resources as deployed with `parameters`, the raw transformed template)."""
-    parameters = parameters or {}
-    template = transformed(parameters)
+def parameter_values(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
+    """Every parameter's value: `parameters`, else the template's default."""
     values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
     values.update(parameters)
+    return values
+
+
+def deployed(
+    parameters: dict[str, str] | None = None, source: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resources as deployed with `parameters`, the raw transformed template), of template.yaml or `source`."""
+    parameters = parameters or {}
+    template = transformed(parameters, source)
+    values = parameter_values(template, parameters)
     conditions = template.get("Conditions", {})
     truth = {name: _condition(expression, conditions, values) for name, expression in conditions.items()}
     resources = {
@@ -81,3 +96,20 @@ def deployed(parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], 
         if truth.get(resource.get("Condition", ""), True)
     }
     return resources, template
+
+
+def rule_violations(template: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+    """The AssertDescription of every template rule assertion CloudFormation would fail for
+    `parameters` (it refuses to create or update the stack then)."""
+    values = parameter_values(template, parameters)
+    conditions = template.get("Conditions", {})
+    violations = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _condition(rule["RuleCondition"], conditions, values):
+            continue
+        violations += [
+            assertion["AssertDescription"]
+            for assertion in rule["Assertions"]
+            if not _condition(assertion["Assert"], conditions, values)
+        ]
+    return violations

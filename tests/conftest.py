@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import json
@@ -27,6 +28,20 @@ def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model_dir = tmp_path_factory.mktemp("iris-training")
     train_if_needed(model_dir)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def model_version(training_dir: Path) -> str:
+    """The version the served model must report, computed here from the trained file: the first 12
+    hex digits of its sha256 (as docs/api.md shows it), never read back from the app."""
+    return hashlib.sha256((training_dir / MODEL_FILE).read_bytes()).hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def baked_engine(iris_model_dir: Path) -> str:
+    """The engine the build baked into the package, from the manifest file it wrote."""
+    engine: str = json.loads((iris_model_dir / "manifest.json").read_text())["engine"]["name"]
+    return engine
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from types import ModuleType
 from typing import Any
 
@@ -59,9 +58,10 @@ def test_predict_works_behind_every_stage(
     assert response["body"] == '{"prediction":1}'
 
 
-def test_a_path_that_only_looks_like_a_stage_is_not_stripped(
+def test_on_the_default_stage_no_path_is_taken_for_a_stage(
     app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
+    # Named stages, where the stage guard is reached, are in tests/unit/test_guards_stages.py.
     response = get(app_module, lambda_context, "http-api", None, "/prod/predict")
 
     assert response["statusCode"] == 404
@@ -79,11 +79,31 @@ def test_predict_schema_documents_the_three_bodies_with_the_models_example(
         ["instances"],
         sorted(["sepal_length", "sepal_width", "petal_length", "petal_width"]),
     ]
-    example = app_module.model.manifest.example
+    # models/iris.toml's example row and feature names.
+    example = [6.1, 2.8, 4.7, 1.2]
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert body["examples"]["features"]["value"] == {"features": example}
-    assert body["examples"]["named"]["value"] == dict(
-        zip(app_module.model.manifest.feature_names, example, strict=True)
-    )
+    assert body["examples"]["named"]["value"] == dict(zip(names, example, strict=True))
     parameters = schema["paths"]["/predict"]["post"]["parameters"]
     assert [p["name"] for p in parameters] == ["probabilities"]
-    assert json.dumps(schema)  # the whole document serialises
+
+
+def references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in references(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in references(item)]
+    return []
+
+
+def test_every_reference_in_the_openapi_document_resolves(
+    app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    schema = response_json(get(app_module, lambda_context, "http-api", None, "/openapi.json"))
+
+    refs = references(schema)
+
+    assert refs
+    assert {ref.rpartition("/")[0] for ref in refs} == {"#/components/schemas"}
+    assert {ref.rpartition("/")[2] for ref in refs} <= set(schema["components"]["schemas"])

@@ -34,7 +34,9 @@ def test_seed_contract_in_every_shape(shape: str, app_module: ModuleType, lambda
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_status_names_the_model(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
+def test_status_names_the_model(
+    shape: str, app_module: ModuleType, lambda_context: LambdaContext, model_version: str, baked_engine: str
+) -> None:
     response = app_module.handler(make_event(shape, method="GET", path="/", body=None), lambda_context)
 
     body = response_json(response)
@@ -42,8 +44,8 @@ def test_status_names_the_model(shape: str, app_module: ModuleType, lambda_conte
     assert body["status"] == "ok"
     assert body["model"] == {
         "name": "iris-random-forest",
-        "version": app_module.model.manifest.version,
-        "engine": app_module.model.manifest.serving_engine.name,
+        "version": model_version,
+        "engine": baked_engine,
     }
 
 

@@ -36,8 +36,10 @@ def test_server_metadata_and_health(app_module: ModuleType, lambda_context: Lamb
     assert call(app_module, lambda_context, "/v2/health/ready") == (200, {"ready": True})
 
 
-def test_model_metadata_and_readiness(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    version = app_module.model.manifest.version
+def test_model_metadata_and_readiness(
+    app_module: ModuleType, lambda_context: LambdaContext, model_version: str
+) -> None:
+    version = model_version
 
     status, body = call(app_module, lambda_context, f"/v2/models/{MODEL}")
 
@@ -54,7 +56,12 @@ def test_model_metadata_and_readiness(app_module: ModuleType, lambda_context: La
 @pytest.mark.parametrize("nested", [True, False])
 @pytest.mark.parametrize("datatype", ["FP64", "FP32"])
 def test_infer_predict_and_probabilities(
-    nested: bool, datatype: str, app_module: ModuleType, iris_estimator: Any, lambda_context: LambdaContext
+    nested: bool,
+    datatype: str,
+    app_module: ModuleType,
+    iris_estimator: Any,
+    lambda_context: LambdaContext,
+    model_version: str,
 ) -> None:
     rows = IRIS.data[[5, 55, 105, 110]]
     values = rows.astype(np.float32).astype(np.float64) if datatype == "FP32" else rows
@@ -65,7 +72,7 @@ def test_infer_predict_and_probabilities(
 
     assert status == 200
     assert answer["model_name"] == MODEL
-    assert answer["model_version"] == app_module.model.manifest.version
+    assert answer["model_version"] == model_version
     assert answer["id"] == "42"
     predict, proba = answer["outputs"]
     assert predict == {

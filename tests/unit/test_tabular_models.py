@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from build import PROJECT_ROOT
 from build.bake import PACKAGE_MODEL_DIR, bake_model
-from build.spec import load_spec
+from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
 from serving.inference import INFER_PATHS
@@ -44,21 +44,22 @@ EXAMPLES = settings(
 
 @dataclass(frozen=True)
 class Served:
-    """A model as the function serves it, next to the estimator it was built from."""
+    """A model as the function serves it, next to what it was built from: the estimator, its spec
+    and the engine asked for (the expected values, never read back from the app)."""
 
     app: ModuleType
     estimator: Any
     held_out: NDArray[Any]
+    spec: ModelSpec
+    engine: EngineName
 
     @property
     def features(self) -> list[Feature]:
-        features: list[Feature] = self.app.model.manifest.features
-        return features
+        return self.spec.features
 
     @property
     def name(self) -> str:
-        name: str = self.app.model.manifest.name
-        return name
+        return self.spec.name
 
     def call(self, path: str = "/predict", body: Any = None, method: str = "POST", **event: Any) -> tuple[int, Any]:
         response = self.app.handler(
@@ -73,7 +74,7 @@ def served(spec_file: str, engine: EngineName, tmp_path_factory: pytest.TempPath
     package = tmp_path_factory.mktemp(f"{spec.name}-{engine}-package")
     assert bake_model(package, engine, cache, spec).serving_engine.name == engine
     with imported_app(package / PACKAGE_MODEL_DIR) as app:
-        yield Served(app, joblib.load(cache / MODEL_FILE), check_rows(spec).held_out)
+        yield Served(app, joblib.load(cache / MODEL_FILE), check_rows(spec).held_out, spec, engine)
 
 
 @pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
@@ -116,7 +117,8 @@ def test_penguins_answers_are_the_estimators_on_held_out_rows(penguins: Served) 
     status, body = penguins.call(body={"instances": instances}, query={"probabilities": "true"})
 
     labels = penguins.estimator.predict(penguins.held_out).tolist()
-    classes = penguins.app.model.manifest.class_names
+    # penguins.toml names no classes: they are the labels themselves.
+    classes = [str(label) for label in penguins.estimator.classes_]
     assert status == 200
     assert body["predictions"] == labels
     assert all(isinstance(label, str) for label in body["predictions"])
@@ -325,7 +327,7 @@ def test_status_and_manifest_name_the_model(penguins: Served, diabetes: Served) 
         assert status == 200
         assert body["message"].startswith(f"{model.name} is running")
         assert body["model"]["name"] == model.name
-        assert body["model"]["engine"] == model.app.model.manifest.serving_engine.name
+        assert body["model"]["engine"] == model.engine
 
     assert penguins.call("/", method="GET")[1]["message"].endswith('POST /predict with {"features": [6 values]}')
     assert diabetes.call("/", method="GET")[1]["message"].endswith('POST /predict with {"features": [10 numbers]}')
@@ -357,7 +359,8 @@ def test_openapi_is_the_models_schema_and_its_examples_are_served(penguins: Serv
     assert by_name["properties"]["island"] == {"type": "string", "enum": ["Biscoe", "Dream", "Torgersen"]}
     assert by_name["properties"]["sex"] == {"anyOf": [{"type": "string", "enum": ["female", "male"]}, {"type": "null"}]}
     assert features["properties"]["features"]["minItems"] == features["properties"]["features"]["maxItems"] == 6
-    assert body["examples"]["features"]["value"] == {"features": penguins.app.model.manifest.example}
+    # penguins.toml gives no example row: it is the first held-out row.
+    assert body["examples"]["features"]["value"] == {"features": json_rows(penguins.held_out)[0]}
     validator = Draft202012Validator(body["schema"])
     responses = schema["components"]["schemas"]
     for example in body["examples"].values():
