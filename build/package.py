@@ -17,7 +17,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
+from build import FUNCTION_DIR, PROJECT_ROOT, sizes
 from build.bake import ENGINE_CHOICES, PACKAGE_MODEL_DIR, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
@@ -127,9 +127,7 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def build_package(
-    target: Path, architecture: str = "x86_64", engine: EngineChoice = "auto", spec_path: Path = DEFAULT_SPEC
-) -> None:
+def build_package(target: Path, architecture: str, engine: EngineChoice, spec_path: Path) -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     spec = load_spec(spec_path)

@@ -1,8 +1,8 @@
 """Fetching a model bundle from a versioned S3 object, pinned by version id and sha256.
 
-The bundle (made by `python -m build.publish`) is a zip of manifest.json and the runtime
+The bundle (made by `python -m build.publish`) is a zip of manifest.json and the engine
 file it names. Its sha256 is checked before anything in it is read; then load_model checks
-the runtime file against the manifest as for a baked model. boto3 is imported only here,
+the engine file against the manifest as for a baked model. boto3 is imported only here,
 and only when a bucket is configured: the Lambda runtime provides it.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from serving.config import S3ModelSource
 from serving.errors import ModelLoadError
-from serving.manifest import MANIFEST_FILE
+from serving.manifest import MANIFEST_FILE, Manifest
 from serving.observability import logger
 
 DOWNLOAD_ROOT = Path("/tmp")
@@ -42,14 +43,13 @@ def _download(source: S3ModelSource, client: Any) -> bytes:
 def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
-            manifest = json.loads(bundle.read(MANIFEST_FILE))
-            engine_file = (manifest.get("engine") or {}).get("file") or manifest.get("file")
-            if not isinstance(engine_file, str) or Path(engine_file).name != engine_file:
+            engine_file = Manifest.model_validate_json(bundle.read(MANIFEST_FILE)).serving_engine.file
+            if Path(engine_file).name != engine_file:
                 raise ModelLoadError(f"model bundle {source.uri} names no valid model file in its manifest")
             target.mkdir(parents=True, exist_ok=True)
             for name in (MANIFEST_FILE, engine_file):
                 (target / name).write_bytes(bundle.read(name))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+    except (zipfile.BadZipFile, KeyError, ValidationError) as error:
         raise ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {error}") from error
 
 
