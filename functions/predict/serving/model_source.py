@@ -16,12 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from serving.config import S3ModelSource
-from serving.errors import ModelLoadError
+from serving.config import S3_PIN, S3ModelSource
+from serving.errors import BundleChecksumError, BundleDownloadError, InvalidBundleError
 from serving.manifest import MANIFEST_FILE, Manifest
 from serving.observability import logger
 
 DOWNLOAD_ROOT = Path("/tmp")
+SHA256_SETTING = next(variable for field, variable, _ in S3_PIN if field == "sha256")
 
 
 def _download(source: S3ModelSource, client: Any) -> bytes:
@@ -32,11 +33,9 @@ def _download(source: S3ModelSource, client: Any) -> bytes:
         payload: bytes = response["Body"].read()
     except ClientError as error:
         details = error.response.get("Error", {})
-        raise ModelLoadError(
-            f"cannot read model bundle {source.uri}: {details.get('Code')}: {details.get('Message')}"
-        ) from error
+        raise BundleDownloadError(source.uri, f"{details.get('Code')}: {details.get('Message')}") from error
     except BotoCoreError as error:
-        raise ModelLoadError(f"cannot read model bundle {source.uri}: {error}") from error
+        raise BundleDownloadError(source.uri, str(error)) from error
     return payload
 
 
@@ -45,12 +44,14 @@ def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
             engine_file = Manifest.model_validate_json(bundle.read(MANIFEST_FILE)).serving_engine.file
             if Path(engine_file).name != engine_file:
-                raise ModelLoadError(f"model bundle {source.uri} names no valid model file in its manifest")
+                raise InvalidBundleError(
+                    source.uri, f"its manifest names {engine_file!r} as its engine file, not a file name"
+                )
             target.mkdir(parents=True, exist_ok=True)
             for name in (MANIFEST_FILE, engine_file):
                 (target / name).write_bytes(bundle.read(name))
     except (zipfile.BadZipFile, KeyError, ValidationError) as error:
-        raise ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {error}") from error
+        raise InvalidBundleError(source.uri, str(error)) from error
 
 
 def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD_ROOT) -> Path:
@@ -62,7 +63,7 @@ def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD
     payload = _download(source, client)
     digest = hashlib.sha256(payload).hexdigest()
     if digest != source.sha256:
-        raise ModelLoadError(f"model bundle {source.uri} has sha256 {digest}, MODEL_SHA256 expects {source.sha256}")
+        raise BundleChecksumError(source.uri, digest, source.sha256, SHA256_SETTING)
     target = root / f"model-{digest[:16]}"
     _unpack(payload, source, target)
     logger.info("model bundle fetched", extra={"model_uri": source.uri, "bundle_bytes": len(payload)})
