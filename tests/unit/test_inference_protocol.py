@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 IRIS = load_iris()
 MODEL = "iris-random-forest"
@@ -20,7 +20,7 @@ def call(
     app_module: ModuleType, context: LambdaContext, path: str, body: Any = None, **event_args: Any
 ) -> tuple[int, Any]:
     method = "GET" if body is None and "raw_body" not in event_args else "POST"
-    response = app_module.handler(make_event("http-api", method=method, path=path, body=body, **event_args), context)
+    response = app_module.handler(http_api_event(method=method, path=path, body=body, **event_args), context)
     return response["statusCode"], response_json(response)
 
 

@@ -22,7 +22,7 @@ from serving.config import ConfigurationError, S3ModelSource, load_settings
 from serving.errors import ModelLoadError
 from serving.model import load_model
 from serving.model_source import fetch_model
-from tests.events import make_event
+from tests.events import http_api_event
 
 BUCKET, KEY = "models", "iris-random-forest/model.zip"
 
@@ -146,6 +146,6 @@ def test_function_starts_from_the_s3_model(
     app: ModuleType = importlib.import_module("app")
     monkeypatch.delitem(sys.modules, "app")
 
-    response = app.handler(make_event("http-api"), lambda_context)
+    response = app.handler(http_api_event(), lambda_context)
 
     assert response["body"] == '{"prediction":1}'

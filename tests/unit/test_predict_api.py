@@ -11,7 +11,7 @@ from sklearn.datasets import load_iris
 
 from local.lambda_local import LambdaContext
 from serving.limits import MAX_BODY_BYTES
-from tests.events import make_event, response_json
+from tests.events import function_url_event, http_api_event, response_json
 
 IRIS = load_iris()
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -19,7 +19,7 @@ CLASSES = ["setosa", "versicolor", "virginica"]
 
 
 def post(app_module: ModuleType, context: LambdaContext, body: Any, **event_args: Any) -> tuple[int, Any]:
-    response = app_module.handler(make_event("http-api", body=body, **event_args), context)
+    response = app_module.handler(http_api_event(body=body, **event_args), context)
     return response["statusCode"], response_json(response)
 
 
@@ -28,7 +28,7 @@ def named(row: list[float]) -> dict[str, float]:
 
 
 def test_seed_contract_is_byte_for_byte(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event("http-api"), lambda_context)
+    response = app_module.handler(http_api_event(), lambda_context)
 
     assert response["body"] == '{"prediction":1}'
 
@@ -124,7 +124,7 @@ def test_body_over_the_payload_limit_is_413(app_module: ModuleType, lambda_conte
 
 
 def test_model_metadata(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event("function-url", method="GET", path="/model", body=None), lambda_context)
+    response = app_module.handler(function_url_event(method="GET", path="/model", body=None), lambda_context)
 
     body = response_json(response)
     manifest = app_module.model.manifest

@@ -29,7 +29,7 @@ from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from tests.conftest import imported_app
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 from tests.schema_contract import check_schema_contract
 
 EXAMPLES = settings(
@@ -60,9 +60,7 @@ class Served:
         return name
 
     def call(self, path: str = "/predict", body: Any = None, method: str = "POST", **event: Any) -> tuple[int, Any]:
-        response = self.app.handler(
-            make_event("http-api", method=method, path=path, body=body, **event), LambdaContext()
-        )
+        response = self.app.handler(http_api_event(method=method, path=path, body=body, **event), LambdaContext())
         return response["statusCode"], response_json(response)
 
 
