@@ -42,7 +42,13 @@ def test_every_event_file_through_the_built_package(package: Path, manifest: dic
     responses = json.loads(result.stdout)
     assert len(responses) == len(names)
     for name, response in zip(names, responses, strict=True):
-        check_response(name, response["statusCode"], response_text(response), manifest["version"])
+        check_response(
+            name,
+            response["statusCode"],
+            response["headers"]["content-type"],
+            response_text(response),
+            manifest["version"],
+        )
     assert pycache_dirs(package) == pycache_before
     assert '"message":"model loaded"' in result.stderr
 
