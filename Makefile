@@ -73,5 +73,5 @@ test-unit: setup ## tests/unit only: no build, no built package (tests/integrati
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
 
-clean: ## remove the build output, the model cache and the virtualenv
-	rm -rf .aws-sam .model-cache bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+clean: ## remove the build output, the caches and the virtualenv
+	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT
 from build.bake import PACKAGE_MODEL_DIR
-from build.package import EVENTS_DIR, pinned_versions
-from build.slim import RUNTIME_PROVIDED
+from build.package import EVENTS_DIR
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
 from serving.manifest import MANIFEST_FILE, SCIKIT_LEARN
@@ -33,7 +32,6 @@ BUILD_DIR = BENCH_DIR / ".build"
 MODELS_DIR = DEFAULT_SPEC.parent
 BASELINE_DIR = BENCH_DIR / "baseline"
 BASELINE_PACKAGE = BUILD_DIR / "baseline" / "BaselineFunction"
-RUNTIME_PROVIDED_DIR = BUILD_DIR / "lambda-runtime-provided"
 STAMP_FILE = "inputs.sha256"
 FAILURE_FILE = "build-failed.txt"
 # build.package's option naming the engine to bake (it becomes --engine when the compiled
@@ -166,13 +164,3 @@ def build_baseline(model_file: Path, rebuild: bool = False) -> Path:
 def estimator_file(scikit_learn_build: Build) -> Path:
     """The pickled estimator a scikit-learn-engine package serves."""
     return scikit_learn_build.package / PACKAGE_MODEL_DIR / MODEL_FILE
-
-
-def ensure_runtime_provided() -> None:
-    """botocore and its helpers, which the Lambda runtime provides and the package leaves out:
-    the tracing variant imports them, as it would from /var/runtime."""
-    if RUNTIME_PROVIDED_DIR.is_dir():
-        return
-    pins = pinned_versions(FUNCTION_DIR / "requirements.txt")
-    specs = [f"{name}=={version}" for name, version in pins.items() if name in RUNTIME_PROVIDED]
-    run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(RUNTIME_PROVIDED_DIR), *specs])
