@@ -36,12 +36,12 @@ from numpy.typing import NDArray
 
 from bench.packages import BENCH_DIR
 from build import sizes
-from build.bake import PACKAGE_MODEL_DIR
 from build.package import EVENTS_DIR
 from build.sizes import SizeReport
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import ISOLATED_PYTHON_FLAGS
+from serving.config import PACKAGE_MODEL_DIR
 
 PROBE = BENCH_DIR / "probe.py"
 SEED_EVENT = EVENTS_DIR / "http-api-predict.json"

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT
-from build.bake import PACKAGE_MODEL_DIR
 from build.package import EVENTS_DIR
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
+from local.lambda_local import FUNCTION_NAME
+from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE, SCIKIT_LEARN
 
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -132,7 +133,7 @@ def spec_paths() -> list[Path]:
 def build_model(spec_path: Path, engine_choice: str, rebuild: bool = False) -> Build:
     """The package of `spec_path` with `engine_choice`, built unless its inputs are unchanged."""
     model = spec_path.stem
-    package = BUILD_DIR / model / engine_choice / "PredictFunction"
+    package = BUILD_DIR / model / engine_choice / FUNCTION_NAME
     try:
         model_key = fingerprint(load_spec(spec_path))
     except SpecError as error:

@@ -18,13 +18,14 @@ from importlib import metadata
 from pathlib import Path
 
 from build import FUNCTION_DIR, PROJECT_ROOT, sizes
-from build.bake import ENGINE_CHOICES, PACKAGE_MODEL_DIR, CompileRefusedError, EngineChoice, bake_model
+from build.bake import ENGINE_CHOICES, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
 from build.engines import ExactnessError
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
 from build.spec import SpecError, add_spec_argument, load_spec
 from build.train import LIBRARIES, model_cache_dir
+from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from build.bake import PACKAGE_MODEL_DIR
 from local.lambda_local import DEFAULT_PACKAGE
-from serving.config import S3ModelSource
+from serving.config import PACKAGE_MODEL_DIR, S3ModelSource
 from serving.manifest import MANIFEST_FILE, Manifest
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from build.runtime_provided import TRACING_ENVIRONMENT, ensure_runtime_provided
+from build.train import MODEL_FILE
 from local.lambda_local import ISOLATED_PYTHON_FLAGS, PROJECT_ROOT
+from serving.config import PACKAGE_MODEL_DIR
 from tests.events import EVENTS_DIR, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 
@@ -102,8 +104,8 @@ def test_package_serves_the_compiled_forest_without_scikit_learn(package: Path, 
 
     assert engine["name"] == "compiled"
     assert engine["kind"] == "forest"
-    assert hashlib.sha256((package / "model" / engine["file"]).read_bytes()).hexdigest() == engine["sha256"]
-    assert not (package / "model" / "model.joblib").exists()
+    assert hashlib.sha256((package / PACKAGE_MODEL_DIR / engine["file"]).read_bytes()).hexdigest() == engine["sha256"]
+    assert not (package / PACKAGE_MODEL_DIR / MODEL_FILE).exists()
     assert installed["numpy"] == manifest["libraries"]["numpy"]
     for left_out in ("scikit_learn", "scipy", "joblib", "threadpoolctl"):
         assert left_out not in installed

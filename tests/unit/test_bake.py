@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC, engines
-from build.bake import PACKAGE_MODEL_DIR, CompileRefusedError, bake_model
+from build.bake import CompileRefusedError, bake_model
 from build.engines import ExactnessError
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from tests.conftest import imported_app
 from tests.events import http_api_event, response_json
 

@@ -16,11 +16,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from build import DEFAULT_SPEC, package
-from build.bake import PACKAGE_MODEL_DIR, bake_model
+from build.bake import bake_model
 from build.checks import json_row
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from tests.conftest import imported_app
 from tests.events import http_api_event, response_json
 

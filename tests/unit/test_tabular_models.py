@@ -21,10 +21,11 @@ from jsonschema import Draft202012Validator
 from numpy.typing import NDArray
 
 from build import PROJECT_ROOT
-from build.bake import PACKAGE_MODEL_DIR, bake_model
+from build.bake import bake_model
 from build.spec import load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PACKAGE_ROOT / "model"
+# The baked model's directory inside the package, beside app.py (build/bake.py writes it there).
+PACKAGE_MODEL_DIR = "model"
+DEFAULT_MODEL_DIR = PACKAGE_ROOT / PACKAGE_MODEL_DIR
 DEFAULT_SERVICE_NAME = "iris-predict"
 DEFAULT_METRICS_NAMESPACE = "IrisPrediction"
 # The S3 pin record: each field of S3ModelSource, the environment variable the function reads it
