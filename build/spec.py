@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from build import DEFAULT_SPEC, MODEL_VARIABLE, PROJECT_ROOT, configured_spec_path
+from serving.errors import quote
 from serving.manifest import Feature, Name
 
 SKLEARN_DATASET_PREFIX = "sklearn:"
@@ -111,10 +112,6 @@ class ModelSpec(BaseModel):
         return [feature.name for feature in self.features]
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
-
-
 def _describe(error: ValidationError) -> str:
     """The first problem as `key`: what is wrong (got ...), and how many more there are."""
     problem = error.errors()[0]
@@ -123,7 +120,9 @@ def _describe(error: ValidationError) -> str:
         text = f"unknown key `{location}`; the accepted keys are documented in {DEFAULT_SPEC_SHOWN}"
     else:
         message = problem["msg"].removeprefix("Value error, ")
-        got = "" if problem["type"] == "missing" or not problem["loc"] else f" (got {_shorten(repr(problem['input']))})"
+        got = (
+            "" if problem["type"] == "missing" or not problem["loc"] else f" (got {quote(problem['input'], MAX_SHOWN)})"
+        )
         text = f"`{location}`: {message}{got}"
     more = error.error_count() - 1
     return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
