@@ -122,6 +122,10 @@ def test_unknown_model_or_version_is_404(
         (infer_body([[6.1, 2.8], [4.7, 1.2]], shape=[1, 4]), "nested data must be 1 rows of 4 values"),
         (infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "logits"}]), 'output "logits" is not available'),
         (
+            {"inputs": [infer_body([[6.1, 2.8, 4.7, 1.2]])["inputs"][0]] * 2},
+            "inputs: 2 inputs; this model takes one, of shape [N, 4]",
+        ),
+        (
             infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "predict", "parameters": {"binary_data": True}}]),
             "the binary tensor extension is not supported",
         ),

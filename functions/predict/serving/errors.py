@@ -351,18 +351,24 @@ class RouteNotFoundError(ServiceError):
 
     status_code = 404
 
+    def __init__(self, method: str, path: str, routes: str) -> None:
+        super().__init__(f"no route for {shorten(method)} {shorten(path)}; available: {routes}")
+
 
 class MethodNotAllowedError(ServiceError):
     """The path exists but does not accept the request method."""
 
     status_code = 405
 
+    def __init__(self, method: str, path: str, allowed: str) -> None:
+        super().__init__(f"method {shorten(method)} is not allowed on {shorten(path)}; allowed: {allowed}")
+
 
 class UnhandledHTTPError(ServiceError):
     """Any other HTTP error raised by the framework, reported with its own status."""
 
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(shorten(detail))
         self.status_code = status_code
 
 
@@ -495,15 +501,13 @@ async def _handle_validation_error(request: Request, error: Exception) -> JSONRe
 
 async def _handle_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    method, path = shorten(request.method), shorten(request.url.path)
+    method, path = request.method, request.url.path
     if error.status_code == 404:
-        routes = _documented_routes(request.app)
-        return error_response(RouteNotFoundError(f"no route for {method} {path}; available: {routes}"))
+        return error_response(RouteNotFoundError(method, path, _documented_routes(request.app)))
     if error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
-        message = f"method {method} is not allowed on {path}; allowed: {allowed}"
-        return error_response(MethodNotAllowedError(message), headers={"Allow": allowed})
-    return error_response(UnhandledHTTPError(error.status_code, shorten(str(error.detail))), headers=error.headers)
+        return error_response(MethodNotAllowedError(method, path, allowed), headers={"Allow": allowed})
+    return error_response(UnhandledHTTPError(error.status_code, str(error.detail)), headers=error.headers)
 
 
 def register_error_handlers(app: FastAPI) -> None:
