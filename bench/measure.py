@@ -34,14 +34,14 @@ import joblib
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.packages import BENCH_DIR, RUNTIME_PROVIDED_DIR
+from bench.packages import BENCH_DIR
 from build import sizes
-from build.bake import PACKAGE_MODEL_DIR
 from build.package import EVENTS_DIR
 from build.sizes import SizeReport
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import ISOLATED_PYTHON_FLAGS
+from serving.config import PACKAGE_MODEL_DIR
 
 PROBE = BENCH_DIR / "probe.py"
 SEED_EVENT = EVENTS_DIR / "http-api-predict.json"
@@ -50,13 +50,6 @@ PROBE_TIMEOUT_S = 300
 MIB = 1024 * 1024
 BATCH_SIZES = (1, 100, 10_000)
 OBSERVABILITY_PACKAGES = ("aws_lambda_powertools", "jmespath", "aws_xray_sdk", "wrapt")
-TRACING_ENVIRONMENT = {
-    "POWERTOOLS_TRACE_DISABLED": "false",
-    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
-    "LAMBDA_LOCAL_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR),
-}
 
 Predict = Callable[[NDArray[Any]], NDArray[Any]]
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT
-from build.bake import PACKAGE_MODEL_DIR
-from build.package import EVENTS_DIR, pinned_versions
-from build.slim import RUNTIME_PROVIDED
+from build.package import EVENTS_DIR
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
+from local.lambda_local import FUNCTION_NAME
+from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE, SCIKIT_LEARN
 
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -33,7 +33,6 @@ BUILD_DIR = BENCH_DIR / ".build"
 MODELS_DIR = DEFAULT_SPEC.parent
 BASELINE_DIR = BENCH_DIR / "baseline"
 BASELINE_PACKAGE = BUILD_DIR / "baseline" / "BaselineFunction"
-RUNTIME_PROVIDED_DIR = BUILD_DIR / "lambda-runtime-provided"
 STAMP_FILE = "inputs.sha256"
 FAILURE_FILE = "build-failed.txt"
 # build.package's option naming the engine to bake (it becomes --engine when the compiled
@@ -134,7 +133,7 @@ def spec_paths() -> list[Path]:
 def build_model(spec_path: Path, engine_choice: str, rebuild: bool = False) -> Build:
     """The package of `spec_path` with `engine_choice`, built unless its inputs are unchanged."""
     model = spec_path.stem
-    package = BUILD_DIR / model / engine_choice / "PredictFunction"
+    package = BUILD_DIR / model / engine_choice / FUNCTION_NAME
     try:
         model_key = fingerprint(load_spec(spec_path))
     except SpecError as error:
@@ -166,13 +165,3 @@ def build_baseline(model_file: Path, rebuild: bool = False) -> Path:
 def estimator_file(scikit_learn_build: Build) -> Path:
     """The pickled estimator a scikit-learn-engine package serves."""
     return scikit_learn_build.package / PACKAGE_MODEL_DIR / MODEL_FILE
-
-
-def ensure_runtime_provided() -> None:
-    """botocore and its helpers, which the Lambda runtime provides and the package leaves out:
-    the tracing variant imports them, as it would from /var/runtime."""
-    if RUNTIME_PROVIDED_DIR.is_dir():
-        return
-    pins = pinned_versions(FUNCTION_DIR / "requirements.txt")
-    specs = [f"{name}=={version}" for name, version in pins.items() if name in RUNTIME_PROVIDED]
-    run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(RUNTIME_PROVIDED_DIR), *specs])

@@ -23,9 +23,10 @@ from typing import Any
 from numpy.typing import NDArray
 
 from bench import measure, packages, report
-from bench.measure import TRACING_ENVIRONMENT, Variant
+from bench.measure import Variant
 from bench.packages import AUTO, BUILD_DIR, ENGINE_CHOICES, Build
 from build import DEFAULT_SPEC, PROJECT_ROOT
+from build.runtime_provided import TRACING_ENVIRONMENT, ensure_runtime_provided
 from build.spec import SpecError
 from serving.manifest import SCIKIT_LEARN
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild every package even if its inputs are unchanged")
     args = parser.parse_args(argv)
 
-    packages.ensure_runtime_provided()
+    ensure_runtime_provided()
     runs = [prepare_model(spec_path, args.rebuild) for spec_path in packages.spec_paths()]
     comparison = comparison_variants(next(run for run in runs if run.model == DEFAULT_SPEC.stem), args.rebuild)
     model_variants = [variant for run in runs for variant in run.variants.values()]

@@ -22,13 +22,13 @@ from build.engines import UnsupportedEstimatorError, check_exactness, compile_es
 from build.engines.base import serialize
 from build.spec import ModelSpec
 from build.train import MODEL_FILE, check_rows, train_if_needed, write_manifest
+from serving.config import PACKAGE_MODEL_DIR
 from serving.engines import load_engine
 from serving.engines.scikit_learn import as_fitted, fitted_on_a_dataframe
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineRecord, Manifest
 
 log = logging.getLogger(__name__)
 
-PACKAGE_MODEL_DIR = "model"
 COMPILED_FILE = "model.npz"
 EngineChoice = Literal["auto", "compiled", "scikit-learn"]
 ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", COMPILED, SCIKIT_LEARN)

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from sklearn import datasets as sklearn_datasets
 
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError
+from serving.errors import quote
 
 MAX_SHOWN = 60
 
@@ -32,10 +33,6 @@ class Table:
 
     rows: NDArray[Any]
     target: NDArray[Any] | None
-
-
-def _shorten(value: str) -> str:
-    return repr(value) if len(value) <= MAX_SHOWN else repr(value[: MAX_SHOWN - 3] + "...")
 
 
 def _load_bundled(spec: ModelSpec, name: str) -> Table:
@@ -60,14 +57,16 @@ def _cell(spec: ModelSpec, index: int, value: str, line: int, missing: frozenset
     if feature.type == "category":
         assert feature.categories is not None
         if value not in feature.categories:
-            raise SpecError(f"{where}: {_shorten(value)} is not one of the feature's categories {feature.categories}")
+            raise SpecError(
+                f"{where}: {quote(value, MAX_SHOWN)} is not one of the feature's categories {feature.categories}"
+            )
         return value
     try:
         number = float(value)
     except ValueError:
-        raise SpecError(f"{where}: {_shorten(value)} is not a number") from None
+        raise SpecError(f"{where}: {quote(value, MAX_SHOWN)} is not a number") from None
     if not math.isfinite(number):
-        raise SpecError(f"{where}: {_shorten(value)} is not a finite number")
+        raise SpecError(f"{where}: {quote(value, MAX_SHOWN)} is not a finite number")
     return number
 
 

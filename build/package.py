@@ -17,14 +17,15 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
-from build.bake import ENGINE_CHOICES, PACKAGE_MODEL_DIR, CompileRefusedError, EngineChoice, bake_model
+from build import FUNCTION_DIR, PROJECT_ROOT, sizes
+from build.bake import ENGINE_CHOICES, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
 from build.engines import ExactnessError
 from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
 from build.spec import SpecError, add_spec_argument, load_spec
 from build.train import LIBRARIES, model_cache_dir
+from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED
 
 log = logging.getLogger(__name__)
@@ -127,9 +128,7 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def build_package(
-    target: Path, architecture: str = "x86_64", engine: EngineChoice = "auto", spec_path: Path = DEFAULT_SPEC
-) -> None:
+def build_package(target: Path, architecture: str, engine: EngineChoice, spec_path: Path) -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     spec = load_spec(spec_path)

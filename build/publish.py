@@ -2,7 +2,7 @@
 
     python -m build.publish --bucket my-models [--key iris-random-forest/model.zip]
 
-It bundles model/manifest.json and the engine file it names from the built package
+It bundles model/manifest.json and the engine file it names (its serving engine) from the built package
 (reproducibly: the same model gives the same bytes), uploads the bundle, and prints the
 `sam deploy --parameter-overrides` that pin exactly that object version and its sha256.
 The bucket must have versioning enabled.
@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
 import logging
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from build.bake import PACKAGE_MODEL_DIR
 from local.lambda_local import DEFAULT_PACKAGE
-from serving.manifest import MANIFEST_FILE
+from serving.config import PACKAGE_MODEL_DIR, S3ModelSource
+from serving.manifest import MANIFEST_FILE, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +32,12 @@ class PublishError(Exception):
     """The model cannot be published as asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class Published:
-    bucket: str
-    key: str
-    version_id: str
-    sha256: str
-
-    def parameter_overrides(self) -> str:
-        return (
-            f"ModelBucket={self.bucket} ModelKey={self.key} ModelVersionId={self.version_id} ModelSha256={self.sha256}"
-        )
-
-
 def make_bundle(model_dir: Path) -> bytes:
     """A zip of the manifest and the engine file it names, with fixed timestamps."""
     manifest_path = model_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise PublishError(f"no model manifest at {manifest_path}: run `sam build` first")
-    manifest = json.loads(manifest_path.read_text())
-    engine_file = (manifest.get("engine") or {}).get("file") or manifest["file"]
+    engine_file = Manifest.model_validate_json(manifest_path.read_bytes()).serving_engine.file
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for name in (MANIFEST_FILE, engine_file):
@@ -61,7 +45,7 @@ def make_bundle(model_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def publish(client: Any, bucket: str, key: str, model_dir: Path) -> Published:
+def publish(client: Any, bucket: str, key: str, model_dir: Path) -> S3ModelSource:
     status = client.get_bucket_versioning(Bucket=bucket).get("Status")
     if status != "Enabled":
         raise PublishError(
@@ -71,7 +55,7 @@ def publish(client: Any, bucket: str, key: str, model_dir: Path) -> Published:
     bundle = make_bundle(model_dir)
     digest = hashlib.sha256(bundle).hexdigest()
     response = client.put_object(Bucket=bucket, Key=key, Body=bundle, ContentType="application/zip")
-    published = Published(bucket=bucket, key=key, version_id=response["VersionId"], sha256=digest)
+    published = S3ModelSource(bucket=bucket, key=key, version_id=response["VersionId"], sha256=digest)
     log.info(
         "published %s (%d bytes) as s3://%s/%s version %s", model_dir, len(bundle), bucket, key, published.version_id
     )

@@ -26,12 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from build import configured_spec_path
+from build import DEFAULT_SPEC, MODEL_VARIABLE, PROJECT_ROOT, configured_spec_path
+from serving.errors import quote
 from serving.manifest import Feature, Name
 
 SKLEARN_DATASET_PREFIX = "sklearn:"
 SKLEARN_DATASETS = ("load_iris", "load_wine", "load_breast_cancer", "load_diabetes", "load_digits")
 MAX_SHOWN = 80
+# The default spec as a user types it (for messages and help): the accepted keys are documented there.
+DEFAULT_SPEC_SHOWN = DEFAULT_SPEC.relative_to(PROJECT_ROOT).as_posix()
 
 
 class SpecError(Exception):
@@ -109,31 +112,29 @@ class ModelSpec(BaseModel):
         return [feature.name for feature in self.features]
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
-
-
 def _describe(error: ValidationError) -> str:
     """The first problem as `key`: what is wrong (got ...), and how many more there are."""
     problem = error.errors()[0]
     location = ".".join(str(part) for part in problem["loc"]) or "spec"
     if problem["type"] == "extra_forbidden":
-        text = f"unknown key `{location}`; the accepted keys are documented in models/iris.toml"
+        text = f"unknown key `{location}`; the accepted keys are documented in {DEFAULT_SPEC_SHOWN}"
     else:
         message = problem["msg"].removeprefix("Value error, ")
-        got = "" if problem["type"] == "missing" or not problem["loc"] else f" (got {_shorten(repr(problem['input']))})"
+        got = (
+            "" if problem["type"] == "missing" or not problem["loc"] else f" (got {quote(problem['input'], MAX_SHOWN)})"
+        )
         text = f"`{location}`: {message}{got}"
     more = error.error_count() - 1
     return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    """The build commands' `--spec`, which defaults to $MODEL, else the Iris spec."""
+    """The build commands' `--spec`, which defaults to $MODEL, else the default spec."""
     parser.add_argument(
         "--spec",
         type=Path,
         default=configured_spec_path(),
-        help="the model spec (default: $MODEL, else models/iris.toml)",
+        help=f"the model spec (default: ${MODEL_VARIABLE}, else {DEFAULT_SPEC_SHOWN})",
     )
 
 
@@ -143,7 +144,7 @@ def load_spec(path: Path) -> ModelSpec:
         document = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(
-            f"model spec {path} not found; MODEL= takes a path to a .toml spec such as models/iris.toml"
+            f"model spec {path} not found; {MODEL_VARIABLE}= takes a path to a .toml spec such as {DEFAULT_SPEC_SHOWN}"
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpecError(f"model spec {path} is not valid TOML: {error}") from None

@@ -31,7 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
-from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, load_spec
+from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError
 from serving.manifest import MANIFEST_FILE, Label, Manifest
@@ -270,7 +270,7 @@ def train_if_needed(model_dir: Path, spec: ModelSpec | None = None) -> TrainResu
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="directory for the model and its manifest")
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="the model spec (default: models/iris.toml)")
+    add_spec_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     try:

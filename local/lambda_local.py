@@ -51,12 +51,12 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+FUNCTION_NAME = "PredictFunction"
 # Where sam build puts the function's package: the one definition, for make, the build and the tests.
-DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / "PredictFunction"
+DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / FUNCTION_NAME
 # A Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
 # directory on the path), no site-packages, no bytecode written (/var/task is read-only).
 ISOLATED_PYTHON_FLAGS = ("-I", "-S", "-B")
-FUNCTION_NAME = "PredictFunction"
 HANDLER = "app.handler"
 PROGRAM = "lambda_local.py"
 REGION = "us-east-1"

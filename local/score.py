@@ -204,7 +204,7 @@ def run(package: Path, source: Path, output: Path, id_column: str, probabilities
 def isolate() -> None:
     """Re-run this script isolated from site-packages and without writing bytecode."""
     if not (sys.flags.no_site and sys.flags.isolated and sys.flags.dont_write_bytecode):
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-B", __file__, *sys.argv[1:]])
+        os.execv(sys.executable, [sys.executable, *lambda_local.ISOLATED_PYTHON_FLAGS, __file__, *sys.argv[1:]])
 
 
 def main() -> None:

@@ -15,10 +15,11 @@ import joblib
 import pytest
 
 from build import DEFAULT_SPEC
-from build.bake import PACKAGE_MODEL_DIR, bake_model
+from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, train_if_needed
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED, SCIKIT_LEARN
 
 

@@ -21,6 +21,8 @@ from build.package import model_cache_dir
 from build.spec import load_spec
 from build.train import train_if_needed
 from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
+from serving.config import PACKAGE_MODEL_DIR
+from serving.manifest import MANIFEST_FILE
 
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
 
@@ -34,7 +36,7 @@ def package() -> Path:
 
 @pytest.fixture(scope="session")
 def manifest(package: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((package / "model" / "manifest.json").read_text())
+    loaded: dict[str, Any] = json.loads((package / PACKAGE_MODEL_DIR / MANIFEST_FILE).read_text())
     return loaded
 
 

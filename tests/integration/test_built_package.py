@@ -17,12 +17,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from build.runtime_provided import TRACING_ENVIRONMENT, ensure_runtime_provided
+from build.train import MODEL_FILE
 from local.lambda_local import ISOLATED_PYTHON_FLAGS, PROJECT_ROOT
+from serving.config import PACKAGE_MODEL_DIR
 from tests.events import EVENTS_DIR, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
 CLEAN_PYTHON = [sys.executable, *ISOLATED_PYTHON_FLAGS]
+SEED_EVENT = EVENTS_DIR / "http-api-predict.json"
 
 
 def run_clean(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +46,13 @@ def test_every_event_file_through_the_built_package(package: Path, manifest: dic
     responses = json.loads(result.stdout)
     assert len(responses) == len(names)
     for name, response in zip(names, responses, strict=True):
-        check_response(name, response["statusCode"], response_text(response), manifest["version"])
+        check_response(
+            name,
+            response["statusCode"],
+            response["headers"]["content-type"],
+            response_text(response),
+            manifest["version"],
+        )
     assert pycache_dirs(package) == pycache_before
     assert '"message":"model loaded"' in result.stderr
 
@@ -94,8 +104,8 @@ def test_package_serves_the_compiled_forest_without_scikit_learn(package: Path, 
 
     assert engine["name"] == "compiled"
     assert engine["kind"] == "forest"
-    assert hashlib.sha256((package / "model" / engine["file"]).read_bytes()).hexdigest() == engine["sha256"]
-    assert not (package / "model" / "model.joblib").exists()
+    assert hashlib.sha256((package / PACKAGE_MODEL_DIR / engine["file"]).read_bytes()).hexdigest() == engine["sha256"]
+    assert not (package / PACKAGE_MODEL_DIR / MODEL_FILE).exists()
     assert installed["numpy"] == manifest["libraries"]["numpy"]
     for left_out in ("scikit_learn", "scipy", "joblib", "threadpoolctl"):
         assert left_out not in installed
@@ -130,29 +140,43 @@ def test_start_api_status_and_errors(start_api: str, manifest: dict[str, Any]) -
 
 
 def test_benchmark_probe_measures_the_package(package: Path) -> None:
-    from bench.measure import Variant, measure_once
+    """bench/probe.py as the benchmark runs it (its command line): the first answer on its report
+    descriptor, then the warm timings and the peak RSS."""
+    read_end, write_end = os.pipe()
+    warm = 5
+    probe = subprocess.Popen(
+        [
+            *CLEAN_PYTHON,
+            str(PROJECT_ROOT / "bench" / "probe.py"),
+            str(package),
+            str(SEED_EVENT),
+            str(warm),
+            str(write_end),
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as report:
+        first, stats = report.readline(), report.readline()
+    assert probe.wait(timeout=120) == 0
 
-    variant = Variant("project", package)
-
-    measure_once(variant, warm=5)
-
-    assert variant.first_response == '200 {"prediction":1}'
-    assert len(variant.cold_s) == 1
-    assert len(variant.warm_ms) == 5
-    assert variant.rss_mib[0] > 10
+    assert first == 'first 200 {"prediction":1}\n'
+    measured = json.loads(stats)
+    assert len(measured["warm_ns"]) == warm
+    assert all(ns > 0 for ns in measured["warm_ns"])
+    assert measured["peak_rss_kib"] > 10 * 1024
 
 
 def test_built_package_answers_with_tracing_on(package: Path) -> None:
     """Tracing imports modules the sample events (run with tracing off) never import: none may be missing."""
-    from bench.measure import TRACING_ENVIRONMENT
-    from bench.packages import RUNTIME_PROVIDED_DIR, ensure_runtime_provided
-
     ensure_runtime_provided()
-    event = EVENTS_DIR / "http-api-predict.json"
+    event = SEED_EVENT
 
     result = subprocess.run(
         [*CLEAN_PYTHON, str(LAMBDA_LOCAL), "invoke", str(event)],
-        env={**os.environ, **TRACING_ENVIRONMENT, "LAMBDA_LOCAL_RUNTIME_PATH": str(RUNTIME_PROVIDED_DIR)},
+        env={**os.environ, **TRACING_ENVIRONMENT},
         capture_output=True,
         text=True,
         timeout=120,

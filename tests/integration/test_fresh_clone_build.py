@@ -14,6 +14,8 @@ from pathlib import Path
 from build import PROJECT_ROOT
 from build.inputs import input_files, is_fresh
 from local.lambda_local import DEFAULT_PACKAGE
+from serving.config import PACKAGE_MODEL_DIR
+from serving.manifest import MANIFEST_FILE
 
 
 def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -> None:
@@ -50,7 +52,7 @@ def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("creating .venv with python3.12 and the pinned tools of requirements-dev.txt")
     assert (clone / ".venv" / ".installed").is_file()
-    manifest = json.loads((package / "model" / "manifest.json").read_text())
+    manifest = json.loads((package / PACKAGE_MODEL_DIR / MANIFEST_FILE).read_text())
     assert manifest["engine"]["name"] == "compiled"
     assert (package / "app.py").read_bytes() == (PROJECT_ROOT / "functions" / "predict" / "app.py").read_bytes()
     assert is_fresh(package, "x86_64", clone)

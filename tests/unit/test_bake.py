@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC, engines
-from build.bake import PACKAGE_MODEL_DIR, CompileRefusedError, bake_model
+from build.bake import CompileRefusedError, bake_model
 from build.engines import ExactnessError
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from tests.conftest import imported_app
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 
 def spec_with(estimator: str, **params: Any) -> ModelSpec:
@@ -41,7 +42,7 @@ def test_an_estimator_without_a_compiled_engine_is_served_by_scikit_learn(tmp_pa
     estimator = joblib.load(tmp_path / "cache" / MODEL_FILE)
     rows = check_rows(NEIGHBOURS).held_out
     with imported_app(tmp_path / "package" / PACKAGE_MODEL_DIR) as app:
-        event = make_event("http-api", body={"instances": rows.tolist()}, query={"probabilities": "true"})
+        event = http_api_event(body={"instances": rows.tolist()}, query={"probabilities": "true"})
         body = response_json(app.handler(event, LambdaContext()))
     assert body["predictions"] == estimator.predict(rows).tolist()
     assert [list(row.values()) for row in body["probabilities"]] == estimator.predict_proba(rows).tolist()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -33,7 +33,7 @@ def test_a_batch_is_scored_with_rows_numbered_as_in_the_file(
     assert [error["row"] for error in result["errors"]] == [start + 6]
     api = response_json(
         app_module.handler(
-            make_event("http-api", body={"instances": values[:5] + values[6:]}, query={"probabilities": "true"}),
+            http_api_event(body={"instances": values[:5] + values[6:]}, query={"probabilities": "true"}),
             LambdaContext(),
         )
     )

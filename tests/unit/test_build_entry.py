@@ -150,7 +150,7 @@ def test_the_chosen_spec_and_the_files_beside_it_are_inputs(
 
 
 def test_the_record_lives_beside_the_package_not_in_it(tmp_path: Path) -> None:
-    package = tmp_path / ".aws-sam" / "build" / "PredictFunction"
+    package = tmp_path / DEFAULT_PACKAGE.relative_to(PROJECT_ROOT)
 
     assert stamp_path(package).parent == package.parent
     assert stamp_path(package).name.startswith(package.name)

@@ -16,13 +16,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from build import DEFAULT_SPEC, package
-from build.bake import PACKAGE_MODEL_DIR, bake_model
+from build.bake import bake_model
 from build.checks import json_row
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from tests.conftest import imported_app
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 PENGUINS = DEFAULT_SPEC.parent / "data" / "penguins.csv"
 NUMBERS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -66,7 +67,7 @@ def dataframe_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def served_answers(model_dir: Path, rows: list[list[Any]]) -> dict[str, Any]:
     with imported_app(model_dir) as app:
-        event = make_event("http-api", body={"instances": rows}, query={"probabilities": "true"})
+        event = http_api_event(body={"instances": rows}, query={"probabilities": "true"})
         answer: dict[str, Any] = response_json(app.handler(event, LambdaContext()))
     return answer
 

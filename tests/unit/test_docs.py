@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import EVENT_BUILDERS, response_json
 
 # (event shape, stage, the prefix the client's URLs carry)
 MOUNTS = [
@@ -22,7 +22,7 @@ MOUNTS = [
 
 def get(app_module: ModuleType, context: LambdaContext, shape: str, stage: str | None, path: str) -> dict[str, Any]:
     response: dict[str, Any] = app_module.handler(
-        make_event(shape, method="GET", path=path, body=None, stage=stage), context
+        EVENT_BUILDERS[shape](method="GET", path=path, body=None, stage=stage), context
     )
     return response
 
@@ -53,7 +53,7 @@ def test_openapi_names_the_stage_as_server(
 def test_predict_works_behind_every_stage(
     shape: str, stage: str | None, prefix: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    response = app_module.handler(make_event(shape, stage=stage), lambda_context)
+    response = app_module.handler(EVENT_BUILDERS[shape](stage=stage), lambda_context)
 
     assert response["body"] == '{"prediction":1}'
 

@@ -10,7 +10,7 @@ import pytest
 from local.lambda_local import LambdaContext
 from serving.model import LoadedModel, Predictions
 from tests.conftest import LogRecords
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json, rest_api_event
 
 
 def failing_predict(self: LoadedModel, rows: Sequence[Sequence[float]], probabilities: bool = False) -> Predictions:
@@ -24,7 +24,7 @@ def broken_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("broken_model")
 def test_unexpected_error_is_a_generic_500(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event("http-api"), lambda_context)
+    response = app_module.handler(http_api_event(), lambda_context)
 
     assert response["statusCode"] == 500
     assert response_json(response) == {"error": "internal error; the request was logged and can be retried"}
@@ -36,7 +36,7 @@ def test_unexpected_error_is_a_generic_500(app_module: ModuleType, lambda_contex
 def test_unexpected_error_is_logged_with_context(
     app_module: ModuleType, lambda_context: LambdaContext, log_records: LogRecords
 ) -> None:
-    event = make_event("rest-api")
+    event = rest_api_event()
 
     app_module.handler(event, lambda_context)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
 from serving.errors import UnsupportedEventError
-from tests.events import load_event, make_event, response_text
+from tests.events import http_api_event, load_event, response_text
 from tests.expectations import EVENT_EXPECTATIONS
 from tests.sam_events import NON_HTTP_SAMPLES, sam_sample
 
@@ -58,7 +58,7 @@ def check_answer(response: dict[str, Any]) -> None:
 
 
 def assert_still_serving(app_module: ModuleType) -> None:
-    assert app_module.handler(make_event("http-api"), LambdaContext())["body"] == '{"prediction":1}'
+    assert app_module.handler(http_api_event(), LambdaContext())["body"] == '{"prediction":1}'
 
 
 @settings(FUZZ, max_examples=200)

@@ -15,7 +15,7 @@ import pytest
 from local.lambda_local import LambdaContext
 from serving.errors import UnsupportedEventError
 from tests.conftest import LogRecords
-from tests.events import SHAPES, make_event, response_json
+from tests.events import EVENT_BUILDERS, http_api_event, response_json, rest_api_event
 from tests.sam_events import NON_HTTP_SAMPLES, SAM_HTTP_SAMPLES, sam_sample
 
 SERVED = "serves API Gateway REST API (payload format 1.0), HTTP API (payload format 2.0) and Lambda Function URL"
@@ -23,7 +23,7 @@ JSON_VALUES: dict[str, Any] = {"empty-object": {}, "array": [], "null": None, "s
 
 
 def assert_still_serving(app_module: ModuleType, context: LambdaContext) -> None:
-    assert app_module.handler(make_event("http-api"), context)["body"] == '{"prediction":1}'
+    assert app_module.handler(http_api_event(), context)["body"] == '{"prediction":1}'
 
 
 def leaf_strings(value: Any) -> Iterator[str]:
@@ -161,7 +161,7 @@ BY_FORMAT: dict[str, dict[str, tuple[Callable[[dict[str, Any]], None], str]]] = 
 }
 CASES = [
     (shape, name)
-    for shape in sorted(SHAPES)
+    for shape in sorted(EVENT_BUILDERS)
     for name in [*EVERY_SHAPE, *BY_FORMAT["1.0" if shape == "rest-api" else "2.0"]]
 ]
 
@@ -172,8 +172,8 @@ def test_malformed_http_events_get_a_400_in_their_format(
 ) -> None:
     payload = "1.0" if shape == "rest-api" else "2.0"
     mutate, where = {**EVERY_SHAPE, **BY_FORMAT[payload]}[name]
-    good = app_module.handler(make_event(shape), lambda_context)
-    event = make_event(shape)
+    good = app_module.handler(EVENT_BUILDERS[shape](), lambda_context)
+    event = EVENT_BUILDERS[shape]()
     mutate(event)
 
     response = app_module.handler(event, lambda_context)
@@ -190,7 +190,7 @@ def test_malformed_http_events_get_a_400_in_their_format(
 
 
 def test_rest_api_sends_null_headers_without_any(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    event = make_event("rest-api", method="GET", path="/", body=None, content_type=None)
+    event = rest_api_event(method="GET", path="/", body=None, content_type=None)
     event["headers"] = event["multiValueHeaders"] = None
 
     assert app_module.handler(event, lambda_context)["statusCode"] == 200

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC
-from build.bake import COMPILED_FILE, PACKAGE_MODEL_DIR, bake_model
+from build.bake import COMPILED_FILE, bake_model
 from build.spec import load_spec
+from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED
 from serving.model import load_model

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from build import FUNCTION_DIR
-from tests.events import make_event
+from tests.events import http_api_event
 
 TRACED_APP = textwrap.dedent(
     """
@@ -76,8 +76,8 @@ def traced_invocations(model_dir: Path, events: list[dict[str, Any]]) -> list[di
 
 
 def test_app_handler_traces_the_model_call(iris_model_dir: Path) -> None:
-    predict = make_event("http-api")
-    model = make_event("http-api", method="GET", path="/model", body=None)
+    predict = http_api_event()
+    model = http_api_event(method="GET", path="/model", body=None)
 
     seen = traced_invocations(iris_model_dir, [predict, model])
 

@@ -20,24 +20,24 @@ from local.lambda_local import LambdaContext
 from serving import model as model_module
 from serving.errors import ModelLoadError
 from tests.conftest import LogRecords
-from tests.events import SHAPES, make_event, response_json
+from tests.events import EVENT_BUILDERS, http_api_event, response_json
 
 IRIS = load_iris()
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_seed_contract_in_every_shape(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event(shape), lambda_context)
+    response = app_module.handler(EVENT_BUILDERS[shape](), lambda_context)
 
     assert response["statusCode"] == 200
     assert response["body"] == '{"prediction":1}'
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_status_names_the_model(
     shape: str, app_module: ModuleType, lambda_context: LambdaContext, model_version: str, baked_engine: str
 ) -> None:
-    response = app_module.handler(make_event(shape, method="GET", path="/", body=None), lambda_context)
+    response = app_module.handler(EVENT_BUILDERS[shape](method="GET", path="/", body=None), lambda_context)
 
     body = response_json(response)
     assert response["statusCode"] == 200
@@ -49,9 +49,9 @@ def test_status_names_the_model(
     }
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_base64_body_without_content_type(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    event = make_event(shape, content_type=None, base64_body=True)
+    event = EVENT_BUILDERS[shape](content_type=None, base64_body=True)
 
     assert response_json(app_module.handler(event, lambda_context)) == {"prediction": 1}
 
@@ -63,14 +63,14 @@ def test_predictions_match_the_estimator(
     row = IRIS.data[index].tolist()
     expected = int(iris_estimator.predict(np.asarray([row]))[0])
 
-    response = app_module.handler(make_event("http-api", body={"features": row}), lambda_context)
+    response = app_module.handler(http_api_event(body={"features": row}), lambda_context)
 
     assert response_json(response) == {"prediction": expected}
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_unknown_path_is_404(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event(shape, method="GET", path="/v1/predict", body=None), lambda_context)
+    response = app_module.handler(EVENT_BUILDERS[shape](method="GET", path="/v1/predict", body=None), lambda_context)
 
     stage = "/Prod" if shape == "rest-api" else ""
     assert response["statusCode"] == 404
@@ -83,7 +83,7 @@ def test_unknown_path_is_404(shape: str, app_module: ModuleType, lambda_context:
 def test_wrong_method_is_405(
     method: str, path: str, allowed: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    response = app_module.handler(make_event("http-api", method=method, path=path, body=None), lambda_context)
+    response = app_module.handler(http_api_event(method=method, path=path, body=None), lambda_context)
 
     assert response["statusCode"] == 405
     assert response["headers"]["allow"] == allowed
@@ -106,7 +106,7 @@ def test_model_is_loaded_once_across_invocations(
     fresh_app = importlib.import_module("app")
     monkeypatch.delitem(sys.modules, "app")
 
-    responses = [fresh_app.handler(make_event("http-api"), lambda_context) for _ in range(25)]
+    responses = [fresh_app.handler(http_api_event(), lambda_context) for _ in range(25)]
 
     assert loads == [iris_model_dir]
     assert {response["body"] for response in responses} == {'{"prediction":1}'}

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from local.lambda_local import LambdaContext
 from serving.errors import MAX_LISTED_PROBLEMS, MAX_QUOTED_CHARS, describe_problems, quote, shorten
-from tests.events import SEED_BODY, make_event, response_json, response_text
+from tests.events import EVENT_BUILDERS, SEED_BODY, http_api_event, response_json, response_text
 
 MODEL = "iris-random-forest"
 INFER = f"/v2/models/{MODEL}/infer"
@@ -28,7 +28,7 @@ json_values = st.recursive(
 
 
 def call(app_module: ModuleType, context: LambdaContext, **event_args: Any) -> tuple[int, Any]:
-    response = app_module.handler(make_event("http-api", **event_args), context)
+    response = app_module.handler(http_api_event(**event_args), context)
     return response["statusCode"], response_json(response) if response.get("body") else None
 
 
@@ -142,7 +142,7 @@ def test_int64_values_must_be_exact_in_float64(app_module: ModuleType, lambda_co
 def test_content_length_header_is_not_trusted(
     declared: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    event = make_event("http-api")
+    event = http_api_event()
     event["headers"]["content-length"] = declared
 
     assert app_module.handler(event, lambda_context)["body"] == '{"prediction":1}'
@@ -159,8 +159,7 @@ def test_an_empty_body_is_400_on_every_post_route(
 
 
 def test_binary_tensor_extension_gets_its_explanation(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    event = make_event(
-        "http-api",
+    event = http_api_event(
         path=INFER,
         raw_body='{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "parameters": '
         '{"binary_data_size": 16}}]}\x00\x00\xc3@',
@@ -178,7 +177,7 @@ def test_binary_tensor_extension_gets_its_explanation(app_module: ModuleType, la
 
 def openapi(app_module: ModuleType, context: LambdaContext) -> dict[str, Any]:
     schema: dict[str, Any] = response_json(
-        app_module.handler(make_event("http-api", method="GET", path="/openapi.json", body=None), context)
+        app_module.handler(http_api_event(method="GET", path="/openapi.json", body=None), context)
     )
     return schema
 
@@ -221,8 +220,8 @@ def test_head_answers_like_get_without_a_body(
     shape: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
     for path in get_paths(app_module, lambda_context):
-        get = app_module.handler(make_event(shape, method="GET", path=path, body=None), lambda_context)
-        head = app_module.handler(make_event(shape, method="HEAD", path=path, body=None), lambda_context)
+        get = app_module.handler(EVENT_BUILDERS[shape](method="GET", path=path, body=None), lambda_context)
+        head = app_module.handler(EVENT_BUILDERS[shape](method="HEAD", path=path, body=None), lambda_context)
 
         assert head["statusCode"] == get["statusCode"], path
         assert head["headers"] == get["headers"], path
@@ -233,7 +232,7 @@ def test_head_answers_like_get_without_a_body(
 def test_a_trailing_slash_is_a_404_and_never_a_redirect_to_the_clients_host(
     path: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    event = make_event("http-api", method="GET", path=path, body=None)
+    event = http_api_event(method="GET", path=path, body=None)
     event["headers"]["host"] = "attacker.example"
 
     response = app_module.handler(event, lambda_context)
@@ -247,7 +246,7 @@ def test_a_trailing_slash_is_a_404_and_never_a_redirect_to_the_clients_host(
 def test_a_named_stages_root_is_the_status_route(
     path: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    event = make_event("http-api", method="GET", path=path, body=None, stage="prod")
+    event = http_api_event(method="GET", path=path, body=None, stage="prod")
 
     response = app_module.handler(event, lambda_context)
 

@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 IRIS = load_iris()
 MODEL = "iris-random-forest"
@@ -20,7 +20,7 @@ def call(
     app_module: ModuleType, context: LambdaContext, path: str, body: Any = None, **event_args: Any
 ) -> tuple[int, Any]:
     method = "GET" if body is None and "raw_body" not in event_args else "POST"
-    response = app_module.handler(make_event("http-api", method=method, path=path, body=body, **event_args), context)
+    response = app_module.handler(http_api_event(method=method, path=path, body=body, **event_args), context)
     return response["statusCode"], response_json(response)
 
 
@@ -128,6 +128,10 @@ def test_unknown_model_or_version_is_404(
         (infer_body([6.1, 2.8, 4.7, 1.2, 5.0], shape=[2, 4]), "inputs[0].data has 5 values; shape [2, 4] needs 8"),
         (infer_body([[6.1, 2.8], [4.7, 1.2]], shape=[1, 4]), "nested data must be 1 rows of 4 values"),
         (infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "logits"}]), 'output "logits" is not available'),
+        (
+            {"inputs": [infer_body([[6.1, 2.8, 4.7, 1.2]])["inputs"][0]] * 2},
+            "inputs: 2 inputs; this model takes one, of shape [N, 4]",
+        ),
         (
             infer_body([[6.1, 2.8, 4.7, 1.2]], outputs=[{"name": "predict", "parameters": {"binary_data": True}}]),
             "the binary tensor extension is not supported",

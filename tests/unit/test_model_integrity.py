@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC
-from build.bake import COMPILED_FILE, PACKAGE_MODEL_DIR, bake_model
+from build.bake import COMPILED_FILE, bake_model
 from build.engines.base import serialize
 from build.spec import load_spec
 from build.train import MODEL_FILE
+from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED
 from tests.conftest import LogRecords

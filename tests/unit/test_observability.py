@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from tests.conftest import LogRecords
-from tests.events import make_event
+from tests.events import http_api_event
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.1, 2.8, 4.7, 1.2], [6.3, 3.3, 6.0, 2.5], [6.4, 3.2, 4.5, 1.5]]
 
@@ -35,7 +35,7 @@ def test_a_batch_emits_rows_latency_and_predictions_by_class(
 ) -> None:
     capsys.readouterr()
 
-    app_module.handler(make_event("http-api", body={"instances": ROWS}), lambda_context)
+    app_module.handler(http_api_event(body={"instances": ROWS}), lambda_context)
 
     [request] = [doc for doc in emf_documents(capsys.readouterr().out) if "RowsPerRequest" in doc]
     assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IrisPrediction"
@@ -62,8 +62,8 @@ def test_cold_start_is_counted_once(
     monkeypatch.setattr(cold_start, "is_cold_start", True)
     capsys.readouterr()
 
-    app_module.handler(make_event("http-api"), lambda_context)
-    app_module.handler(make_event("http-api"), lambda_context)
+    app_module.handler(http_api_event(), lambda_context)
+    app_module.handler(http_api_event(), lambda_context)
 
     cold_starts = [doc for doc in emf_documents(capsys.readouterr().out) if "ColdStart" in doc]
     assert len(cold_starts) == 1
@@ -76,7 +76,7 @@ def test_rejected_input_is_counted_and_logged(
     capsys: pytest.CaptureFixture[str],
     log_records: LogRecords,
 ) -> None:
-    event = make_event("http-api", body={"features": [6.1, "2.8", 4.7, 1.2]})
+    event = http_api_event(body={"features": [6.1, "2.8", 4.7, 1.2]})
     capsys.readouterr()
 
     app_module.handler(event, lambda_context)

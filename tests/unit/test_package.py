@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from build import package, sizes, train
+from build.bake import COMPILED_FILE
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
+from serving.config import PACKAGE_MODEL_DIR
+from serving.manifest import MANIFEST_FILE
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 
@@ -104,17 +107,17 @@ def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
 
     package.main(["--out", str(out)])
 
-    manifest = json.loads((out / "model" / "manifest.json").read_text())
-    compiled = out / "model" / "model.npz"
+    manifest = json.loads((out / PACKAGE_MODEL_DIR / MANIFEST_FILE).read_text())
+    compiled = out / PACKAGE_MODEL_DIR / COMPILED_FILE
     assert manifest["engine"] == {
         "name": "compiled",
-        "file": "model.npz",
+        "file": COMPILED_FILE,
         "sha256": hashlib.sha256(compiled.read_bytes()).hexdigest(),
         "kind": "forest",
         "guarantee": "bitwise-anywhere",
         "dataframe_input": False,
     }
-    assert not (out / "model" / "model.joblib").exists()
+    assert not (out / PACKAGE_MODEL_DIR / train.MODEL_FILE).exists()
     assert {"scikit-learn", "scipy", "joblib", "threadpoolctl"}.isdisjoint(offline_build["x86_64"])
     assert {"numpy", "fastapi", "mangum", "pydantic", "aws-lambda-powertools"} <= set(offline_build["x86_64"])
     assert (out / "app.py").is_file()
@@ -129,14 +132,14 @@ def test_build_with_the_scikit_learn_engine(tmp_path: Path, offline_build: dict[
 
     package.main(["--out", str(out), "--engine", "scikit-learn"])
 
-    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    manifest = json.loads((out / PACKAGE_MODEL_DIR / MANIFEST_FILE).read_text())
     assert manifest["engine"] == {
         "name": "scikit-learn",
-        "file": "model.joblib",
+        "file": train.MODEL_FILE,
         "sha256": manifest["sha256"],
         "dataframe_input": False,
     }
-    assert (out / "model" / "model.joblib").is_file()
+    assert (out / PACKAGE_MODEL_DIR / train.MODEL_FILE).is_file()
     assert {"scikit-learn", "scipy", "joblib"} <= set(offline_build["x86_64"])
 
 
@@ -144,7 +147,8 @@ def test_compiled_model_file_is_reproducible(tmp_path: Path, offline_build: dict
     package.main(["--out", str(tmp_path / "a")])
     package.main(["--out", str(tmp_path / "b")])
 
-    assert (tmp_path / "a/model/model.npz").read_bytes() == (tmp_path / "b/model/model.npz").read_bytes()
+    a, b = (tmp_path / name / PACKAGE_MODEL_DIR / COMPILED_FILE for name in "ab")
+    assert a.read_bytes() == b.read_bytes()
 
 
 def test_build_failure_exits_non_zero_with_the_reason(

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import function_url_event, http_api_event, response_json
 
 IRIS = load_iris()
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -23,7 +23,7 @@ CLASSES = ["setosa", "versicolor", "virginica"]
 
 
 def post(app_module: ModuleType, context: LambdaContext, body: Any, **event_args: Any) -> tuple[int, Any]:
-    response = app_module.handler(make_event("http-api", body=body, **event_args), context)
+    response = app_module.handler(http_api_event(body=body, **event_args), context)
     return response["statusCode"], response_json(response)
 
 
@@ -32,7 +32,7 @@ def named(row: list[float]) -> dict[str, float]:
 
 
 def test_seed_contract_is_byte_for_byte(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    response = app_module.handler(make_event("http-api"), lambda_context)
+    response = app_module.handler(http_api_event(), lambda_context)
 
     assert response["body"] == '{"prediction":1}'
 
@@ -130,7 +130,7 @@ def test_model_metadata(
         IRIS.data, IRIS.target, test_size=0.2, stratify=IRIS.target, random_state=42
     )
 
-    response = app_module.handler(make_event("function-url", method="GET", path="/model", body=None), lambda_context)
+    response = app_module.handler(function_url_event(method="GET", path="/model", body=None), lambda_context)
 
     body = response_json(response)
     assert response["statusCode"] == 200

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from local.lambda_local import LambdaContext
 from serving.limits import MAX_BODY_BYTES
 from tests.conftest import LogRecords
-from tests.events import SHAPES, make_event, response_text
+from tests.events import EVENT_BUILDERS, http_api_event, response_text
 
 MODEL = "iris-random-forest"
 # "A few KB": far below Lambda's 6 MB response limit whatever the request.
@@ -132,13 +132,13 @@ def assert_small_error_or_success(response: dict[str, Any], method: str) -> None
 
 
 def assert_seed_contract(app_module: ModuleType, context: LambdaContext) -> None:
-    assert app_module.handler(make_event("http-api"), context)["body"] == '{"prediction":1}'
+    assert app_module.handler(http_api_event(), context)["body"] == '{"prediction":1}'
 
 
 def test_generated_requests_get_no_5xx_and_small_errors(app_module: ModuleType, lambda_context: LambdaContext) -> None:
     @settings(FUZZ, max_examples=400)
     @given(
-        shape=st.sampled_from(sorted(SHAPES)),
+        shape=st.sampled_from(sorted(EVENT_BUILDERS)),
         stage=st.sampled_from([None, "prod"]),
         method=st.sampled_from(METHODS),
         path=st.sampled_from(ROUTES) | st.text(string.printable, max_size=30).map(lambda text: "/" + text),
@@ -160,8 +160,7 @@ def test_generated_requests_get_no_5xx_and_small_errors(app_module: ModuleType, 
         body: str | None,
         headers: dict[str, str],
     ) -> None:
-        event = make_event(
-            shape,
+        event = EVENT_BUILDERS[shape](
             method=method,
             path=path,
             raw_body=body,
@@ -220,11 +219,11 @@ def test_error_bodies_and_log_lines_stay_small_up_to_the_request_limit(
         kind=st.sampled_from(sorted(OVERSIZED_BODIES)),
         size=st.integers(1, MAX_BODY_BYTES),
         path=st.sampled_from(["/predict", f"/v2/models/{MODEL}/infer"]),
-        shape=st.sampled_from(sorted(SHAPES)),
+        shape=st.sampled_from(sorted(EVENT_BUILDERS)),
     )
     def stays_small(kind: str, size: int, path: str, shape: str) -> None:
         body = OVERSIZED_BODIES[kind](size)
-        response = app_module.handler(make_event(shape, path=path, raw_body=body), lambda_context)
+        response = app_module.handler(EVENT_BUILDERS[shape](path=path, raw_body=body), lambda_context)
         assert_small_error_or_success(response, "POST")
 
     stays_small()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from local.lambda_local import LambdaContext
 from serving.errors import NoProbabilitiesError
 from serving.scoring import DECIMAL_CHARACTERS, ERROR, PREDICTION, ROW, Scorer, as_record
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 # A value as JSON would carry it, with the CSV cell that stands for it; the Arabic-Indic digit one
@@ -49,7 +49,7 @@ def records(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, str], dict[str, 
 
 
 def api(app_module: ModuleType, body: Any, query: dict[str, str] | None = None) -> tuple[int, Any]:
-    response = app_module.handler(make_event("http-api", body=body, query=query), LambdaContext())
+    response = app_module.handler(http_api_event(body=body, query=query), LambdaContext())
     return response["statusCode"], response_json(response)
 
 

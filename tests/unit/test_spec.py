@@ -188,9 +188,9 @@ GOOD_ROW = "Adelie,Torgersen,39.1,18.7,181,3750,male,2007"
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("Adelie,Atlantis,39.1,18.7,181,3750,male,2007", "line 3, column 'island': 'Atlantis' is not one of"),
-        ("Adelie,Dream,long,18.7,181,3750,male,2007", "line 3, column 'bill_length_mm': 'long' is not a number"),
-        ("Adelie,Dream,inf,18.7,181,3750,male,2007", "'inf' is not a finite number"),
+        ("Adelie,Atlantis,39.1,18.7,181,3750,male,2007", "line 3, column 'island': \"Atlantis\" is not one of"),
+        ("Adelie,Dream,long,18.7,181,3750,male,2007", "line 3, column 'bill_length_mm': \"long\" is not a number"),
+        ("Adelie,Dream,inf,18.7,181,3750,male,2007", '"inf" is not a finite number'),
         ("Adelie,NA,39.1,18.7,181,3750,male,2007", "line 3, column 'island' is missing; set allow_missing"),
         ("Adelie,Dream,39.1,18.7,181,3750,male", "line 3 has 7 cells; the header has 8"),
     ],

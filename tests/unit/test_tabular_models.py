@@ -21,16 +21,17 @@ from jsonschema import Draft202012Validator
 from numpy.typing import NDArray
 
 from build import PROJECT_ROOT
-from build.bake import PACKAGE_MODEL_DIR, bake_model
+from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.config import PACKAGE_MODEL_DIR
 from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer
 from tests.conftest import imported_app
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 from tests.schema_contract import check_schema_contract
 
 EXAMPLES = settings(
@@ -62,9 +63,7 @@ class Served:
         return self.spec.name
 
     def call(self, path: str = "/predict", body: Any = None, method: str = "POST", **event: Any) -> tuple[int, Any]:
-        response = self.app.handler(
-            make_event("http-api", method=method, path=path, body=body, **event), LambdaContext()
-        )
+        response = self.app.handler(http_api_event(method=method, path=path, body=body, **event), LambdaContext())
         return response["statusCode"], response_json(response)
 
 

@@ -7,7 +7,7 @@ from types import ModuleType
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import http_api_event, response_json
 
 ACCEPTED = (
     'expected {"features": [4 numbers]}, {"instances": [rows]} or {"sepal_length": number, '
@@ -17,7 +17,7 @@ FEATURES = "(sepal_length, sepal_width, petal_length, petal_width)"
 
 
 def invoke(app_module: ModuleType, context: LambdaContext, **event_args: object) -> tuple[int, str]:
-    response = app_module.handler(make_event("http-api", **event_args), context)  # type: ignore[arg-type]
+    response = app_module.handler(http_api_event(**event_args), context)  # type: ignore[arg-type]
     body = response_json(response)
     assert set(body) == {"error"} or response["statusCode"] == 200
     return response["statusCode"], body.get("error", "")

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PACKAGE_ROOT / "model"
+# The baked model's directory inside the package, beside app.py (build/bake.py writes it there).
+PACKAGE_MODEL_DIR = "model"
+DEFAULT_MODEL_DIR = PACKAGE_ROOT / PACKAGE_MODEL_DIR
 DEFAULT_SERVICE_NAME = "iris-predict"
 DEFAULT_METRICS_NAMESPACE = "IrisPrediction"
-S3_SETTINGS = ("MODEL_S3_BUCKET", "MODEL_S3_KEY", "MODEL_S3_VERSION_ID", "MODEL_SHA256")
+# The S3 pin record: each field of S3ModelSource, the environment variable the function reads it
+# from, and the template parameter that sets that variable (build/publish.py prints those).
+S3_PIN = (
+    ("bucket", "MODEL_S3_BUCKET", "ModelBucket"),
+    ("key", "MODEL_S3_KEY", "ModelKey"),
+    ("version_id", "MODEL_S3_VERSION_ID", "ModelVersionId"),
+    ("sha256", "MODEL_SHA256", "ModelSha256"),
+)
 
 
 class ConfigurationError(Exception):
@@ -24,6 +33,9 @@ class ConfigurationError(Exception):
 
 @dataclass(frozen=True)
 class S3ModelSource:
+    """One version of a model bundle in S3, pinned by its version id and sha256: what the function
+    loads at cold start, and what `make publish` records for the version it uploaded."""
+
     bucket: str
     key: str
     version_id: str
@@ -32,6 +44,10 @@ class S3ModelSource:
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}?versionId={self.version_id}"
+
+    def parameter_overrides(self) -> str:
+        """The template parameters that make a deployed function load exactly this version."""
+        return " ".join(f"{parameter}={getattr(self, field)}" for field, _, parameter in S3_PIN)
 
 
 @dataclass(frozen=True)
@@ -44,17 +60,18 @@ class Settings:
 
 
 def _s3_source() -> S3ModelSource | None:
-    values = {name: os.environ.get(name, "") for name in S3_SETTINGS}
-    if not values["MODEL_S3_BUCKET"]:
+    values = {variable: os.environ.get(variable, "") for _, variable, _ in S3_PIN}
+    bucket_variable = S3_PIN[0][1]
+    if not values[bucket_variable]:
         return None
     missing = [name for name, value in values.items() if not value]
     if missing:
         raise ConfigurationError(
-            f"MODEL_S3_BUCKET is set, so {', '.join(missing)} must be set too: a model in S3 is pinned "
+            f"{bucket_variable} is set, so {', '.join(missing)} must be set too: a model in S3 is pinned "
             "by its version id and sha256"
         )
-    bucket, key, version_id, sha256 = (values[name] for name in S3_SETTINGS)
-    return S3ModelSource(bucket=bucket, key=key, version_id=version_id, sha256=sha256.lower())
+    pinned = {field: values[variable] for field, variable, _ in S3_PIN}
+    return S3ModelSource(**{**pinned, "sha256": pinned["sha256"].lower()})
 
 
 def load_settings() -> Settings:

@@ -12,7 +12,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from numpy.typing import NDArray
 
-from serving.errors import MalformedBodyError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
+from serving.errors import (
+    EmptyBodyError,
+    InvalidJsonError,
+    NestedTooDeeplyError,
+    NoProbabilitiesError,
+    UnsupportedMediaTypeError,
+)
 from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
 
@@ -56,16 +62,13 @@ async def json_body(request: Request) -> Any:
     """
     content_type = request.headers.get("content-type")
     if not is_json(content_type):
-        raise UnsupportedMediaTypeError(
-            f"content-type {quote(content_type)} is not accepted; send a JSON body with content-type application/json"
-        )
+        raise UnsupportedMediaTypeError(content_type)
     raw = await request.body()
     if not raw.strip():
-        raise MalformedBodyError("request body is empty; send a JSON object (see /docs)")
+        raise EmptyBodyError
     try:
         return json.loads(raw)
     except RecursionError as error:
-        raise MalformedBodyError("request body is nested too deeply to parse; send a JSON object") from error
+        raise NestedTooDeeplyError from error
     except ValueError as error:  # invalid JSON or UTF-8, or an integer of over 4,300 digits
-        reason = shorten(str(error))
-        raise MalformedBodyError(f"request body is not valid JSON ({reason}); send a JSON object") from error
+        raise InvalidJsonError(str(error)) from error

@@ -27,10 +27,29 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
 from serving.deps import Model, json_body, run_model
-from serving.errors import ServiceError, describe_problems, quote, shorten
+from serving.errors import (
+    BinaryExtensionError,
+    CategoryValuesError,
+    DataCountError,
+    DatatypeNotAcceptedError,
+    DuplicateInputError,
+    FeatureDatatypeError,
+    InputCountError,
+    InvalidInferenceRequestError,
+    MissingInputsError,
+    ModelNotFoundError,
+    NestedDataShapeError,
+    OutputNotAvailableError,
+    RowCountMismatchError,
+    ShapeNotAcceptedError,
+    TensorValueOutOfRangeError,
+    TensorValueTypeError,
+    UnknownInputError,
+)
+from serving.limits import MAX_INSTANCES
 from serving.manifest import Feature, Manifest
 from serving.model import LoadedModel
-from serving.schemas import FLOAT32_MAX, MAX_FEATURES, MAX_INSTANCES, ErrorResponse, RowParser
+from serving.schemas import FLOAT32_MAX, MAX_FEATURES, ErrorResponse, RowParser
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
 FLOAT_DATATYPES, INTEGER_DATATYPE, BYTES = ["FP32", "FP64"], "INT64", "BYTES"
@@ -38,18 +57,6 @@ NUMBER_DATATYPES = (*FLOAT_DATATYPES, INTEGER_DATATYPE)
 # Every integer up to 2**53 in magnitude is exact in float64, the type the model is given.
 LARGEST_EXACT_INTEGER = 2**53
 MATRIX_INPUT = "input-0"
-
-
-class InferenceRequestError(ServiceError):
-    """The infer request does not follow the protocol or does not fit the model."""
-
-    status_code = 400
-
-
-class ModelNotFoundError(ServiceError):
-    """No model with that name, or not that version of it, is served here."""
-
-    status_code = 404
 
 
 class RequestInput(BaseModel):
@@ -108,12 +115,9 @@ def check_served(model: LoadedModel, name: str, version: str | None = None) -> L
     """`model`, if it is the model (and version) asked for; else a 404 naming the one served."""
     manifest = model.manifest
     if name != manifest.name:
-        raise ModelNotFoundError(f"model {quote(name)} is not served here; this server serves {quote(manifest.name)}")
+        raise ModelNotFoundError(name, manifest.name)
     if version is not None and version != manifest.version:
-        raise ModelNotFoundError(
-            f"version {quote(version)} of model {quote(name)} is not served here; "
-            f"the version served is {quote(manifest.version)}"
-        )
+        raise ModelNotFoundError(name, manifest.name, version, manifest.version)
     return model
 
 
@@ -121,7 +125,7 @@ def _parse(body: Any) -> InferenceRequest:
     try:
         return InferenceRequest.model_validate(body)
     except ValidationError as error:
-        raise InferenceRequestError(f"invalid inference request: {describe_problems(error.errors())}") from error
+        raise InvalidInferenceRequestError(error.errors()) from error
 
 
 def _flatten(data: list[Any], shape: list[int], where: str) -> list[Any]:
@@ -129,7 +133,7 @@ def _flatten(data: list[Any], shape: list[int], where: str) -> list[Any]:
     if data and all(isinstance(row, list) for row in data) and len(shape) == 2:
         rows, columns = shape
         if len(data) != rows or any(len(row) != columns for row in data):
-            raise InferenceRequestError(f"{where}.data: nested data must be {rows} rows of {columns} values")
+            raise NestedDataShapeError(where, rows, columns)
         return [value for row in data for value in row]
     return data
 
@@ -146,44 +150,31 @@ def _numbers(values: list[Any], datatype: str, where: str, nullable: list[bool])
         # JSON (and JSON Schema's "integer") does not tell 822.0 from 822: an integral value is an integer.
         if type(value) not in (int, float) or (integers and type(value) is float and not value.is_integer()):
             kind = ("integers" if integers else "numbers") + (" or null" if nullable[index % columns] else "")
-            raise InferenceRequestError(f"{where}.data[{index}] is {quote(value)}; {datatype} data must be JSON {kind}")
+            raise TensorValueTypeError(where, index, value, datatype, kind)
         # Python compares an integer with the limit exactly; float64 would overflow or round first.
         if type(value) is int and abs(value) > limit:
-            raise _out_of_range(where, index, value, limit)
+            raise TensorValueOutOfRangeError(where, index, value, limit)
     array = np.asarray(values, dtype=np.float64)  # null becomes NaN
     bad = ~np.isfinite(array) | (np.abs(array) > limit)
     if any(nullable):
         bad &= np.asarray([value is not None for value in values], dtype=bool)
     outside = np.flatnonzero(bad)
     if outside.size:
-        raise _out_of_range(where, int(outside[0]), values[outside[0]], limit)
+        raise TensorValueOutOfRangeError(where, int(outside[0]), values[outside[0]], limit)
     return array
-
-
-def _out_of_range(where: str, index: int, value: float, limit: float) -> InferenceRequestError:
-    return InferenceRequestError(
-        f"{where}.data[{index}] is {quote(value)}; values must be finite and within ±{limit:.17g}"
-    )
 
 
 def decode_matrix(tensor: RequestInput, features: list[Feature]) -> NDArray[np.float64]:
     """An all-numeric model's one input tensor, [N, features], as validated float64 rows."""
     where, n_features = "inputs[0]", len(features)
     if tensor.datatype not in NUMBER_DATATYPES:
-        raise InferenceRequestError(
-            f"{where}.datatype {quote(tensor.datatype)} is not accepted; use one of {', '.join(NUMBER_DATATYPES)}"
-        )
+        raise DatatypeNotAcceptedError(where, tensor.datatype, NUMBER_DATATYPES)
     if len(tensor.shape) != 2 or tensor.shape[1] != n_features or not 1 <= tensor.shape[0] <= MAX_INSTANCES:
-        raise InferenceRequestError(
-            f"{where}.shape {quote(tensor.shape)} is not accepted; "
-            f"expected [N, {n_features}] with 1 <= N <= {MAX_INSTANCES}"
-        )
+        raise ShapeNotAcceptedError(where, tensor.shape, f"[N, {n_features}]", MAX_INSTANCES)
     rows, columns = tensor.shape
     values = _flatten(tensor.data, tensor.shape, where)
     if len(values) != rows * columns:
-        raise InferenceRequestError(
-            f"{where}.data has {len(values)} values; shape {quote(tensor.shape)} needs {rows * columns}"
-        )
+        raise DataCountError(where, len(values), tensor.shape, rows * columns)
     nullable = [feature.allow_missing for feature in features]
     return _numbers(values, tensor.datatype, where, nullable).reshape(rows, columns)
 
@@ -192,24 +183,19 @@ def decode_column(tensor: RequestInput, feature: Feature, parser: RowParser, whe
     """One feature's input, [N] or [N, 1], as validated values: str for a category, float for a number."""
     datatypes = [BYTES] if feature.type == "category" else list(NUMBER_DATATYPES)
     if tensor.datatype not in datatypes:
-        raise InferenceRequestError(
-            f"{where}.datatype {quote(tensor.datatype)} is not accepted for {feature.type} feature "
-            f"{quote(feature.name)}; use {' or '.join(datatypes)}"
-        )
+        raise FeatureDatatypeError(where, tensor.datatype, feature.type, feature.name, datatypes)
     shape = tensor.shape
     if len(shape) not in (1, 2) or shape[1:] not in ([], [1]) or not 1 <= shape[0] <= MAX_INSTANCES:
-        raise InferenceRequestError(
-            f"{where}.shape {quote(shape)} is not accepted; expected [N] or [N, 1] with 1 <= N <= {MAX_INSTANCES}"
-        )
+        raise ShapeNotAcceptedError(where, shape, "[N] or [N, 1]", MAX_INSTANCES)
     values = _flatten(tensor.data, shape, where)
     if len(values) != shape[0]:
-        raise InferenceRequestError(f"{where}.data has {len(values)} values; shape {quote(shape)} needs {shape[0]}")
+        raise DataCountError(where, len(values), shape, shape[0])
     if feature.type == "number":
         return _numbers(values, tensor.datatype, where, [feature.allow_missing])
     try:
         categories = parser.category_columns[feature.name].validate_python(values)
     except ValidationError as error:
-        raise InferenceRequestError(describe_problems(error.errors(), f"{where}.data")) from error
+        raise CategoryValuesError(where, error.errors()) from error
     column = np.empty(len(categories), dtype=object)
     column[:] = categories
     return column
@@ -221,18 +207,13 @@ def decode_columns(inputs: list[RequestInput], parser: RowParser) -> NDArray[Any
     given: dict[str, int] = {}
     for index, tensor in enumerate(inputs):
         if tensor.name not in positions:
-            raise InferenceRequestError(
-                f"inputs[{index}].name {quote(tensor.name)} is not a feature of this model; "
-                f"send one input per feature, named by it: {shorten(parser.names, 400)}"
-            )
+            raise UnknownInputError(index, tensor.name, parser.feature_names)
         if tensor.name in given:
-            raise InferenceRequestError(f"inputs[{index}]: feature {quote(tensor.name)} is given twice")
+            raise DuplicateInputError(index, tensor.name)
         given[tensor.name] = index
     missing = [name for name in parser.feature_names if name not in given]
     if missing:
-        raise InferenceRequestError(
-            f"inputs: no input for {shorten(', '.join(missing), 400)}; send one input per feature, named by it"
-        )
+        raise MissingInputsError(missing)
     columns = [
         decode_column(inputs[given[feature.name]], feature, parser, f"inputs[{given[feature.name]}]")
         for feature in parser.features
@@ -241,10 +222,7 @@ def decode_columns(inputs: list[RequestInput], parser: RowParser) -> NDArray[Any
     for feature, column in zip(parser.features, columns, strict=True):
         if len(column) != rows:
             index = given[feature.name]
-            raise InferenceRequestError(
-                f"inputs[{index}] has {len(column)} rows; every input must have the same number of rows "
-                f"({quote(parser.features[0].name)} has {rows})"
-            )
+            raise RowCountMismatchError(index, len(column), parser.features[0].name, rows)
     matrix = np.empty((rows, len(columns)), dtype=object)
     for position, column in enumerate(columns):
         matrix[:, position] = column
@@ -256,9 +234,7 @@ def decode_inputs(request: InferenceRequest, parser: RowParser) -> NDArray[Any]:
     if not parser.all_numeric:
         return decode_columns(request.inputs, parser)
     if len(request.inputs) != 1:
-        raise InferenceRequestError(
-            f"inputs: {len(request.inputs)} inputs; this model takes one, of shape [N, {len(parser.features)}]"
-        )
+        raise InputCountError(len(request.inputs), len(parser.features))
     return decode_matrix(request.inputs[0], parser.features)
 
 
@@ -281,14 +257,9 @@ def _requested_outputs(request: InferenceRequest, manifest: Manifest) -> list[st
     requested = request.outputs or [RequestOutput(name=PREDICT)]
     for output in requested:
         if output.name not in available:
-            regressor = f" (a regressor has no {PREDICT_PROBA})" if output.name == PREDICT_PROBA else ""
-            raise InferenceRequestError(
-                f"output {quote(output.name)} is not available{regressor}; request {' or '.join(available)}"
-            )
+            raise OutputNotAvailableError(output.name, available, regressor=output.name == PREDICT_PROBA)
         if output.parameters is not None and output.parameters.binary_data:
-            raise InferenceRequestError(
-                "the binary tensor extension is not supported; request JSON outputs (binary_data=False)"
-            )
+            raise BinaryExtensionError(for_outputs=True)
     return [output.name for output in requested]
 
 
@@ -337,9 +308,7 @@ def metadata(model: LoadedModel) -> ModelMetadata:
 
 def refuse_binary_extension(request: Request) -> None:
     if "inference-header-content-length" in request.headers:
-        raise InferenceRequestError(
-            "the binary tensor extension is not supported; send JSON tensors (binary_data=False)"
-        )
+        raise BinaryExtensionError(for_outputs=False)
 
 
 ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorResponse} for status in (400, 404, 415)}

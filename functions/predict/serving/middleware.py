@@ -16,7 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.errors import INTERNAL_ERROR_MESSAGE, PayloadTooLargeError, ServiceError, error_response
-from serving.limits import MAX_BODY_BYTES
+from serving.limits import MAX_BODY_BYTES, MAX_INSTANCES
 from serving.observability import logger
 
 
@@ -135,8 +135,4 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        message = (
-            f"request body is over the limit of {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB "
-            "synchronous payload): send at most 10,000 instances per request, in several requests if needed"
-        )
-        await error_response(PayloadTooLargeError(message))(scope, receive, send)
+        await error_response(PayloadTooLargeError(MAX_BODY_BYTES, MAX_INSTANCES))(scope, receive, send)

@@ -1,8 +1,8 @@
 """Fetching a model bundle from a versioned S3 object, pinned by version id and sha256.
 
-The bundle (made by `python -m build.publish`) is a zip of manifest.json and the runtime
+The bundle (made by `python -m build.publish`) is a zip of manifest.json and the engine
 file it names. Its sha256 is checked before anything in it is read; then load_model checks
-the runtime file against the manifest as for a baked model. boto3 is imported only here,
+the engine file against the manifest as for a baked model. boto3 is imported only here,
 and only when a bucket is configured: the Lambda runtime provides it.
 """
 
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from serving.config import S3ModelSource
-from serving.errors import ModelLoadError
-from serving.manifest import MANIFEST_FILE
+from pydantic import ValidationError
+
+from serving.config import S3_PIN, S3ModelSource
+from serving.errors import BundleChecksumError, BundleDownloadError, InvalidBundleError
+from serving.manifest import MANIFEST_FILE, Manifest
 from serving.observability import logger
 
 DOWNLOAD_ROOT = Path("/tmp")
+SHA256_SETTING = next(variable for field, variable, _ in S3_PIN if field == "sha256")
 
 
 def _download(source: S3ModelSource, client: Any) -> bytes:
@@ -31,26 +33,25 @@ def _download(source: S3ModelSource, client: Any) -> bytes:
         payload: bytes = response["Body"].read()
     except ClientError as error:
         details = error.response.get("Error", {})
-        raise ModelLoadError(
-            f"cannot read model bundle {source.uri}: {details.get('Code')}: {details.get('Message')}"
-        ) from error
+        raise BundleDownloadError(source.uri, f"{details.get('Code')}: {details.get('Message')}") from error
     except BotoCoreError as error:
-        raise ModelLoadError(f"cannot read model bundle {source.uri}: {error}") from error
+        raise BundleDownloadError(source.uri, str(error)) from error
     return payload
 
 
 def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
-            manifest = json.loads(bundle.read(MANIFEST_FILE))
-            engine_file = (manifest.get("engine") or {}).get("file") or manifest.get("file")
-            if not isinstance(engine_file, str) or Path(engine_file).name != engine_file:
-                raise ModelLoadError(f"model bundle {source.uri} names no valid model file in its manifest")
+            engine_file = Manifest.model_validate_json(bundle.read(MANIFEST_FILE)).serving_engine.file
+            if Path(engine_file).name != engine_file:
+                raise InvalidBundleError(
+                    source.uri, f"its manifest names {engine_file!r} as its engine file, not a file name"
+                )
             target.mkdir(parents=True, exist_ok=True)
             for name in (MANIFEST_FILE, engine_file):
                 (target / name).write_bytes(bundle.read(name))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {error}") from error
+    except (zipfile.BadZipFile, KeyError, ValidationError) as error:
+        raise InvalidBundleError(source.uri, str(error)) from error
 
 
 def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD_ROOT) -> Path:
@@ -62,7 +63,7 @@ def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD
     payload = _download(source, client)
     digest = hashlib.sha256(payload).hexdigest()
     if digest != source.sha256:
-        raise ModelLoadError(f"model bundle {source.uri} has sha256 {digest}, MODEL_SHA256 expects {source.sha256}")
+        raise BundleChecksumError(source.uri, digest, source.sha256, SHA256_SETTING)
     target = root / f"model-{digest[:16]}"
     _unpack(payload, source, target)
     logger.info("model bundle fetched", extra={"model_uri": source.uri, "bundle_bytes": len(payload)})

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from serving.deps import Model, json_body, run_model
+from serving.limits import MAX_INSTANCES
 from serving.manifest import Manifest
 from serving.model import LoadedModel
 from serving.schemas import (
@@ -53,7 +54,8 @@ async def model_manifest(model: Model) -> Manifest:
     summary="Predict one row or a batch",
     description=(
         'One row: `{"features": [values in feature order]}` → `{"prediction": label}`, or the row by feature '
-        'name. A batch of up to 10,000 rows: `{"instances": [[...], {...}]}` → `{"predictions": [...]}`. '
+        f'name. A batch of up to {MAX_INSTANCES:,} rows: `{{"instances": [[...], {{...}}]}}` → '
+        '`{"predictions": [...]}`. '
         "For a classifier, `?probabilities=true` adds class names and each class's probability."
     ),
     responses=ERROR_RESPONSES,

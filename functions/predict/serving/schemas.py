@@ -27,11 +27,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from serving.errors import InvalidRequestError, describe_problems, quote
+from serving.errors import InvalidRowsError, NotAnObjectError, NotARowError, WrongValueCountError, quote
+from serving.limits import MAX_INSTANCES
 from serving.manifest import Feature, Label, Manifest
 
 MAX_FEATURES = 1000
-MAX_INSTANCES = 10_000
 # scikit-learn's trees compare features as float32: a larger magnitude would silently become infinity.
 FLOAT32_MAX = 3.4028234663852886e38
 # A 422 lists a category feature's accepted values, at most this many of them, each quoted short.
@@ -188,15 +188,11 @@ class RowParser:
         try:
             return adapter.validate_python(value) if isinstance(adapter, TypeAdapter) else adapter.model_validate(value)
         except ValidationError as error:
-            raise InvalidRequestError(
-                f"invalid request: {describe_problems(error.errors(), location)}; expected {self.accepted}"
-            ) from error
+            raise InvalidRowsError(error.errors(), location, self.accepted) from error
 
     def _in_order(self, row: list[Any], location: str) -> tuple[Any, ...]:
         if len(row) != len(self.features):
-            raise InvalidRequestError(
-                f"{location}: expected {len(self.features)} {self.values} ({self.names}), got {len(row)}"
-            )
+            raise WrongValueCountError(location, self.feature_names, self.values, len(row))
         values: tuple[Any, ...] = self._validate(self.row_in_order, row, location)
         return values
 
@@ -206,19 +202,14 @@ class RowParser:
             return tuple(named[name] for name in self.feature_names)
         if isinstance(value, list):
             return self._in_order(value, location)
-        raise InvalidRequestError(
-            f"{location}: expected a list of {len(self.features)} {self.values} or an object with "
-            f"{self.names} (got {quote(value)})"
-        )
+        raise NotARowError(location, self.feature_names, self.values, value)
 
     def _rows(self, rows: list[tuple[Any, ...]], single: bool) -> ParsedRows:
         return ParsedRows(np.array(rows, dtype=self.dtype), single)
 
     def parse(self, body: Any) -> ParsedRows:
         if not isinstance(body, dict):
-            raise InvalidRequestError(
-                f"request body must be a JSON object (got {quote(body)}); expected {self.accepted}"
-            )
+            raise NotAnObjectError(body, self.accepted)
         if "instances" in body:
             batch = self._validate(InstancesRequest, body, "")
             return self._rows([self._row(row, f"instances[{i}]") for i, row in enumerate(batch.instances)], False)
