@@ -76,5 +76,5 @@ bench: setup ## compiled vs scikit-learn engine per model, and the naive baselin
 bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md
 	python -m bench.scoring
 
-clean: ## remove the build output, the caches and the virtualenv
-	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+clean: ## remove the build output, the caches, the virtualenv and node_modules
+	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

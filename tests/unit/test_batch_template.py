@@ -6,7 +6,6 @@ cfn-lint runs on this parameter combination in test_template.py."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 import batch_job
+from build import PROJECT_ROOT
 from local.lambda_local import LambdaContext
 from tests.cloudformation import TEMPLATE, deployed
 
@@ -147,19 +147,35 @@ def test_state_names_are_unique_across_the_maps_too(definition: dict[str, Any]) 
     assert len(names) == len(set(names))
 
 
-# Optional: AWS's definition rules beyond the structure asserted here, from the npm package
-# asl-validator (4.0.0 checked; `npm install asl-validator`, then ASL_VALIDATOR=<its bin>).
-@pytest.mark.skipif(not os.environ.get("ASL_VALIDATOR"), reason="ASL_VALIDATOR (npm asl-validator) not set")
-def test_asl_validator_accepts_the_definition(definition: dict[str, Any], tmp_path: Path) -> None:
-    path = tmp_path / "batch_scoring.asl.json"
+# AWS's definition rules beyond the structure asserted here, from the npm package asl-validator
+# (pinned in package-lock.json; make setup installs it).
+ASL_VALIDATOR = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
+
+
+def asl_problems(definition: dict[str, Any], directory: Path) -> str:
+    """asl-validator's complaints about `definition` ('' if it accepts it), the functions' ARNs filled in."""
+    path = directory / "batch_scoring.asl.json"
     text = json.dumps(definition)
     for name in ("StartFunctionArn", "ScoringFunctionArn", "FinishFunctionArn"):
         text = text.replace(f"<{name}>", f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
     path.write_text(text)
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    return "" if result.returncode == 0 else result.stdout + result.stderr
 
-    result = subprocess.run([os.environ["ASL_VALIDATOR"], "--json-path", str(path)], capture_output=True, text=True)
 
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_asl_validator_accepts_the_definition(definition: dict[str, Any], tmp_path: Path) -> None:
+    assert asl_problems(definition, tmp_path) == ""
+
+
+def test_asl_validator_refuses_a_repeated_state_name(definition: dict[str, Any], tmp_path: Path) -> None:
+    # The mistake it caught while the job was written: a Map's inner state named like an outer one.
+    broken = json.loads(json.dumps(definition))
+    csv_map = broken["States"]["ScoreCsv"]["ItemProcessor"]
+    inner = csv_map["StartAt"]
+    csv_map["States"]["ReadRequest"] = csv_map["States"].pop(inner)
+    csv_map["StartAt"] = "ReadRequest"
+
+    assert asl_problems(broken, tmp_path) != ""
 
 
 def test_each_map_is_distributed_over_the_input_file_in_batches(definition: dict[str, Any]) -> None:
