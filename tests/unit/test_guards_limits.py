@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import SEED_BODY, SHAPES, make_event, response_json
+from tests.events import EVENT_BUILDERS, SEED_BODY, response_json
 
 DOCUMENTED_LIMIT = 6_000_000
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -27,7 +27,7 @@ HIGH = np.array([7.9, 4.4, 6.9, 2.5])
 
 def deliverable_event(shape: str, body: str) -> dict[str, Any]:
     """A `shape` event for POST /predict with `body` and its true content-length, as Lambda would deliver it."""
-    event = make_event(shape, raw_body=body)
+    event = EVENT_BUILDERS[shape](raw_body=body)
     length = str(len(body.encode()))
     for name in list(event["headers"]):
         if name.lower() == "content-length":
@@ -45,7 +45,7 @@ def padded_seed_body(size: int) -> str:
     return text + " " * (size - len(text))
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_a_body_of_exactly_the_limit_is_served(
     shape: str, app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
@@ -57,7 +57,7 @@ def test_a_body_of_exactly_the_limit_is_served(
     assert (response["statusCode"], response_json(response)) == (200, {"prediction": 1})
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("shape", sorted(EVENT_BUILDERS))
 def test_one_byte_over_the_limit_is_413(shape: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
     body = padded_seed_body(DOCUMENTED_LIMIT + 1)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import make_event, response_json
+from tests.events import EVENT_BUILDERS, response_json
 
 CUSTOM_DOMAIN = "api.example.com"
 
@@ -20,7 +20,7 @@ def event_at(shape: str, stage: str, path: str, *, custom_domain: bool, method: 
     (the stage is the URL's first segment) or through a custom domain mapped to the stage at its
     root (the URL has no stage segment, the event still names the stage)."""
     body = None if method == "GET" else {"features": [6.1, 2.8, 4.7, 1.2]}
-    event = make_event(shape, method=method, path=path, body=body, stage=stage)
+    event = EVENT_BUILDERS[shape](method=method, path=path, body=body, stage=stage)
     if not custom_domain:
         return event
     context = event["requestContext"]
