@@ -295,6 +295,23 @@ def headline(comparison: Sequence[Variant], results: Sequence[ModelResult], roun
     ]
 
 
+def readme_summary(comparison: Sequence[Variant]) -> list[str]:
+    """The README's one-paragraph claim: the project's package and latency against the naive
+    baseline (the seed's Flask app packaged as is), as `make bench` measured them."""
+    measured = {variant.name: variant for variant in comparison}
+    project, baseline = measured[PROJECT], measured[BASELINE]
+    facts = [
+        f"{metric.name} {metric.format.format(metric.read(project))} against "
+        f"{metric.format.format(metric.read(baseline))} ({metric.read(project) / metric.read(baseline):.2f}x)"
+        for metric in (UNZIPPED, COLD, WARM)
+    ]
+    return [
+        f"Measured by `make bench` on {time.strftime('%Y-%m-%d')} against a plain build of the same model: "
+        + "; ".join(facts)
+        + " ([docs/benchmark.md](docs/benchmark.md))."
+    ]
+
+
 def cost_section(project: Variant) -> list[str]:
     return [COST_INTRO, "", *cost_table(project)]
 
@@ -335,6 +352,7 @@ def replace_between(text: str, start: str, end: str, content: str) -> str:
 
 # The document, relative to the project root, that holds each generated section.
 SECTION_DOCUMENTS = {
+    "summary": Path("README.md"),
     "comparison": Path("docs/benchmark.md"),
     "cost": Path("docs/operations.md"),
     "scoring": Path("docs/scoring.md"),  # bench/scoring.py's

@@ -131,7 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.write_text(report.results_document(headline, cost, breakdowns))
     # docs/operations.md says in its own words what the cost table assumes.
     documented_cost = report.cost_table(comparison[2])
-    report.update_documents(PROJECT_ROOT, {"comparison": "\n".join(headline), "cost": "\n".join(documented_cost)})
+    sections = {
+        "summary": "\n".join(report.readme_summary(comparison)),
+        "comparison": "\n".join(headline),
+        "cost": "\n".join(documented_cost),
+    }
+    report.update_documents(PROJECT_ROOT, sections)
     print(RESULTS.read_text())  # noqa: T201 - the benchmark's output
     incomplete = [result.model for result in results if result.batch_error or result.compiled_variant.error]
     if incomplete:
