@@ -11,8 +11,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import joblib
 import pytest
+from moto import mock_aws
 
 from build import DEFAULT_SPEC
 from build.bake import bake_model
@@ -118,3 +120,17 @@ def log_records() -> Iterator[LogRecords]:
     previous = handler.setStream(stream)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     handler.setStream(previous)
+
+
+@pytest.fixture
+def s3_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 client on moto's in-memory AWS, with fake credentials so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")

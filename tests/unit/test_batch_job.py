@@ -9,15 +9,12 @@ import io
 import json
 import random
 import uuid
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 import batch_job
 from local.lambda_local import LambdaContext
@@ -109,18 +106,9 @@ def test_a_refusal_stays_short_whatever_the_request(value: str) -> None:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=OUTPUT_BUCKET)
-        yield client
+def s3(s3_client: Any) -> Any:
+    s3_client.create_bucket(Bucket=OUTPUT_BUCKET)
+    return s3_client
 
 
 def generated_rows(generator: random.Random, count: int, kind: str) -> list[Any]:

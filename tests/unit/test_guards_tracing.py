@@ -51,12 +51,13 @@ TRACED_APP = textwrap.dedent(
 )
 
 
-def traced_invocations(model_dir: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each event in turn, the status app.handler answers and the names of what it sent to X-Ray."""
+def traced_invocations(model_dir: Path, events: list[dict[str, Any]], disabled: str = "false") -> list[dict[str, Any]]:
+    """For each event in turn, the status app.handler answers and the names of what it sent to X-Ray,
+    with the template's switch POWERTOOLS_TRACE_DISABLED set to `disabled`."""
     env = {
         **os.environ,
         "MODEL_DIR": str(model_dir),
-        "POWERTOOLS_TRACE_DISABLED": "false",
+        "POWERTOOLS_TRACE_DISABLED": disabled,
         "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
         "AWS_LAMBDA_FUNCTION_NAME": "f",
         "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
@@ -87,3 +88,9 @@ def test_app_handler_traces_the_model_call(iris_model_dir: Path) -> None:
         assert answer["status"] == 200
         assert handler.startswith("## ")
         assert inside == subsegments
+
+
+def test_tracing_switched_off_sends_nothing(iris_model_dir: Path) -> None:
+    seen = traced_invocations(iris_model_dir, [http_api_event()], disabled="true")
+
+    assert seen == [{"status": 200, "names": []}]

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
-import textwrap
 from types import ModuleType
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from tests.conftest import LogRecords
 from tests.events import http_api_event
@@ -93,54 +88,3 @@ def test_rejected_input_is_counted_and_logged(
 
 def test_mangum_is_quiet(app_module: ModuleType) -> None:
     assert logging.getLogger("mangum").getEffectiveLevel() == logging.WARNING
-
-
-TRACED_INVOCATION = textwrap.dedent(
-    """
-    import json, sys
-    from aws_xray_sdk.core import xray_recorder
-
-    sent = []
-
-    class Emitter:
-        def send_entity(self, entity):
-            sent.append(entity.to_dict())
-
-        def set_daemon_address(self, address):
-            pass
-
-    xray_recorder.configure(emitter=Emitter(), sampling=False)
-    from serving import observability
-    from serving.config import load_settings
-
-    observability.configure(load_settings())
-
-    class Context:
-        function_name, aws_request_id, memory_limit_in_mb, invoked_function_arn = "f", "r", 128, "arn:f"
-
-    def handler(event, context):
-        with observability.traced("model.predict"):
-            return {"statusCode": 200}
-
-    observability.instrument(handler)({}, Context())
-    print(json.dumps(sorted(entity["name"] for entity in sent)))
-    """
-)
-
-
-@pytest.mark.parametrize(("disabled", "expected"), [("false", ["## handler", "model.predict"]), ("true", [])])
-def test_tracing_follows_the_template_switch(disabled: str, expected: list[str]) -> None:
-    env = {
-        **os.environ,
-        "POWERTOOLS_TRACE_DISABLED": disabled,
-        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
-        "AWS_LAMBDA_FUNCTION_NAME": "f",
-        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-        "PYTHONPATH": str(FUNCTION_DIR),
-    }
-    # A separate process: the X-Ray SDK patches libraries globally.
-    result = subprocess.run(
-        [sys.executable, "-c", TRACED_INVOCATION], env=env, capture_output=True, text=True, check=True, timeout=60
-    )
-
-    assert json.loads(result.stdout.splitlines()[-1]) == expected
