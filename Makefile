@@ -64,11 +64,15 @@ lint: setup ## ruff and mypy
 	ruff format --check .
 	mypy
 
-test: build validate lint ## everything CI runs: build, validate, lint, unit and integration tests
+test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests
 	pytest
 
-test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
+test-unit: setup node_modules/.package-lock.json ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
+
+# The tests' tools from npm (asl-validator), pinned in package-lock.json; npm ci writes this file last.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run

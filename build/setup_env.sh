@@ -10,8 +10,7 @@ venv=.venv
 stamp=$venv/.installed
 requirements=requirements-dev.txt
 # requirements-dev.txt is compiled against the function's pins: either changing updates .venv.
-# package-lock.json pins the development tools from npm (asl-validator), installed beside it.
-pins=(requirements-dev.txt functions/predict/requirements.txt package-lock.json)
+pins=(requirements-dev.txt functions/predict/requirements.txt)
 
 fail() {
 	echo "setup failed: $*" >&2
@@ -52,11 +51,5 @@ if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --req
 	# pip's own first error names the package; its whole output stays in the log.
 	reason=$(grep -m1 '^ERROR' "$log" || tail -n1 "$log")
 	fail "pip could not install $requirements into $venv (${reason:-no output}): check that PyPI is reachable, then run \`make setup\` (pip's output: $log)"
-fi
-# Node.js is a system package (apt install nodejs npm), like Python itself.
-command -v npm >/dev/null ||
-	fail "npm not found: install Node.js and npm (e.g. \`apt install nodejs npm\`), then run \`make setup\`"
-if ! npm ci --no-audit --no-fund --loglevel=error >"$log" 2>&1; then
-	fail "npm could not install package-lock.json's tools into node_modules ($(tail -n1 "$log")): check that the npm registry is reachable, then run \`make setup\` (npm's output: $log)"
 fi
 touch "$stamp"

@@ -97,7 +97,7 @@ def test_the_scoring_bench_times_both_programs_on_the_same_files_and_writes_noth
     ]  # fmt: skip
     assert all(float(row[3].replace(",", "")) > 0 and float(row[4]) > 0 for row in rows)
     assert "against scikit-learn's loop on the same file" in result.stdout
-    assert "| rows/s per concurrent function |" in result.stdout
+    assert "| rows/s per concurrent function (" in result.stdout
     assert [document.read_text() for document in documents] == before
 
 
