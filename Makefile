@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit bench clean
+.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit mutate bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,8 +70,11 @@ test: build validate lint ## everything CI runs: build, validate, lint, unit and
 test-unit: setup ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
 
+mutate: setup ## mutation testing of the critical modules (not in CI; MUTANTS="serving.model.*" for some): a score per module (docs/mutation.md)
+	python tests/mutate.py run $(MUTANTS)
+
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
 
 clean: ## remove the build output, the model cache and the virtualenv
-	rm -rf .aws-sam .model-cache bench/.build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .model-cache bench/.build mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
