@@ -19,9 +19,7 @@ from local.lambda_local import DEFAULT_PACKAGE
 
 # Top-level entries nothing in the package is built from. Hidden ones (.venv, .aws-sam, .git,
 # .model-cache, tool caches, .ci) are left out too: they are environments, outputs and caches.
-NOT_INPUTS = frozenset(
-    {"tests", "bench", "docs", "README.md", "pyproject.toml", "requirements-dev.in", "mutants"}
-)
+NOT_INPUTS = frozenset({"tests", "bench", "docs", "README.md", "pyproject.toml", "requirements-dev.in", "mutants"})
 BYTECODE_CACHE = "__pycache__"
 STAMP_SUFFIX = ".inputs"
 
