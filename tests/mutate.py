@@ -46,7 +46,20 @@ DEFAULT_MINUTES = 25.0
 # The share of scored mutants a module's tests must kill (issue 13).
 TARGET_SCORE = 0.90
 # Statuses that are not a verdict on the tests: excluded from the score, listed in the table.
-UNSCORED = frozenset({"skipped", "not checked", "check was interrupted by user"})
+UNSCORED = frozenset({"skipped", "not checked", "check was interrupted by user", "equivalent"})
+# Surviving mutants that cannot change what the code does, by module and mutated line, and why.
+# A survivor whose line is listed counts as "equivalent"; once the line changes it counts as a
+# survivor again, to be looked at afresh.
+EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
+    (
+        "functions/predict/serving/model.py",
+        "with np.load(io.BytesIO(payload), allow_pickle=None) as stored:",
+    ): "np.load tests `if not allow_pickle`: None refuses pickles as False does",
+    (
+        "functions/predict/serving/model.py",
+        "with np.load(io.BytesIO(payload), ) as stored:",
+    ): "np.load's allow_pickle defaults to False: the argument states it, it does not change it",
+}
 
 
 def runtime_mutant_name(relative_source_path: Path, mutant_method_name: str) -> str:
@@ -65,13 +78,25 @@ def module_statuses() -> dict[str, Counter[str]]:
         data = mutmut_cli.SourceFileMutationData(path=path)
         data.load()
         if data.exit_code_by_key:
-            counts[str(path)] = Counter(mutmut_cli.status_by_exit_code[code] for code in data.exit_code_by_key.values())
+            counts[str(path)] = Counter(
+                status_of(name, mutmut_cli.status_by_exit_code[code], path)
+                for name, code in data.exit_code_by_key.items()
+            )
     return counts
+
+
+def status_of(mutant: str, status: str, path: Path) -> str:
+    """mutmut's status, or "equivalent" for a survivor EQUIVALENT_MUTANTS lists."""
+    if status != "survived":
+        return status
+    diff = mutmut_cli.get_diff_for_mutant(mutant, path=path)
+    mutated = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return "equivalent" if len(mutated) == 1 and (str(path), mutated[0]) in EQUIVALENT_MUTANTS else status
 
 
 def score_table(counts: dict[str, Counter[str]]) -> tuple[list[str], bool]:
     """One line per module: mutants, each status, and the killed share of the scored mutants."""
-    columns = ["killed", "survived", "timeout", "no tests", "suspicious", "segfault", "skipped", "not checked"]
+    columns = ["killed", "survived", "equivalent", "timeout", "no tests", "suspicious", "segfault", "not checked"]
     lines = [f"{'module':<52} {'mutants':>7} " + " ".join(f"{column:>11}" for column in columns) + f" {'score':>6}"]
     all_met = True
     for module, statuses in sorted(counts.items()):
