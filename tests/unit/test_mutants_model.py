@@ -10,8 +10,10 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import joblib
 import numpy as np
 import pytest
+import sklearn.base
 
 from build import DEFAULT_SPEC
 from build.bake import COMPILED_FILE, PACKAGE_MODEL_DIR, bake_model
@@ -122,3 +124,50 @@ def test_the_load_is_logged_with_the_model_engine_and_duration(
     if engine != COMPILED:
         # The version is the first 12 hex digits of the trained model file's sha256.
         assert record["model_version"] == hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+
+
+def test_a_model_file_that_fails_to_unpickle_is_refused_naming_the_error(tiny_model_dir: Path) -> None:
+    path = tiny_model_dir / "model.joblib"
+    payload = b"\x80\x05not a pickle at all"
+    path.write_bytes(payload)
+    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256(payload).hexdigest()
+    (tiny_model_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(ModelLoadError, match=rf"^model {path} cannot be unpickled: \w+Error\("):
+        load_model(tiny_model_dir)
+
+
+def test_a_model_from_another_scikit_learn_version_is_refused_naming_its_file(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tiny_model_dir / "model.joblib"
+    estimator = joblib.load(path)
+    monkeypatch.setattr(sklearn.base, "__version__", "1.0.2")
+    joblib.dump(estimator, path)
+    monkeypatch.undo()
+    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tiny_model_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(ModelLoadError, match=rf"^model {path} was pickled with scikit-learn 1\.0\.2"):
+        load_model(tiny_model_dir)
+
+
+def test_a_compiled_forest_gives_labels_and_probabilities_from_one_evaluation(compiled_model_dir: Path) -> None:
+    model = load_model(compiled_model_dir)
+    calls = []
+    predict_proba = model.engine.predict_proba
+
+    def counted(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        return predict_proba(rows)
+
+    model.engine.predict = lambda rows: pytest.fail("a forest's labels are the argmax of its probabilities")
+    model.engine.predict_proba = counted
+    rows = np.array([[6.1, 2.8, 4.7, 1.2], [5.1, 3.5, 1.4, 0.2]])
+
+    predicted = model.predict(rows, probabilities=True)
+
+    assert calls == [2]
+    assert predicted.labels == [1, 0]
