@@ -155,6 +155,8 @@ def main(arguments: list[str]) -> int:
         return report()
     if arguments[:1] == ["run-unbounded"]:
         arguments = ["run", *arguments[1:]]
+        # A process started in the background ignores SIGINT; the budget's interrupt must reach mutmut.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     mutmut_cli.get_mutant_name = runtime_mutant_name
     # mutmut 3.7 reads pytest's private `Item._nodeid`, which pytest 9 no longer has. mutmut 3.8.1
     # reads `nodeid` but requires click>=8.4.2, and aws-sam-cli pins click==8.1.8.
