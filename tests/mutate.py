@@ -67,6 +67,50 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/model.py",
         'recorded = {"feature_names": sklearn_engine.feature_names, "CLASS_NAMES": None}',
     ): "None means not recorded: _check_interface skips the entry before it reads its key",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return self.classes.take(np.argmax(proba, axis=1), axis=None), proba",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return self.classes.take(np.argmax(proba, axis=1), ), proba",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "exps = np.fromiter(map(math.exp, negated), dtype=None, count=raw.size)",
+    ): "np.fromiter's dtype None is float64, the type math.exp returns",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "exps = np.fromiter(map(math.exp, negated), dtype=np.float64, )",
+    ): "count only preallocates: the iterator gives raw.size values either way",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "exps = np.fromiter(map(_exp_or_inf, negated), dtype=None, count=raw.size)",
+    ): "np.fromiter's dtype None is float64, the type math.exp returns",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "exps = np.fromiter(map(_exp_or_inf, negated), dtype=np.float64, )",
+    ): "count only preallocates: the iterator gives raw.size values either way",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        'scores = raw.copy(order="k")',
+    ): 'numpy reads the order letter case-insensitively: "k" is "K"',
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "scores -= np.max(scores, axis=1).reshape(-2, 1)",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "scores /= np.sum(scores, axis=1).reshape(-2, 1)",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "proba = np.empty((raw.shape[0], 2), dtype=None)",
+    ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "proba = np.empty((raw.shape[0], 2), )",
+    ): "np.empty's default dtype is float64",
 }
 
 
