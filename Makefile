@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit mutate bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ test: build validate lint node_modules/.package-lock.json ## everything CI runs:
 test-unit: setup node_modules/.package-lock.json ## tests/unit only: no build, no built package (tests/integration needs one)
 	pytest tests/unit
 
+mutate: setup ## mutation testing of the critical modules (not in CI; MUTANTS="serving.model.*" for some): a score per module (docs/mutation.md)
+	python tests/mutate.py run $(MUTANTS)
+
 # The tests' tools from npm (asl-validator), pinned in package-lock.json; npm ci writes this file last.
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -80,5 +83,5 @@ bench: setup ## compiled vs scikit-learn engine per model, and the naive baselin
 bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md
 	python -m bench.scoring
 
-clean: ## remove the build output, the caches, the virtualenv and node_modules
-	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
+clean: ## remove the build output, the caches, mutmut's copy, the virtualenv and node_modules
+	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -27,6 +27,8 @@ NOT_INPUTS = frozenset(
         "README.md",
         "pyproject.toml",
         "requirements-dev.in",
+        # make mutate's copy of the project.
+        "mutants",
         # npm's development tools (asl-validator): checks, not package contents.
         "node_modules",
         "package.json",

@@ -53,6 +53,7 @@ NOT_INPUTS = (
     "functions/predict/__pycache__/app.cpython-312.pyc",
     "build/__pycache__/train.cpython-312.pyc",
     "functions/predict/serving/model.pyc",
+    "mutants/functions/predict/serving/model.py",
 )
 
 

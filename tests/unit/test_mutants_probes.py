@@ -1,0 +1,47 @@
+"""The exactness gate's probes for linear models: an exact engine passes the gate whatever the
+probes, so only a test of the probes themselves notices them shrinking. What they must hold is
+their docstring's promise: the reference rows, random rows around them, every feature at each
+extreme, and rows whose decisions sweep -800..800 (both sides of zero and of |d| = 700)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from build.engines.linear import linear_probes
+
+EXTREMES = (0.0, -0.0, 1e10, -1e10, 1e300, -1e300)
+# Every 20 from -800 to 800, the exp path's switch at ±700, and zero.
+DECISIONS = [*range(-800, 801, 20), -700, 700, 0]
+N_RANDOM = 500
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_probes_hold_the_reference_extremes_and_a_decision_sweep(n_classes: int) -> None:
+    rows, labels = make_classification(
+        n_samples=60, n_features=4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
+    )
+    estimator = LogisticRegression(max_iter=1000).fit(rows, labels)
+    center = rows.mean(axis=0)
+
+    probes = linear_probes(estimator, rows)
+
+    coef = np.atleast_2d(estimator.coef_)
+    assert probes.shape == (60 + N_RANDOM + len(EXTREMES) * 4 + len(coef) * len(DECISIONS), 4)
+    assert probes[:60].tolist() == rows.tolist()
+    spread = probes[60 : 60 + N_RANDOM].std(axis=0) / (rows.std(axis=0) + 1.0)
+    assert np.all((spread > 2.5) & (spread < 3.5))
+    for feature in range(4):
+        others = np.delete(probes, feature, axis=1) == np.delete(center, feature)
+        at_center = others.all(axis=1)
+        for extreme in EXTREMES:
+            hits = at_center & (probes[:, feature] == extreme) & (np.signbit(probes[:, feature]) == np.signbit(extreme))
+            assert hits.any(), (feature, extreme)
+    with np.errstate(over="ignore", invalid="ignore"):
+        decisions = probes @ coef.T
+    # Each sweep runs along one coefficient vector through the point where its decision is 0.
+    for weights, column in zip(coef, decisions.T, strict=True):
+        for target in DECISIONS:
+            assert np.isclose(column, target, rtol=1e-9, atol=1e-6).any(), (weights, target)

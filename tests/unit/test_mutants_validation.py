@@ -1,0 +1,99 @@
+"""Request validation at its edges, where mutation testing looks for what no test pins: the
+float32 bound exactly, a long list of categories, missing values, and the accepted shapes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from serving.errors import InvalidRequestError
+from serving.manifest import Feature
+from serving.schemas import RowParser
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COLOURS = [f"c{i}" for i in range(12)]
+
+
+def refusal(parser: RowParser, body: object) -> str:
+    with pytest.raises(InvalidRequestError) as refused:
+        parser.parse(body)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_float32_range_is_accepted_up_to_its_largest_value_and_no_further(sign: float) -> None:
+    parser = RowParser([Feature(name="x")])
+    largest = sign * FLOAT32_MAX
+    beyond = float(np.nextafter(largest, sign * math.inf))
+
+    assert parser.parse({"features": [largest]}).rows.tolist() == [[largest]]
+    assert "features[0]: Input should be within ±3.4e38, the range the model compares" in refusal(
+        parser, {"features": [beyond]}
+    )
+
+
+def test_a_long_category_list_is_cut_after_ten_and_says_how_many_more() -> None:
+    parser = RowParser([Feature(name="colour", type="category", categories=COLOURS, allow_missing=True)])
+    listed = ", ".join(f'"{colour}"' for colour in COLOURS[:10])
+
+    message = refusal(parser, {"features": ["mauve"]})
+
+    assert f"features[0]: Input should be one of {listed} and 2 more (see GET /model) or null" in message
+
+
+def test_ten_categories_are_listed_whole_and_null_only_where_missing_values_are_allowed() -> None:
+    parser = RowParser([Feature(name="colour", type="category", categories=COLOURS[:10])])
+    listed = ", ".join(f'"{colour}"' for colour in COLOURS[:10])
+
+    message = refusal(parser, {"features": [None]})
+
+    assert f"features[0]: Input should be one of {listed}" in message
+    assert "more" not in message.split("expected")[0]
+    assert "or null" not in message
+
+
+def test_missing_values_become_nan_only_where_allowed() -> None:
+    features = [
+        Feature(name="size", allow_missing=True),
+        Feature(name="colour", type="category", categories=["red"], allow_missing=True),
+        Feature(name="weight"),
+    ]
+    parser = RowParser(features)
+
+    rows = parser.parse({"size": None, "colour": None, "weight": 2.5}).rows
+
+    assert rows.dtype == object
+    assert math.isnan(rows[0, 0])
+    assert math.isnan(rows[0, 1])
+    assert rows[0, 2] == 2.5
+    assert "features[2]" in refusal(parser, {"features": [1.0, "red", None]})
+
+
+def test_the_accepted_shapes_name_every_feature_and_what_it_takes() -> None:
+    parser = RowParser(
+        [
+            Feature(name="colour", type="category", categories=["red"], allow_missing=True),
+            Feature(name="size"),
+        ]
+    )
+
+    message = refusal(parser, {"features": ["red"]})
+
+    assert message == "features: expected 2 values (colour, size), got 1"
+    assert refusal(parser, {"features": ["red", "big"]}).endswith(
+        'expected {"features": [2 values]}, {"instances": [rows]} or {"colour": category or null, "size": number}'
+    )
+
+
+def test_an_all_numeric_model_takes_numbers_as_float64() -> None:
+    parser = RowParser([Feature(name="a"), Feature(name="b")])
+
+    parsed = parser.parse({"instances": [[1, 2.5], {"b": 4, "a": 3}]})
+
+    assert parsed.rows.dtype == np.float64
+    assert parsed.rows.tolist() == [[1.0, 2.5], [3.0, 4.0]]
+    assert parsed.single is False
+    assert parser.parse({"a": 1, "b": 2}).single is True
+    assert refusal(parser, {"features": [1]}) == "features: expected 2 numbers (a, b), got 1"
