@@ -3,7 +3,7 @@
 Names match the `Environment` section of template.yaml. The model comes from the package
 (`model/` beside app.py, or MODEL_DIR) unless MODEL_S3_BUCKET is set: then MODEL_S3_KEY,
 MODEL_S3_VERSION_ID and MODEL_SHA256 pin one version of a model bundle in S3. API_BASE_PATH is the
-path a custom domain's API mapping puts in front of the routes (docs/api.md#custom-domains).
+path a custom domain's API mapping puts in front of the routes (docs/api.md#custom-domains-and-base-paths).
 """
 
 from __future__ import annotations
