@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
-from serving.config import ConfigurationError, load_settings
+from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
 from tests.conftest import LogRecords, imported_app
 from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, response_json
@@ -29,7 +29,6 @@ from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, respons
 KEY_CHARACTERS = string.ascii_letters + string.digits + "$-_.+!*'()"
 # The first segments of the API's own routes (README's route list): a base path must not start there.
 ROUTE_SEGMENTS = {"", "predict", "model", "docs", "openapi.json", "v2"}
-BASE_PATH = "API_BASE_PATH"
 TEMPLATE_PATTERN = source_template()["Parameters"]["ApiBasePath"]["AllowedPattern"]
 
 EXAMPLES = settings(
@@ -54,7 +53,7 @@ STAGES = {"http-api": ["$default", "prod"], "rest-api": ["Prod", "v1"], "functio
 def app_with_base_path(model_dir: Path, base_path: str) -> Iterator[ModuleType]:
     """app.py freshly imported (a cold start) with API_BASE_PATH set to `base_path`."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(BASE_PATH, base_path)
+        patch.setenv(API_BASE_PATH_VARIABLE, base_path)
         with imported_app(model_dir) as module:
             yield module
 
@@ -154,9 +153,9 @@ def bad_base_paths() -> st.SearchStrategy[str]:
 @settings(max_examples=200, derandomize=True, database=None)
 @given(value=bad_base_paths())
 def test_a_bad_base_path_is_refused(value: str) -> None:
-    expected = f"^{BASE_PATH} is {re.escape(repr(value))}: expected empty or a path"
+    expected = f"^{API_BASE_PATH_VARIABLE} is {re.escape(repr(value))}: expected empty or a path"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(BASE_PATH, value)
+        patch.setenv(API_BASE_PATH_VARIABLE, value)
         with pytest.raises(ConfigurationError, match=expected):
             load_settings()
 
@@ -168,12 +167,12 @@ def test_a_bad_base_path_is_refused(value: str) -> None:
 def test_a_base_path_that_hides_a_route_refuses_to_start(
     value: str, hidden: str, iris_model_dir: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
 ) -> None:
-    monkeypatch.setenv(BASE_PATH, value)
+    monkeypatch.setenv(API_BASE_PATH_VARIABLE, value)
     monkeypatch.setenv("MODEL_DIR", str(iris_model_dir))
     monkeypatch.delitem(sys.modules, "app", raising=False)
 
     with pytest.raises(
-        ConfigurationError, match=f"{BASE_PATH} {value} is the start of the routes .*{re.escape(hidden)}"
+        ConfigurationError, match=f"{API_BASE_PATH_VARIABLE} {value} is the start of the routes .*{re.escape(hidden)}"
     ):
         importlib.import_module("app")
 
@@ -186,15 +185,15 @@ def test_the_template_parameter_sets_the_base_path() -> None:
     variables = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
     default_resources, _ = deployed({})
 
-    assert variables[BASE_PATH] == "/ml/iris"
-    assert BASE_PATH not in default_resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables[API_BASE_PATH_VARIABLE] == "/ml/iris"
+    assert API_BASE_PATH_VARIABLE not in default_resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
 
 
 @settings(max_examples=300, derandomize=True, database=None)
 @given(value=st.one_of(base_paths, bad_base_paths(), st.text(KEY_CHARACTERS + "/ .é?%")))
 def test_the_template_accepts_what_the_function_accepts(value: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(BASE_PATH, value)
+        patch.setenv(API_BASE_PATH_VARIABLE, value)
         try:
             load_settings()
             accepted = True

@@ -36,7 +36,7 @@ def stage_prefix(event: dict[str, Any]) -> str:
         return ""
     prefix = f"/{stage}"
     called = event.get("rawPath") if event.get("version") == "2.0" else context.get("path")
-    return prefix if called and (called == prefix or called.startswith(prefix + "/")) else ""
+    return prefix if called and is_under(called, prefix) else ""
 
 
 def is_under(path: str, base_path: str) -> bool:
@@ -47,7 +47,7 @@ def is_under(path: str, base_path: str) -> bool:
 
 def shadowed_routes(base_path: str, route_paths: list[str]) -> list[str]:
     """The routes whose paths start with `base_path`'s segments (a `{parameter}` matches any):
-    with such a base path the same route could no longer be reached without it. None for no base path."""
+    with such a base path the same route could no longer be reached without it. No base path hides none."""
     if not base_path:
         return []
     base = base_path.split("/")[1:]
