@@ -102,6 +102,29 @@ def rest_api_event(**request: Any) -> dict[str, Any]:
 EVENT_BUILDERS = {"http-api": http_api_event, "rest-api": rest_api_event, "function-url": function_url_event}
 
 
+CUSTOM_DOMAIN = "api.example.com"
+
+
+def custom_domain_event(shape: str, stage: str, **request: Any) -> dict[str, Any]:
+    """An event of payload `shape` for a client calling `request`'s path through a custom domain
+    mapped to the API's stage `stage`: the URL never carries the stage (the event still names it);
+    a mapping key, if any, is part of the path. API Gateway puts that path in rawPath and
+    requestContext.http.path (2.0) or in path and requestContext.path (1.0)."""
+    event = EVENT_BUILDERS[shape](**request, stage=stage)
+    path = HttpRequest(**request).path
+    context = event["requestContext"]
+    context["domainName"] = CUSTOM_DOMAIN
+    context["domainPrefix"] = CUSTOM_DOMAIN.split(".")[0]
+    if event.get("version") == "2.0":
+        event["rawPath"] = context["http"]["path"] = path
+        event["headers"]["host"] = CUSTOM_DOMAIN
+    else:
+        event["path"] = context["path"] = path
+        event["headers"]["Host"] = CUSTOM_DOMAIN
+        event["multiValueHeaders"]["Host"] = [CUSTOM_DOMAIN]
+    return event
+
+
 def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response_text(response))
 

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
-from serving.config import Settings, load_settings
-from serving.docs import register_docs
+from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, Settings, load_settings
+from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs
 from serving.errors import register_error_handlers
 from serving.events import served_events_only
 from serving.middleware import (
@@ -15,6 +15,7 @@ from serving.middleware import (
     HeadAsGetMiddleware,
     StageRootPathMiddleware,
     UnexpectedErrorMiddleware,
+    shadowed_routes,
 )
 from serving.model import LoadedModel, load_model
 from serving.observability import configure, instrument, logger
@@ -24,7 +25,8 @@ from serving.schemas import RowParser, response_schemas
 REFUSAL = "refusing to start: the configuration or the model failed to load"
 
 
-def create_app(model: LoadedModel) -> FastAPI:
+def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
+    """The app serving `model`, its routes also under `base_path` (a custom domain's API mapping)."""
     # The routes parse their JSON bodies themselves (serving.deps.json_body). No trailing-slash
     # redirects: Starlette would build their Location from the client's Host header; /predict/
     # is a 404 that lists the routes instead.
@@ -54,13 +56,20 @@ def create_app(model: LoadedModel) -> FastAPI:
         schemas=response_schemas(manifest),
     )
     register_error_handlers(app)
+    # Every path the app answers: the schema's, and the two it leaves out (the docs themselves).
+    paths = [*app.openapi()["paths"], OPENAPI_PATH, DOCS_PATH] if base_path else []
+    if shadowed := shadowed_routes(base_path, paths):
+        raise ConfigurationError(
+            f"{API_BASE_PATH_VARIABLE} {base_path} is the start of the routes {', '.join(shadowed)}: their "
+            "execute-api URLs would stop working; choose a base path no route starts with, e.g. /iris"
+        )
     # The last added runs first. The stage comes off the path before anything reads it; HEAD
     # becomes GET outside the error middleware, so even a 500 to a HEAD has no body; the error
     # middleware wraps the size limit, so a failure while reading the body is still one logged 500.
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(StageRootPathMiddleware)
+    app.add_middleware(StageRootPathMiddleware, base_path=base_path)
     return app
 
 
@@ -79,11 +88,11 @@ try:
     settings = load_settings()
     configure(settings)
     model = load_configured_model(settings)
+    app = create_app(model, settings.api_base_path)
 except Exception:
     logger.exception(REFUSAL)
     raise
 
-app = create_app(model)
 # lifespan="off": Mangum would otherwise run the app's startup and shutdown on every invocation.
 asgi_handler = Mangum(app, lifespan="off")
 

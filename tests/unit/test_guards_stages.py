@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import EVENT_BUILDERS, response_json
-
-CUSTOM_DOMAIN = "api.example.com"
+from tests.events import EVENT_BUILDERS, custom_domain_event, response_json
 
 
 def event_at(shape: str, stage: str, path: str, *, custom_domain: bool, method: str = "POST") -> dict[str, Any]:
@@ -20,20 +18,9 @@ def event_at(shape: str, stage: str, path: str, *, custom_domain: bool, method: 
     (the stage is the URL's first segment) or through a custom domain mapped to the stage at its
     root (the URL has no stage segment, the event still names the stage)."""
     body = None if method == "GET" else {"features": [6.1, 2.8, 4.7, 1.2]}
-    event = EVENT_BUILDERS[shape](method=method, path=path, body=body, stage=stage)
-    if not custom_domain:
-        return event
-    context = event["requestContext"]
-    context["domainName"] = CUSTOM_DOMAIN
-    context["domainPrefix"] = "api"
-    if event.get("version") == "2.0":
-        event["rawPath"] = context["http"]["path"] = path
-        event["headers"]["host"] = CUSTOM_DOMAIN
-    else:
-        context["path"] = path
-        event["headers"]["Host"] = CUSTOM_DOMAIN
-        event["multiValueHeaders"]["Host"] = [CUSTOM_DOMAIN]
-    return event
+    if custom_domain:
+        return custom_domain_event(shape, stage, method=method, path=path, body=body)
+    return EVENT_BUILDERS[shape](method=method, path=path, body=body, stage=stage)
 
 
 # (event shape, the stage the event names) behind a custom domain: the client's URLs carry no stage.

@@ -2,12 +2,14 @@
 
 Names match the `Environment` section of template.yaml. The model comes from the package
 (`model/` beside app.py, or MODEL_DIR) unless MODEL_S3_BUCKET is set: then MODEL_S3_KEY,
-MODEL_S3_VERSION_ID and MODEL_SHA256 pin one version of a model bundle in S3.
+MODEL_S3_VERSION_ID and MODEL_SHA256 pin one version of a model bundle in S3. API_BASE_PATH is the
+path a custom domain's API mapping puts in front of the routes (docs/api.md#custom-domains-and-base-paths).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,12 @@ S3_PIN = (
     ("version_id", "MODEL_S3_VERSION_ID", "ModelVersionId"),
     ("sha256", "MODEL_SHA256", "ModelSha256"),
 )
+
+API_BASE_PATH_VARIABLE = "API_BASE_PATH"
+# One or more segments of the characters API Gateway accepts in an API mapping key, no trailing
+# slash, no `.` or `..` segment (clients normalise those away). template.yaml's ApiBasePath
+# AllowedPattern says the same (tests/unit/test_base_path.py compares them).
+API_BASE_PATH_PATTERN = re.compile(r"(/(?!\.+(?:/|$))[A-Za-z0-9$_.+!*'()-]+)+")
 
 
 class ConfigurationError(Exception):
@@ -57,6 +65,7 @@ class Settings:
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     tracing: bool = False
     model_source: S3ModelSource | None = None
+    api_base_path: str = ""
 
 
 def _s3_source() -> S3ModelSource | None:
@@ -74,6 +83,16 @@ def _s3_source() -> S3ModelSource | None:
     return S3ModelSource(**{**pinned, "sha256": pinned["sha256"].lower()})
 
 
+def _api_base_path() -> str:
+    value = os.environ.get(API_BASE_PATH_VARIABLE, "")
+    if value and not API_BASE_PATH_PATTERN.fullmatch(value):
+        raise ConfigurationError(
+            f"{API_BASE_PATH_VARIABLE} is {value!r}: expected empty or a path such as /iris or "
+            "/ml/iris (a leading slash, no trailing slash; letters, digits and $-_.+!*'() in each segment)"
+        )
+    return value
+
+
 def load_settings() -> Settings:
     return Settings(
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
@@ -82,4 +101,5 @@ def load_settings() -> Settings:
         # Off unless the template turns it on: the X-Ray SDK then stays off the cold path.
         tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         model_source=_s3_source(),
+        api_base_path=_api_base_path(),
     )

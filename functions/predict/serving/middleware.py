@@ -7,6 +7,14 @@ named stage arrives in `rawPath` (`/prod/predict`), a REST API stage does not ap
 `scope["aws.event"]`; StageRootPathMiddleware turns the stage into the ASGI `root_path`, so
 routing sees `/predict` and links (the docs page's `openapi.json`, the schema's server URL) carry
 the stage. `$default` stages, Function URLs and local servers have no prefix.
+
+The base path: a custom domain's API mapping (`https://api.example.com/iris` → the API's stage)
+leaves its key in the path (`rawPath`, `requestContext.http.path`, REST's `path`: `/iris/predict`)
+and nothing in the event names it, so the setting API_BASE_PATH does. A path under it takes it as
+root_path before any stage is looked for: through a custom domain the URL carries the mapping key,
+never the stage, even when the mapping is to a named stage (and a REST mapping key equal to the
+stage's name, `/v1` → stage `v1`, must be taken off once, not twice). Paths not under it (the
+execute-api URL of the same API) keep the stage logic.
 """
 
 from __future__ import annotations
@@ -28,7 +36,28 @@ def stage_prefix(event: dict[str, Any]) -> str:
         return ""
     prefix = f"/{stage}"
     called = event.get("rawPath") if event.get("version") == "2.0" else context.get("path")
-    return prefix if called and (called == prefix or called.startswith(prefix + "/")) else ""
+    return prefix if called and is_under(called, prefix) else ""
+
+
+def is_under(path: str, base_path: str) -> bool:
+    """Whether `path` is `base_path` or below it, segment by segment: /iris/x is under /iris,
+    /irises is not."""
+    return path == base_path or path.startswith(base_path + "/")
+
+
+def shadowed_routes(base_path: str, route_paths: list[str]) -> list[str]:
+    """The routes whose paths start with `base_path`'s segments (a `{parameter}` matches any):
+    with such a base path the same route could no longer be reached without it. No base path hides none."""
+    if not base_path:
+        return []
+    base = base_path.split("/")[1:]
+
+    def shadowed(route_path: str) -> bool:
+        segments = route_path.split("/")[1:]
+        pairs = zip(segments, base, strict=False)
+        return len(segments) >= len(base) and all(own == key or own.startswith("{") for own, key in pairs)
+
+    return [path for path in route_paths if shadowed(path)]
 
 
 def staged_path(event: dict[str, Any], path: str, prefix: str) -> str:
@@ -40,14 +69,20 @@ def staged_path(event: dict[str, Any], path: str, prefix: str) -> str:
 
 
 class StageRootPathMiddleware:
-    """Sets the ASGI root_path (and, for REST APIs, the full path) from the API Gateway stage."""
+    """Sets the ASGI root_path (and, for REST APIs, the full path) from the custom domain's base
+    path (`base_path`, "" for none) or else the API Gateway stage."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, base_path: str = "") -> None:
         self.app = app
+        self.base_path = base_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         event = scope.get("aws.event")
-        if scope["type"] == "http" and isinstance(event, dict) and (prefix := stage_prefix(event)):
+        if scope["type"] == "http" and self.base_path and is_under(scope["path"], self.base_path):
+            # Every payload format's path already carries the mapping key; the key alone is its root.
+            path = self.base_path + "/" if scope["path"] == self.base_path else scope["path"]
+            scope = {**scope, "root_path": self.base_path, "path": path, "raw_path": path.encode()}
+        elif scope["type"] == "http" and isinstance(event, dict) and (prefix := stage_prefix(event)):
             path = staged_path(event, scope["path"], prefix)
             scope = {**scope, "root_path": prefix, "path": path, "raw_path": path.encode()}
         await self.app(scope, receive, send)

@@ -1,0 +1,203 @@
+"""A custom domain's API mapping key (API_BASE_PATH): the routes, /docs and the schema's links under
+it on every payload format, whatever stage the mapping points at; a path that only shares its
+first characters is not under it; a bad value or one that hides a route refuses to start."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import string
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from local.lambda_local import LambdaContext
+from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
+from tests.cloudformation import deployed, source_template
+from tests.conftest import LogRecords, imported_app
+from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, response_json
+
+# Written out here, not imported: what API Gateway accepts in a mapping key (letters, digits and
+# $-_.+!*'()), so the generated base paths do not come from the pattern under test.
+KEY_CHARACTERS = string.ascii_letters + string.digits + "$-_.+!*'()"
+# The first segments of the API's own routes (README's route list): a base path must not start there.
+ROUTE_SEGMENTS = {"", "predict", "model", "docs", "openapi.json", "v2"}
+TEMPLATE_PATTERN = source_template()["Parameters"]["ApiBasePath"]["AllowedPattern"]
+
+EXAMPLES = settings(
+    max_examples=15,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+segments = st.text(KEY_CHARACTERS, min_size=1, max_size=12).filter(lambda s: s.strip(".") != "")
+base_paths = (
+    st.lists(segments, min_size=1, max_size=3)
+    .filter(lambda s: s[0] not in ROUTE_SEGMENTS)
+    .map(lambda s: "/" + "/".join(s))
+)
+# The stage the custom domain maps to: each format's usual ones, and for REST the common `v1` → `v1`.
+STAGES = {"http-api": ["$default", "prod"], "rest-api": ["Prod", "v1"], "function-url": ["$default"]}
+
+
+@contextmanager
+def app_with_base_path(model_dir: Path, base_path: str) -> Iterator[ModuleType]:
+    """app.py freshly imported (a cold start) with API_BASE_PATH set to `base_path`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(API_BASE_PATH_VARIABLE, base_path)
+        with imported_app(model_dir) as module:
+            yield module
+
+
+def call(app: ModuleType, shape: str, stage: str, path: str, method: str = "GET") -> dict[str, Any]:
+    """The response to `method path` called through a custom domain mapped to `stage` (Function URLs
+    have no custom domain: the path is the URL's as is)."""
+    body = SEED_BODY if method == "POST" else None
+    if shape == "function-url":
+        event = EVENT_BUILDERS[shape](method=method, path=path, body=body)
+    else:
+        event = custom_domain_event(shape, stage, method=method, path=path, body=body)
+    response: dict[str, Any] = app.handler(event, LambdaContext())
+    return response
+
+
+@pytest.mark.parametrize("shape", EVENT_BUILDERS)
+@EXAMPLES
+@given(base_path=base_paths, data=st.data())
+def test_the_api_answers_under_the_base_path(
+    shape: str, base_path: str, data: st.DataObject, iris_model_dir: Path
+) -> None:
+    stage = data.draw(st.sampled_from(STAGES[shape]))
+    with app_with_base_path(iris_model_dir, base_path) as app:
+        predicted = call(app, shape, stage, f"{base_path}/predict", method="POST")
+        docs = call(app, shape, stage, f"{base_path}/docs")
+        schema = response_json(call(app, shape, stage, f"{base_path}/openapi.json"))
+        status = call(app, shape, stage, base_path)
+
+    assert predicted["body"] == '{"prediction":1}'
+    assert f"url: '{base_path}/openapi.json'" in docs["body"]
+    assert schema["servers"] == [{"url": base_path}]
+    assert status["statusCode"] == 200
+
+
+@pytest.mark.parametrize("shape", EVENT_BUILDERS)
+@EXAMPLES
+@given(base_path=base_paths, tail=st.text(KEY_CHARACTERS, min_size=1, max_size=6))
+def test_a_path_that_only_starts_like_the_base_path_is_not_under_it(
+    shape: str, base_path: str, tail: str, iris_model_dir: Path
+) -> None:
+    called = f"{base_path}{tail}/predict"
+    stage = STAGES[shape][0]
+    # A custom domain mapped at the root with a path starting with the stage's name: the stage guard's
+    # own case (tests/unit/test_guards_stages.py), not this one.
+    assume(not called.startswith(f"/{stage}/"))
+
+    with app_with_base_path(iris_model_dir, base_path) as app:
+        response = call(app, shape, stage, called, method="POST")
+
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"].startswith(f"no route for POST {called}; available: ")
+
+
+@pytest.mark.parametrize(("shape", "stage"), [("http-api", "prod"), ("rest-api", "Prod"), ("rest-api", "v1")])
+def test_the_execute_api_url_keeps_its_stage_when_a_base_path_is_set(
+    shape: str, stage: str, iris_model_dir: Path, lambda_context: LambdaContext
+) -> None:
+    # The same API reached through its execute-api URL: the stage, not the mapping key, is the root.
+    with app_with_base_path(iris_model_dir, "/iris") as app:
+        predicted = app.handler(EVENT_BUILDERS[shape](stage=stage), lambda_context)
+        schema = response_json(
+            app.handler(
+                EVENT_BUILDERS[shape](method="GET", path="/openapi.json", body=None, stage=stage), lambda_context
+            )
+        )
+
+    assert predicted["body"] == '{"prediction":1}'
+    assert schema["servers"] == [{"url": f"/{stage}"}]
+
+
+@pytest.mark.parametrize("shape", ["http-api", "rest-api"])
+def test_a_mapping_key_named_like_its_stage_is_taken_off_once(shape: str, iris_model_dir: Path) -> None:
+    # https://api.example.com/v1/predict mapped to the stage v1: the URL carries the key, not the stage.
+    with app_with_base_path(iris_model_dir, "/v1") as app:
+        predicted = call(app, shape, "v1", "/v1/predict", method="POST")
+        schema = response_json(call(app, shape, "v1", "/v1/openapi.json"))
+
+    assert predicted["body"] == '{"prediction":1}'
+    assert schema["servers"] == [{"url": "/v1"}]
+
+
+def bad_base_paths() -> st.SearchStrategy[str]:
+    """Values API_BASE_PATH refuses, built by what makes them wrong."""
+    good = base_paths
+    forbidden = st.characters(exclude_characters=KEY_CHARACTERS + "/", codec="utf-8")
+    return st.one_of(
+        good.map(lambda path: path.lstrip("/")),  # no leading slash
+        good.map(lambda path: path + "/"),  # a trailing slash
+        st.tuples(good, forbidden, good).map(lambda t: t[0] + t[1] + t[2]),  # a character no path key has
+        st.tuples(good, st.sampled_from([".", ".."])).map(lambda t: f"{t[0]}/{t[1]}"),  # a dot segment
+        st.tuples(good, good).map(lambda t: t[0] + "/" + t[1]),  # a double slash
+        st.just("/"),
+    )
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(value=bad_base_paths())
+def test_a_bad_base_path_is_refused(value: str) -> None:
+    expected = f"^{API_BASE_PATH_VARIABLE} is {re.escape(repr(value))}: expected empty or a path"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(API_BASE_PATH_VARIABLE, value)
+        with pytest.raises(ConfigurationError, match=expected):
+            load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "hidden"),
+    [("/predict", "/predict"), ("/v2", "/v2/health/live"), ("/v2/models/iris", "/v2/models/{name}/infer")],
+)
+def test_a_base_path_that_hides_a_route_refuses_to_start(
+    value: str, hidden: str, iris_model_dir: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
+) -> None:
+    monkeypatch.setenv(API_BASE_PATH_VARIABLE, value)
+    monkeypatch.setenv("MODEL_DIR", str(iris_model_dir))
+    monkeypatch.delitem(sys.modules, "app", raising=False)
+
+    with pytest.raises(
+        ConfigurationError, match=f"{API_BASE_PATH_VARIABLE} {value} is the start of the routes .*{re.escape(hidden)}"
+    ):
+        importlib.import_module("app")
+
+    [record] = [record for record in log_records() if record["level"] == "ERROR"]
+    assert record["message"] == "refusing to start: the configuration or the model failed to load"
+
+
+def test_the_template_parameter_sets_the_base_path() -> None:
+    resources, _ = deployed({"ApiBasePath": "/ml/iris"})
+    variables = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+    default_resources, _ = deployed({})
+
+    assert variables[API_BASE_PATH_VARIABLE] == "/ml/iris"
+    assert API_BASE_PATH_VARIABLE not in default_resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(value=st.one_of(base_paths, bad_base_paths(), st.text(KEY_CHARACTERS + "/ .é?%")))
+def test_the_template_accepts_what_the_function_accepts(value: str) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(API_BASE_PATH_VARIABLE, value)
+        try:
+            load_settings()
+            accepted = True
+        except ConfigurationError:
+            accepted = False
+
+    assert bool(re.fullmatch(TEMPLATE_PATTERN, value)) == accepted
