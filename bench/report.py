@@ -356,6 +356,7 @@ SECTION_DOCUMENTS = {
     "comparison": Path("docs/benchmark.md"),
     "cost": Path("docs/operations.md"),
     "scoring": Path("docs/scoring.md"),  # bench/scoring.py's
+    "scoring-estimate": Path("README.md"),  # bench/scoring.py's
 }
 
 

@@ -5,7 +5,7 @@ process of its own, interleaved, for each file size; then the Distributed Map jo
 The CSVs are generated (Iris rows resampled with a fixed seed, an `id` column first) under
 bench/.build/scoring/. Wall time is spawn to exit; peak RSS is the child's own (wait4's
 ru_maxrss). Both outputs must be the same file (ids and labels), or the run fails. The tables
-go into docs/scoring.md (`bench:start scoring`) and README.md (`scoring-estimate:start`); the
+go into docs/scoring.md (`bench:start scoring`) and README.md (`bench:start scoring-estimate`); the
 machine is shared and noisy, so compare the ratios measured within one run.
 
     python -m bench.scoring [--rows 100000 1000000] [--rounds 3] [--no-write]   (or: make bench-scoring)
@@ -58,9 +58,8 @@ PRICE_PER_EXPRESS_REQUEST = 1.00 / 1e6
 PRICE_PER_EXPRESS_GB_SECOND = 0.00001667
 EXPRESS_MEMORY_GB = 64 / 1024
 ARCHITECTURE = "arm64"
-README = PROJECT_ROOT / "README.md"
 SECTION = "scoring"
-ESTIMATE_MARKERS = ("<!-- scoring-estimate:start -->", "<!-- scoring-estimate:end -->")
+ESTIMATE_SECTION = "scoring-estimate"
 PROJECT, SCIKIT_LEARN = "make score (compiled engine, validated)", "scikit-learn predict loop (no validation)"
 
 
@@ -220,53 +219,98 @@ def batch_job_defaults(template: Path = TEMPLATE) -> BatchJob:
     )
 
 
-def estimate(rate: float, job: BatchJob) -> list[str]:
-    """The Distributed Map job's time and cost per million rows, from `rate`: rows per CPU second
-    locally, what a function with a whole vCPU to itself is assumed to score; below that, Lambda
-    gives a function CPU in proportion to its memory."""
-    memory_gb = job.memory_mb / 1024
-    function_rate = rate * min(1.0, job.memory_mb / report.FULL_VCPU_MB)
-    batches = 1e6 / job.rows_per_batch
-    batch_s = job.rows_per_batch / function_rate
-    lambda_cost = batches * (report.PRICE_PER_REQUEST + batch_s * memory_gb * report.PRICE_PER_GB_SECOND[ARCHITECTURE])
-    express_cost = PRICE_PER_EXPRESS_REQUEST + batch_s * EXPRESS_MEMORY_GB * PRICE_PER_EXPRESS_GB_SECOND
-    states_cost = batches * (PRICE_PER_TRANSITION + express_cost)
-    seconds = 1e6 / (function_rate * job.max_concurrency)
-    rows = [
-        [f"rows/s per concurrent function ({job.memory_mb:,} MB)", f"{function_rate:,.0f}"],
-        [f"scoring time per batch of {job.rows_per_batch:,} rows", f"{batch_s * 1000:.0f} ms"],
-        [f"rows/s at MaxConcurrency {job.max_concurrency}", f"{function_rate * job.max_concurrency:,.0f}"],
-        [
-            "scoring time per million rows (compute only, a lower bound)",
-            f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s",
-        ],
-        [f"Lambda ({ARCHITECTURE}, {job.memory_mb:,} MB) per million rows", f"${lambda_cost:.4f}"],
-        ["Step Functions per million rows", f"${states_cost:.4f}"],
-        ["total per million rows", f"${lambda_cost + states_cost:.4f}"],
-    ]
-    return [
-        "Estimated by `make bench-scoring` for the job as `template.yaml` deploys it by default "
-        f"({job.rows_per_batch:,} rows per batch, MaxConcurrency {job.max_concurrency}, a {job.memory_mb:,} MB "
-        "scoring function): a function with a whole vCPU "
-        f"({report.FULL_VCPU_MB:,} MB) is assumed to score as fast as `make score` did here per CPU second on "
-        "the largest file, and a smaller one in proportion to its memory. Not counted: cold starts, S3 reads "
-        "and writes, and Step Functions' own latency per child execution, which at this rate may well exceed "
-        "the scoring time per batch: read the time as a lower bound.",
-        "",
-        *report.table(["Distributed Map job", "estimate"], rows),
-        "",
-        "Per million rows, with rate the rows/s per function:",
-        "",
-        "```text",
-        f"batches B      = 1,000,000 / {job.rows_per_batch:,}",
-        f"Lambda         = B * (${report.PRICE_PER_REQUEST:.7f} per request + {job.rows_per_batch:,} / rate s"
-        f" * {memory_gb:.3f} GB * ${report.PRICE_PER_GB_SECOND[ARCHITECTURE]:.10f} per GB-s)",
-        f"Step Functions = B * (${PRICE_PER_TRANSITION:.6f} per parent transition + ${PRICE_PER_EXPRESS_REQUEST:.6f}"
-        f" per EXPRESS child + {job.rows_per_batch:,} / rate s * {EXPRESS_MEMORY_GB:.4f} GB"
-        f" * ${PRICE_PER_EXPRESS_GB_SECOND:.8f} per GB-s)",
-        f"time           = 1,000,000 / (rate * {job.max_concurrency})",
-        "```",
-    ]
+@dataclass(frozen=True)
+class Estimate:
+    """The Distributed Map job per million rows, from `rate`: rows per CPU second locally, what a
+    function with a whole vCPU to itself is assumed to score; below that, Lambda gives a function
+    CPU in proportion to its memory."""
+
+    rate: float
+    job: BatchJob
+
+    @property
+    def function_rate(self) -> float:
+        return self.rate * min(1.0, self.job.memory_mb / report.FULL_VCPU_MB)
+
+    @property
+    def batches(self) -> float:
+        return 1e6 / self.job.rows_per_batch
+
+    @property
+    def batch_s(self) -> float:
+        return self.job.rows_per_batch / self.function_rate
+
+    @property
+    def seconds(self) -> float:
+        return 1e6 / (self.function_rate * self.job.max_concurrency)
+
+    @property
+    def lambda_cost(self) -> float:
+        gb_seconds = self.batch_s * self.job.memory_mb / 1024
+        return self.batches * (report.PRICE_PER_REQUEST + gb_seconds * report.PRICE_PER_GB_SECOND[ARCHITECTURE])
+
+    @property
+    def states_cost(self) -> float:
+        express = PRICE_PER_EXPRESS_REQUEST + self.batch_s * EXPRESS_MEMORY_GB * PRICE_PER_EXPRESS_GB_SECOND
+        return self.batches * (PRICE_PER_TRANSITION + express)
+
+    def time_text(self) -> str:
+        return f"{self.seconds / 60:.1f} min" if self.seconds >= 60 else f"{self.seconds:.1f} s"
+
+    def summary(self) -> list[str]:
+        """README.md's few lines."""
+        job = self.job
+        rows = [
+            [f"rows/s per scoring function ({job.memory_mb:,} MB)", f"{self.function_rate:,.0f}"],
+            [
+                f"scoring time per million rows at MaxConcurrency {job.max_concurrency} (a lower bound)",
+                self.time_text(),
+            ],
+            ["cost per million rows (Lambda and Step Functions)", f"${self.lambda_cost + self.states_cost:.4f}"],
+        ]
+        return [
+            f"Estimated by `make bench-scoring` for the job's defaults ({job.rows_per_batch:,} rows per batch); "
+            "assumptions and formula in [docs/scoring.md](docs/scoring.md):",
+            "",
+            *report.table(["Distributed Map job", "estimate"], rows),
+        ]
+
+    def details(self) -> list[str]:
+        """docs/scoring.md's estimate: assumptions, every figure and the formula."""
+        job, memory_gb = self.job, self.job.memory_mb / 1024
+        rows = [
+            [f"rows/s per concurrent function ({job.memory_mb:,} MB)", f"{self.function_rate:,.0f}"],
+            [f"scoring time per batch of {job.rows_per_batch:,} rows", f"{self.batch_s * 1000:.0f} ms"],
+            [f"rows/s at MaxConcurrency {job.max_concurrency}", f"{self.function_rate * job.max_concurrency:,.0f}"],
+            ["scoring time per million rows (compute only, a lower bound)", self.time_text()],
+            [f"Lambda ({ARCHITECTURE}, {job.memory_mb:,} MB) per million rows", f"${self.lambda_cost:.4f}"],
+            ["Step Functions per million rows", f"${self.states_cost:.4f}"],
+            ["total per million rows", f"${self.lambda_cost + self.states_cost:.4f}"],
+        ]
+        return [
+            "The Distributed Map job, as `template.yaml` deploys it by default "
+            f"({job.rows_per_batch:,} rows per batch, MaxConcurrency {job.max_concurrency}, a {job.memory_mb:,} MB "
+            f"scoring function): a function with a whole vCPU ({report.FULL_VCPU_MB:,} MB) is assumed to score "
+            "as fast as `make score` did here per CPU second on the largest file, and a smaller one in proportion "
+            "to its memory. Not counted: cold starts, S3 reads and writes, and Step Functions' own latency per "
+            "child execution, which at this rate may well exceed the scoring time per batch: read the time as a "
+            "lower bound.",
+            "",
+            *report.table(["Distributed Map job", "estimate"], rows),
+            "",
+            "Per million rows, with rate the rows/s per function:",
+            "",
+            "```text",
+            f"batches B      = 1,000,000 / {job.rows_per_batch:,}",
+            f"Lambda         = B * (${report.PRICE_PER_REQUEST:.7f} per request + {job.rows_per_batch:,} / rate s"
+            f" * {memory_gb:.3f} GB * ${report.PRICE_PER_GB_SECOND[ARCHITECTURE]:.10f} per GB-s)",
+            f"Step Functions = B * (${PRICE_PER_TRANSITION:.6f} per parent transition"
+            f" + ${PRICE_PER_EXPRESS_REQUEST:.6f} per EXPRESS child"
+            f" + {job.rows_per_batch:,} / rate s * {EXPRESS_MEMORY_GB:.4f} GB"
+            f" * ${PRICE_PER_EXPRESS_GB_SECOND:.8f} per GB-s)",
+            f"time           = 1,000,000 / (rate * {job.max_concurrency})",
+            "```",
+        ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -290,11 +334,12 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *targets(results, args.rows),
     ]
-    estimated = estimate(results[PROJECT, largest].cpu_rate(largest), batch_job_defaults())
-    print("\n".join([*figures, "", *estimated]))  # noqa: T201 - the benchmark's output
+    estimated = Estimate(results[PROJECT, largest].cpu_rate(largest), batch_job_defaults())
+    measured = [*figures, "", *estimated.details()]
+    print("\n".join(measured))  # noqa: T201 - the benchmark's output
     if not args.no_write:
-        report.update_documents(PROJECT_ROOT, {SECTION: "\n".join(figures)})
-        README.write_text(report.replace_between(README.read_text(), *ESTIMATE_MARKERS, "\n".join(estimated)))
+        sections = {SECTION: "\n".join(measured), ESTIMATE_SECTION: "\n".join(estimated.summary())}
+        report.update_documents(PROJECT_ROOT, sections)
 
 
 if __name__ == "__main__":
