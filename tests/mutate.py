@@ -34,6 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # (HistGradientBoosting's) does not survive a fork, and the child hangs on its lock. One thread
 # per process never starts the pool. Set before anything imports scikit-learn.
 os.environ["OMP_NUM_THREADS"] = "1"
+# Every mutant runs in a fresh pytest session: the session fixtures keep their trained models here
+# (tests/conftest.py's TRAINING_CACHE_ENV), outside mutants/ so that a new mutmut copy reuses them,
+# and a mutant's run costs its tests rather than retraining. `make clean` removes it.
+os.environ["MUTATE_TRAINING_CACHE"] = str(Path(__file__).resolve().parents[1] / ".model-cache" / "mutate")
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
