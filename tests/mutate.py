@@ -37,7 +37,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 # Every mutant runs in a fresh pytest session: the session fixtures keep their trained models here
 # (tests/conftest.py's TRAINING_CACHE_ENV), outside mutants/ so that a new mutmut copy reuses them,
 # and a mutant's run costs its tests rather than retraining. `make clean` removes it.
-os.environ["MUTATE_TRAINING_CACHE"] = str(Path(__file__).resolve().parents[1] / ".model-cache" / "mutate")
+# setdefault: pytest imports this file again from mutants/ as a plugin, and the cache stays put.
+os.environ.setdefault("MUTATE_TRAINING_CACHE", str(Path(__file__).resolve().parents[1] / ".model-cache" / "mutate"))
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
@@ -177,10 +178,13 @@ def report() -> int:
 def pytest_sessionstart(session: object) -> None:
     """A pytest plugin hook (pyproject.toml passes `-p tests.mutate` to mutmut's runs): mutmut runs
     pytest many times in one process and its forks, and the function's logger keeps the stdout of
-    the session that imported it, closed when that session ended; each session gets its own."""
+    the session that imported it, closed when that session ended; each session gets its own. Its
+    metrics are flushed by the handler only, so a test that records one without the handler would
+    leave it in the next session's first EMF document: each session starts with none."""
     observability = sys.modules.get("serving.observability")
     if observability is not None:
         observability.logger.registered_handler.stream = sys.stdout
+        observability.metrics.clear_metrics()
 
 
 def run(mutant_globs: list[str], minutes: float) -> int:

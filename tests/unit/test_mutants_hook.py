@@ -152,3 +152,61 @@ def test_without_clients_it_makes_lambdas_and_codedeploys(checks: None, monkeypa
     assert hook.handler(EVENT, None) == {"status": "Succeeded", "problems": []}
     assert sorted(made) == ["codedeploy", "lambda"]
     assert services["codedeploy"].calls[0]["status"] == "Succeeded"
+
+
+# The hook quotes an answer in a problem at most this long (hook.MAX_SHOWN), written out here.
+SHOWN = 200
+
+
+@given(length=st.integers(SHOWN - 10, SHOWN + 10))
+def test_an_answer_is_quoted_whole_up_to_the_limit_and_cut_to_it_beyond(length: int) -> None:
+    value = "a" * (length - 2)  # its JSON text has the two quotes
+    quoted = hook._shown(value)
+
+    if length <= SHOWN:
+        assert quoted == json.dumps(value)
+    else:
+        assert quoted == '"' + "a" * (SHOWN - 4) + "..."
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        # An HTTP response without a body is answered as JSON null.
+        ({"statusCode": 200}, f"GET /model: expected 200 serving {json.dumps(GOOD_MODEL)}, got 200 null"),
+        ([1, 2], "GET /model: the function answered [1, 2], not an HTTP response"),
+    ],
+)
+def test_an_answer_that_is_no_model_is_named_in_the_verdict(answer: Any, problem: str) -> None:
+    class Answering(RecordingLambda):
+        def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+            text = json.dumps(answer).encode()
+            return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(text), len(text))}
+
+    checks = {"model": GOOD_MODEL, "cases": [GOOD_CASE]}
+
+    assert hook.check_version(Answering({}), VERSION, checks) == [problem]
+
+
+def test_a_case_the_function_fails_to_answer_is_named_and_the_next_case_still_checked() -> None:
+    crash = {"errorMessage": "boom", "errorType": "RuntimeError"}
+
+    class CrashingOnFirstCase(RecordingLambda):
+        def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+            answered = super().invoke(FunctionName, Payload)
+            if len(self.calls) != 2:  # call 1 is GET /model, call 2 the first case
+                return answered
+            text = json.dumps(crash).encode()
+            return {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": StreamingBody(io.BytesIO(text), len(text)),
+            }
+
+    lambda_client = CrashingOnFirstCase({"/model": (200, GOOD_MODEL), "/predict": (200, {"prediction": 2})})
+    checks = {"model": GOOD_MODEL, "cases": [GOOD_CASE, GOOD_CASE]}
+
+    assert hook.check_version(lambda_client, VERSION, checks) == [
+        f"case 0 (POST /predict): the function raised {json.dumps(crash)}",
+        'case 1 (POST /predict): expected 200 {"prediction": 1}, got 200 {"prediction": 2}',
+    ]
