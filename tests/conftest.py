@@ -4,6 +4,7 @@ import hashlib
 import importlib
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,17 +20,34 @@ from moto import mock_aws
 from build import DEFAULT_SPEC
 from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
-from build.train import MODEL_FILE, train_if_needed
+from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED, SCIKIT_LEARN
+
+# Set by tests/mutate.py: a directory where the session fixtures keep trained models between the
+# many pytest sessions of a mutation run (one per mutant). Training (build/train.py) is not
+# mutated, so a model trained once is the one every mutant's session would train again; baking
+# is mutated, so it still runs in each session. Unset, as in `make test`, each session trains
+# from scratch in a temporary directory.
+TRAINING_CACHE_ENV = "MUTATE_TRAINING_CACHE"
+
+
+def training_cache(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory to train `spec` into: this session's own, or the mutation run's shared one,
+    keyed by the spec's fingerprint (train_if_needed reuses a model only when it matches)."""
+    shared = os.environ.get(TRAINING_CACHE_ENV)
+    if shared is None:
+        return tmp_path_factory.mktemp(f"{spec.name}-training")
+    return Path(shared) / fingerprint(spec)
 
 
 @pytest.fixture(scope="session")
 def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The product's model as the build step trains it: model.joblib and its manifest."""
-    model_dir = tmp_path_factory.mktemp("iris-training")
-    train_if_needed(model_dir)
+    spec = load_spec(DEFAULT_SPEC)
+    model_dir = training_cache(spec, tmp_path_factory)
+    train_if_needed(model_dir, spec)
     return model_dir
 
 

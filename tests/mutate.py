@@ -34,6 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # (HistGradientBoosting's) does not survive a fork, and the child hangs on its lock. One thread
 # per process never starts the pool. Set before anything imports scikit-learn.
 os.environ["OMP_NUM_THREADS"] = "1"
+# Every mutant runs in a fresh pytest session: the session fixtures keep their trained models here
+# (tests/conftest.py's TRAINING_CACHE_ENV), outside mutants/ so that a new mutmut copy reuses them,
+# and a mutant's run costs its tests rather than retraining. `make clean` removes it.
+# setdefault: pytest imports this file again from mutants/ as a plugin, and the cache stays put.
+os.environ.setdefault("MUTATE_TRAINING_CACHE", str(Path(__file__).resolve().parents[1] / ".model-cache" / "mutate"))
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
@@ -111,6 +116,86 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/boosting.py",
         "proba = np.empty((raw.shape[0], 2), )",
     ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'with np.errstate(over="ignore", invalid=None):',
+    ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'with np.errstate(over="ignore", ):',
+    ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "for index in np.flatnonzero(~(np.abs(decision) <= COMPLEX_EXP_LIMIT)):",
+    ): "at |d| = 700 the complex exp is libm's exp (glibc scales above ~709): the same bits",
+    (
+        "build/engines/boosting.py",
+        "one_row = np.zeros((1, estimator.n_features_in_), dtype=None)",
+    ): "the init estimator's prediction depends on neither the row nor its dtype",
+    (
+        "build/engines/boosting.py",
+        "one_row = np.zeros((1, estimator.n_features_in_), )",
+    ): "the init estimator's prediction depends on neither the row nor its dtype",
+    (
+        "build/engines/boosting.py",
+        "one_row = np.zeros((2, estimator.n_features_in_), dtype=np.float32)",
+    ): "the init estimator's prediction is the same for every row: row 0 of two is row 0 of one",
+    (
+        "build/engines/boosting.py",
+        "baseline = np.asarray(estimator._raw_predict_init(one_row)[0], dtype=None)",
+    ): "_raw_predict_init returns float64 already",
+    (
+        "build/engines/boosting.py",
+        "baseline = np.asarray(estimator._raw_predict_init(one_row)[0], )",
+    ): "_raw_predict_init returns float64 already",
+    (
+        "build/engines/boosting.py",
+        "leaf = None",
+    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
+    (
+        "build/engines/boosting.py",
+        "leaf = tree.children_left == -2",
+    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
+    (
+        "build/engines/boosting.py",
+        "feature=np.where(None, -1, tree.feature).astype(np.intp),",
+    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
+    (
+        "build/engines/boosting.py",
+        "feature=np.where(leaf, -2, tree.feature).astype(np.intp),",
+    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
+    (
+        "build/engines/boosting.py",
+        "feature=np.where(leaf, +1, tree.feature).astype(np.intp),",
+    ): "leaves' thresholds (-2.0) join feature 1's split values: an edge no node splits on, same masks either side",
+    (
+        "build/engines/boosting.py",
+        "category_left=None,",
+    ): "GradientBoosting has no categorical feature, and category_left is read only for one",
+    (
+        "build/engines/boosting.py",
+        "left=tree.children_left.astype(None),",
+    ): "the walk reads each child with int(): float64 holds these small integers exactly",
+    (
+        "build/engines/boosting.py",
+        "right=tree.children_right.astype(None),",
+    ): "the walk reads each child with int(): float64 holds these small integers exactly",
+    (
+        "build/engines/boosting.py",
+        "feature=np.where(leaf, -1, tree.feature).astype(None),",
+    ): "features are read with int() and compared by value: float64 holds these small integers exactly",
+    (
+        "build/engines/boosting.py",
+        "threshold=tree.threshold.astype(None),",
+    ): "scikit-learn's thresholds are float64 already",
+    (
+        "build/engines/boosting.py",
+        "missing_left=np.zeros(tree.node_count, dtype=None),",
+    ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
+    (
+        "build/engines/boosting.py",
+        "missing_left=np.zeros(tree.node_count, ),",
+    ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
 }
 
 
@@ -173,10 +258,13 @@ def report() -> int:
 def pytest_sessionstart(session: object) -> None:
     """A pytest plugin hook (pyproject.toml passes `-p tests.mutate` to mutmut's runs): mutmut runs
     pytest many times in one process and its forks, and the function's logger keeps the stdout of
-    the session that imported it, closed when that session ended; each session gets its own."""
+    the session that imported it, closed when that session ended; each session gets its own. Its
+    metrics are flushed by the handler only, so a test that records one without the handler would
+    leave it in the next session's first EMF document: each session starts with none."""
     observability = sys.modules.get("serving.observability")
     if observability is not None:
         observability.logger.registered_handler.stream = sys.stdout
+        observability.metrics.clear_metrics()
 
 
 def run(mutant_globs: list[str], minutes: float) -> int:

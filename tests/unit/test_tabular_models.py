@@ -30,7 +30,7 @@ from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer
-from tests.conftest import imported_app
+from tests.conftest import imported_app, training_cache
 from tests.events import http_api_event, response_json
 from tests.schema_contract import check_schema_contract
 
@@ -69,7 +69,7 @@ class Served:
 
 def served(spec_file: str, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     spec = load_spec(PROJECT_ROOT / "models" / spec_file)
-    cache = tmp_path_factory.mktemp(f"{spec.name}-training")
+    cache = training_cache(spec, tmp_path_factory)
     package = tmp_path_factory.mktemp(f"{spec.name}-{engine}-package")
     assert bake_model(package, engine, cache, spec).serving_engine.name == engine
     with imported_app(package / PACKAGE_MODEL_DIR) as app:

@@ -14,6 +14,7 @@ encoder itself, so drop, infrequent categories and unknown handling are the enco
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -208,17 +209,17 @@ class Columns:
         return np.hstack(parts)
 
 
-def _plain(kind: Callable[[Arrays], Step]) -> Callable[[Arrays, str], Step]:
-    def load(arrays: Arrays, prefix: str) -> Step:
-        return kind(unprefixed(arrays, prefix))
-
-    return load
+def _load_plain(kind: Callable[[Arrays], Step], arrays: Arrays, prefix: str) -> Step:
+    """A step whose arrays are all its own: built from them with the prefix taken off."""
+    return kind(unprefixed(arrays, prefix))
 
 
+# Loaders are bound with partial rather than built by a closure at import: the work then happens
+# in a module function called at load time, where a test (and make mutate) can see it.
 STEP_LOADERS: dict[str, Callable[[Arrays, str], Step]] = {
-    "elementwise": _plain(Elementwise),
-    "imputer": _plain(Imputer),
-    "encoder": _plain(Encoder),
+    "elementwise": partial(_load_plain, Elementwise),
+    "imputer": partial(_load_plain, Imputer),
+    "encoder": partial(_load_plain, Encoder),
     "passthrough": lambda _arrays, _prefix: Passthrough(),
     "sequence": Sequence,
     "columns": Columns,
