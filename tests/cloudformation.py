@@ -15,6 +15,16 @@ from samtranslator.yaml_helper import yaml_parse
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
+# Parameters that turn the BatchScoring job on, with non-default limits so tests can see them wired.
+BATCH_SCORING_PARAMETERS = {
+    "EnableBatchScoring": "true",
+    "InputBucket": "rows-in",
+    "OutputBucket": "scores-out",
+    "RowsPerBatch": "250",
+    "BatchMaxConcurrency": "40",
+    "BatchToleratedFailurePercentage": "10",
+}
+
 
 class NoManagedPolicies:
     """The translator asks IAM for managed policy ARNs; offline there are none to look up."""

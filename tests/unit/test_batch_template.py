@@ -16,16 +16,9 @@ from samtranslator.yaml_helper import yaml_parse
 import batch_job
 from build import PROJECT_ROOT
 from local.lambda_local import LambdaContext
-from tests.cloudformation import TEMPLATE, deployed
+from tests.cloudformation import BATCH_SCORING_PARAMETERS, TEMPLATE, deployed
 
-BATCH = {
-    "EnableBatchScoring": "true",
-    "InputBucket": "rows-in",
-    "OutputBucket": "scores-out",
-    "RowsPerBatch": "250",
-    "BatchMaxConcurrency": "40",
-    "BatchToleratedFailurePercentage": "10",
-}
+BATCH = BATCH_SCORING_PARAMETERS
 S3_MODEL = {"ModelBucket": "models", "ModelKey": "iris/model.zip", "ModelVersionId": "v1", "ModelSha256": "a" * 64}
 BATCH_RESOURCES = {
     "BatchScoringStateMachine",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloudformation import deployed
+from tests.cloudformation import BATCH_SCORING_PARAMETERS, deployed
 
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
@@ -30,14 +30,7 @@ COMBINATIONS = {
         "AlarmMinRequests": "50",
     },
     "jwt": {"AuthMode": "JWT", "JwtIssuer": "https://issuer.example.com", "JwtAudience": "iris-api"},
-    "batch-scoring": {
-        "EnableBatchScoring": "true",
-        "InputBucket": "rows-in",
-        "OutputBucket": "scores-out",
-        "RowsPerBatch": "250",
-        "BatchMaxConcurrency": "40",
-        "BatchToleratedFailurePercentage": "10",
-    },
+    "batch-scoring": BATCH_SCORING_PARAMETERS,
     "s3-model": {
         "ModelBucket": "models",
         "ModelKey": "iris/model.zip",
