@@ -20,8 +20,7 @@ sequentially in tree order, as scikit-learn does them, so they are exact too.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -152,12 +151,6 @@ class CompiledForest:
         self.mask_dtype = arrays["leaf_masks_0"].dtype
         bits = self.mask_dtype.itemsize * 8
         self.lowest_bit = lowest_bit_positions(bits) if self.words == 1 and bits <= LOOKUP_BITS else None
-
-    @classmethod
-    def load(cls, source: Path | BinaryIO) -> CompiledForest:
-        """Read a .npz of plain arrays; allow_pickle=False, so loading never runs code."""
-        with np.load(source, allow_pickle=False) as stored:
-            return cls({name: stored[name] for name in stored.files})
 
     @property
     def is_classifier(self) -> bool:
