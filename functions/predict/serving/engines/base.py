@@ -28,6 +28,14 @@ class Engine(Protocol):
         ...
 
 
+def check_format_version(arrays: Arrays, prefix: str, engine: str, expected: int) -> None:
+    """Refuse arrays written in a format this code does not read: a package built by another
+    version of the build, whose arrays could mean something else."""
+    found = int(arrays[prefix + "format_version"])
+    if found != expected:
+        raise ValueError(f"compiled {engine} format {found}, expected {expected}: rebuild the package")
+
+
 def unprefixed(arrays: Arrays, prefix: str) -> dict[str, NDArray[Any]]:
     """The arrays stored under `prefix`, with the prefix taken off their keys."""
     return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}

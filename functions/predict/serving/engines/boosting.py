@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays
+from serving.engines.base import Arrays, check_format_version
 
 FORMAT_VERSION = 1
 WORD_BITS = 64
@@ -79,8 +79,7 @@ class BoostedTrees:
     """A GradientBoosting or HistGradientBoosting classifier or regressor as arrays."""
 
     def __init__(self, arrays: Arrays) -> None:
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"boosted trees format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+        check_format_version(arrays, "", "boosted trees", FORMAT_VERSION)
         self.link = _known_link(str(arrays["link"]))
         self.n_features = int(arrays["n_features"])
         self.classes: NDArray[Any] | None = arrays["classes"] if bool(arrays["is_classifier"]) else None

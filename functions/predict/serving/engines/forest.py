@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from serving.engines.base import check_format_version
+
 # 2: the model's interface (feature names in order, class names) is recorded in the file.
 FORMAT_VERSION = 2
 # Below this many (row, tree) pairs the leaf values are gathered at once and summed with
@@ -67,10 +69,7 @@ def check_arrays(arrays: dict[str, NDArray[Any]]) -> None:
     for name in (*SCALARS, "kind"):
         _require(name in arrays, f"{name} is missing")
         _check_kind(arrays[name], name, "U" if name == "kind" else "i", 0)
-    _require(
-        int(arrays["format_version"]) == FORMAT_VERSION,
-        f"compiled forest format {int(arrays['format_version'])}, expected {FORMAT_VERSION}: rebuild the package",
-    )
+    check_format_version(arrays, "", "forest", FORMAT_VERSION)
     kind = str(arrays["kind"])
     n_features, n_trees, words = (int(arrays[name]) for name in ("n_features", "n_trees", "words"))
     _require(kind in KINDS, f"kind {kind!r} is not one of {KINDS}")

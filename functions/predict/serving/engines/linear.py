@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays
+from serving.engines.base import Arrays, check_format_version
 from serving.engines.errors import NonFiniteInputError
 from serving.engines.values import labels
 
@@ -66,8 +66,7 @@ class LinearEngine:
     """A linear regressor, or a logistic regression classifier, as arrays."""
 
     def __init__(self, arrays: Arrays) -> None:
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"compiled linear format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
+        check_format_version(arrays, "", "linear", FORMAT_VERSION)
         self.coef: NDArray[np.float64] = arrays["coef"]
         self.intercept: NDArray[np.float64] = arrays["intercept"]
         self.n_features = int(self.coef.shape[-1])

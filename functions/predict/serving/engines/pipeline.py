@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays, Engine
+from serving.engines.base import Arrays, Engine, check_format_version
 from serving.engines.preprocessing import load_step
 
 FORMAT_VERSION = 1
@@ -21,9 +21,7 @@ class PipelineEngine:
         # Imported here: serving.engines imports this module to register it.
         from serving.engines import load_engine
 
-        if int(arrays[prefix + "format_version"]) != FORMAT_VERSION:
-            found = int(arrays[prefix + "format_version"])
-            raise ValueError(f"compiled pipeline format {found}, expected {FORMAT_VERSION}")
+        check_format_version(arrays, prefix, "pipeline", FORMAT_VERSION)
         self.n_features = int(arrays[prefix + "n_features"])
         self.steps = [load_step(arrays, f"{prefix}steps/{index}/") for index in range(int(arrays[prefix + "n_steps"]))]
         self.final: Engine = load_engine(arrays, prefix + "final/")

@@ -1,0 +1,110 @@
+"""What the function refuses to read: compiled arrays of another format version, an engine kind
+or a preprocessing step it does not know. Each refusal names what it found and what it reads,
+so an operator knows the package must be rebuilt rather than debugged."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_iris
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from build.engines import compile_estimator
+from build.engines.base import serialize
+from serving.engines import load_engine
+
+IRIS = load_iris()
+# The engine kinds and preprocessing steps this version reads, and the names its messages give
+# them (docs/design.md lists the supported models).
+ENGINE_NAMES = {"forest": "forest", "boosted_trees": "boosted trees", "linear": "linear", "pipeline": "pipeline"}
+STEP_KINDS = ["columns", "elementwise", "encoder", "imputer", "passthrough", "sequence"]
+# numpy's unicode arrays drop trailing NUL characters: a kind is stored without them.
+KINDS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
+EXAMPLES = settings(max_examples=50, derandomize=True, database=None, deadline=None)
+ESTIMATORS = {
+    "forest": RandomForestClassifier(n_estimators=3, random_state=0),
+    "boosted_trees": GradientBoostingClassifier(n_estimators=3, random_state=0),
+    "linear": LogisticRegression(max_iter=500),
+    "pipeline": make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+}
+
+
+def stored(estimator: Any, rows: np.ndarray = IRIS.data) -> dict[str, Any]:
+    """The estimator fitted on `rows` with Iris's classes, compiled, written and read back as the
+    function reads it."""
+    estimator.fit(rows, IRIS.target)
+    with np.load(io.BytesIO(serialize(compile_estimator(estimator))), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+PIPELINE_ARRAYS = stored(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)))
+
+
+@pytest.fixture(scope="module", params=sorted(ESTIMATORS))
+def compiled(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return stored(ESTIMATORS[request.param])
+
+
+def test_every_engine_refuses_another_format_version(compiled: dict[str, Any]) -> None:
+    versioned = [key for key in compiled if key.endswith("format_version")]
+    assert versioned, "every compiled engine records its format version"
+    for key in versioned:
+        prefix = key.removesuffix("format_version")
+        written = int(compiled[key])
+        for found in (written - 1, written + 1, 0, 2**31 - 1):
+            tampered = {**compiled, key: np.array(found)}
+            name = ENGINE_NAMES[str(compiled[prefix + "engine"])]
+            expected = f"compiled {name} format {found}, expected {written}: rebuild the package"
+            with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+                load_engine(tampered)
+
+
+@EXAMPLES
+@given(kind=KINDS.filter(lambda kind: kind not in ENGINE_NAMES))
+def test_an_unknown_engine_kind_is_refused_naming_the_known_ones(kind: str) -> None:
+    arrays = {"engine": np.array(kind)}
+    known = sorted(ENGINE_NAMES)
+    expected = f"unknown compiled engine {kind!r}; this function knows {known}"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        load_engine(arrays)
+
+
+@EXAMPLES
+@given(kind=KINDS.filter(lambda kind: kind not in STEP_KINDS))
+def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(kind: str) -> None:
+    arrays = dict(PIPELINE_ARRAYS)
+    arrays["steps/0/step"] = np.array(kind)
+    expected = f"unknown preprocessing step {kind!r}; this function knows {STEP_KINDS}"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        load_engine(arrays)
+
+
+def test_an_imputer_that_drops_an_empty_column_answers_as_scikit_learn() -> None:
+    """SimpleImputer drops a column with no observed value at fit time; the model after it sees
+    one feature fewer, and so must the compiled pipeline."""
+    rng = np.random.default_rng(7)
+    rows = np.column_stack([IRIS.data[:, :2], np.full(len(IRIS.data), np.nan), IRIS.data[:, 2:]])
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    pipeline = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=1000))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipping features without any observed values", UserWarning)
+        arrays = stored(pipeline, rows)
+        expected_classes = pipeline.predict(rows)
+        expected_proba = pipeline.predict_proba(rows)
+
+    engine = load_engine(arrays)
+
+    assert pipeline[-1].n_features_in_ == 4
+    assert engine.predict(rows).tolist() == expected_classes.tolist()
+    assert engine.predict_proba(rows).tobytes() == expected_proba.tobytes()
