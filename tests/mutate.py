@@ -117,6 +117,66 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "proba = np.empty((raw.shape[0], 2), )",
     ): "np.empty's default dtype is float64",
     (
+        "functions/predict/serving/engines/boosting.py",
+        'self.baseline: NDArray[np.float64] = arrays["baseline"].astype(None)',
+    ): "astype(None) is float64, the dtype the build stores the baseline in",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        'self.raw_order: Literal["C", "F"] = "f" if raw_order == "F" else "C"',
+    ): 'numpy reads the order letter case-insensitively: "f" is "F"',
+    (
+        "functions/predict/serving/engines/boosting.py",
+        'self.raw_order: Literal["C", "F"] = "F" if raw_order == "F" else "c"',
+    ): 'numpy reads the order letter case-insensitively: "c" is "C"',
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "bins = np.searchsorted(values, column, )",
+    ): 'searchsorted\'s side defaults to "left"',
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "return features.astype(None)",
+    ): "astype(None) is float64",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "word = np.take_along_axis(reachable, word_index[:, :, None], )[:, :, 0]",
+    ): "take_along_axis's axis defaults to -1, which is axis 2 of the 3-d masks",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "reachable = np.full((features.shape[0], self.n_trees, self.words), full, None)",
+    ): "np.full infers int64 (uint64 for 2**64-1) from the fill: the same bits, counted the same way",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "reachable = np.full((features.shape[0], self.n_trees, self.words), full, )",
+    ): "np.full infers int64 (uint64 for 2**64-1) from the fill: the same bits, counted the same way",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "if block.shape[1] <= FEW_ROWS:",
+    ): "it only picks one of two summations, both in scikit-learn's order: the same bits",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "if block.shape[0] < FEW_ROWS:",
+    ): "it only picks one of two summations, both in scikit-learn's order: the same bits",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "block.shape[0], -2, self.n_outputs",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "raw = np.empty((features.shape[0], self.n_outputs), dtype=None, order=self.raw_order)",
+    ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "raw = np.empty((features.shape[0], self.n_outputs), order=self.raw_order)",
+    ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'self.unknown_is_error = arrays["unknown_is_error"].astype(None)',
+    ): "read only for its truth: float 1.0 and 0.0 are as true and false as the booleans",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "{category: index for index, category in enumerate(categories) if not _is_missing(None)}",
+    ): "NaN joins the lookup but is never looked up: missing values are mapped first, and NaN sorts last",
+    (
         "functions/predict/serving/engines/linear.py",
         'with np.errstate(over="ignore", invalid=None):',
     ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",

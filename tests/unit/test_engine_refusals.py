@@ -1,6 +1,6 @@
-"""What the function refuses to read: compiled arrays of another format version, an engine kind
-or a preprocessing step it does not know. Each refusal names what it found and what it reads,
-so an operator knows the package must be rebuilt rather than debugged."""
+"""What the compiled engines refuse: arrays of another format version, an engine kind or a
+preprocessing step this function does not know (each refusal names what it found and what it
+reads, so an operator knows to rebuild the package), and rows scikit-learn itself refuses."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def stored(estimator: Any, rows: np.ndarray = IRIS.data) -> dict[str, Any]:
         return {name: arrays[name] for name in arrays.files}
 
 
+BOOSTING = (ESTIMATORS["boosted_trees"], load_engine(stored(ESTIMATORS["boosted_trees"])))
 PIPELINE_ARRAYS = stored(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)))
 
 
@@ -108,3 +109,21 @@ def test_an_imputer_that_drops_an_empty_column_answers_as_scikit_learn() -> None
     assert pipeline[-1].n_features_in_ == 4
     assert engine.predict(rows).tolist() == expected_classes.tolist()
     assert engine.predict_proba(rows).tobytes() == expected_proba.tobytes()
+
+
+@EXAMPLES
+@given(bad=st.sampled_from([np.nan, np.inf, -np.inf, 3.5e38, -1e300]), column=st.integers(0, 3))
+def test_gradient_boosting_refuses_the_rows_scikit_learn_refuses(bad: float, column: int) -> None:
+    """GradientBoosting reads rows as float32: NaN, infinity and values beyond float32's range
+    are refused, as scikit-learn refuses them, with a message that says which kinds of value."""
+    estimator, engine = BOOSTING
+    row = IRIS.data[:1].copy()
+    row[0, column] = bad
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"^Input X contains"):
+            estimator.predict(row)
+
+    refused = "the rows contain NaN or infinity, or a value too large for float32"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        engine.predict(row)
