@@ -42,6 +42,7 @@ os.environ.setdefault("MUTATE_TRAINING_CACHE", str(Path(__file__).resolve().pare
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
+from hypothesis import Phase, settings
 from mutmut.utils.format_utils import get_mutant_name
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
@@ -313,6 +314,17 @@ def report() -> int:
     if not all_met:
         sys.stdout.write(f"below the {TARGET_SCORE:.0%} target: python tests/mutate.py results lists the survivors\n")
     return 0 if all_met else 1
+
+
+def pytest_configure(config: object) -> None:
+    """A pytest plugin hook: hypothesis shrinks a failing example to the smallest one, re-running
+    the test many times, which a person reading the failure needs and a mutant's verdict does not
+    (a mutant that breaks a fuzzed handler could shrink past its timeout). Examples are still
+    generated as in `make test`; a failure stops at the first one found."""
+    no_shrinking = [Phase.explicit, Phase.generate]
+    # No example database either: one mutant's failing examples must not be replayed for the next.
+    settings.register_profile("mutate", phases=no_shrinking, report_multiple_bugs=False, database=None)
+    settings.load_profile("mutate")
 
 
 def pytest_sessionstart(session: object) -> None:
