@@ -9,6 +9,7 @@ it is configured in pyproject.toml ([tool.mutmut]); docs/mutation.md says how to
 
     python tests/mutate.py run [MUTANT_GLOB...]   mutate for at most MUTATE_MINUTES, then score
     python tests/mutate.py score                  the score of the results so far
+    python tests/mutate.py equivalents            the mutants counted as equivalent, and why
     python tests/mutate.py show NAME              any other mutmut command (show, apply, results)
 
 mutmut keeps every verdict in mutants/ until the mutated function or its tests change, so each
@@ -357,6 +358,9 @@ def main(arguments: list[str]) -> int:
         return run(arguments[1:], float(os.environ.get("MUTATE_MINUTES", DEFAULT_MINUTES)))
     if arguments == ["score"]:
         return report()
+    if arguments == ["equivalents"]:
+        sys.stdout.writelines(f"{path}: {line}\n    {why}\n" for (path, line), why in EQUIVALENT_MUTANTS.items())
+        return 0
     if arguments[:1] == ["run-unbounded"]:
         arguments = ["run", *arguments[1:]]
         # A process started in the background ignores SIGINT; the budget's interrupt must reach mutmut.
