@@ -43,7 +43,6 @@ os.environ.setdefault("MUTATE_TRAINING_CACHE", str(Path(__file__).resolve().pare
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
-from hypothesis import Phase, settings
 from mutmut.utils.format_utils import get_mutant_name
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
@@ -322,6 +321,9 @@ def pytest_configure(config: object) -> None:
     the test many times, which a person reading the failure needs and a mutant's verdict does not
     (a mutant that breaks a fuzzed handler could shrink past its timeout). Examples are still
     generated as in `make test`; a failure stops at the first one found."""
+    # Imported here, once pytest has marked its plugins (hypothesis is one) for assertion rewriting.
+    from hypothesis import Phase, settings
+
     no_shrinking = [Phase.explicit, Phase.generate]
     # No example database either: one mutant's failing examples must not be replayed for the next.
     settings.register_profile("mutate", phases=no_shrinking, report_multiple_bugs=False, database=None)
