@@ -178,6 +178,22 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "{category: index for index, category in enumerate(categories) if not _is_missing(None)}",
     ): "NaN joins the lookup but is never looked up: missing values are mapped first, and NaN sorts last",
     (
+        "functions/predict/serving/engines/boosting.py",
+        "return self.classes.take(positive.astype(np.intp), axis=None)",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "return self.classes.take(positive.astype(np.intp), )",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "return self.classes.take(np.argmax(raw, axis=1), axis=None)",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/boosting.py",
+        "return self.classes.take(np.argmax(raw, axis=1), )",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
         "functions/predict/serving/engines/linear.py",
         'with np.errstate(over="ignore", invalid=None):',
     ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",
