@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
+    FunctionTransformer,
     MaxAbsScaler,
     MinMaxScaler,
     OneHotEncoder,
@@ -24,7 +25,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from build.engines import check_exactness, compile_estimator, compiler_for
+from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines.pipeline import PIPELINE, STEP_COMPILERS, unsupported_reason
 from serving.engines import load_engine
 
 EXTREMES = (0.0, -0.0, 1e10, -1e10, 1e300, -1e300)
@@ -167,3 +169,90 @@ def test_the_probes_leave_out_rows_the_pipeline_refuses_and_keep_the_rest() -> N
     pipeline.predict(probes)  # every probe is answered
     engine = load_engine(compile_estimator(pipeline))
     assert check_exactness(pipeline, engine, {"probes": probes}) == len(probes)
+
+
+NUMBERS = np.random.default_rng(0).normal(size=(50, 3))
+
+
+def one_column(rows: Any) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 1)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "reason"),
+    [
+        (
+            make_pipeline(StandardScaler().set_output(transform="pandas"), Ridge()),
+            "step 'standardscaler' (StandardScaler): set_output(transform='pandas') is not compiled",
+        ),
+        (
+            make_pipeline(ColumnTransformer([("one", FunctionTransformer(one_column), 0)]), Ridge()),
+            "step 'columntransformer' (ColumnTransformer): transformer 'one' selects a scalar column (1-D input)",
+        ),
+        (
+            make_pipeline(ColumnTransformer([("checked", FunctionTransformer(validate=True), [0])]), Ridge()),
+            "step 'columntransformer/checked' (FunctionTransformer): no compiled engine for this step",
+        ),
+    ],
+    ids=["pandas-output", "scalar-column", "validating-function"],
+)
+def test_what_the_engine_does_not_reproduce_is_refused_by_step_and_reason(pipeline: Pipeline, reason: str) -> None:
+    pipeline.fit(NUMBERS, NUMBERS[:, 0])
+
+    assert (unsupported_reason(pipeline) or "").startswith(reason)
+    with pytest.raises(UnsupportedEstimatorError) as refused:
+        compile_estimator(pipeline)
+    assert str(refused.value).startswith(reason)
+
+
+def test_only_a_pipeline_is_the_pipeline_compilers() -> None:
+    ridge = Ridge().fit(NUMBERS, NUMBERS[:, 0])
+
+    assert unsupported_reason(ridge) == "Ridge is not a Pipeline"
+    assert not PIPELINE.supports(ridge)
+    assert compiler_for(ridge).name == "linear"
+
+
+@pytest.mark.parametrize(
+    "prepare",
+    [
+        ColumnTransformer(
+            [("scaled", StandardScaler(), [0]), ("dropped", "drop", [1]), ("empty", MinMaxScaler(), [])],
+            remainder="passthrough",
+        ),
+        ColumnTransformer([("identity", FunctionTransformer(), [1, 0]), ("scaled", RobustScaler(), [2])]),
+        make_pipeline("passthrough", StandardScaler(), None, MaxAbsScaler()),
+    ],
+    ids=["drop-and-empty", "identity-function", "skipped-steps"],
+)
+def test_dropped_empty_identity_and_skipped_steps_compile_exactly(prepare: Any) -> None:
+    pipeline = make_pipeline(prepare, Ridge()).fit(NUMBERS, NUMBERS @ [1.0, -2.0, 0.5])
+
+    assert compiler_for(pipeline).name == "pipeline"
+    assert unsupported_reason(pipeline) is None
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS)
+    assert check_exactness(pipeline, engine, {"rows": NUMBERS, "probes": probes}) == len(NUMBERS) + len(probes)
+
+
+def test_a_step_compiler_that_does_not_name_its_step_kind_is_a_programming_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(STEP_COMPILERS, StandardScaler, lambda step, columns, context: ({}, columns))
+    pipeline = make_pipeline(StandardScaler(), Ridge()).fit(NUMBERS, NUMBERS[:, 0])
+
+    with pytest.raises(TypeError) as refused:
+        compile_estimator(pipeline)
+    assert str(refused.value) == "the compiler of StandardScaler did not name its step kind"
+
+
+def test_a_pipeline_that_starts_with_a_skipped_step_compiles_exactly() -> None:
+    """scikit-learn's Pipeline has no n_features_in_ when its first step is 'passthrough': the
+    compiler reads the input width off the first step that sees the rows."""
+    pipeline = Pipeline([("skip", "passthrough"), ("scale", StandardScaler()), ("model", Ridge())])
+    pipeline.fit(NUMBERS, NUMBERS[:, 1])
+
+    engine = load_engine(compile_estimator(pipeline))
+    assert engine.n_features == 3
+    probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS)
+    assert check_exactness(pipeline, engine, {"rows": NUMBERS, "probes": probes}) == len(NUMBERS) + len(probes)
