@@ -256,3 +256,28 @@ def test_a_pipeline_that_starts_with_a_skipped_step_compiles_exactly() -> None:
     assert engine.n_features == 3
     probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS)
     assert check_exactness(pipeline, engine, {"rows": NUMBERS, "probes": probes}) == len(NUMBERS) + len(probes)
+
+
+# scikit-learn warns at every transform that it drops the empty column: that is what is tested.
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values:UserWarning")
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent", "constant"])
+@pytest.mark.parametrize("keep_empty", [False, True], ids=["drop-empty", "keep-empty"])
+@pytest.mark.parametrize("indicator", [False, True], ids=["", "indicator"])
+def test_imputers_with_an_empty_column_and_indicators_compile_exactly(
+    strategy: str, keep_empty: bool, indicator: bool
+) -> None:
+    """Column 1 is never seen in training: the imputer drops it unless keep_empty_features; only
+    columns 0 and 1 had missing values, and only they get an indicator."""
+    rows = NUMBERS.copy()
+    rows[::4, 0] = np.nan
+    rows[:, 1] = np.nan
+    imputer = SimpleImputer(
+        strategy=strategy,
+        keep_empty_features=keep_empty,
+        add_indicator=indicator,
+    )
+    pipeline = make_pipeline(imputer, StandardScaler(), Ridge()).fit(rows, NUMBERS[:, 2])
+
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
