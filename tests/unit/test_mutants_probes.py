@@ -1,7 +1,8 @@
 """The exactness gate's probes for linear models: an exact engine passes the gate whatever the
 probes, so only a test of the probes themselves notices them shrinking. What they must hold is
 their docstring's promise: the reference rows, random rows around them, every feature at each
-extreme, and rows whose decisions sweep -800..800 (both sides of zero and of |d| = 700)."""
+extreme, and rows whose decisions sweep -800..800 (both sides of zero and of |d| = 700). And, for
+every compiler, probes that are the same at every build (seeded) and float rows for numeric models."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -89,3 +90,17 @@ def test_probes_are_float_rows_whatever_the_reference_rows_dtype(estimator: Any,
 
     assert probes.dtype == np.float64
     assert probes.tobytes() == compiler.probe_rows(estimator, rows).tobytes()
+
+
+def test_a_small_coefficient_vector_is_swept_and_a_zero_one_is_not() -> None:
+    rows, labels = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0, random_state=0)
+    weak = LogisticRegression(C=1e-4).fit(rows, labels)
+    zero = Lasso(alpha=1e6).fit(rows, rows[:, 0])
+    assert float(weak.coef_[0] @ weak.coef_[0]) < 1.0
+    assert not zero.coef_.any()
+
+    decisions = linear_probes(weak, rows) @ weak.coef_[0]
+    for target in DECISIONS:
+        assert np.isclose(decisions, target, rtol=1e-9, atol=1e-6).any(), target
+    # No sweep along a zero vector (there is no decision to sweep): the rest of the probes only.
+    assert linear_probes(zero, rows).shape == (60 + N_RANDOM + len(EXTREMES) * 4, 4)
