@@ -196,6 +196,26 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/boosting.py",
         "missing_left=np.zeros(tree.node_count, ),",
     ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
+    (
+        "build/engines/values.py",
+        "if is_missing(None):",
+    ): 'NaN is a float: stored as kind "f" it is read back as float NaN, as kind "n" is',
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, strict=None))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, strict=False))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, ))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/linear.py",
+        "rows = [reference, center - rng.normal(size=(500, n_features)) * 3 * spread]",
+    ): "normal noise is symmetric: the centre minus it is as random as the centre plus it",
 }
 
 

@@ -71,3 +71,9 @@ def test_a_string_ending_in_nul_is_refused_rather_than_shortened(values: list[An
 )
 def test_only_float_nan_is_missing(value: Any, missing: bool) -> None:
     assert is_missing(value) == missing
+
+
+def test_labels_of_another_type_are_refused_naming_the_classes() -> None:
+    with pytest.raises(UnsupportedEstimatorError) as refused:
+        label_arrays(np.array(["yes", 1], dtype=object), "classes")
+    assert str(refused.value) == "classes_ holds values of type int; only strings, floats and NaN compile"
