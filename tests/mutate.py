@@ -216,6 +216,50 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/linear.py",
         "rows = [reference, center - rng.normal(size=(500, n_features)) * 3 * spread]",
     ): "normal noise is symmetric: the centre minus it is as random as the centre plus it",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "" for value, kind in pairs], dtype=None),',
+    ): "a list of Python strings makes a unicode array by default, as dtype=str does",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "" for value, kind in pairs], ),',
+    ): "a list of Python strings makes a unicode array by default, as dtype=str does",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "XXXX" for value, kind in pairs], dtype=str),',
+    ): 'the strings array is read only where the kind is "s": the filler is never seen',
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], dtype=None),',
+    ): "a list of Python floats makes a float64 array by default",
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], ),',
+    ): "a list of Python floats makes a float64 array by default",
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 1.0 for value, kind in pairs], dtype=np.float64),',
+    ): 'the numbers array is read only where the kind is "f": the filler is never seen',
+    (
+        "build/engines/values.py",
+        "key + KINDS_SUFFIX: np.array(kinds, dtype=None),",
+    ): "the kinds are one-character strings: the default dtype is <U1 too",
+    (
+        "build/engines/values.py",
+        "key + KINDS_SUFFIX: np.array(kinds, ),",
+    ): "the kinds are one-character strings: the default dtype is <U1 too",
+    (
+        "build/engines/linear.py",
+        "for extreme in (0.0, -0.0, 1e10, -1e10, 1e+300, -1e300):",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/linear.py",
+        "for extreme in (0.0, -0.0, 1e10, -1e10, 1e300, -1e+300):",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/linear.py",
+        "targets = np.concatenate([np.linspace(-800, 800, 81), [+COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])",
+    ): "the sweep has -700 already: linspace's every 20 from -800 includes it",
 }
 
 
