@@ -260,6 +260,14 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/linear.py",
         "targets = np.concatenate([np.linspace(-800, 800, 81), [+COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])",
     ): "the sweep has -700 already: linspace's every 20 from -800 includes it",
+    (
+        "build/engines/linear.py",
+        '"kind": np.array("classifier" if is_classifier else "XXregressorXX"),',
+    ): 'serving/engines/linear.py reads only kind == "classifier": any other word is a regressor',
+    (
+        "build/engines/linear.py",
+        '"kind": np.array("classifier" if is_classifier else "REGRESSOR"),',
+    ): 'serving/engines/linear.py reads only kind == "classifier": any other word is a regressor',
 }
 
 
