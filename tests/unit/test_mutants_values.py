@@ -4,6 +4,7 @@ floats and NaN is refused by name."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -77,3 +78,19 @@ def test_labels_of_another_type_are_refused_naming_the_classes() -> None:
     with pytest.raises(UnsupportedEstimatorError) as refused:
         label_arrays(np.array(["yes", 1], dtype=object), "classes")
     assert str(refused.value) == "classes_ holds values of type int; only strings, floats and NaN compile"
+
+
+def test_serialize_refuses_an_object_array_rather_than_pickling_it() -> None:
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        serialize({"labels": np.array(["a", 1], dtype=object)})
+
+
+@given(values=VALUES)
+def test_serialized_arrays_load_back_identical_without_pickle(values: list[Any]) -> None:
+    arrays = object_arrays(np.array(values, dtype=object), "categories", "categories_")
+
+    with np.load(io.BytesIO(serialize(arrays)), allow_pickle=False) as stored:
+        loaded = {name: stored[name] for name in stored.files}
+    assert loaded.keys() == arrays.keys()
+    assert all(loaded[key].dtype == arrays[key].dtype for key in arrays)
+    assert all(loaded[key].tobytes() == arrays[key].tobytes() for key in arrays)
