@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
 
 import build.engines
 from build.engines import ExactnessError, check_exactness, compile_estimator
 from build.engines.base import Compiler
+from serving.engines import load_engine
 
 IRIS = load_iris()
 CLASSIFIER = RandomForestClassifier(n_estimators=3, random_state=0).fit(IRIS.data, IRIS.target)
@@ -135,3 +137,13 @@ def test_a_compiler_that_does_not_name_its_engine_kind_is_a_programming_error(mo
         compile_estimator(REGRESSOR, "model/")
     assert str(refused.value) == "the nameless compiler did not name its engine kind"
     assert str(compile_estimator(CLASSIFIER, "model/")["model/engine"]) == "forest"
+
+
+@pytest.mark.parametrize("estimator", [LogisticRegression(max_iter=500), Ridge()], ids=["logistic", "ridge"])
+def test_rows_that_overflow_scikit_learns_own_arithmetic_are_compared_not_refused(estimator: Any) -> None:
+    """Near float64's maximum, scikit-learn's finiteness check and products overflow to ±inf and
+    warn; the gate compares the answers all the same (warnings are errors in this suite)."""
+    estimator.fit(IRIS.data, IRIS.target if isinstance(estimator, LogisticRegression) else IRIS.data[:, 0])
+    rows = np.vstack([IRIS.data[:3], np.full((2, 4), 1.7e308), np.full((1, 4), -1.7e308)])
+
+    assert check_exactness(estimator, load_engine(compile_estimator(estimator)), {"huge": rows}) == 6
