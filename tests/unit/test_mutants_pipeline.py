@@ -281,3 +281,23 @@ def test_imputers_with_an_empty_column_and_indicators_compile_exactly(
     engine = load_engine(compile_estimator(pipeline))
     probes = compiler_for(pipeline).probe_rows(pipeline, rows)
     assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+    ],
+    ids=["one-hot", "ordinal"],
+)
+def test_number_codes_get_an_unknown_code_probed_and_answered_as_scikit_learn_does(encoder: Any) -> None:
+    rows = np.column_stack([np.arange(50) % 4.0, NUMBERS[:, 0]])  # codes 0, 1, 2, 3
+    pipeline = make_pipeline(ColumnTransformer([("codes", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:, 1] + rows[:, 0])
+
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert set(probes[:, 0]) - {0.0, 1.0, 2.0, 3.0}, "no unknown code probed"
+    engine = load_engine(compile_estimator(pipeline))
+    assert check_exactness(pipeline, engine, {"probes": probes}) == len(probes)
