@@ -2,7 +2,8 @@
 engine passes any probes, so only a test of the probes notices them shrinking), which estimators
 it takes, and its refusals. The probes' promise (build/engines/forest.py): rows at, just above and
 just below every split threshold in float32 and float64, extremes, negatives, and random rows
-around the thresholds' range. Expected values come from scikit-learn's fitted trees, or literals."""
+around the thresholds' range. And the leaf masks (forests' and boosting's): one bit per leaf in the
+smallest unsigned integer that holds them. Expected values come from scikit-learn's fitted trees, or literals."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.datasets import make_regression
-from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from build.engines import COMPILERS, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
@@ -119,3 +126,31 @@ def test_multi_output_trees_are_not_forests(estimator: Any) -> None:
     assert not forest.supports(estimator)
     with pytest.raises(UnsupportedEstimatorError, match="no compiled engine for"):
         compile_estimator(estimator)
+
+
+LEAF_COUNTS = [2, 8, 9, 16, 17, 32, 33, 64, 65, 129]
+
+
+def smallest_mask(leaves: int) -> tuple[np.dtype[Any], int]:
+    """One bit per leaf in the smallest unsigned integer that holds them, else 64-bit words."""
+    for bits, dtype in ((8, np.uint8), (16, np.uint16), (32, np.uint32)):
+        if leaves <= bits:
+            return np.dtype(dtype), 1
+    return np.dtype(np.uint64), (leaves + 63) // 64
+
+
+@pytest.mark.parametrize("leaves", LEAF_COUNTS)
+def test_leaf_masks_take_the_smallest_integer_with_a_bit_per_leaf(leaves: int) -> None:
+    rows, target = make_regression(n_samples=400, n_features=2, random_state=1)
+    forest = DecisionTreeRegressor(max_leaf_nodes=leaves, random_state=0).fit(rows, target)
+    boosted = GradientBoostingRegressor(n_estimators=1, max_depth=None, max_leaf_nodes=leaves, random_state=0)
+    boosted.fit(rows, target)
+    assert forest.get_n_leaves() == leaves
+    assert boosted.estimators_[0, 0].get_n_leaves() == leaves
+    dtype, words = smallest_mask(leaves)
+
+    for estimator in (forest, boosted):
+        arrays = compile_estimator(estimator)
+        assert arrays["leaf_masks_0"].dtype == dtype
+        assert int(arrays["words"]) == words
+        assert check_exactness(estimator, load_engine(arrays), {"rows": rows}) == len(rows)
