@@ -273,6 +273,170 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/boosting.py",
         "missing_left=np.zeros(tree.node_count, ),",
     ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
+    (
+        "build/engines/values.py",
+        "if is_missing(None):",
+    ): 'NaN is a float: stored as kind "f" it is read back as float NaN, as kind "n" is',
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, strict=None))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, strict=False))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/values.py",
+        "pairs = list(zip(values, kinds, ))",
+    ): "kinds is built from values one by one: the two always have the same length",
+    (
+        "build/engines/linear.py",
+        "rows = [reference, center - rng.normal(size=(500, n_features)) * 3 * spread]",
+    ): "normal noise is symmetric: the centre minus it is as random as the centre plus it",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "" for value, kind in pairs], dtype=None),',
+    ): "a list of Python strings makes a unicode array by default, as dtype=str does",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "" for value, kind in pairs], ),',
+    ): "a list of Python strings makes a unicode array by default, as dtype=str does",
+    (
+        "build/engines/values.py",
+        'key: np.array([value if kind == "s" else "XXXX" for value, kind in pairs], dtype=str),',
+    ): 'the strings array is read only where the kind is "s": the filler is never seen',
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], dtype=None),',
+    ): "a list of Python floats makes a float64 array by default",
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], ),',
+    ): "a list of Python floats makes a float64 array by default",
+    (
+        "build/engines/values.py",
+        'key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 1.0 for value, kind in pairs], dtype=np.float64),',
+    ): 'the numbers array is read only where the kind is "f": the filler is never seen',
+    (
+        "build/engines/values.py",
+        "key + KINDS_SUFFIX: np.array(kinds, dtype=None),",
+    ): "the kinds are one-character strings: the default dtype is <U1 too",
+    (
+        "build/engines/values.py",
+        "key + KINDS_SUFFIX: np.array(kinds, ),",
+    ): "the kinds are one-character strings: the default dtype is <U1 too",
+    (
+        "build/engines/linear.py",
+        "for extreme in (0.0, -0.0, 1e10, -1e10, 1e+300, -1e300):",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/linear.py",
+        "for extreme in (0.0, -0.0, 1e10, -1e10, 1e300, -1e+300):",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/linear.py",
+        "targets = np.concatenate([np.linspace(-800, 800, 81), [+COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])",
+    ): "the sweep has -700 already: linspace's every 20 from -800 includes it",
+    (
+        "build/engines/linear.py",
+        '"kind": np.array("classifier" if is_classifier else "XXregressorXX"),',
+    ): 'serving/engines/linear.py reads only kind == "classifier": any other word is a regressor',
+    (
+        "build/engines/linear.py",
+        '"kind": np.array("classifier" if is_classifier else "REGRESSOR"),',
+    ): 'serving/engines/linear.py reads only kind == "classifier": any other word is a regressor',
+    (
+        "build/engines/__init__.py",
+        'worst = float(np.max(np.abs(expected_proba - actual_proba))) if same_shape else float("NAN")',
+    ): 'float() reads "nan" in any case: "NAN" is the same NaN',
+    (
+        "build/engines/__init__.py",
+        "return all(type(a) is type(b) and a == b for a, b in zip(expected.ravel(), actual.ravel(), strict=None))",
+    ): "the shapes were found equal just before: the two ravels always have the same length",
+    (
+        "build/engines/__init__.py",
+        "return all(type(a) is type(b) and a == b for a, b in zip(expected.ravel(), actual.ravel(), strict=False))",
+    ): "the shapes were found equal just before: the two ravels always have the same length",
+    (
+        "build/engines/__init__.py",
+        "return all(type(a) is type(b) and a == b for a, b in zip(expected.ravel(), actual.ravel(), ))",
+    ): "the shapes were found equal just before: the two ravels always have the same length",
+    (
+        "build/engines/base.py",
+        'with zipfile.ZipFile(buffer, "w", ) as archive:',
+    ): "ZipFile's default compression is ZIP_STORED: the argument states it",
+    (
+        "build/engines/base.py",
+        'with archive.open(member, "w", force_zip64=None) as stream:',
+    ): "only a member over 2 GiB needs zip64, and a Lambda package is under 250 MB",
+    (
+        "build/engines/base.py",
+        'with archive.open(member, "w", force_zip64=False) as stream:',
+    ): "only a member over 2 GiB needs zip64, and a Lambda package is under 250 MB",
+    (
+        "build/engines/linear.py",
+        "rows.append(base - np.outer(targets, weights / norm))",
+    ): "the sweep's targets are symmetric about 0 (-800..800 and ±700): the same rows, in another order",
+    (
+        "build/engines/pipeline.py",
+        "return float(max(known, default=0.0)) + 2.0",
+    ): "two above the largest known category is as unknown as one above it",
+    (
+        "build/engines/pipeline.py",
+        "return float(max(known, default=1.0)) + 1.0",
+    ): "the default is read only when no category is known: any number is unknown then",
+    (
+        "build/engines/pipeline.py",
+        'unknown = "XXunknownXX"',
+    ): "the loop below makes any starting string one no category equals",
+    (
+        "build/engines/pipeline.py",
+        'unknown = "UNKNOWN"',
+    ): "the loop below makes any starting string one no category equals",
+    (
+        "build/engines/pipeline.py",
+        'if categories.dtype.kind in "XXiufXX":',
+    ): "a dtype kind is one letter, never X: the same test",
+    (
+        "build/engines/pipeline.py",
+        "known = [value for value in categories.tolist() if not is_missing(None)]",
+    ): "scikit-learn sorts NaN last, where max passes over it, and no string equals NaN",
+    (
+        "build/engines/boosting.py",
+        "def probe_rows(estimator: Any, reference_rows: NDArray[Any], rng_seed: int = 1) -> NDArray[np.float64]:",
+    ): "another fixed seed: the probes are as random and as reproducible",
+    (
+        "build/engines/boosting.py",
+        "changed = rng.random(random_rows.shape) <= 0.3",
+    ): "a uniform draw is exactly 0.3 with probability zero",
+    (
+        "build/engines/boosting.py",
+        "random_rows[changed & ~numeric] = None",
+    ): "numpy stores None in a float array as NaN",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e+30, -1e30])",
+    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
+    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([np.nan, np.inf, -np.inf, 1e+300, -1e300, 0.0, -0.0, 5e-324, -5e-324])",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "extremes = np.array([np.nan, np.inf, -np.inf, 1e300, -1e+300, 0.0, -0.0, 5e-324, -5e-324])",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e+300, -1e300]",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/engines/boosting.py",
+        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e+300]",
+    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
 }
 
 

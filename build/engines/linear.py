@@ -90,7 +90,8 @@ def linear_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[np.fl
             row[feature] = extreme
             rows.append(row[None, :])
     coef = np.atleast_2d(estimator.coef_)
-    targets = np.concatenate([np.linspace(-800, 800, 81), [-COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT, 0.0]])
+    # Every 20 from -800 to 800 (zero among them), and the exp path's switch.
+    targets = np.concatenate([np.linspace(-800, 800, 81), [-COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])
     for weights in coef:
         norm = float(weights @ weights)
         if norm > 0:

@@ -305,9 +305,20 @@ def compile_step(step: Any, columns: Columns, context: Context) -> tuple[Compile
     return {context.prefix + key: value for key, value in arrays.items()}, columns
 
 
+def _first_step(pipeline: Any) -> Any:
+    """The step that sees the pipeline's input (None if every step is skipped): scikit-learn's
+    Pipeline reads n_features_in_ and feature_names_in_ off its first step, which has neither
+    when it is 'passthrough' or None."""
+    for _, step in pipeline.steps:
+        first = _first_step(step) if type(step) is Pipeline else step
+        if first not in SKIPPED:
+            return first
+    return None
+
+
 def _input_columns(estimator: Any) -> Columns:
-    count = int(estimator.n_features_in_)
-    names = getattr(estimator, "feature_names_in_", None)
+    count = int(_first_step(estimator).n_features_in_)
+    names = getattr(_first_step(estimator), "feature_names_in_", None)
     labels = [str(name) for name in names] if names is not None else [f"column {index}" for index in range(count)]
     return Columns(labels, list(range(count)))
 
@@ -365,7 +376,7 @@ def compile_pipeline(estimator: Any, prefix: str) -> CompiledArrays:
     return {
         prefix + "engine": np.array("pipeline"),
         prefix + "format_version": np.array(FORMAT_VERSION),
-        prefix + "n_features": np.array(estimator.n_features_in_),
+        prefix + "n_features": np.array(_first_step(estimator).n_features_in_),
         **arrays,
         **final,
     }

@@ -27,14 +27,18 @@ def _kind(value: object) -> str:
 
 
 def object_arrays(values: NDArray[Any], key: str, what: str) -> CompiledArrays:
-    """An object array of strings, floats and NaN as plain arrays; anything else raises
-    UnsupportedEstimatorError naming `what` holds it."""
+    """An object array of strings, floats and NaN as plain arrays; anything else (or a string
+    ending in NUL, which numpy's string arrays drop) raises UnsupportedEstimatorError naming
+    `what` holds it."""
     kinds = [_kind(value) for value in values]
     others = sorted(set(kinds) - {"s", "f", "n"})
     if others:
         listed = ", ".join(others)
         raise UnsupportedEstimatorError(f"{what} holds values of type {listed}; only strings, floats and NaN compile")
     pairs = list(zip(values, kinds, strict=True))
+    if any(kind == "s" and value.endswith("\0") for value, kind in pairs):
+        # numpy's string arrays drop trailing NULs: "a\0" would come back as "a".
+        raise UnsupportedEstimatorError(f"{what} holds a string ending in NUL; numpy's string arrays drop it")
     return {
         key: np.array([value if kind == "s" else "" for value, kind in pairs], dtype=str),
         key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], dtype=np.float64),

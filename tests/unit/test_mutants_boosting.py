@@ -1,8 +1,8 @@
-"""GradientBoosting's compilation at the places an exact engine and random rows never reach: the
-gate's probes themselves (an exact engine passes any probes, so only a test of the probes notices
-them shrinking), rows whose float32 rounding crosses a threshold, a raw score of exactly zero, and
-the init estimators it accepts and refuses. Expected values come from scikit-learn's fitted trees,
-its own predictions, and literals."""
+"""Boosting's compilation at the places an exact engine and random rows never reach: the gate's
+probes themselves (an exact engine passes any probes, so only a test of the probes notices them
+shrinking; GradientBoosting's and HistGradientBoosting's), rows whose float32 rounding crosses a
+threshold, a raw score of exactly zero, and the init estimators it accepts and refuses. Expected
+values come from scikit-learn's fitted trees, its own predictions, and literals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.dummy import DummyRegressor
-from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from build.engines import UnsupportedEstimatorError, compile_estimator, compiler_for
 from serving.engines import load_engine
@@ -113,3 +114,67 @@ def test_init_zero_is_compiled_and_another_init_estimator_refused_by_name() -> N
         "GradientBoostingRegressor with init=DummyRegressor: only init=None (scikit-learn's default)"
         " or init='zero' can be compiled"
     )
+
+
+# HistGradientBoosting takes NaN and any float: its extremes, and the values probed beside every
+# known category of a categorical column (not categories: negative, fractional, too large, NaN).
+HGB_EXTREMES = (np.nan, np.inf, -np.inf, 1e300, -1e300, 0.0, -0.0, 5e-324, -5e-324)
+N_BASES = 3
+N_RANDOM = 300
+
+
+def hist_fitted() -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """Column 0 categorical (codes 0..5), columns 1 and 2 numeric, column 2 sometimes missing."""
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(200, 3)) * np.pi
+    rows[:, 0] = rng.integers(0, 6, 200)
+    rows[rng.random(200) < 0.1, 2] = np.nan
+    labels = (np.isin(rows[:, 0], [1, 4]) ^ (rows[:, 1] > 0)).astype(int)
+    estimator = HistGradientBoostingClassifier(max_iter=5, max_depth=3, categorical_features=[0], random_state=0)
+    with threadpool_limits(1):  # OpenMP threads crawl on a busy shared machine
+        return estimator.fit(rows, labels), rows
+
+
+def hist_thresholds(estimator: Any, feature: int) -> np.ndarray:
+    """The numeric split thresholds on `feature`, read from scikit-learn's fitted predictors (its
+    preprocessor puts the categorical column first, so the numeric columns keep their places)."""
+    nodes = np.concatenate([predictor.nodes for iteration in estimator._predictors for predictor in iteration])
+    splits = (nodes["is_leaf"] == 0) & (nodes["is_categorical"] == 0) & (nodes["feature_idx"] == feature)
+    return np.unique(nodes["num_threshold"][splits])
+
+
+def holds(column: np.ndarray, value: float) -> bool:
+    return bool(np.isnan(column).any()) if np.isnan(value) else contains(column, value)
+
+
+def test_hist_gradient_boostings_probes_hold_thresholds_categories_and_missing_values() -> None:
+    estimator, rows = hist_fitted()
+    categories = np.unique(rows[:, 0])
+    top = categories.max()
+
+    probes = compiler_for(estimator).probe_rows(estimator, rows)
+
+    categorical = np.concatenate(
+        [
+            categories,
+            np.nextafter(categories, np.inf),
+            np.nextafter(categories, -np.inf),
+            [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e300],
+        ]
+    )
+    numeric = {feature: hist_thresholds(estimator, feature) for feature in (1, 2)}
+    assert all(values.size for values in numeric.values()), "a column no tree splits on: nothing to probe"
+    around = {feature: 3 * values.size + len(HGB_EXTREMES) for feature, values in numeric.items()}
+    assert probes.shape == (N_BASES * (categorical.size + sum(around.values())) + N_RANDOM, 3)
+    for value in categorical:
+        assert holds(probes[:, 0], value), value
+    for feature, values in numeric.items():
+        for value in [*values, *np.nextafter(values, np.inf), *np.nextafter(values, -np.inf), *HGB_EXTREMES]:
+            assert holds(probes[:, feature], value), (feature, value)
+    # Random reference rows, some numeric features made extreme and some categories missing.
+    random_rows = probes[-N_RANDOM:]
+    changed = ~np.isin(random_rows, rows) & ~(np.isnan(random_rows) & np.isnan(rows).any(axis=0))
+    assert 0.2 < changed.mean() < 0.4
+    extreme = random_rows[:, 1:][changed[:, 1:]]
+    assert (np.isin(extreme, HGB_EXTREMES) | np.isnan(extreme)).all()
+    assert np.isnan(random_rows[:, 0]).mean() > 0.2

@@ -1,0 +1,303 @@
+"""The pipeline compiler's probes and choices, seen from outside: an exact engine passes the
+gate whatever the probes, so only a test of the probes themselves notices them shrinking. What
+they must hold is pipeline_probes' promise: the reference rows, random rows around them, every
+category of every encoded column (and an unknown one where the encoder accepts it), NaN in every
+imputed column, the scalers' centres and ranges with their float neighbours, and extremes. The
+expected values are the fitted steps' own attributes (scikit-learn's), or literals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+
+from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines.pipeline import PIPELINE, STEP_COMPILERS, unsupported_reason
+from serving.engines import load_engine
+
+EXTREMES = (0.0, -0.0, 1e10, -1e10, 1e300, -1e300)
+N_RANDOM = 400
+COLORS = ["red", "green", "blue"]
+SIZES = ["S", "M", "L", "XL"]
+
+
+def reference_rows(count: int = 120) -> np.ndarray:
+    """Four numbers of spread about 1 and two categories, as the API passes them (an object array)."""
+    rng = np.random.default_rng(7)
+    rows = np.empty((count, 6), dtype=object)
+    rows[:, :4] = rng.normal(size=(count, 4)) + np.array([0.5, -2.0, 3.0, 10.0])
+    rows[:, 4] = rng.choice(COLORS, size=count)
+    rows[:, 5] = rng.choice(SIZES, size=count)
+    return rows
+
+
+def fitted_pipeline() -> Pipeline:
+    rows = reference_rows()
+    prepare = ColumnTransformer(
+        [
+            ("mean", make_pipeline(SimpleImputer(), StandardScaler()), [0]),
+            ("range", MinMaxScaler(), [1]),
+            ("abs", MaxAbsScaler(), [2]),
+            ("robust", RobustScaler(), [3]),
+            (
+                "color",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                [4],
+            ),
+            ("size", OrdinalEncoder(), [5]),
+        ],
+        sparse_threshold=0,
+    )
+    return Pipeline([("prepare", prepare), ("model", LogisticRegression())]).fit(rows, rows[:, 0] > 0.5)
+
+
+def varied(probes: np.ndarray, base: np.ndarray, column: int) -> list[Any]:
+    """The values of `column` in the probe rows that equal `base` in every other column."""
+    others = [index for index in range(probes.shape[1]) if index != column]
+    same = np.array([all(row[index] == base[index] for index in others) for row in probes])
+    return list(probes[same, column])
+
+
+def holds(values: list[Any], expected: float) -> bool:
+    """Whether `expected` is among the values, as the same float with the same sign."""
+    return any(
+        isinstance(value, float) and value == expected and np.signbit(value) == np.signbit(expected) for value in values
+    )
+
+
+@pytest.fixture(scope="module")
+def probed() -> tuple[Pipeline, np.ndarray, np.ndarray]:
+    pipeline = fitted_pipeline()
+    reference = reference_rows()
+    return pipeline, reference, compiler_for(pipeline).probe_rows(pipeline, reference)
+
+
+def test_the_probes_start_with_the_reference_rows_then_random_rows_around_them(
+    probed: tuple[Pipeline, np.ndarray, np.ndarray],
+) -> None:
+    _, reference, probes = probed
+    assert probes[: len(reference)].tolist() == reference.tolist()
+
+    random_rows = probes[len(reference) : len(reference) + N_RANDOM]
+    numbers = reference[:, :4].astype(np.float64)
+    # Three spreads (the reference's standard deviation plus one) of noise around reference rows.
+    spread = random_rows[:, :4].astype(np.float64).std(axis=0) / (numbers.std(axis=0) + 1.0)
+    assert np.all((spread > 2.5) & (spread < 3.5)), spread
+    # The categorical columns keep known categories, every one of them drawn.
+    assert set(random_rows[:, 4]) == set(COLORS)
+    assert set(random_rows[:, 5]) == set(SIZES)
+
+
+def test_the_probes_vary_each_encoded_column_over_its_categories_and_an_unknown_one_where_accepted(
+    probed: tuple[Pipeline, np.ndarray, np.ndarray],
+) -> None:
+    _, reference, probes = probed
+    base = reference[0]
+
+    colors = varied(probes, base, 4)
+    assert set(COLORS) <= set(colors)
+    # handle_unknown="ignore" answers an unknown color: one is probed.
+    assert {value for value in colors if isinstance(value, str)} - set(COLORS)
+    # The ordinal encoder refuses unknown sizes: no probe holds one, anywhere.
+    assert set(varied(probes, base, 5)) == set(SIZES)
+    assert set(probes[:, 5]) == set(SIZES)
+
+
+def test_the_probes_put_nan_in_each_imputed_column_alone_and_in_all_of_them_at_once(
+    probed: tuple[Pipeline, np.ndarray, np.ndarray],
+) -> None:
+    _, reference, probes = probed
+    base = reference[0]
+
+    for column in (0, 4):
+        assert any(value != value for value in varied(probes, base, column)), column
+    both = [row for row in probes if row[0] != row[0] and row[4] != row[4]]
+    assert [row[[1, 2, 3, 5]].tolist() for row in both] == [base[[1, 2, 3, 5]].tolist()]
+    # The columns no imputer sees get no NaN.
+    assert not any(value != value for value in probes[:, [1, 2, 3, 5]].ravel())
+
+
+def test_the_probes_hold_each_scalers_centre_and_range_with_their_neighbours_and_the_extremes(
+    probed: tuple[Pipeline, np.ndarray, np.ndarray],
+) -> None:
+    pipeline, reference, probes = probed
+    base = reference[0]
+    steps = pipeline.named_steps["prepare"].named_transformers_
+    edges = {
+        0: [steps["mean"].named_steps["standardscaler"].mean_[0]],
+        1: [steps["range"].data_min_[0], steps["range"].data_max_[0]],
+        2: [steps["abs"].max_abs_[0]],
+        3: [steps["robust"].center_[0]],
+    }
+
+    for column, values in edges.items():
+        probed_values = varied(probes, base, column)
+        for edge in values:
+            for value in (edge, np.nextafter(edge, np.inf), np.nextafter(edge, -np.inf)):
+                assert holds(probed_values, float(value)), (column, value)
+        for extreme in EXTREMES:
+            assert holds(probed_values, extreme), (column, extreme)
+
+
+def test_the_probes_leave_out_rows_the_pipeline_refuses_and_keep_the_rest() -> None:
+    """Column 0 is imputed on one branch and scaled as it is on another: a NaN there reaches the
+    final estimator, which refuses it, so no probe holds one; column 1 is imputed alone."""
+    rows = reference_rows()[:, :2].astype(np.float64)
+    prepare = ColumnTransformer(
+        [("imputed", SimpleImputer(), [0, 1]), ("raw", StandardScaler(), [0])], sparse_threshold=0
+    )
+    pipeline = make_pipeline(prepare, LogisticRegression()).fit(rows, rows[:, 0] > 0.5)
+
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert not np.isnan(probes[:, 0]).any()
+    assert np.isnan(probes[:, 1]).any()
+    pipeline.predict(probes)  # every probe is answered
+    engine = load_engine(compile_estimator(pipeline))
+    assert check_exactness(pipeline, engine, {"probes": probes}) == len(probes)
+
+
+NUMBERS = np.random.default_rng(0).normal(size=(50, 3))
+
+
+def one_column(rows: Any) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 1)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "reason"),
+    [
+        (
+            make_pipeline(StandardScaler().set_output(transform="pandas"), Ridge()),
+            "step 'standardscaler' (StandardScaler): set_output(transform='pandas') is not compiled",
+        ),
+        (
+            make_pipeline(ColumnTransformer([("one", FunctionTransformer(one_column), 0)]), Ridge()),
+            "step 'columntransformer' (ColumnTransformer): transformer 'one' selects a scalar column (1-D input)",
+        ),
+        (
+            make_pipeline(ColumnTransformer([("checked", FunctionTransformer(validate=True), [0])]), Ridge()),
+            "step 'columntransformer/checked' (FunctionTransformer): no compiled engine for this step",
+        ),
+    ],
+    ids=["pandas-output", "scalar-column", "validating-function"],
+)
+def test_what_the_engine_does_not_reproduce_is_refused_by_step_and_reason(pipeline: Pipeline, reason: str) -> None:
+    pipeline.fit(NUMBERS, NUMBERS[:, 0])
+
+    assert (unsupported_reason(pipeline) or "").startswith(reason)
+    with pytest.raises(UnsupportedEstimatorError) as refused:
+        compile_estimator(pipeline)
+    assert str(refused.value).startswith(reason)
+
+
+def test_only_a_pipeline_is_the_pipeline_compilers() -> None:
+    ridge = Ridge().fit(NUMBERS, NUMBERS[:, 0])
+
+    assert unsupported_reason(ridge) == "Ridge is not a Pipeline"
+    assert not PIPELINE.supports(ridge)
+    assert compiler_for(ridge).name == "linear"
+
+
+@pytest.mark.parametrize(
+    "prepare",
+    [
+        ColumnTransformer(
+            [("scaled", StandardScaler(), [0]), ("dropped", "drop", [1]), ("empty", MinMaxScaler(), [])],
+            remainder="passthrough",
+        ),
+        ColumnTransformer([("identity", FunctionTransformer(), [1, 0]), ("scaled", RobustScaler(), [2])]),
+        make_pipeline("passthrough", StandardScaler(), None, MaxAbsScaler()),
+    ],
+    ids=["drop-and-empty", "identity-function", "skipped-steps"],
+)
+def test_dropped_empty_identity_and_skipped_steps_compile_exactly(prepare: Any) -> None:
+    pipeline = make_pipeline(prepare, Ridge()).fit(NUMBERS, NUMBERS @ [1.0, -2.0, 0.5])
+
+    assert compiler_for(pipeline).name == "pipeline"
+    assert unsupported_reason(pipeline) is None
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS)
+    assert check_exactness(pipeline, engine, {"rows": NUMBERS, "probes": probes}) == len(NUMBERS) + len(probes)
+
+
+def test_a_step_compiler_that_does_not_name_its_step_kind_is_a_programming_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(STEP_COMPILERS, StandardScaler, lambda step, columns, context: ({}, columns))
+    pipeline = make_pipeline(StandardScaler(), Ridge()).fit(NUMBERS, NUMBERS[:, 0])
+
+    with pytest.raises(TypeError) as refused:
+        compile_estimator(pipeline)
+    assert str(refused.value) == "the compiler of StandardScaler did not name its step kind"
+
+
+def test_a_pipeline_that_starts_with_a_skipped_step_compiles_exactly() -> None:
+    """scikit-learn's Pipeline has no n_features_in_ when its first step is 'passthrough': the
+    compiler reads the input width off the first step that sees the rows."""
+    pipeline = Pipeline([("skip", "passthrough"), ("scale", StandardScaler()), ("model", Ridge())])
+    pipeline.fit(NUMBERS, NUMBERS[:, 1])
+
+    engine = load_engine(compile_estimator(pipeline))
+    assert engine.n_features == 3
+    probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS)
+    assert check_exactness(pipeline, engine, {"rows": NUMBERS, "probes": probes}) == len(NUMBERS) + len(probes)
+
+
+# scikit-learn warns at every transform that it drops the empty column: that is what is tested.
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values:UserWarning")
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent", "constant"])
+@pytest.mark.parametrize("keep_empty", [False, True], ids=["drop-empty", "keep-empty"])
+@pytest.mark.parametrize("indicator", [False, True], ids=["", "indicator"])
+def test_imputers_with_an_empty_column_and_indicators_compile_exactly(
+    strategy: str, keep_empty: bool, indicator: bool
+) -> None:
+    """Column 1 is never seen in training: the imputer drops it unless keep_empty_features; only
+    columns 0 and 1 had missing values, and only they get an indicator."""
+    rows = NUMBERS.copy()
+    rows[::4, 0] = np.nan
+    rows[:, 1] = np.nan
+    imputer = SimpleImputer(
+        strategy=strategy,
+        keep_empty_features=keep_empty,
+        add_indicator=indicator,
+    )
+    pipeline = make_pipeline(imputer, StandardScaler(), Ridge()).fit(rows, NUMBERS[:, 2])
+
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+    ],
+    ids=["one-hot", "ordinal"],
+)
+def test_number_codes_get_an_unknown_code_probed_and_answered_as_scikit_learn_does(encoder: Any) -> None:
+    rows = np.column_stack([np.arange(50) % 4.0, NUMBERS[:, 0]])  # codes 0, 1, 2, 3
+    pipeline = make_pipeline(ColumnTransformer([("codes", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:, 1] + rows[:, 0])
+
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert set(probes[:, 0]) - {0.0, 1.0, 2.0, 3.0}, "no unknown code probed"
+    engine = load_engine(compile_estimator(pipeline))
+    assert check_exactness(pipeline, engine, {"probes": probes}) == len(probes)
