@@ -82,7 +82,7 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool = False) -> Path:
+def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool) -> Path:
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
     less scikit-learn and what only it needs when the model is served compiled."""
     kept = []

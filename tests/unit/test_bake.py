@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import joblib
 import numpy as np
 import pytest
 
-from build import DEFAULT_SPEC, engines
+from build import DEFAULT_SPEC, bake, engines
 from build.bake import CompileRefusedError, bake_model
 from build.engines import ExactnessError
 from build.spec import ModelSpec, load_spec
@@ -68,3 +69,40 @@ def test_a_compiled_engine_that_differs_by_one_ulp_fails_the_build(
     with pytest.raises(ExactnessError, match="training rows: predict_proba differs"):
         bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
     assert not (tmp_path / "package" / PACKAGE_MODEL_DIR / "manifest.json").exists()
+
+
+def baking_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == bake.__name__]
+
+
+def test_the_build_log_says_which_engine_serves_and_why_not_compiled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=bake.__name__)
+
+    bake_model(tmp_path / "package", "auto", tmp_path / "cache", NEIGHBOURS)
+
+    model_dir = tmp_path / "package" / PACKAGE_MODEL_DIR
+    written = json.loads((model_dir / "manifest.json").read_text())
+    fallback, baked = baking_log(caplog)
+    assert fallback == "keeping the scikit-learn engine: no compiled engine for KNeighborsClassifier"
+    assert baked.startswith(f"baked model {written['name']} {written['version']} ({{'test_accuracy': ")
+    assert baked.endswith(f", scikit-learn engine) into {model_dir}")
+
+
+def test_the_build_log_says_how_many_rows_proved_the_compiled_engine_exact(
+    tmp_path: Path, training_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = load_spec(DEFAULT_SPEC)
+    estimator = joblib.load(training_dir / MODEL_FILE)
+    rows = check_rows(spec)
+    probes = engines.compiler_for(estimator).probe_rows(estimator, rows.train)
+    caplog.set_level(logging.INFO, logger=bake.__name__)
+
+    bake_model(tmp_path / "package", "auto", training_dir, spec)
+
+    compiled, baked = baking_log(caplog)
+    checked = len(rows.train) + len(rows.held_out) + len(probes)
+    assert compiled == f"compiled the model (forest engine, bitwise-anywhere): bitwise identical on {checked} rows"
+    assert baked.startswith(f"baked model {spec.name} ")
+    assert baked.endswith(f", compiled engine) into {tmp_path / 'package' / PACKAGE_MODEL_DIR}")
