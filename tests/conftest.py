@@ -4,6 +4,7 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -103,6 +104,20 @@ def imported_app(model_dir: Path) -> Iterator[ModuleType]:
         patch.setenv("MODEL_DIR", str(model_dir))
         patch.delitem(sys.modules, "app", raising=False)
         yield importlib.import_module("app")
+
+
+@contextmanager
+def logging_unconfigured() -> Iterator[None]:
+    """The root logger as a fresh process has it, without pytest's capture handlers: a build
+    command's own logging.basicConfig then takes effect (read its output with capsys)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    root.handlers = []
+    try:
+        yield
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ sends the package."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from build.checks import check_cases, write_check_events
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
+from tests.conftest import logging_unconfigured
 from tests.events import load_event, response_json
 
 # The most rows a check sends in one batch (build/checks.py's docstring: a handful of rows, quick to answer).
@@ -91,29 +91,31 @@ def build_cache(training_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_the_command_writes_the_checks_of_the_cached_model(
-    build_cache: Path, model_version: str, iris_estimator: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    build_cache: Path, model_version: str, iris_estimator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "checks.json"
-    caplog.set_level(logging.INFO, logger=checks.__name__)
 
-    checks.main(["--out", str(out), "--spec", str(DEFAULT_SPEC)])
+    with logging_unconfigured():
+        checks.main(["--out", str(out), "--spec", str(DEFAULT_SPEC)])
 
     written = json.loads(out.read_text())
     assert written["model"] == {"name": "iris-random-forest", "version": model_version}
     rows = written["cases"][1]["body"]["instances"]
     assert written["cases"][1]["expected"] == {"predictions": iris_estimator.predict(rows).tolist()}
-    assert f"wrote 3 deployment checks for iris-random-forest {written['model']} to {out}" in caplog.messages
+    logged = capsys.readouterr().out.splitlines()
+    assert f"[build] wrote 3 deployment checks for iris-random-forest {written['model']} to {out}" in logged
 
 
-def test_the_command_exits_non_zero_on_a_bad_spec(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_command_exits_non_zero_on_a_bad_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "absent.toml"
 
-    with pytest.raises(SystemExit) as exited:
+    with logging_unconfigured(), pytest.raises(SystemExit) as exited:
         checks.main(["--out", str(tmp_path / "checks.json"), "--spec", str(missing)])
 
     assert exited.value.code == 1
-    assert "build failed: " in caplog.text
-    assert str(missing) in caplog.text
+    [failure] = capsys.readouterr().out.splitlines()
+    assert failure.startswith("[build] build failed: ")
+    assert str(missing) in failure
     assert not (tmp_path / "checks.json").exists()
 
 

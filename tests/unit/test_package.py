@@ -22,6 +22,7 @@ from build.package import BuildError, check_training_environment, pinned_version
 from build.spec import load_spec
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
+from tests.conftest import logging_unconfigured
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 
@@ -394,20 +395,23 @@ def test_a_build_for_another_architecture_is_not_run_and_ships_bytecode_for_ever
     assert any(message.startswith("package size: ") for message in caplog.messages)
 
 
-def test_a_package_over_the_size_limit_fails_the_build(
+def test_a_package_over_the_size_limit_fails_the_build_saying_so_on_stdout(
     tmp_path: Path,
     offline_build: dict[str, list[str]],
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", 1000)
 
-    with pytest.raises(SystemExit) as exited:
+    with logging_unconfigured(), pytest.raises(SystemExit) as exited:
         package.main(["--out", str(tmp_path / "PredictFunction")])
 
+    # sam build shows the Makefile's stdout: every step, then the reason it failed.
     assert exited.value.code == 1
-    assert "build failed: package is " in caplog.text
-    assert "MB unzipped, over Lambda's 0.0 MB limit" in caplog.text
+    lines = capsys.readouterr().out.splitlines()
+    assert f"[build] building the model spec {DEFAULT_SPEC} (iris-random-forest)" in lines
+    assert lines[-1].startswith("[build] build failed: package is ")
+    assert "MB unzipped, over Lambda's 0.0 MB limit" in lines[-1]
 
 
 def test_the_package_directory_is_required(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
