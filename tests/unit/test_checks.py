@@ -150,3 +150,27 @@ def test_the_smoke_tests_events_are_the_checks_as_the_sample_event_sends_them(
             key: value for key, value in sample.items() if key not in ("rawQueryString", "body", "headers")
         }
         assert response_json(app_module.handler(event, LambdaContext())) == case["expected"]
+
+
+def test_the_commands_help_describes_it_and_its_required_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    with pytest.raises(SystemExit) as exited:
+        checks.main(["--help"])
+
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert checks.__doc__ is not None
+    assert " ".join(checks.__doc__.split()) in shown
+    assert "] --out OUT [--spec SPEC]" in shown
+    assert " --out OUT the check file to write --spec SPEC " in shown
+
+
+def test_the_command_needs_the_file_to_write(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        checks.main([])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(" error: the following arguments are required: --out")

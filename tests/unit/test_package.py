@@ -430,3 +430,22 @@ def test_the_package_directory_is_required(monkeypatch: pytest.MonkeyPatch, caps
 
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(" error: --out is required when ARTIFACTS_DIR is not set")
+
+
+def test_the_commands_help_describes_it_and_its_options(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    with pytest.raises(SystemExit) as exited:
+        package.main(["--help"])
+
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert package.__doc__ is not None
+    assert " ".join(package.__doc__.split()) in shown
+    assert " --out OUT package directory (default: $ARTIFACTS_DIR, set by sam build) --architecture " in shown
+    assert (
+        " --engine {auto,compiled,scikit-learn} how the model is served: auto compiles what the compiled engines "
+        "support and keeps scikit-learn for the rest (saying why); compiled fails instead --spec "
+    ) in shown
