@@ -106,3 +106,14 @@ def test_the_build_log_says_how_many_rows_proved_the_compiled_engine_exact(
     assert compiled == f"compiled the model (forest engine, bitwise-anywhere): bitwise identical on {checked} rows"
     assert baked.startswith(f"baked model {spec.name} ")
     assert baked.endswith(f", compiled engine) into {tmp_path / 'package' / PACKAGE_MODEL_DIR}")
+
+
+def test_a_package_that_already_has_a_model_is_not_baked_into(tmp_path: Path, training_dir: Path) -> None:
+    stale = tmp_path / "package" / PACKAGE_MODEL_DIR / MODEL_FILE
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier bake's model")
+
+    with pytest.raises(FileExistsError):
+        bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
+    assert stale.read_bytes() == b"an earlier bake's model"
+    assert [path.name for path in stale.parent.iterdir()] == [MODEL_FILE]
