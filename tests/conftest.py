@@ -113,6 +113,7 @@ def logging_unconfigured() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers, root.level
     root.handlers = []
+    root.setLevel(logging.WARNING)
     try:
         yield
     finally:

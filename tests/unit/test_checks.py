@@ -4,6 +4,7 @@ sends the package."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -22,7 +23,7 @@ from build.checks import check_cases, write_check_events
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
-from tests.conftest import logging_unconfigured
+from tests.conftest import logging_unconfigured, tiny_spec
 from tests.events import load_event, response_json
 
 # The most rows a check sends in one batch (build/checks.py's docstring: a handful of rows, quick to answer).
@@ -106,6 +107,23 @@ def test_the_command_writes_the_checks_of_the_cached_model(
     assert f"[build] wrote 3 deployment checks for iris-random-forest {written['model']} to {out}" in logged
 
 
+def test_the_checks_of_a_given_model_directory_leave_the_builds_cache_alone(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pre-traffic hook's tests write the checks of a model trained elsewhere.
+    build_cache = tmp_path / "build-cache"
+    monkeypatch.setattr(train, "MODEL_CACHE_DIR", build_cache)
+    out = tmp_path / "checks.json"
+    # The version is the first 12 hex digits of the model file's sha256 (docs/api.md).
+    version = hashlib.sha256((tiny_model_dir / train.MODEL_FILE).read_bytes()).hexdigest()[:12]
+
+    written = checks.write_checks(tiny_spec(n_estimators=3), out, tiny_model_dir)
+
+    assert json.loads(out.read_text()) == written
+    assert written["model"] == {"name": "iris-random-forest", "version": version}
+    assert not build_cache.exists()
+
+
 def test_the_command_exits_non_zero_on_a_bad_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "absent.toml"
 
@@ -125,7 +143,9 @@ def test_a_model_without_held_out_rows_has_no_deployment_check(
     rows = check_rows(CLASSIFIER_SPEC)
     monkeypatch.setattr(checks, "check_rows", lambda spec: replace(rows, held_out=rows.held_out[:0]))
 
-    with pytest.raises(checks.SpecError, match="needs held-out rows: give `sample_data` with `estimator_file`"):
+    with pytest.raises(
+        checks.SpecError, match=r"^the deployment check needs held-out rows: give `sample_data` with `estimator_file`$"
+    ):
         checks.build_checks(CLASSIFIER_SPEC)
 
 
