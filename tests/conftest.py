@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,8 +19,9 @@ import joblib
 import pytest
 from moto import mock_aws
 
-from build import DEFAULT_SPEC
+from build import DEFAULT_SPEC, package, train
 from build.bake import bake_model
+from build.bytecode import ColdPath
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
@@ -80,6 +82,26 @@ def iris_model_dir(
     baked = bake_model(package, request.param, training_dir, load_spec(DEFAULT_SPEC))
     assert baked.serving_engine.name == request.param
     return package / PACKAGE_MODEL_DIR
+
+
+@pytest.fixture
+def offline_build(training_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The build without pip and without running the package (the built-package tests do both),
+    from the session's trained model as a previous build left it in the cache: records which pins
+    each install would have installed."""
+    installed: dict[str, list[str]] = {}
+    shutil.copytree(training_dir, tmp_path / "cache" / load_spec(DEFAULT_SPEC).name)
+
+    def record_install(requirements: Path, target: Path, architecture: str) -> None:
+        installed[architecture] = [
+            line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line
+        ]
+
+    monkeypatch.setattr(package, "install_dependencies", record_install)
+    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
+    monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
+    return installed
 
 
 def tiny_spec(**params: Any) -> ModelSpec:

@@ -196,6 +196,30 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/boosting.py",
         "missing_left=np.zeros(tree.node_count, ),",
     ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, indent=None) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, indent=2) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, ) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), strict=None)) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), strict=False)) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), )) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
 }
 
 

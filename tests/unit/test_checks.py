@@ -70,6 +70,16 @@ def test_a_classifiers_cases_are_its_own_answers_by_class_name(labels: list[Any]
     }
 
 
+@pytest.mark.parametrize("names", [["setosa", "versicolor"], ["setosa", "versicolor", "virginica", "extra"]])
+def test_class_names_that_are_not_one_per_class_are_refused_not_cut_short(names: list[str]) -> None:
+    width = len(CLASSIFIER_SPEC.features)
+    estimator = DecisionTreeClassifier(random_state=0).fit(fitted_rows(30, width), [0, 1, 2] * 10)
+    spec = CLASSIFIER_SPEC.model_copy(update={"class_names": names})
+
+    with pytest.raises(ValueError, match="zip"):
+        check_cases(spec, estimator, fitted_rows(5, width))
+
+
 def test_a_regressors_cases_have_no_probabilities() -> None:
     width = len(REGRESSOR_SPEC.features)
     estimator = DecisionTreeRegressor(random_state=0).fit(fitted_rows(40, width), np.arange(40.0))

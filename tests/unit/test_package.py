@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -19,7 +18,6 @@ from build import DEFAULT_SPEC, PROJECT_ROOT, package, sizes, train
 from build.bake import COMPILED_FILE
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
-from build.spec import load_spec
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
 from tests.conftest import logging_unconfigured
@@ -86,26 +84,6 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         sizes.PackageTooLargeError, match=r"2\.0 MB unzipped, over Lambda's 1\.0 MB limit; .*scipy 2\.0"
     ):
         report.check_limit()
-
-
-@pytest.fixture
-def offline_build(training_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """The build without pip and without running the package (the built-package tests do both),
-    from the session's trained model as a previous build left it in the cache: records which pins
-    each install would have installed."""
-    installed: dict[str, list[str]] = {}
-    shutil.copytree(training_dir, tmp_path / "cache" / load_spec(DEFAULT_SPEC).name)
-
-    def record_install(requirements: Path, target: Path, architecture: str) -> None:
-        installed[architecture] = [
-            line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line
-        ]
-
-    monkeypatch.setattr(package, "install_dependencies", record_install)
-    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
-    monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
-    return installed
 
 
 def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
@@ -347,14 +325,23 @@ def test_the_host_build_smoke_tests_prunes_and_compiles_but_never_prunes_the_fun
             modules=[target / "app.py", target / "serving" / "__init__.py", target / "dependency" / "used.py"],
         )
 
+    def compile_and_check(target: Path, events: list[Path], modules: list[Path]) -> None:
+        compiled.append((target, events, modules))
+
+    compiled: list[tuple[Path, list[Path], list[Path]]] = []
     monkeypatch.setattr(package, "install_dependencies", install)
     monkeypatch.setattr(package, "trace_cold_path", trace)
+    monkeypatch.setattr(package, "compile_cold_path", compile_and_check)
     monkeypatch.setenv("ARTIFACTS_DIR", str(out))
     caplog.set_level(logging.INFO, logger=package.__name__)
 
     package.main([])
 
     [events] = traced
+    # Bytecode for what answering the events imported, then proven by answering the same events again.
+    assert compiled == [
+        (out, events, [out / "app.py", out / "serving" / "__init__.py", out / "dependency" / "used.py"])
+    ]
     sample_events = sorted((PROJECT_ROOT / "events").glob("*.json"))
     assert events[: len(sample_events)] == sample_events
     assert [event.name for event in events[len(sample_events) :]] == [f"model-check-{n}.json" for n in range(3)]
