@@ -132,7 +132,7 @@ def build_package(target: Path, architecture: str, engine: EngineChoice, spec_pa
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     spec = load_spec(spec_path)
-    log.info("building the model spec %s (%s)", spec_path, spec.name)
+    log.info("building the model spec %s (%s), engine: %s", spec_path, spec.name, engine)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)

@@ -404,7 +404,7 @@ def test_a_package_over_the_size_limit_fails_the_build_saying_so_on_stdout(
     # sam build shows the Makefile's stdout: every step, then the reason it failed.
     assert exited.value.code == 1
     lines = capsys.readouterr().out.splitlines()
-    assert f"[build] building the model spec {DEFAULT_SPEC} (iris-random-forest)" in lines
+    assert f"[build] building the model spec {DEFAULT_SPEC} (iris-random-forest), engine: auto" in lines
     assert lines[-1].startswith("[build] build failed: package is ")
     assert "MB unzipped, over Lambda's 0.0 MB limit" in lines[-1]
 
@@ -436,3 +436,13 @@ def test_the_commands_help_describes_it_and_its_options(
         " --engine {auto,compiled,scikit-learn} how the model is served: auto compiles what the compiled engines "
         "support and keeps scikit-learn for the rest (saying why); compiled fails instead --spec "
     ) in shown
+
+
+def test_only_lambdas_architectures_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        package.main(["--out", "unused", "--architecture", "ppc64le"])
+
+    assert exited.value.code == 2
+    assert (
+        "argument --architecture: invalid choice: 'ppc64le' (choose from 'arm64', 'x86_64')" in capsys.readouterr().err
+    )
