@@ -236,6 +236,22 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/package.py",
         "log.info(report.render())",
     ): "the report holds no %: logging prints it the same as through %s",
+    (
+        "build/package.py",
+        'log.info("leaving out %s: the Lambda runtime provides it (%s)", name, line.rpartition("#")[2].strip())',
+    ): "pip-compile's line annotation has one #: the text after the first and after the last is the same",
+    (
+        "build/package.py",
+        'filtered = target / "XXrequirements.txtXX"',
+    ): "the file's name is never read: its path is returned to pip, the only reader",
+    (
+        "build/package.py",
+        'filtered = target / "REQUIREMENTS.TXT"',
+    ): "the file's name is never read: its path is returned to pip, the only reader",
+    (
+        "build/package.py",
+        'name = _normalise(match[1]) if match else "XXXX"',
+    ): "a line that pins nothing is kept either way: no package set holds the name XXXX, nor an empty one",
 }
 
 
