@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +55,33 @@ def test_asking_for_the_compiled_engine_of_such_an_estimator_fails_the_build(tmp
         bake_model(tmp_path / "package", "compiled", tmp_path / "cache", NEIGHBOURS)
 
 
+def off_by_one_ulp(estimator: Any, prefix: str = "") -> dict[str, Any]:
+    """The real compiler's arrays, with every leaf value one ulp up."""
+    arrays = engines.compile_estimator(estimator, prefix)
+    arrays["leaf_values"] = np.nextafter(arrays["leaf_values"], np.inf)
+    return arrays
+
+
 def test_a_compiled_engine_that_differs_by_one_ulp_fails_the_build(
     tmp_path: Path, training_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = engines.compile_estimator
-
-    def off_by_one_ulp(estimator: Any, prefix: str = "") -> dict[str, Any]:
-        arrays = real(estimator, prefix)
-        arrays["leaf_values"] = np.nextafter(arrays["leaf_values"], np.inf)
-        return arrays
-
     monkeypatch.setattr("build.bake.compile_estimator", off_by_one_ulp)
 
     with pytest.raises(ExactnessError, match="training rows: predict_proba differs"):
         bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
     assert not (tmp_path / "package" / PACKAGE_MODEL_DIR / "manifest.json").exists()
+
+
+def test_a_model_known_only_by_held_out_rows_fails_the_gate_naming_them(
+    tmp_path: Path, training_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fitted estimator_file has no training rows: only its sample data, held out, and the probes.
+    rows = check_rows(load_spec(DEFAULT_SPEC))
+    monkeypatch.setattr("build.bake.check_rows", lambda spec: replace(rows, train=rows.train[:0]))
+    monkeypatch.setattr("build.bake.compile_estimator", off_by_one_ulp)
+
+    with pytest.raises(ExactnessError, match="not exact: held-out rows: predict_proba differs"):
+        bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
 
 
 def baking_log(caplog: pytest.LogCaptureFixture) -> list[str]:
