@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 COMPILED_FILE = "model.npz"
 EngineChoice = Literal["auto", "compiled", "scikit-learn"]
 ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", COMPILED, SCIKIT_LEARN)
-INTERFACE_KEYS = ("feature_names", "class_names")
 
 
 class CompileRefusedError(Exception):
@@ -74,11 +73,12 @@ def compile_model(estimator: Any, spec: ModelSpec, manifest: Manifest) -> tuple[
 def bake_model(target: Path, choice: EngineChoice, cache_dir: Path, spec: ModelSpec) -> Manifest:
     """Train or reuse the spec's model in `cache_dir`, bake it into `target` with the engine that
     serves it (compiled unless `choice` says otherwise or the model cannot be), and return the
-    manifest written beside it."""
+    manifest written beside it. `target` must have no model directory yet (FileExistsError):
+    nothing from an earlier bake can ship beside this one."""
     result = train_if_needed(cache_dir, spec)
     manifest = Manifest.model_validate(result.manifest)
     model_dir = target / PACKAGE_MODEL_DIR
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir.mkdir(parents=True)
     record: EngineRecord | None = None
     fallback_reason: str | None = None
     if choice != SCIKIT_LEARN:

@@ -76,12 +76,12 @@ def build_checks(spec: ModelSpec, cache_dir: Path | None = None) -> dict[str, An
     }
 
 
-def write_check_events(spec: ModelSpec, out_dir: Path, cache_dir: Path | None = None) -> list[Path]:
+def write_check_events(spec: ModelSpec, out_dir: Path) -> list[Path]:
     """The checks' requests as HTTP API events (like events/http-api-predict.json), for the build's
     smoke test: the package must answer the model's own rows, not only the sample events."""
     template = json.loads(SAMPLE_EVENT.read_text())
     paths = []
-    for number, case in enumerate(build_checks(spec, cache_dir)["cases"]):
+    for number, case in enumerate(build_checks(spec)["cases"]):
         event = {**template, "rawQueryString": case["query"], "body": json.dumps(case["body"])}
         event["headers"] = {key: value for key, value in template["headers"].items() if key != "content-length"}
         path = out_dir / f"model-check-{number}.json"

@@ -82,7 +82,7 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool = False) -> Path:
+def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool) -> Path:
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
     less scikit-learn and what only it needs when the model is served compiled."""
     kept = []
@@ -132,7 +132,7 @@ def build_package(target: Path, architecture: str, engine: EngineChoice, spec_pa
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     spec = load_spec(spec_path)
-    log.info("building the model spec %s (%s)", spec_path, spec.name)
+    log.info("building the model spec %s (%s), engine: %s", spec_path, spec.name, engine)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -143,14 +143,14 @@ def build_package(target: Path, architecture: str, engine: EngineChoice, spec_pa
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
     if architecture == HOST_ARCHITECTURE:
-        smoke_events = Path(tempfile.mkdtemp(prefix="smoke-events-"))
-        events = sorted(EVENTS_DIR.glob("*.json")) + write_check_events(spec, smoke_events, model_cache_dir(spec))
-        cold_path = trace_cold_path(target, events)
-        own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
-        prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
-        strip_shared_objects(target)
-        compile_cold_path(target, events, cold_path.modules)
-        shutil.rmtree(smoke_events)
+        # Removed whether the smoke test passes or not.
+        with tempfile.TemporaryDirectory() as smoke_events:
+            events = sorted(EVENTS_DIR.glob("*.json")) + write_check_events(spec, Path(smoke_events))
+            cold_path = trace_cold_path(target, events)
+            own_code = tuple(path.name for path in target.iterdir() if (FUNCTION_DIR / path.name).exists())
+            prune_unimported_subpackages(target, cold_path.modules, keep=(*own_code, PACKAGE_MODEL_DIR))
+            strip_shared_objects(target)
+            compile_cold_path(target, events, cold_path.modules)
         # The sample events run with tracing off; what tracing on imports gets bytecode too.
         compile_modules(sorted(path for name in TRACING_PACKAGES for path in (target / name).rglob("*.py")))
     else:

@@ -437,6 +437,62 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/boosting.py",
         "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e+300]",
     ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, indent=None) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, indent=2) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        'out.write_text(json.dumps(checks, ) + "\\n")',
+    ): "the hook reads the check file with json.load: indentation changes no value it reads",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), strict=None)) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), strict=False)) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
+    (
+        "build/checks.py",
+        '"probabilities": [dict(zip(names, row.tolist(), )) for row in probabilities],',
+    ): "by_label's strict zip has just proved one name per class, and a probability row has one value per class",
+    (
+        "build/bake.py",
+        "with np.load(io.BytesIO(payload), allow_pickle=True) as stored:",
+    ): "the payload was just written by serialize, which refuses object arrays: it holds no pickle to refuse",
+    (
+        "build/bake.py",
+        "with np.load(io.BytesIO(payload), allow_pickle=None) as stored:",
+    ): "the payload was just written by serialize, which refuses object arrays: it holds no pickle to refuse",
+    (
+        "build/bake.py",
+        "with np.load(io.BytesIO(payload), ) as stored:",
+    ): "the payload was just written by serialize, which refuses object arrays: it holds no pickle to refuse",
+    (
+        "build/package.py",
+        "log.info(report.render())",
+    ): "the report holds no %: logging prints it the same as through %s",
+    (
+        "build/package.py",
+        'log.info("leaving out %s: the Lambda runtime provides it (%s)", name, line.rpartition("#")[2].strip())',
+    ): "pip-compile's line annotation has one #: the text after the first and after the last is the same",
+    (
+        "build/package.py",
+        'filtered = target / "XXrequirements.txtXX"',
+    ): "the file's name is never read: its path is returned to pip, the only reader",
+    (
+        "build/package.py",
+        'filtered = target / "REQUIREMENTS.TXT"',
+    ): "the file's name is never read: its path is returned to pip, the only reader",
+    (
+        "build/package.py",
+        'name = _normalise(match[1]) if match else "XXXX"',
+    ): "a line that pins nothing is kept either way: no package set holds the name XXXX, nor an empty one",
 }
 
 

@@ -100,3 +100,12 @@ def test_pandas_ships_only_when_the_estimator_is_called_with_a_dataframe(tmp_pat
     assert "pandas" in pins("scikit-learn", dataframe_input=True)
     assert "pandas" not in pins("scikit-learn", dataframe_input=False)
     assert "pandas" not in pins("compiled", dataframe_input=False)
+
+
+@pytest.mark.parametrize("engine", ["auto", "scikit-learn"])
+def test_the_build_ships_pandas_only_to_the_scikit_learn_engine_of_a_dataframe_fitted_model(
+    engine: str, dataframe_spec: Path, tmp_path: Path, offline_build: dict[str, list[str]]
+) -> None:
+    package.main(["--out", str(tmp_path / "PredictFunction"), "--engine", engine, "--spec", str(dataframe_spec)])
+
+    assert ("pandas" in offline_build["x86_64"]) == (engine == "scikit-learn")

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
+import sys
 from importlib import metadata
+from importlib.util import cache_from_source
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from build import package, sizes, train
+from build import DEFAULT_SPEC, PROJECT_ROOT, package, sizes, train
 from build.bake import COMPILED_FILE
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
+from tests.conftest import logging_unconfigured
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 
@@ -79,24 +84,6 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         sizes.PackageTooLargeError, match=r"2\.0 MB unzipped, over Lambda's 1\.0 MB limit; .*scipy 2\.0"
     ):
         report.check_limit()
-
-
-@pytest.fixture
-def offline_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """The build without pip and without running the package (the built-package tests do both):
-    records which pins each install would have installed."""
-    installed: dict[str, list[str]] = {}
-
-    def record_install(requirements: Path, target: Path, architecture: str) -> None:
-        installed[architecture] = [
-            line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line
-        ]
-
-    monkeypatch.setattr(package, "install_dependencies", record_install)
-    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
-    monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
-    return installed
 
 
 def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
@@ -180,3 +167,282 @@ def test_the_build_fetches_wheels_for_the_chosen_architecture(architecture: str,
     wheels = {item["metadata"]["name"].replace("_", "-").lower(): item["download_info"]["url"] for item in installs}
     assert set(wheels) == {"numpy", "pydantic-core"}
     assert all("cp312-cp312-manylinux" in url and url.endswith(f"{machine}.whl") for url in wheels.values()), wheels
+
+
+def test_training_on_another_python_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(package, "sys", SimpleNamespace(version_info=(3, 13, 1, "final", 0), version="3.13.1 (main)"))
+
+    with pytest.raises(BuildError, match=r"^the build must run on Python 3\.12, not 3\.13\.1$"):
+        check_training_environment(FUNCTION_REQUIREMENTS)
+
+
+def test_every_library_that_differs_from_its_pin_is_named(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    pins = FUNCTION_REQUIREMENTS.read_text()
+    requirements.write_text(
+        pins.replace("scikit-learn==", "scikit-learn==0.0.0+").replace("\nnumpy==", "\nnumpy==0.1+")
+    )
+
+    with pytest.raises(BuildError) as refused:
+        check_training_environment(requirements)
+
+    sklearn, numpy = metadata.version("scikit-learn"), metadata.version("numpy")
+    head, _, rest = str(refused.value).partition(": ")
+    listed, _, advice = rest.partition(". ")
+    assert head == f"the training environment differs from the function's pins in {requirements}"
+    assert set(listed.split("; ")) == {
+        f"scikit-learn {sklearn} installed, 0.0.0+{sklearn} pinned",
+        f"numpy {numpy} installed, 0.1+{numpy} pinned",
+    }
+    assert advice == "Run `make setup` to sync it."
+
+
+# What the Lambda runtime provides, what only scikit-learn needs, what only a DataFrame needs, and
+# what every package needs, as a compiled requirements file has them.
+MIXED_PINS = (
+    "boto3==1.35.0             # via aws-lambda-powertools\n"
+    "scipy==1.14.0             # via scikit-learn\n"
+    "pandas==2.2.0             # via -r requirements.in\n"
+    "numpy==2.1.0              # via -r requirements.in\n"
+    "--hash=sha256:0123\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("engine", "dataframe_input", "kept", "reasons"),
+    [
+        (
+            "compiled",
+            False,
+            ["numpy==2.1.0"],
+            [
+                "leaving out boto3: the Lambda runtime provides it (via aws-lambda-powertools)",
+                "leaving out scipy: the compiled engine does not need it",
+                "leaving out pandas: the model is not called with a DataFrame",
+            ],
+        ),
+        (
+            "scikit-learn",
+            True,
+            ["scipy==1.14.0", "pandas==2.2.0", "numpy==2.1.0"],
+            ["leaving out boto3: the Lambda runtime provides it (via aws-lambda-powertools)"],
+        ),
+    ],
+)
+def test_the_pins_installed_are_those_the_engine_needs_and_each_left_out_is_explained(
+    engine: str,
+    dataframe_input: bool,
+    kept: list[str],
+    reasons: list[str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(MIXED_PINS)
+    caplog.set_level(logging.INFO, logger=package.__name__)
+
+    (tmp_path / "scratch").mkdir()
+
+    written = package.lambda_requirements(requirements, tmp_path / "scratch", engine, dataframe_input)
+
+    assert written.parent == tmp_path / "scratch"
+    assert [line.split()[0] for line in written.read_text().splitlines() if "==" in line] == kept
+    assert written.read_text().endswith("\n")
+    assert pinned_versions(written) == {line.split("==")[0]: line.split("==")[1] for line in kept}
+    assert caplog.messages == reasons
+
+
+@pytest.mark.parametrize("architecture", sorted(package.LAMBDA_PLATFORMS))
+def test_pip_is_asked_for_binary_wheels_of_the_lambda_platform_only(architecture: str, tmp_path: Path) -> None:
+    # pip's own parser reads the command: each option means to pip what the build needs.
+    from pip._internal.commands import create_command
+
+    command = package.pip_install_command(tmp_path / "pins.txt", tmp_path / "package", architecture)
+    options, arguments = create_command("install").parse_args(command[4:])
+
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert arguments == []
+    assert options.requirements == [str(tmp_path / "pins.txt")]
+    assert options.target_dir == str(tmp_path / "package")
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[architecture]
+    assert options.platforms == [f"manylinux2014_{machine}", f"manylinux_2_28_{machine}"]
+    assert (options.implementation, options.python_version) == ("cp", (3, 12))
+    assert options.format_control.only_binary == {":all:"}
+    assert options.compile is False
+    assert options.ignore_dependencies is True
+    assert (options.quiet, options.disable_pip_version_check) == (1, True)
+
+
+def test_a_failed_pip_install_fails_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=package.__name__)
+    asked: list[tuple[Path, Path, str]] = []
+
+    def failing_pip(requirements: Path, target: Path, architecture: str) -> list[str]:
+        asked.append((requirements, target, architecture))
+        return [sys.executable, "-c", "raise SystemExit(3)"]
+
+    monkeypatch.setattr(package, "pip_install_command", failing_pip)
+
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        package.install_dependencies(tmp_path / "pins.txt", tmp_path / "package", "arm64")
+
+    assert failed.value.returncode == 3
+    assert caplog.messages == ["installing pinned dependencies for python3.12 arm64"]
+    assert asked == [(tmp_path / "pins.txt", tmp_path / "package", "arm64")]
+
+
+def write_files(root: Path, names: list[str]) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("VALUE = 1\n")
+
+
+# A dependency with a sub-package no sample event imports, and the packages tracing imports.
+DEPENDENCY_FILES = ["dependency/__init__.py", "dependency/used.py", "dependency/unused/__init__.py"]
+TRACING_FILES = ["aws_xray_sdk/core/__init__.py", "wrapt/__init__.py", "aws_lambda_powertools/tracing/tracer.py"]
+
+
+def test_the_host_build_smoke_tests_prunes_and_compiles_but_never_prunes_the_functions_code(
+    tmp_path: Path,
+    offline_build: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = tmp_path / "artifacts" / "PredictFunction"
+    traced: list[list[Path]] = []
+
+    def install(requirements: Path, target: Path, architecture: str) -> None:
+        write_files(target, [*DEPENDENCY_FILES, *TRACING_FILES, "aws_lambda_powertools/logging/logger.py"])
+
+    def trace(target: Path, events: list[Path]) -> ColdPath:
+        traced.append(events)
+        assert all(event.is_file() for event in events)
+        # The sample events imported the app, the top of the function's package and one module of the dependency.
+        return ColdPath(
+            statuses={},
+            modules=[target / "app.py", target / "serving" / "__init__.py", target / "dependency" / "used.py"],
+        )
+
+    def compile_and_check(target: Path, events: list[Path], modules: list[Path]) -> None:
+        compiled.append((target, events, modules))
+
+    compiled: list[tuple[Path, list[Path], list[Path]]] = []
+    monkeypatch.setattr(package, "install_dependencies", install)
+    monkeypatch.setattr(package, "trace_cold_path", trace)
+    monkeypatch.setattr(package, "compile_cold_path", compile_and_check)
+    monkeypatch.setenv("ARTIFACTS_DIR", str(out))
+    caplog.set_level(logging.INFO, logger=package.__name__)
+
+    package.main([])
+
+    [events] = traced
+    # Bytecode for what answering the events imported, then proven by answering the same events again.
+    assert compiled == [
+        (out, events, [out / "app.py", out / "serving" / "__init__.py", out / "dependency" / "used.py"])
+    ]
+    sample_events = sorted((PROJECT_ROOT / "events").glob("*.json"))
+    assert events[: len(sample_events)] == sample_events
+    assert [event.name for event in events[len(sample_events) :]] == [f"model-check-{n}.json" for n in range(3)]
+    assert not any(event.exists() for event in events[len(sample_events) :])
+    own_code = [
+        path.relative_to(package.FUNCTION_DIR)
+        for path in package.FUNCTION_DIR.rglob("*.py")
+        if "__pycache__" not in path.parts
+    ]
+    assert own_code
+    assert all((out / path).is_file() for path in own_code)
+    assert not (out / "dependency" / "unused").exists()
+    assert (out / "dependency" / "used.py").is_file()
+    for name in TRACING_FILES:
+        assert Path(cache_from_source(str(out / name))).is_file(), name
+    assert not Path(cache_from_source(str(out / "aws_lambda_powertools/logging/logger.py"))).exists()
+    assert "copying function code from functions/predict" in caplog.messages
+    assert any(message.startswith("package size: ") for message in caplog.messages)
+
+
+def test_a_build_for_another_architecture_is_not_run_and_ships_bytecode_for_every_module(
+    tmp_path: Path,
+    offline_build: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = next(architecture for architecture in package.LAMBDA_PLATFORMS if architecture != package.HOST_ARCHITECTURE)
+
+    def cannot_run(target: Path, events: list[Path]) -> ColdPath:
+        raise AssertionError(f"a package for {other} cannot run on {package.HOST_ARCHITECTURE}")
+
+    monkeypatch.setattr(package, "trace_cold_path", cannot_run)
+    caplog.set_level(logging.INFO, logger=package.__name__)
+    out = tmp_path / "PredictFunction"
+
+    package.main(["--out", str(out), "--architecture", other])
+
+    assert other in offline_build
+    modules = list(out.rglob("*.py"))
+    assert (out / "app.py") in modules
+    assert all(Path(cache_from_source(str(module))).is_file() for module in modules)
+    assert (
+        f"building for {other} on {package.HOST_ARCHITECTURE}: the package cannot run here, so it is not smoke-tested, "
+        "pruned or stripped, and every module gets bytecode"
+    ) in caplog.messages
+    assert any(message.startswith("package size: ") for message in caplog.messages)
+
+
+def test_a_package_over_the_size_limit_fails_the_build_saying_so_on_stdout(
+    tmp_path: Path,
+    offline_build: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", 1000)
+
+    with logging_unconfigured(), pytest.raises(SystemExit) as exited:
+        package.main(["--out", str(tmp_path / "PredictFunction")])
+
+    # sam build shows the Makefile's stdout: every step, then the reason it failed.
+    assert exited.value.code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"[build] building the model spec {DEFAULT_SPEC} (iris-random-forest), engine: auto" in lines
+    assert lines[-1].startswith("[build] build failed: package is ")
+    assert "MB unzipped, over Lambda's 0.0 MB limit" in lines[-1]
+
+
+def test_the_package_directory_is_required(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ARTIFACTS_DIR", raising=False)
+
+    with pytest.raises(SystemExit) as exited:
+        package.main([])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(" error: --out is required when ARTIFACTS_DIR is not set")
+
+
+def test_the_commands_help_describes_it_and_its_options(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    with pytest.raises(SystemExit) as exited:
+        package.main(["--help"])
+
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert package.__doc__ is not None
+    assert " ".join(package.__doc__.split()) in shown
+    assert " --out OUT package directory (default: $ARTIFACTS_DIR, set by sam build) --architecture " in shown
+    assert (
+        " --engine {auto,compiled,scikit-learn} how the model is served: auto compiles what the compiled engines "
+        "support and keeps scikit-learn for the rest (saying why); compiled fails instead --spec "
+    ) in shown
+
+
+def test_only_lambdas_architectures_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        package.main(["--out", "unused", "--architecture", "ppc64le"])
+
+    assert exited.value.code == 2
+    assert (
+        "argument --architecture: invalid choice: 'ppc64le' (choose from 'arm64', 'x86_64')" in capsys.readouterr().err
+    )
