@@ -97,3 +97,17 @@ def test_an_all_numeric_model_takes_numbers_as_float64() -> None:
     assert parsed.single is False
     assert parser.parse({"a": 1, "b": 2}).single is True
     assert refusal(parser, {"features": [1]}) == "features: expected 2 numbers (a, b), got 1"
+
+
+def test_long_categories_are_quoted_short_so_ten_and_the_count_of_the_rest_fit_the_message() -> None:
+    # Twelve 40-character categories: quoted whole, ten of them would pass the 400 characters a
+    # problem's text may take, and the "and 2 more" pointing at GET /model would be cut off.
+    categories = [f"{index:02d}" + "x" * 38 for index in range(12)]
+    parser = RowParser([Feature(name="colour", type="category", categories=categories)])
+
+    message = refusal(parser, {"features": ["mauve"]})
+
+    assert all(f'"{category[:10]}' in message for category in categories[:10])
+    assert categories[0] not in message
+    assert '"10x' not in message
+    assert "and 2 more (see GET /model)" in message
