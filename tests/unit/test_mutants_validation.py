@@ -43,6 +43,18 @@ def test_a_long_category_list_is_cut_after_ten_and_says_how_many_more() -> None:
     assert f"features[0]: Input should be one of {listed} and 2 more (see GET /model) or null" in message
 
 
+@pytest.mark.parametrize("count", [1, 9, 10, 11, 12, 25])
+def test_at_most_ten_categories_are_listed_then_how_many_more(count: int) -> None:
+    categories = [f"c{index}" for index in range(count)]
+    parser = RowParser([Feature(name="colour", type="category", categories=categories)])
+    listed = ", ".join(f'"{category}"' for category in categories[:10])
+    more = f" and {count - 10} more (see GET /model)" if count > 10 else ""
+
+    message = refusal(parser, {"features": ["mauve"]})
+
+    assert f"features[0]: Input should be one of {listed}{more} (got " in message
+
+
 def test_ten_categories_are_listed_whole_and_null_only_where_missing_values_are_allowed() -> None:
     parser = RowParser([Feature(name="colour", type="category", categories=COLOURS[:10])])
     listed = ", ".join(f'"{colour}"' for colour in COLOURS[:10])
