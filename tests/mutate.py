@@ -493,6 +493,82 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/package.py",
         'name = _normalise(match[1]) if match else "XXXX"',
     ): "a line that pins nothing is kept either way: no package set holds the name XXXX, nor an empty one",
+    (
+        "functions/predict/serving/schemas.py",
+        '"XXfloat32_rangeXX", "Input should be within ±3.4e38, the range the model compares features in"',
+    ): "pydantic's error type is read only to skip quoting a missing field's input: no client or log sees it",
+    (
+        "functions/predict/serving/schemas.py",
+        '"FLOAT32_RANGE", "Input should be within ±3.4e38, the range the model compares features in"',
+    ): "pydantic's error type is read only to skip quoting a missing field's input: no client or log sees it",
+    (
+        "functions/predict/serving/schemas.py",
+        'raise PydanticCustomError("XXcategoryXX", "{accepted}", {"accepted": message})',
+    ): "pydantic's error type is read only to skip quoting a missing field's input: no client or log sees it",
+    (
+        "functions/predict/serving/schemas.py",
+        'raise PydanticCustomError("CATEGORY", "{accepted}", {"accepted": message})',
+    ): "pydantic's error type is read only to skip quoting a missing field's input: no client or log sees it",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("XXNamedRowXX", dict(zip(self.feature_names, types, strict=True)))',
+    ): "the TypedDict's name is in no message and no published schema (openapi_body writes NamedRow itself)",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("namedrow", dict(zip(self.feature_names, types, strict=True)))',
+    ): "the TypedDict's name is in no message and no published schema (openapi_body writes NamedRow itself)",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("NAMEDROW", dict(zip(self.feature_names, types, strict=True)))',
+    ): "the TypedDict's name is in no message and no published schema (openapi_body writes NamedRow itself)",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("NamedRow", dict(zip(self.feature_names, types, strict=None)))',
+    ): "names and types are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("NamedRow", dict(zip(self.feature_names, types, )))',
+    ): "names and types are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        '_typed_dict("NamedRow", dict(zip(self.feature_names, types, strict=False)))',
+    ): "names and types are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        '"properties": dict(zip(self.feature_names, values, strict=None)),',
+    ): "names and value schemas are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        '"properties": dict(zip(self.feature_names, values, )),',
+    ): "names and value schemas are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        '"properties": dict(zip(self.feature_names, values, strict=False)),',
+    ): "names and value schemas are both made from self.features: always the same length",
+    (
+        "functions/predict/serving/schemas.py",
+        "named_example = dict(zip(self.feature_names, row, strict=None))",
+    ): "the example is the manifest's, whose validator makes it one value per feature",
+    (
+        "functions/predict/serving/schemas.py",
+        "named_example = dict(zip(self.feature_names, row, ))",
+    ): "the example is the manifest's, whose validator makes it one value per feature",
+    (
+        "functions/predict/serving/schemas.py",
+        "named_example = dict(zip(self.feature_names, row, strict=False))",
+    ): "the example is the manifest's, whose validator makes it one value per feature",
+    (
+        "functions/predict/serving/schemas.py",
+        "classes = zip(manifest.classes, manifest.class_names, strict=None)",
+    ): "the manifest's validator refuses class_names and classes of different lengths",
+    (
+        "functions/predict/serving/schemas.py",
+        "classes = zip(manifest.classes, manifest.class_names, )",
+    ): "the manifest's validator refuses class_names and classes of different lengths",
+    (
+        "functions/predict/serving/schemas.py",
+        "classes = zip(manifest.classes, manifest.class_names, strict=False)",
+    ): "the manifest's validator refuses class_names and classes of different lengths",
 }
 
 

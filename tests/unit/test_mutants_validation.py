@@ -43,6 +43,18 @@ def test_a_long_category_list_is_cut_after_ten_and_says_how_many_more() -> None:
     assert f"features[0]: Input should be one of {listed} and 2 more (see GET /model) or null" in message
 
 
+@pytest.mark.parametrize("count", [1, 9, 10, 11, 12, 25])
+def test_at_most_ten_categories_are_listed_then_how_many_more(count: int) -> None:
+    categories = [f"c{index}" for index in range(count)]
+    parser = RowParser([Feature(name="colour", type="category", categories=categories)])
+    listed = ", ".join(f'"{category}"' for category in categories[:10])
+    more = f" and {count - 10} more (see GET /model)" if count > 10 else ""
+
+    message = refusal(parser, {"features": ["mauve"]})
+
+    assert f"features[0]: Input should be one of {listed}{more} (got " in message
+
+
 def test_ten_categories_are_listed_whole_and_null_only_where_missing_values_are_allowed() -> None:
     parser = RowParser([Feature(name="colour", type="category", categories=COLOURS[:10])])
     listed = ", ".join(f'"{colour}"' for colour in COLOURS[:10])
@@ -97,3 +109,17 @@ def test_an_all_numeric_model_takes_numbers_as_float64() -> None:
     assert parsed.single is False
     assert parser.parse({"a": 1, "b": 2}).single is True
     assert refusal(parser, {"features": [1]}) == "features: expected 2 numbers (a, b), got 1"
+
+
+def test_long_categories_are_quoted_short_so_ten_and_the_count_of_the_rest_fit_the_message() -> None:
+    # Twelve 40-character categories: quoted whole, ten of them would pass the 400 characters a
+    # problem's text may take, and the "and 2 more" pointing at GET /model would be cut off.
+    categories = [f"{index:02d}" + "x" * 38 for index in range(12)]
+    parser = RowParser([Feature(name="colour", type="category", categories=categories)])
+
+    message = refusal(parser, {"features": ["mauve"]})
+
+    assert all(f'"{category[:10]}' in message for category in categories[:10])
+    assert categories[0] not in message
+    assert '"10x' not in message
+    assert "and 2 more (see GET /model)" in message
