@@ -45,6 +45,16 @@ def training_cache(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) ->
     return Path(shared) / fingerprint(spec)
 
 
+@pytest.fixture(autouse=True)
+def no_metrics_left_over() -> None:
+    """The function's metrics are module state that only its handler flushes: a test that records
+    one without the handler (or fails before the flush) would leave it in the next test's EMF
+    document, and which test comes next depends on the order pytest or mutmut runs them in."""
+    observability = sys.modules.get("serving.observability")
+    if observability is not None:
+        observability.metrics.clear_metrics()
+
+
 @pytest.fixture(scope="session")
 def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The product's model as the build step trains it: model.joblib and its manifest."""

@@ -645,13 +645,11 @@ def pytest_configure(config: object) -> None:
 def pytest_sessionstart(session: object) -> None:
     """A pytest plugin hook (pyproject.toml passes `-p tests.mutate` to mutmut's runs): mutmut runs
     pytest many times in one process and its forks, and the function's logger keeps the stdout of
-    the session that imported it, closed when that session ended; each session gets its own. Its
-    metrics are flushed by the handler only, so a test that records one without the handler would
-    leave it in the next session's first EMF document: each session starts with none."""
+    the session that imported it, closed when that session ended; each session gets its own.
+    (Metrics left over are cleared before every test by tests/conftest.py.)"""
     observability = sys.modules.get("serving.observability")
     if observability is not None:
         observability.logger.registered_handler.stream = sys.stdout
-        observability.metrics.clear_metrics()
 
 
 def run(mutant_globs: list[str], minutes: float) -> int:
