@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import joblib
@@ -61,9 +62,11 @@ def test_checksum_mismatch_is_refused_before_unpickling(tiny_model_dir: Path) ->
 def test_invalid_manifest(tiny_model_dir: Path) -> None:
     (tiny_model_dir / "manifest.json").write_text('{"name": "iris"}')
 
+    manifest = re.escape(str(tiny_model_dir / "manifest.json"))
     with pytest.raises(
         ModelLoadError,
-        match=r"is invalid: schema_version: Field required; version: Field required; .*; fingerprint: Field required$",
+        match=rf"^model manifest {manifest} is invalid: schema_version: Field required; version: Field required; "
+        r".*; fingerprint: Field required$",
     ):
         load_model(tiny_model_dir)
 
