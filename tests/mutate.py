@@ -194,6 +194,26 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "return self.classes.take(np.argmax(raw, axis=1), )",
     ): "classes is 1-d: take along axis None or 0 picks the same labels",
     (
+        "functions/predict/serving/engines/forest.py",
+        "lowest = words | -words",
+    ): "w | -w is -(w & -w) in two's complement: frexp gives a negative power of two the same exponent",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return np.concatenate(([1], np.frexp(lowest.astype(np.float64))[1] - 1)).astype(np.intp)",
+    ): "the entry for the word 0 is never read: a reachable set always has a leaf",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return np.concatenate(([0], np.frexp(lowest.astype(None))[1] - 1)).astype(np.intp)",
+    ): "astype(None) is float64",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "words = np.arange(1, 1 << bits, dtype=None)",
+    ): "np.arange of Python ints is int64 by default on Linux",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "words = np.arange(1, 1 << bits, )",
+    ): "np.arange of Python ints is int64 by default on Linux",
+    (
         "functions/predict/serving/engines/linear.py",
         'with np.errstate(over="ignore", invalid=None):',
     ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",

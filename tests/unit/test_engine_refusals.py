@@ -127,3 +127,17 @@ def test_gradient_boosting_refuses_the_rows_scikit_learn_refuses(bad: float, col
     refused = "the rows contain NaN or infinity, or a value too large for float32"
     with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
         engine.predict(row)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "refused"),
+    [
+        ("n_trees", np.array(3.0), "n_trees is a 0-d float64 array"),
+        ("n_features", np.array([4]), "n_features is a 1-d int64 array"),
+        ("kind", np.array(1), "kind is a 0-d int64 array"),
+    ],
+)
+def test_a_forest_array_of_another_type_or_shape_is_refused_naming_it(name: str, value: Any, refused: str) -> None:
+    arrays = {**stored(ESTIMATORS["forest"]), name: value}
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        load_engine(arrays)
