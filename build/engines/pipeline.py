@@ -317,8 +317,9 @@ def _first_step(pipeline: Any) -> Any:
 
 
 def _input_columns(estimator: Any) -> Columns:
-    count = int(_first_step(estimator).n_features_in_)
-    names = getattr(_first_step(estimator), "feature_names_in_", None)
+    first = _first_step(estimator)
+    count = int(first.n_features_in_)
+    names = getattr(first, "feature_names_in_", None)
     labels = [str(name) for name in names] if names is not None else [f"column {index}" for index in range(count)]
     return Columns(labels, list(range(count)))
 
