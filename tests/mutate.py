@@ -672,6 +672,18 @@ def pytest_sessionstart(session: object) -> None:
         observability.logger.registered_handler.stream = sys.stdout
 
 
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """A pytest plugin hook: schemathesis serves ASGI apps from one event-loop thread per process,
+    kept in its module globals (schemathesis.python.asgi, private, pinned in requirements-dev.txt).
+    mutmut forks each mutant's process from the one that ran the clean tests: the child inherits
+    the globals but not the thread, and its first schemathesis request waited for that thread
+    until the mutant's timeout. Stopping the thread (and the app lifespans it serves) at the end
+    of every session leaves none to inherit; a child's schemathesis test starts its own."""
+    asgi = sys.modules.get("schemathesis.python.asgi")
+    if asgi is not None:
+        asgi._shutdown()
+
+
 def run(mutant_globs: list[str], minutes: float) -> int:
     """mutmut run in a child process, interrupted (as Ctrl-C would) when the budget is spent."""
     command = [sys.executable, __file__, "run-unbounded", *mutant_globs]
