@@ -102,12 +102,16 @@ def test_expit_is_scipys_bit_for_bit_including_near_overflow() -> None:
     assert expit(decisions).tobytes() == scipy_expit(decisions).tobytes()
 
 
-def test_numpys_own_exp_would_fail_the_gate() -> None:
+def test_an_exp_other_than_libms_fails_the_gate() -> None:
+    """expit computed with another exponential than libm's fails the gate. numpy's own exp is one
+    on CPUs with AVX-512, where numpy has its own SIMD exp (elsewhere it calls libm): so the test
+    takes `e ** -d`, which differs from libm's exp on every CPU, and checks that it does."""
     rows, target = make_classification(300, 8, random_state=0)
     estimator = LogisticRegression().fit(rows, target)
     engine = load_engine(compile_estimator(estimator))
     decisions = rows @ estimator.coef_.T + estimator.intercept_
-    numpy_proba = 1 / (1 + np.exp(-decisions[:, 0]))
+    numpy_proba = 1 / (1 + np.power(np.e, -decisions[:, 0]))
+    assert numpy_proba.tobytes() != estimator.predict_proba(rows)[:, 1].tobytes()
 
     class NumpyExp:
         n_features = engine.n_features
