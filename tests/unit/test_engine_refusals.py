@@ -82,6 +82,17 @@ def test_an_unknown_engine_kind_is_refused_naming_the_known_ones(kind: str) -> N
 
 
 @EXAMPLES
+@given(kind=KINDS.filter(lambda kind: kind not in ("classifier", "regressor")))
+def test_a_linear_model_of_an_unknown_kind_is_refused(kind: str) -> None:
+    """A linear model is a classifier or a regressor; any other word (a typo, another case) is a
+    package this function cannot read, not a regressor."""
+    arrays = {**stored(ESTIMATORS["linear"]), "kind": np.array(kind)}
+    expected = f"kind {kind!r} is not one of ('classifier', 'regressor')"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        load_engine(arrays)
+
+
+@EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in STEP_KINDS))
 def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(kind: str) -> None:
     arrays = dict(PIPELINE_ARRAYS)

@@ -13,6 +13,9 @@ ENGINE_KEY = "engine"
 
 Arrays = Mapping[str, NDArray[Any]]
 
+KINDS = ("classifier", "regressor")
+"""What `kind` holds in the arrays of an engine that serves either."""
+
 
 class Engine(Protocol):
     """What every compiled engine offers: the estimator's own interface, numpy only."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays, check_format_version
+from serving.engines.base import KINDS, Arrays, check_format_version
 from serving.engines.errors import NonFiniteInputError
 from serving.engines.values import labels
 
@@ -70,7 +70,10 @@ class LinearEngine:
         self.coef: NDArray[np.float64] = arrays["coef"]
         self.intercept: NDArray[np.float64] = arrays["intercept"]
         self.n_features = int(self.coef.shape[-1])
-        self.classes: NDArray[Any] | None = labels(arrays, "classes") if str(arrays["kind"]) == "classifier" else None
+        kind = str(arrays["kind"])
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {KINDS}")
+        self.classes: NDArray[Any] | None = labels(arrays, "classes") if kind == "classifier" else None
 
     def _decision(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         features = finite_float_rows(rows, self.n_features)
