@@ -120,7 +120,13 @@ def pip_install_command(requirements: Path, target: Path, architecture: str) -> 
 
 def install_dependencies(requirements: Path, target: Path, architecture: str) -> None:
     log.info("installing pinned dependencies for python%s %s", LAMBDA_PYTHON_VERSION, architecture)
-    subprocess.run(pip_install_command(requirements, target, architecture), check=True)
+    installed = subprocess.run(pip_install_command(requirements, target, architecture), check=False)
+    if installed.returncode != 0:
+        # pip has already printed its own error above the build's last line.
+        raise BuildError(
+            f"pip could not install {requirements.name} for python{LAMBDA_PYTHON_VERSION} {architecture} "
+            f"(exit status {installed.returncode}): check that PyPI is reachable (pip's error is above)"
+        )
 
 
 def copy_function_code(source: Path, target: Path) -> None:

@@ -285,12 +285,40 @@ def test_a_failed_pip_install_fails_the_build(
 
     monkeypatch.setattr(package, "pip_install_command", failing_pip)
 
-    with pytest.raises(subprocess.CalledProcessError) as failed:
+    with pytest.raises(BuildError) as failed:
         package.install_dependencies(tmp_path / "pins.txt", tmp_path / "package", "arm64")
 
-    assert failed.value.returncode == 3
+    assert str(failed.value) == (
+        "pip could not install pins.txt for python3.12 arm64 (exit status 3): "
+        "check that PyPI is reachable (pip's error is above)"
+    )
     assert caplog.messages == ["installing pinned dependencies for python3.12 arm64"]
     assert asked == [(tmp_path / "pins.txt", tmp_path / "package", "arm64")]
+
+
+def test_a_requirement_pip_cannot_read_fails_the_build_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real pip, refusing a requirements file before it reaches any index: the build's last line
+    names what failed, with no traceback."""
+    pins = tmp_path / "requirements.txt"
+    pins.write_text("numpy==\n")
+
+    def build_that_installs(target: Path, architecture: str, engine: str, spec_path: Path) -> None:
+        package.install_dependencies(pins, target, architecture)
+
+    monkeypatch.setattr(package, "build_package", build_that_installs)
+
+    with logging_unconfigured(), pytest.raises(SystemExit) as exited:
+        package.main(["--out", str(tmp_path / "package")])
+
+    out = capsys.readouterr().out
+    assert exited.value.code == 1
+    assert out.splitlines()[-1] == (
+        "[build] build failed: pip could not install requirements.txt for python3.12 x86_64 (exit status 1): "
+        "check that PyPI is reachable (pip's error is above)"
+    )
+    assert "Traceback" not in out
 
 
 def write_files(root: Path, names: list[str]) -> None:
