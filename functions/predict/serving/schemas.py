@@ -167,11 +167,10 @@ class RowParser:
         types = [value_type(feature) for feature in self.features]
         # Both row types are made here, from the manifest: static typing sees them as Any.
         self.row_in_order: TypeAdapter[tuple[Any, ...]] = TypeAdapter(tuple.__class_getitem__(tuple(types)))
-        self.row_by_name: TypeAdapter[dict[str, Any]] = TypeAdapter(
-            with_config(ConfigDict(extra="forbid"))(
-                _typed_dict("NamedRow", dict(zip(self.feature_names, types, strict=True)))
-            )
+        self.named_row: Any = with_config(ConfigDict(extra="forbid"))(
+            _typed_dict("NamedRow", dict(zip(self.feature_names, types, strict=True)))
         )
+        self.row_by_name: TypeAdapter[dict[str, Any]] = TypeAdapter(self.named_row)
         # A category feature's values as one list, for the Open Inference Protocol's one input per feature.
         self.category_columns: dict[str, TypeAdapter[list[Any]]] = {
             feature.name: TypeAdapter(list.__class_getitem__(value_type(feature)))

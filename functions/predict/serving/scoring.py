@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import TypeAdapter, ValidationError
 
 from serving.errors import InvalidRequestError, NoProbabilitiesError
 from serving.manifest import Feature
 from serving.model import LoadedModel
-from serving.schemas import FLOAT32_MAX, RowParser, value_type
+from serving.schemas import FLOAT32_MAX, RowParser
 
 # A number feature's CSV cell read as a number: an ASCII decimal (\d would take any script's digits);
 # no two parts can match the same digits, so a long cell costs linear time, not quadratic.
@@ -94,12 +94,9 @@ class Scorer:
         self.parser = RowParser(manifest.features)
         self.names = self.parser.feature_names
         self.numbers = frozenset(feature.name for feature in manifest.features if feature.type == "number")
-        # The API's per-row types (serving.schemas.value_type) over a whole list: one validation
-        # call per batch, not one per row; a row it rejects is re-validated alone for the message.
-        named_row: Any = with_config(ConfigDict(extra="forbid"))(
-            _typed_dict({feature.name: value_type(feature) for feature in manifest.features})
-        )
-        self.rows: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list.__class_getitem__(named_row))
+        # The API's row type over a whole list: one validation call per batch, not one per row;
+        # a row it rejects is re-validated alone for the message.
+        self.rows: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list.__class_getitem__(self.parser.named_row))
 
     def _from_text(self, record: Mapping[Any, Any]) -> Any:
         values: dict[str, Any] = {}
@@ -307,11 +304,3 @@ def _category_cells(cells: list[str], feature: Feature) -> tuple[NDArray[Any], N
     missing = feature.allow_missing
     read = np.fromiter((cell in allowed or (missing and cell == "") for cell in cells), bool, len(cells))
     return np.array([math.nan if cell == "" else cell for cell in cells], dtype=object), read
-
-
-def _typed_dict(fields: dict[str, Any]) -> Any:
-    """A TypedDict with keys known only at run time (as serving.schemas builds the API's)."""
-    from typing import TypedDict
-
-    factory: Any = TypedDict
-    return factory("NamedRow", fields)
