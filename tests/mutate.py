@@ -43,6 +43,8 @@ os.environ.setdefault("MUTATE_TRAINING_CACHE", str(Path(__file__).resolve().pare
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
+from mutmut.configuration import Config
+from mutmut.mutation.data import SourceFileMutationData
 from mutmut.utils.format_utils import get_mutant_name
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
@@ -602,10 +604,10 @@ def runtime_mutant_name(relative_source_path: Path, mutant_method_name: str) -> 
 
 def module_statuses() -> dict[str, Counter[str]]:
     """The last run's mutant statuses, counted per mutated file."""
-    mutmut_cli.Config.ensure_loaded()
+    Config.ensure_loaded()
     counts: dict[str, Counter[str]] = {}
     for path in mutmut_cli.walk_mutatable_files():
-        data = mutmut_cli.SourceFileMutationData(path=path)
+        data = SourceFileMutationData(path=path)
         data.load()
         if data.exit_code_by_key:
             counts[str(path)] = Counter(
@@ -709,11 +711,12 @@ def main(arguments: list[str]) -> int:
         arguments = ["run", *arguments[1:]]
         # A process started in the background ignores SIGINT; the budget's interrupt must reach mutmut.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    mutmut_cli.get_mutant_name = runtime_mutant_name
+    # mutmut's run looks the name function up in its own module: replaced there.
+    setattr(mutmut_cli, "get_mutant_name", runtime_mutant_name)  # noqa: B010
     # mutmut 3.7 reads pytest's private `Item._nodeid`, which pytest 9 no longer has. mutmut 3.8.1
     # reads `nodeid` but requires click>=8.4.2, and aws-sam-cli pins click==8.1.8.
     if not hasattr(Item, "_nodeid"):
-        Item._nodeid = property(lambda item: item.nodeid)
+        setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0
 
