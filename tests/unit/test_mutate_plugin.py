@@ -1,0 +1,66 @@
+"""`make mutate`'s pytest plugin (tests/mutate.py) against the way mutmut runs tests: pytest
+sessions in one process, then in processes forked from it (one per mutant).
+
+Run in a child interpreter: importing tests/mutate.py sets the mutation run's environment
+variables, which must not leak into this session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from build import PROJECT_ROOT
+
+SCHEMATHESIS_TEST = """
+import schemathesis
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/ping")
+def ping() -> dict[str, bool]:
+    return {"ok": True}
+
+
+def test_schemathesis_reaches_the_app() -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    assert schema["/ping"]["GET"].Case().call().status_code == 200
+"""
+
+# What mutmut does: a session in this process, gc.freeze(), then a session in a forked child.
+# SIGALRM ends a child that hangs; its exit status is then the signal's.
+FORK_AFTER_A_SESSION = """
+import gc, os, signal, sys
+import pytest
+
+arguments = [sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tests.mutate"]
+assert pytest.main(arguments) == 0
+gc.freeze()
+child = os.fork()
+if child == 0:
+    signal.alarm(60)
+    os._exit(int(pytest.main(arguments)))
+_, status = os.waitpid(child, 0)
+print("child:", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_session_runs_schemathesis_after_the_parent_did(tmp_path: Path) -> None:
+    """schemathesis keeps one event-loop thread per process: without the plugin's stop at the end
+    of each session, the fork inherits a portal whose thread it does not have, and waits for it
+    (here until SIGALRM, exit -14)."""
+    test_file = tmp_path / "test_schemathesis_in_a_fork.py"
+    test_file.write_text(SCHEMATHESIS_TEST)
+
+    ran = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_A_SESSION, str(test_file)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+    assert ran.stdout.splitlines()[-1] == "child: 0", ran.stdout + ran.stderr
