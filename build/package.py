@@ -120,7 +120,7 @@ def pip_install_command(requirements: Path, target: Path, architecture: str) -> 
 
 def install_dependencies(requirements: Path, target: Path, architecture: str) -> None:
     log.info("installing pinned dependencies for python%s %s", LAMBDA_PYTHON_VERSION, architecture)
-    installed = subprocess.run(pip_install_command(requirements, target, architecture), check=False)
+    installed = subprocess.run(pip_install_command(requirements, target, architecture))
     if installed.returncode != 0:
         # pip has already printed its own error above the build's last line.
         raise BuildError(
