@@ -6,6 +6,7 @@ variables, which must not leak into this session."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,25 @@ def test_a_forked_session_runs_schemathesis_after_the_parent_did(tmp_path: Path)
     )
 
     assert ran.stdout.splitlines()[-1] == "child: 0", ran.stdout + ran.stderr
+
+
+def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
+    """The mutation run turns pytest's plugin discovery off and lists the plugins itself: a plugin
+    added to requirements-dev.txt and not to that list would be missing from every mutant's run."""
+    installed = {
+        entry_point.value
+        for distribution in importlib.metadata.distributions()
+        for entry_point in distribution.entry_points
+        if entry_point.group == "pytest11"
+    }
+
+    listed = subprocess.run(
+        [sys.executable, "-c", "import os, tests.mutate; print(os.environ['PYTEST_PLUGINS'])"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert set(listed.stdout.strip().split(",")) == installed
