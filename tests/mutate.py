@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 # Run as a script, not as `-m tests.mutate`: the tests run on mutmut's copy of the project in
@@ -57,14 +58,20 @@ os.environ["PYTEST_PLUGINS"] = ",".join(
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
+from mutmut.__main__ import PytestRunner
 from mutmut.configuration import Config
 from mutmut.mutation.data import SourceFileMutationData
 from mutmut.utils.format_utils import get_mutant_name
+
+# mutmut's own, before main() replaces it with run_mutant_tests_in_two_sessions.
+mutmut_run_tests = PytestRunner.run_tests
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
 LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
 # A run's budget: under 30 minutes with mutant generation, the test passes and the score.
 DEFAULT_MINUTES = 25.0
+# How many of a mutant's fastest tests run in its first pytest session.
+FIRST_SESSION_TESTS = 8
 # The share of scored mutants a module's tests must kill (issue 13).
 TARGET_SCORE = 0.90
 # Statuses that are not a verdict on the tests: excluded from the score, listed in the table.
@@ -708,6 +715,22 @@ def pytest_sessionfinish(session: object, exitstatus: int) -> None:
         asgi._shutdown()
 
 
+def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str | None, tests: Iterable[str]) -> int:
+    """mutmut's PytestRunner.run_tests, with a mutant's tests (fastest first) split in two pytest
+    sessions: the FIRST_SESSION_TESTS fastest, then the rest only if those all passed. A session
+    collects every test file it is given before its first test runs, and a function of the
+    request path is called by hundreds of tests in dozens of files; most mutants fail one of
+    the first few, so they no longer pay for collecting the rest. The verdict is unchanged:
+    killed if any test fails, survived if all pass."""
+    ordered = list(tests)
+    if mutant_name is None or len(ordered) <= FIRST_SESSION_TESTS:
+        return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered)
+    first = mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[:FIRST_SESSION_TESTS])
+    if first != 0:
+        return first
+    return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[FIRST_SESSION_TESTS:])
+
+
 def run(mutant_globs: list[str], minutes: float) -> int:
     """mutmut run in a child process, interrupted (as Ctrl-C would) when the budget is spent."""
     command = [sys.executable, __file__, "run-unbounded", *mutant_globs]
@@ -739,6 +762,7 @@ def main(arguments: list[str]) -> int:
     # reads `nodeid` but requires click>=8.4.2, and aws-sam-cli pins click==8.1.8.
     if not hasattr(Item, "_nodeid"):
         setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
+    setattr(PytestRunner, "run_tests", run_mutant_tests_in_two_sessions)  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0
 

@@ -7,9 +7,12 @@ variables, which must not leak into this session."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from build import PROJECT_ROOT
 
@@ -87,3 +90,49 @@ def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
     )
 
     assert set(listed.stdout.strip().split(",")) == installed
+
+
+# Runs the mutation run's test runner over 20 named tests with mutmut's own replaced by one that
+# records each session's tests and fails a session that holds the test named in argv[1].
+TWO_SESSIONS = """
+import json, sys
+import tests.mutate as mutate
+
+sessions = []
+
+def one_session(runner, *, mutant_name, tests):
+    sessions.append(list(tests))
+    return 1 if sys.argv[1] in tests else 0
+
+mutate.mutmut_run_tests = one_session
+tests = [f"test_{index}" for index in range(20)]
+verdict = mutate.run_mutant_tests_in_two_sessions(None, mutant_name="m__mutmut_1", tests=tests)
+print(json.dumps({"verdict": verdict, "sessions": sessions}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("failing", "sessions", "verdict"),
+    [
+        ("test_0", [8], 1),  # killed in the first session: the rest never runs
+        ("test_7", [8], 1),
+        ("test_8", [8, 12], 1),  # killed in the second
+        ("test_19", [8, 12], 1),
+        ("none", [8, 12], 0),  # survived: every test ran, once
+    ],
+)
+def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, sessions: list[int], verdict: int) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-c", TWO_SESSIONS, failing],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    result = json.loads(ran.stdout)
+    assert result["verdict"] == verdict
+    assert [len(session) for session in result["sessions"]] == sessions
+    in_order = [f"test_{index}" for index in range(20)]
+    assert [test for session in result["sessions"] for test in session] == in_order[: sum(sessions)]
