@@ -620,6 +620,26 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/linear.py",
         "exponent = np.zeros(decision.shape, )",
     ): "numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512 CPUs kill it",
+    (
+        "build/engines/boosting.py",
+        "single.astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/boosting.py",
+        "np.nextafter(single, np.float32(np.inf)).astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/boosting.py",
+        "np.nextafter(single, np.float32(-np.inf)).astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/boosting.py",
+        "bases = reference[rng.choice(len(reference), size=min(PROBE_BASE_ROWS, len(reference)), replace=None)]",
+    ): "Generator.choice reads replace for its truth: None draws without replacement, as False does",
+    (
+        "build/engines/boosting.py",
+        "top = known.max(initial=1.0)",
+    ): "codes are >= 0: 1.0 changes top only for no code or the one code 0, and top + 1, top + 256 are still no code",
 }
 
 

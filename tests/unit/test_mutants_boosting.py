@@ -178,3 +178,38 @@ def test_hist_gradient_boostings_probes_hold_thresholds_categories_and_missing_v
     extreme = random_rows[:, 1:][changed[:, 1:]]
     assert (np.isin(extreme, HGB_EXTREMES) | np.isnan(extreme)).all()
     assert np.isnan(random_rows[:, 0]).mean() > 0.2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_probes_vary_as_many_distinct_reference_rows_as_they_can(seed: int) -> None:
+    """Each feature is varied on N_BASES reference rows drawn without replacement: given three
+    rows, every one of them is a base (a draw with replacement repeats one for most seeds)."""
+    estimator, rows = fitted(GradientBoostingClassifier)
+    reference = rows[:N_BASES]
+
+    probes = compiler_for(estimator).probe_rows(estimator, reference, rng_seed=seed)
+
+    varied = probes[:-N_RANDOM]
+    # A probe is a base row with at most one feature changed; the rows share no feature value.
+    same_features = (varied[:, None, :] == reference[None, :, :]).sum(axis=2)
+    bases_used = {int(base) for base in np.flatnonzero((same_features >= rows.shape[1] - 1).any(axis=0))}
+    assert bases_used == set(range(N_BASES))
+
+
+def test_a_categorical_feature_never_seen_in_training_compiles_and_passes_the_gate() -> None:
+    """A categorical column that is all missing in training has no known category: the probes
+    still take codes that are not categories (above 0), and the engine answers as scikit-learn."""
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(150, 2))
+    rows[:, 1] = np.nan
+    labels = (rows[:, 0] > 0).astype(int)
+    estimator = HistGradientBoostingClassifier(max_iter=3, categorical_features=[1], random_state=0)
+    with threadpool_limits(1):
+        estimator.fit(rows, labels)
+
+    probes = compiler_for(estimator).probe_rows(estimator, rows)
+
+    assert {1.0, 256.0} <= set(probes[:, 1].tolist())
+    with threadpool_limits(1):
+        engine = load_engine(compile_estimator(estimator))
+        assert engine.predict_proba(probes).tobytes() == estimator.predict_proba(probes).tobytes()
