@@ -59,3 +59,23 @@ def test_a_pickled_object_in_the_compiled_model_is_refused_unrun(
         load_model(model_dir)
 
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("offset", [0, 1000, -1])
+def test_a_model_file_with_one_byte_changed_is_refused_whichever_engine_serves_it(
+    iris_model_dir: Path, tmp_path: Path, offset: int
+) -> None:
+    """The sha256 in the manifest guards every engine's file, the compiled one too: one byte
+    flipped anywhere in it, and the function refuses to start, naming both digests."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(iris_model_dir, model_dir)
+    engine = json.loads((model_dir / "manifest.json").read_text())["engine"]
+    path = model_dir / engine["file"]
+    payload = bytearray(path.read_bytes())
+    payload[offset] ^= 0x01
+    path.write_bytes(bytes(payload))
+    digest = hashlib.sha256(payload).hexdigest()
+
+    expected = f"has sha256 {digest}, its manifest expects {engine['sha256']}"
+    with pytest.raises(ModelLoadError, match=expected):
+        load_model(model_dir)
