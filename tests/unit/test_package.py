@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -195,6 +196,26 @@ def test_every_library_that_differs_from_its_pin_is_named(tmp_path: Path) -> Non
         f"numpy {numpy} installed, 0.1+{numpy} pinned",
     }
     assert advice == "Run `make setup` to sync it."
+
+
+@pytest.mark.parametrize("library", ["scikit-learn", "numpy", "scipy", "joblib"])
+@pytest.mark.parametrize("component", [0, 1, 2])
+def test_a_pin_one_release_away_in_any_version_component_is_refused(
+    tmp_path: Path, library: str, component: int
+) -> None:
+    """A patch release is another library for bitwise answers (another numpy, another exp):
+    the installed version must be the pinned one exactly, not just its major and minor."""
+    installed = metadata.version(library)
+    parts = installed.split(".")
+    parts[component] = str(int(parts[component]) + 1)
+    pinned = ".".join(parts)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        FUNCTION_REQUIREMENTS.read_text().replace(f"\n{library}=={installed}", f"\n{library}=={pinned}")
+    )
+
+    with pytest.raises(BuildError, match=re.escape(f": {library} {installed} installed, {pinned} pinned. Run")):
+        check_training_environment(requirements)
 
 
 # What the Lambda runtime provides, what only scikit-learn needs, what only a DataFrame needs, and
