@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from tests.events import EVENT_BUILDERS, custom_domain_event, response_json
+from tests.events import EVENT_BUILDERS, custom_domain_event, http_api_event, response_json
 
 
 def event_at(shape: str, stage: str, path: str, *, custom_domain: bool, method: str = "POST") -> dict[str, Any]:
@@ -68,3 +68,18 @@ def test_a_path_that_only_looks_like_a_stage_is_not_stripped_on_a_named_stage(
     client_path = called if custom_domain else f"/{stage}{called}"
     assert response["statusCode"] == 404
     assert response_json(response)["error"].startswith(f"no route for POST {client_path}; available: ")
+
+
+def test_the_default_stage_has_no_url_segment_to_strip(app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    """An HTTP API's `$default` stage is served at the API's root: a client that calls
+    /$default/predict asks for a path the API does not have (a named stage would be stripped)."""
+    called = http_api_event(method="POST", path="/predict", body={"features": [6.1, 2.8, 4.7, 1.2]}, stage="$default")
+    at_root = http_api_event(method="POST", path="/predict", body={"features": [6.1, 2.8, 4.7, 1.2]})
+    at_root["requestContext"]["stage"] = "$default"
+
+    response = app_module.handler(called, lambda_context)
+
+    assert called["rawPath"] == "/$default/predict"
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"].startswith("no route for POST /$default/predict; available: ")
+    assert app_module.handler(at_root, lambda_context)["body"] == '{"prediction":1}'
