@@ -94,3 +94,46 @@ def test_tracing_switched_off_sends_nothing(iris_model_dir: Path) -> None:
     seen = traced_invocations(iris_model_dir, [http_api_event()], disabled="true")
 
     assert seen == [{"status": 200, "names": []}]
+
+
+# A cold start and one request, then whether the X-Ray SDK was imported on the way.
+COLD_START_IMPORTS = textwrap.dedent(
+    """
+    import json, sys
+    import app
+
+    class Context:
+        function_name, aws_request_id, memory_limit_in_mb = "f", "r", 128
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+
+    response = app.handler(json.loads(sys.argv[1]), Context())
+    print(json.dumps({"status": response["statusCode"], "xray": "aws_xray_sdk" in sys.modules}))
+    """
+)
+
+
+def test_tracing_switched_off_costs_the_cold_start_nothing(iris_model_dir: Path) -> None:
+    """Off, as the template's switch sets POWERTOOLS_TRACE_DISABLED, the function never builds a
+    tracer: the X-Ray SDK (and the libraries it patches) stays out of the cold start. On, it is in."""
+
+    def cold_start(disabled: str) -> dict[str, Any]:
+        env = {
+            **os.environ,
+            "MODEL_DIR": str(iris_model_dir),
+            "POWERTOOLS_TRACE_DISABLED": disabled,
+            "AWS_LAMBDA_FUNCTION_NAME": "f",
+            "PYTHONPATH": str(FUNCTION_DIR),
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", COLD_START_IMPORTS, json.dumps(http_api_event())],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        answer: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+        return answer
+
+    assert cold_start("true") == {"status": 200, "xray": False}
+    assert cold_start("false") == {"status": 200, "xray": True}
