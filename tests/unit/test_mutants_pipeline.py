@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -24,6 +25,7 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
+from threadpoolctl import threadpool_limits
 
 from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
 from build.engines.pipeline import PIPELINE, STEP_COMPILERS, unsupported_reason
@@ -301,3 +303,24 @@ def test_number_codes_get_an_unknown_code_probed_and_answered_as_scikit_learn_do
     assert set(probes[:, 0]) - {0.0, 1.0, 2.0, 3.0}, "no unknown code probed"
     engine = load_engine(compile_estimator(pipeline))
     assert check_exactness(pipeline, engine, {"probes": probes}) == len(probes)
+
+
+@pytest.mark.parametrize(
+    ("final", "expected"),
+    [
+        # A regressor whose raw score is its prediction: comparisons and sums only.
+        (HistGradientBoostingRegressor(max_iter=3), "bitwise-anywhere"),
+        # A classifier's probabilities go through exp: the same libraries are needed.
+        (HistGradientBoostingClassifier(max_iter=3), "bitwise-same-libraries"),
+    ],
+)
+def test_a_pipelines_guarantee_is_its_final_estimators_own(final: Any, expected: str) -> None:
+    """The scalers before it are IEEE arithmetic: the pipeline promises what its final estimator
+    promises, which for boosting depends on the fitted estimator (its loss), not only its type."""
+    rows = np.random.default_rng(3).normal(size=(120, 3))
+    target = rows[:, 0] > 0 if isinstance(final, HistGradientBoostingClassifier) else rows[:, 0] * 2
+    pipeline = make_pipeline(StandardScaler(), final)
+    with threadpool_limits(1):
+        pipeline.fit(rows, target)
+
+    assert compiler_for(pipeline).guarantee(pipeline) == expected
