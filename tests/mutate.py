@@ -644,6 +644,34 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/boosting.py",
         "for start in range(0, features.shape[0], ):",
     ): "blocks of BLOCK_ROWS starting at every row overlap: each row gets the same bits again, only the work grows",
+    (
+        "build/engines/boosting.py",
+        "for column, categories in zip(categorical_columns, encoder.categories_, strict=None):",
+    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
+    (
+        "build/engines/boosting.py",
+        "for column, categories in zip(categorical_columns, encoder.categories_, ):",
+    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
+    (
+        "build/engines/boosting.py",
+        "for column, categories in zip(categorical_columns, encoder.categories_, strict=False):",
+    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
+    (
+        "build/engines/boosting.py",
+        'missing_left = nodes["missing_go_to_left"].astype(None)',
+    ): "read only for its truth (not missing_left[node]): float 1.0 and 0.0 are as true and false as the booleans",
+    (
+        "build/engines/boosting.py",
+        "category_left[int(node)] = np.array(goes_left, dtype=None)",
+    ): "numpy infers bool from a list of Python bools; never empty: a categorical split has categories",
+    (
+        "build/engines/boosting.py",
+        "category_left[int(node)] = np.array(goes_left, )",
+    ): "numpy infers bool from a list of Python bools; never empty: a categorical split has categories",
+    (
+        "build/engines/boosting.py",
+        "_in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(None))",
+    ): "codes 0..k-1 are the encoder's categories, all known to the bin mapper: the missing branch is never taken",
 }
 
 

@@ -183,13 +183,11 @@ def _hist_gradient_boosting(estimator: Any) -> _Model:
                 left_set = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][node]]
                 known_set = known_bitsets[known_index[tree_column]]
                 # The predictor's rule for a code: left if in the split's set, right if known, else missing.
-                category_left[int(node)] = np.array(
-                    [
-                        _in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(missing_left[node]))
-                        for code in range(categories[int(columns[tree_column])].size)
-                    ],
-                    dtype=bool,
-                )
+                goes_left = [
+                    _in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(missing_left[node]))
+                    for code in range(categories[int(columns[tree_column])].size)
+                ]
+                category_left[int(node)] = np.array(goes_left, dtype=bool)
             trees.append(
                 _Tree(
                     left=np.where(leaf, -1, nodes["left"].astype(np.intp)),

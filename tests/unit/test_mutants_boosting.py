@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.dummy import DummyRegressor
@@ -213,3 +214,22 @@ def test_a_categorical_feature_never_seen_in_training_compiles_and_passes_the_ga
     with threadpool_limits(1):
         engine = load_engine(compile_estimator(estimator))
         assert engine.predict_proba(probes).tobytes() == estimator.predict_proba(probes).tobytes()
+
+
+def test_string_categories_are_refused_naming_the_estimator_and_the_column() -> None:
+    """HistGradientBoosting takes a DataFrame's string categories itself; the compiled engine reads
+    numbers only, so compiling refuses them (and the build serves the model with scikit-learn)."""
+    rng = np.random.default_rng(0)
+    rows = pandas.DataFrame(
+        {"size": rng.normal(size=100), "color": pandas.Categorical(rng.choice(["red", "green", "blue"], 100))}
+    )
+    estimator = HistGradientBoostingClassifier(max_iter=3, categorical_features="from_dtype")
+    with threadpool_limits(1):
+        estimator.fit(rows, (rows["size"] > 0).astype(int))
+
+    refused = (
+        "HistGradientBoostingClassifier with categorical_features: the categories of column 1 are object values;"
+        " only numeric categories can be compiled"
+    )
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{refused}$"):
+        compile_estimator(estimator)
