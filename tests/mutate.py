@@ -672,6 +672,58 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/boosting.py",
         "_in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(None))",
     ): "codes 0..k-1 are the encoder's categories, all known to the bin mapper: the missing branch is never taken",
+    (
+        "build/engines/boosting.py",
+        'left=np.where(leaf, -1, nodes["left"].astype(None)),',
+    ): "astype(None) is float64: node numbers are read with int() and compared with -1, alike for floats",
+    (
+        "build/engines/boosting.py",
+        'right=np.where(leaf, -1, nodes["right"].astype(None)),',
+    ): "astype(None) is float64: node numbers are read with int() and compared with -1, alike for floats",
+    (
+        "build/engines/boosting.py",
+        'right=np.where(None, -1, nodes["right"].astype(np.intp)),',
+    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
+    (
+        "build/engines/boosting.py",
+        'right=np.where(leaf, None, nodes["right"].astype(np.intp)),',
+    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
+    (
+        "build/engines/boosting.py",
+        'right=np.where(leaf, +1, nodes["right"].astype(np.intp)),',
+    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
+    (
+        "build/engines/boosting.py",
+        'right=np.where(leaf, -2, nodes["right"].astype(np.intp)),',
+    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
+    (
+        "build/engines/boosting.py",
+        'feature=np.where(leaf, -1, columns[nodes["feature_idx"]]).astype(None),',
+    ): "astype(None) is float64: features are compared with == and read with int(), alike for floats",
+    (
+        "build/engines/boosting.py",
+        'feature=np.where(leaf, -2, columns[nodes["feature_idx"]]).astype(np.intp),',
+    ): "a leaf's feature is never matched: only features >= 0 are, and -2 is no feature as -1 is not",
+    (
+        "build/engines/boosting.py",
+        'feature=np.where(None, -1, columns[nodes["feature_idx"]]).astype(np.intp),',
+    ): "leaves then add their threshold to one column's bin edges, a boundary no split uses: the same answers",
+    (
+        "build/engines/boosting.py",
+        'threshold=nodes["num_threshold"].astype(None),',
+    ): "astype(None) is float64, the dtype scikit-learn stores thresholds in",
+    (
+        "build/engines/boosting.py",
+        'value=nodes["value"].astype(None),',
+    ): "astype(None) is float64, the dtype scikit-learn stores leaf values in",
+    (
+        "build/engines/boosting.py",
+        "baseline = (np.zeros_like(None) + estimator._baseline_prediction)[0]",
+    ): "0 + the baseline turns -0.0 into 0.0 whatever zero it adds: the same values",
+    (
+        "build/engines/boosting.py",
+        "baseline=baseline.astype(None),",
+    ): "astype(None) is float64, the baseline's dtype",
 }
 
 
