@@ -423,9 +423,11 @@ def pipeline_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[Any
         random_rows[:, column] = random_rows[:, column].astype(np.float64) + noise
     for column, categories in probes.categories.items():
         known = [value for value in categories if not is_missing(value)]
-        random_rows[:, column] = np.array(
-            [known[i] for i in rng.integers(len(known), size=RANDOM_PROBES)], dtype=object
-        )
+        # A column all missing in training has no category to draw: its random rows keep it missing.
+        if known:
+            random_rows[:, column] = np.array(
+                [known[i] for i in rng.integers(len(known), size=RANDOM_PROBES)], dtype=object
+            )
     blocks = [reference, random_rows]
     for column, categories in probes.categories.items():
         unknown = [_unknown_value(np.asarray(categories))] if probes.unknown_allowed[column] else []

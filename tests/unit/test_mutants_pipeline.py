@@ -7,6 +7,7 @@ expected values are the fitted steps' own attributes (scikit-learn's), or litera
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -324,3 +325,56 @@ def test_a_pipelines_guarantee_is_its_final_estimators_own(final: Any, expected:
         pipeline.fit(rows, target)
 
     assert compiler_for(pipeline).guarantee(pipeline) == expected
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        ["unknown", "unknown?", "?", "red"],  # the first names tried for an unknown value are categories
+        ["red", "green", np.nan],  # a missing value among the categories is not an unknown one
+    ],
+    ids=["named-unknown", "with-missing"],
+)
+def test_string_categories_get_a_value_that_is_none_of_them_answered_as_scikit_learn_does(seen: list[Any]) -> None:
+    """The compiled encoder's unknown row is the encoder's answer for a value it never saw: for
+    strings, a word none of the categories is (nor the missing value), and a row with a category
+    no one trained on is then answered as scikit-learn answers it."""
+    column = np.array([seen[index % len(seen)] for index in range(50)], dtype=object)
+    rows = np.column_stack([column, NUMBERS[:, 0]]).astype(object)
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    pipeline = make_pipeline(ColumnTransformer([("words", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:, 1])
+    never_seen = np.array([["never seen", 1.5], ["unknown??", -2.0]], dtype=object)
+
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert engine.predict(never_seen).tobytes() == pipeline.predict(never_seen).tobytes()
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+def test_number_categories_of_a_column_never_seen_get_an_unknown_code() -> None:
+    """A column that is all missing in training has no known code (its only category is NaN):
+    the unknown code probed is then 1.0, above the default 0, and compiling does not fail."""
+    rows = np.column_stack([np.full(50, np.nan), NUMBERS[:50, 0]])
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    pipeline = make_pipeline(ColumnTransformer([("codes", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:50, 1])
+
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert 1.0 in set(probes[:, 0].tolist())
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+def test_a_sparse_encoder_at_the_end_of_a_nested_pipeline_is_refused_where_a_dense_input_is_needed() -> None:
+    """Only a ColumnTransformer densifies its branches; a Pipeline nested at the top passes its
+    last step's sparse matrix on to the final estimator, so that step is refused by its path."""
+    inner = Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("encode", OneHotEncoder())])
+    pipeline = Pipeline([("prepare", inner), ("model", LogisticRegression())])
+    pipeline.fit(np.round(NUMBERS * 2), NUMBERS[:, 0] > 0)
+
+    reason = "step 'prepare/encode' (OneHotEncoder): sparse_output=True feeds a sparse matrix to the next step"
+    with pytest.raises(UnsupportedEstimatorError, match=re.escape(reason)):
+        compile_estimator(pipeline)
