@@ -26,6 +26,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 # Run as a script, not as `-m tests.mutate`: the tests run on mutmut's copy of the project in
 # mutants/, and a `tests` package imported from here first would hide its conftest there. The
@@ -56,7 +57,10 @@ os.environ["PYTEST_PLUGINS"] = ",".join(
     )
 )
 
+import mutmut
 import mutmut.__main__ as mutmut_cli
+import pytest
+from _pytest.fixtures import FixtureDef, SubRequest
 from _pytest.nodes import Item
 from mutmut.__main__ import PytestRunner
 from mutmut.configuration import Config
@@ -803,6 +807,47 @@ def pytest_configure(config: object) -> None:
     # No example database either: one mutant's failing examples must not be replayed for the next.
     settings.register_profile("mutate", phases=no_shrinking, report_multiple_bugs=False, database=None)
     settings.load_profile("mutate")
+
+
+# The mutated functions each fixture's setup called, while mutmut records which tests call what.
+FIXTURE_CALLS: dict[FixtureDef[Any], set[str]] = {}
+# Fixtures shared more widely than this are not counted as their users' calls (below).
+SHARED_SCOPES = frozenset({"session"})
+
+
+def recording_calls() -> bool:
+    return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: FixtureDef[Any], request: SubRequest) -> Any:
+    """A pytest plugin hook: mutmut credits a call to the test during which it happens, so what
+    a module-scoped fixture computes once (a fitted model's probes, a compiled model) counts for
+    the first test that uses it only, and a mutant there is never tried on the others, which
+    may be the ones that check it. The calls made while a fixture is set up are recorded here
+    and credited to every test that uses the fixture (pytest_runtest_teardown). Session-wide
+    fixtures (the baked Iris package every API test uses) are left out: they would make each of
+    hundreds of API tests a test of the build, and a surviving build mutant would run them all."""
+    if not recording_calls() or fixturedef.scope in SHARED_SCOPES:
+        return (yield)
+    outer = mutmut._stats
+    mutmut._stats = set()
+    try:
+        return (yield)
+    finally:
+        FIXTURE_CALLS.setdefault(fixturedef, set()).update(mutmut._stats)
+        mutmut._stats = outer | mutmut._stats
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: Item, nextitem: Item | None) -> None:
+    """Before mutmut reads a test's calls (its own pytest_runtest_teardown): add those of the
+    fixtures it uses, whether they were set up for it or for an earlier test."""
+    if not recording_calls():
+        return
+    for name in getattr(item, "fixturenames", ()):
+        for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ()):  # type: ignore[attr-defined]
+            mutmut._stats.update(FIXTURE_CALLS.get(fixturedef, ()))
 
 
 def pytest_sessionstart(session: object) -> None:

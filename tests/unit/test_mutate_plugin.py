@@ -136,3 +136,67 @@ def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, session
     assert [len(session) for session in result["sessions"]] == sessions
     in_order = [f"test_{index}" for index in range(20)]
     assert [test for session in result["sessions"] for test in session] == in_order[: sum(sessions)]
+
+
+# Stands in for mutated functions: each fixture records a call as mutmut's trampolines do.
+FIXTURE_CALLS_TEST = """
+import mutmut
+import pytest
+
+
+@pytest.fixture(scope="module")
+def probes():
+    mutmut._stats.add("build.probes")
+
+
+@pytest.fixture(scope="session")
+def package():
+    mutmut._stats.add("build.bake")
+
+
+def test_first(probes, package):
+    mutmut._stats.add("serving.first")
+
+
+def test_second(probes, package):
+    pass
+"""
+
+# mutmut's own stats collector, as PytestRunner.run_stats registers it: what each test called.
+RECORD_CALLS = """
+import json, os, sys
+import mutmut
+import pytest
+
+calls = {}
+
+class StatsCollector:
+    def pytest_runtest_teardown(self, item, nextitem):
+        calls[item.name] = sorted(mutmut._stats)
+        mutmut._stats.clear()
+
+os.environ["MUTANT_UNDER_TEST"] = "stats"
+pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tests.mutate"], plugins=[StatsCollector()])
+print(json.dumps(calls))
+"""
+
+
+def test_a_module_fixtures_calls_count_for_every_test_that_uses_it(tmp_path: Path) -> None:
+    """What a module-scoped fixture calls is credited to each test using it, not to the first
+    alone; a session fixture's calls stay with the test that set it up."""
+    test_file = tmp_path / "test_fixture_calls.py"
+    test_file.write_text(FIXTURE_CALLS_TEST)
+
+    ran = subprocess.run(
+        [sys.executable, "-c", RECORD_CALLS, str(test_file)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert json.loads(ran.stdout.splitlines()[-1]) == {
+        "test_first": ["build.bake", "build.probes", "serving.first"],
+        "test_second": ["build.probes"],
+    }
