@@ -736,6 +736,78 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/pipeline.py",
         'unknown += "XX?XX"',
     ): "any suffix that makes a word no category will do: the loop stops at the first such word",
+    (
+        "build/engines/pipeline.py",
+        'operations = [("multiply", step.scale_), ("add", step.min_)]',
+    ): "the list is empty before MinMaxScaler's operations: = and += give the same list",
+    (
+        "build/engines/pipeline.py",
+        "edges = [step.data_min_, step.data_max_]",
+    ): "the list is empty before MinMaxScaler's edges: = and += give the same list",
+    (
+        "build/engines/pipeline.py",
+        "for source, value in zip(columns.sources, values, strict=None):",
+    ): "a scaler's fitted values have one entry per input column: the lengths are equal",
+    (
+        "build/engines/pipeline.py",
+        "for source, value in zip(columns.sources, values, ):",
+    ): "a scaler's fitted values have one entry per input column: the lengths are equal",
+    (
+        "build/engines/pipeline.py",
+        "for source, value in zip(columns.sources, values, strict=False):",
+    ): "a scaler's fitted values have one entry per input column: the lengths are equal",
+    (
+        "build/engines/pipeline.py",
+        '"operations": np.array([name for name, _ in operations], dtype=None),',
+    ): "numpy infers a unicode array from Python strings (an empty list is never read: no operations)",
+    (
+        "build/engines/pipeline.py",
+        '"operations": np.array([name for name, _ in operations], ),',
+    ): "numpy infers a unicode array from Python strings (an empty list is never read: no operations)",
+    (
+        "build/engines/pipeline.py",
+        '"clip": np.array(clip, dtype=None),',
+    ): "np.clip with integer bounds (feature_range=(0, 1)) gives the same floats as with float bounds",
+    (
+        "build/engines/pipeline.py",
+        '"clip": np.array(clip, ),',
+    ): "np.clip with integer bounds (feature_range=(0, 1)) gives the same floats as with float bounds",
+    (
+        "build/engines/pipeline.py",
+        'arrays[f"operand_{index}"] = np.asarray(operand, dtype=None)',
+    ): "a scaler's fitted statistics are float64 arrays already",
+    (
+        "build/engines/pipeline.py",
+        'arrays[f"operand_{index}"] = np.asarray(operand, )',
+    ): "a scaler's fitted statistics are float64 arrays already",
+    (
+        "build/engines/pipeline.py",
+        "probe = np.empty((table_rows + 2, len(categories)), dtype=object)",
+    ): "a second unknown row (None) is transformed and never read: the table takes row table_rows only",
+    (
+        "build/engines/pipeline.py",
+        "probe[table_rows, index] = None",
+    ): "None is no category (categories holding None do not compile): encoders answer it as any unknown value",
+    (
+        "build/engines/pipeline.py",
+        'warnings.simplefilter("ignore", )',
+    ): "only OneHotEncoder's UserWarning about ignored unknown categories is raised there",
+    (
+        "build/engines/pipeline.py",
+        "unknown_row = np.zeros((2, offsets[-1])) if unknown_is_error else step.transform(probe[table_rows:])",
+    ): "a second zero row is never read: the table takes row table_rows only",
+    (
+        "build/engines/pipeline.py",
+        '"labels": np.array(columns.labels, dtype=None),',
+    ): "numpy infers a unicode array from the labels, Python strings, and an encoder has at least one",
+    (
+        "build/engines/pipeline.py",
+        '"labels": np.array(columns.labels, ),',
+    ): "numpy infers a unicode array from the labels, Python strings, and an encoder has at least one",
+    (
+        "build/engines/pipeline.py",
+        'numeric = column.dtype.kind in "XXiufXX"',
+    ): "no dtype kind is X: the same kinds are numbers",
 }
 
 

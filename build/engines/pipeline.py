@@ -241,9 +241,8 @@ def _sequence(step: Any, columns: Columns, context: Context) -> tuple[CompiledAr
 
 
 def _passes_through(transformer: Any) -> bool:
-    """'passthrough', or the identity FunctionTransformer a fitted ColumnTransformer puts in its place."""
-    if isinstance(transformer, str):
-        return transformer == "passthrough"
+    """The identity FunctionTransformer a fitted ColumnTransformer puts in place of 'passthrough'
+    (its transformers_ never hold that word; 'drop' is skipped before)."""
     identity = isinstance(transformer, FunctionTransformer) and transformer.func is None
     return identity and not transformer.validate
 

@@ -206,7 +206,7 @@ LABELS = (NUMBERS[:, 0] > 0).astype(int)
         ),
         (
             make_pipeline(ColumnTransformer([("s", StandardScaler(), [0])], transformer_weights={"s": 2}), Ridge()),
-            "transformer_weights are not compiled",
+            "step 'columntransformer' (ColumnTransformer): transformer_weights are not compiled",
         ),
         (
             make_pipeline(SimpleImputer(missing_values=-1.0), Ridge()),

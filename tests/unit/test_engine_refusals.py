@@ -18,7 +18,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from build.engines import compile_estimator
 from build.engines.base import serialize
@@ -88,6 +88,23 @@ def test_a_linear_model_of_an_unknown_kind_is_refused(kind: str) -> None:
     package this function cannot read, not a regressor."""
     arrays = {**stored(ESTIMATORS["linear"]), "kind": np.array(kind)}
     expected = f"kind {kind!r} is not one of ('classifier', 'regressor')"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        load_engine(arrays)
+
+
+ENCODER_ARRAYS = stored(
+    make_pipeline(OneHotEncoder(sparse_output=False, handle_unknown="ignore"), LogisticRegression(max_iter=500)),
+    np.round(IRIS.data),
+)
+
+
+@EXAMPLES
+@given(kind=KINDS.filter(lambda kind: kind not in ("number", "string")))
+def test_an_encoder_column_of_an_unknown_category_kind_is_refused(kind: str) -> None:
+    """An encoder's categories are numbers or strings; any other word is a package this function
+    cannot read, not strings."""
+    arrays = {**ENCODER_ARRAYS, "steps/0/kind_2": np.array(kind)}
+    expected = f"encoder category kinds [{kind!r}] are not among ('number', 'string'): rebuild the package"
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         load_engine(arrays)
 

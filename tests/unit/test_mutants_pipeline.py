@@ -378,3 +378,52 @@ def test_a_sparse_encoder_at_the_end_of_a_nested_pipeline_is_refused_where_a_den
     reason = "step 'prepare/encode' (OneHotEncoder): sparse_output=True feeds a sparse matrix to the next step"
     with pytest.raises(UnsupportedEstimatorError, match=re.escape(reason)):
         compile_estimator(pipeline)
+
+
+def test_an_encoder_whose_output_is_not_as_wide_as_its_categories_is_refused() -> None:
+    """The compiled encoder lays its table out by the widths the fitted encoder records; if its
+    transform answered with another width (a scikit-learn change), the columns after it would be
+    shifted, so compiling refuses, naming the step and both widths."""
+    rows = np.column_stack([np.arange(50) % 4.0, NUMBERS[:, 0]])
+    pipeline = make_pipeline(
+        ColumnTransformer(
+            [("codes", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0])], remainder="passthrough"
+        ),
+        Ridge(),
+    ).fit(rows, NUMBERS[:, 1])
+    encoder = pipeline[0].named_transformers_["codes"]
+    fitted_transform = encoder.transform
+    encoder.transform = lambda features: fitted_transform(features)[:, :-1]
+
+    reason = "step 'columntransformer/codes' (OneHotEncoder): output of 3 columns, expected 4"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
+        compile_estimator(pipeline)
+
+
+def test_integer_categories_are_compiled_as_numbers() -> None:
+    """An encoder fitted on integers keeps int64 categories: they are numbers to the engine, and
+    a code never seen is answered as scikit-learn answers it."""
+    rows = np.column_stack([np.arange(50) % 4, np.arange(50) % 3])
+    pipeline = make_pipeline(OneHotEncoder(sparse_output=False, handle_unknown="ignore"), Ridge())
+    pipeline.fit(rows, NUMBERS[:, 0])
+    never_seen = np.array([[7, 1], [0, -3]])
+
+    arrays = compile_estimator(pipeline)
+    engine = load_engine(arrays)
+
+    assert pipeline[0].categories_[0].dtype == np.int64
+    assert str(arrays["steps/0/kind_0"]) == "number"
+    assert engine.predict(never_seen).tobytes() == pipeline.predict(never_seen).tobytes()
+
+
+def test_categories_of_another_type_are_refused_naming_the_step() -> None:
+    """Categories must be strings, floats or NaN: None among them is refused by the step's path."""
+    column = np.array(["red", None, "green"] * 10, dtype=object)
+    rows = np.column_stack([column, NUMBERS[:30, 0]]).astype(object)
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    pipeline = make_pipeline(ColumnTransformer([("words", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:30, 1])
+
+    reason = "columntransformer/words.categories_ holds values of type NoneType; only strings, floats and NaN compile"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
+        compile_estimator(pipeline)

@@ -26,6 +26,8 @@ from serving.engines.values import objects
 
 STEP_KEY = "step"
 """`<prefix>step` holds the kind of the preprocessing step stored under that prefix."""
+CATEGORY_KINDS = ("number", "string")
+"""What an encoder's `kind_<column>` holds: its categories are numbers, or strings (and NaN)."""
 
 
 class Step(Protocol):
@@ -123,7 +125,11 @@ class Encoder:
         self.offsets = arrays["offsets"].astype(np.intp)
         self.unknown_is_error = arrays["unknown_is_error"].astype(bool)
         self.tables = [arrays[f"table_{column}"] for column in range(self.n_features)]
-        self.numeric = [str(arrays[f"kind_{column}"]) == "number" for column in range(self.n_features)]
+        kinds = [str(arrays[f"kind_{column}"]) for column in range(self.n_features)]
+        unknown = sorted(set(kinds) - set(CATEGORY_KINDS))
+        if unknown:
+            raise ValueError(f"encoder category kinds {unknown} are not among {CATEGORY_KINDS}: rebuild the package")
+        self.numeric = [kind == "number" for kind in kinds]
         self.categories = [
             arrays[f"categories_{column}"] if self.numeric[column] else objects(arrays, f"categories_{column}")
             for column in range(self.n_features)
