@@ -808,6 +808,114 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/pipeline.py",
         'numeric = column.dtype.kind in "XXiufXX"',
     ): "no dtype kind is X: the same kinds are numbers",
+    (
+        "build/engines/pipeline.py",
+        'elif step.strategy not in ("mean", "median"):',
+    ): "a numeric imputer's rows are floats (or objects holding them): converted first or not, the same bits",
+    (
+        "build/engines/pipeline.py",
+        'elif step.strategy in ("XXmeanXX", "median"):',
+    ): "a numeric imputer's rows are floats (or objects holding them): converted first or not, the same bits",
+    (
+        "build/engines/pipeline.py",
+        'elif step.strategy in ("MEAN", "median"):',
+    ): "a numeric imputer's rows are floats (or objects holding them): converted first or not, the same bits",
+    (
+        "build/engines/pipeline.py",
+        'elif step.strategy in ("mean", "XXmedianXX"):',
+    ): "a numeric imputer's rows are floats (or objects holding them): converted first or not, the same bits",
+    (
+        "build/engines/pipeline.py",
+        'elif step.strategy in ("mean", "MEDIAN"):',
+    ): "a numeric imputer's rows are floats (or objects holding them): converted first or not, the same bits",
+    (
+        "build/engines/pipeline.py",
+        "else ~np.array([is_missing(value) for value in statistics], dtype=None)",
+    ): "numpy infers bool from the booleans is_missing returns; an imputer has at least one statistic",
+    (
+        "build/engines/pipeline.py",
+        "else ~np.array([is_missing(value) for value in statistics], )",
+    ): "numpy infers bool from the booleans is_missing returns; an imputer has at least one statistic",
+    (
+        "build/engines/pipeline.py",
+        "fill = statistics[valid].astype(step._fill_dtype, copy=None)",
+    ): "whether astype copies or not, fill is a new array from the mask, and nothing writes to it",
+    (
+        "build/engines/pipeline.py",
+        "fill = statistics[valid].astype(step._fill_dtype, )",
+    ): "whether astype copies or not, fill is a new array from the mask, and nothing writes to it",
+    (
+        "build/engines/pipeline.py",
+        "fill = statistics[valid].astype(step._fill_dtype, copy=True)",
+    ): "whether astype copies or not, fill is a new array from the mask, and nothing writes to it",
+    (
+        "build/engines/pipeline.py",
+        "indicator = step.indicator_.features_ if step.add_indicator else np.array([], dtype=None)",
+    ): "an empty indicator is stored as int64 on the next lines and read only when add_indicator is set",
+    (
+        "build/engines/pipeline.py",
+        "indicator = step.indicator_.features_ if step.add_indicator else np.array([], )",
+    ): "an empty indicator is stored as int64 on the next lines and read only when add_indicator is set",
+    (
+        "build/engines/pipeline.py",
+        '"indicator": np.asarray(indicator, dtype=None),',
+    ): "MissingIndicator's features_ are int64 indices, or the empty array (never read: no indicator)",
+    (
+        "build/engines/pipeline.py",
+        '"indicator": np.asarray(indicator, ),',
+    ): "MissingIndicator's features_ are int64 indices, or the empty array (never read: no indicator)",
+    (
+        "build/engines/pipeline.py",
+        'arrays[branch.prefix + "columns"] = np.array(indices, dtype=None)',
+    ): "numpy infers int64 from the Python ints; a branch without columns is skipped before",
+    (
+        "build/engines/pipeline.py",
+        'arrays[branch.prefix + "columns"] = np.array(indices, )',
+    ): "numpy infers int64 from the Python ints; a branch without columns is skipped before",
+    (
+        "build/engines/pipeline.py",
+        "rows[:, column] = np.array(values, dtype=None)",
+    ): "assigning into rows converts the values to rows' dtype anyway",
+    (
+        "build/engines/pipeline.py",
+        "rows[:, column] = np.array(values, )",
+    ): "assigning into rows converts the values to rows' dtype anyway",
+    (
+        "build/engines/pipeline.py",
+        '_, probes = _transform_steps(estimator, "XXXX")',
+    ): "only the probes are read: the arrays under the prefix are dropped",
+    (
+        "build/engines/pipeline.py",
+        "values = reference[:, column].astype(None)",
+    ): "astype(None) is float64",
+    (
+        "build/engines/pipeline.py",
+        "spread = float(np.nanstd(values)) + 1.0 if not np.isnan(values).all() else 2.0",
+    ): "that spread is used on a column all NaN, where NaN + noise is NaN whatever the spread",
+    (
+        "build/engines/pipeline.py",
+        "random_rows[:, column] = random_rows[:, column].astype(np.float64) - noise",
+    ): "the noise is normal, symmetric about 0: subtracting it draws from the same distribution",
+    (
+        "build/engines/pipeline.py",
+        "random_rows[:, column] = random_rows[:, column].astype(None) + noise",
+    ): "astype(None) is float64",
+    (
+        "build/engines/pipeline.py",
+        "[known[i] for i in rng.integers(len(known), size=RANDOM_PROBES)], dtype=None",
+    ): "stored into an object column: numpy's strings become str objects, floats stay floats",
+    (
+        "build/engines/pipeline.py",
+        "[known[i] for i in rng.integers(len(known), size=RANDOM_PROBES)], )",
+    ): "stored into an object column: numpy's strings become str objects, floats stay floats",
+    (
+        "build/engines/pipeline.py",
+        "edges = np.array(sorted(probes.edges.get(column, set())), dtype=None)",
+    ): "numpy infers float64 from the Python floats recorded, and an empty list is float64 too",
+    (
+        "build/engines/pipeline.py",
+        "edges = np.array(sorted(probes.edges.get(column, set())), )",
+    ): "numpy infers float64 from the Python floats recorded, and an empty list is float64 too",
 }
 
 

@@ -109,6 +109,18 @@ def test_an_encoder_column_of_an_unknown_category_kind_is_refused(kind: str) -> 
         load_engine(arrays)
 
 
+IMPUTER_ARRAYS = stored(make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)))
+
+
+@EXAMPLES
+@given(conversion=KINDS.filter(lambda conversion: conversion not in ("float", "keep", "object")))
+def test_an_imputer_of_an_unknown_conversion_is_refused(conversion: str) -> None:
+    arrays = {**IMPUTER_ARRAYS, "steps/0/conversion": np.array(conversion)}
+    expected = f"imputer conversion {conversion!r} is not among ('float', 'keep', 'object'): rebuild the package"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        load_engine(arrays)
+
+
 @EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in STEP_KINDS))
 def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(kind: str) -> None:

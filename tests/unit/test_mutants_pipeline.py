@@ -427,3 +427,46 @@ def test_categories_of_another_type_are_refused_naming_the_step() -> None:
     reason = "columntransformer/words.categories_ holds values of type NoneType; only strings, floats and NaN compile"
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
         compile_estimator(pipeline)
+
+
+def test_a_column_transformers_outputs_keep_their_input_columns_for_the_steps_after_it() -> None:
+    """Its outputs keep the input column each one came from: a scaler after a ColumnTransformer
+    that swaps two columns puts its range on the probes of the input column it really sees."""
+    swap = ColumnTransformer([("second", "passthrough", [1]), ("first", "passthrough", [0])])
+    pipeline = Pipeline([("swap", swap), ("range", MinMaxScaler()), ("model", Ridge())])
+    pipeline.fit(NUMBERS[:, :2] * [1.0, 100.0], NUMBERS[:, 2])
+
+    probes = compiler_for(pipeline).probe_rows(pipeline, NUMBERS[:, :2] * [1.0, 100.0])
+
+    scaler = pipeline.named_steps["range"]
+    assert {scaler.data_min_[0], scaler.data_max_[0]} <= set(probes[:, 1].tolist())  # input column 1
+    assert {scaler.data_min_[1], scaler.data_max_[1]} <= set(probes[:, 0].tolist())
+
+
+def test_a_column_transformers_outputs_keep_their_labels_for_the_steps_after_it() -> None:
+    """An encoder after a ColumnTransformer names the input column in its refusal of a category it
+    never saw."""
+    rows = np.column_stack([np.arange(50) % 3.0, np.arange(50) % 2.0])
+    keep = ColumnTransformer([("first", "passthrough", [0]), ("second", "passthrough", [1])])
+    pipeline = Pipeline([("keep", keep), ("encode", OrdinalEncoder()), ("model", Ridge())])
+    pipeline.fit(rows, NUMBERS[:, 1])
+
+    engine = load_engine(compile_estimator(pipeline))
+
+    refused = "unknown category 7.0 for feature 'column 0'; known: 0.0, 1.0, 2.0"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}"):
+        engine.predict(np.array([[7.0, 1.0]]))
+
+
+def test_imputed_values_of_another_type_are_refused_naming_the_step() -> None:
+    """A most-frequent imputer fitted on objects fills with what it saw most: Python integers
+    there are neither strings nor floats, and compiling refuses them by the step's path."""
+    column = np.array([1, 2, 2, np.nan] * 10, dtype=object)
+    rows = np.column_stack([column, NUMBERS[:40, 0]]).astype(object)
+    imputer = SimpleImputer(strategy="most_frequent")
+    pipeline = make_pipeline(ColumnTransformer([("fill", imputer, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:40, 1])
+
+    reason = "columntransformer/fill.statistics_ holds values of type int; only strings, floats and NaN compile"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
+        compile_estimator(pipeline)

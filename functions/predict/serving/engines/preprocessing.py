@@ -26,6 +26,9 @@ from serving.engines.values import objects
 
 STEP_KEY = "step"
 """`<prefix>step` holds the kind of the preprocessing step stored under that prefix."""
+IMPUTER_CONVERSIONS = ("float", "keep", "object")
+"""What an imputer's `conversion` holds: how it converts the rows before filling them, as
+SimpleImputer's fitted dtype and strategy decide (build/engines/pipeline.py)."""
 CATEGORY_KINDS = ("number", "string")
 """What an encoder's `kind_<column>` holds: its categories are numbers, or strings (and NaN)."""
 
@@ -86,6 +89,10 @@ class Imputer:
     def __init__(self, arrays: Arrays) -> None:
         self.n_features = int(arrays["n_features"])
         self.conversion = str(arrays["conversion"])
+        if self.conversion not in IMPUTER_CONVERSIONS:
+            raise ValueError(
+                f"imputer conversion {self.conversion!r} is not among {IMPUTER_CONVERSIONS}: rebuild the package"
+            )
         self.statistics = objects(arrays, "statistics") if self.conversion == "object" else arrays["statistics"]
         self.kept: NDArray[np.intp] | None = arrays["kept"] if bool(arrays["drops_columns"]) else None
         self.indicator: NDArray[np.intp] | None = arrays["indicator"] if bool(arrays["add_indicator"]) else None
