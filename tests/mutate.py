@@ -916,6 +916,26 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/pipeline.py",
         "edges = np.array(sorted(probes.edges.get(column, set())), )",
     ): "numpy infers float64 from the Python floats recorded, and an empty list is float64 too",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'with np.errstate(over=None, invalid="ignore"):',
+    ): "after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'with np.errstate(invalid="ignore"):',
+    ): "after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "positive = expit(decision.reshape(-2))",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "decision -= np.max(decision, axis=1).reshape(-2, 1)",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "decision /= np.sum(decision, axis=1).reshape(-2, 1)",
+    ): "numpy takes any negative size as the unknown one: -2 is -1",
 }
 
 

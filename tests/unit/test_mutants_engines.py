@@ -5,7 +5,6 @@ values are literals from the documented limits, or scipy's own expit."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
@@ -13,12 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit as scipy_expit
-from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from build.engines import compile_estimator
 from serving.engines import load_engine
 from serving.engines.errors import UnknownCategoryError, shortened
 from serving.engines.linear import expit
+from serving.engines.scikit_learn import ScikitLearnEngine
 
 # Documented in serving/engines/errors.py: a quoted value is at most 40 characters, and an unknown
 # category's message lists at most 10 known ones. Written out here, not imported.
@@ -49,14 +52,26 @@ def test_an_unknown_category_lists_ten_known_ones_and_counts_the_rest(n_known: i
     assert message == f"unknown category 'Atlantis' for feature 'island'; known: {listed}{more}"
 
 
-def test_a_boosted_regressor_refuses_predict_proba_by_its_exact_message() -> None:
-    rows = np.arange(40.0).reshape(20, 2)
-    regressor = GradientBoostingRegressor(n_estimators=2, random_state=0).fit(rows, rows[:, 0])
-    engine = load_engine(compile_estimator(regressor))
+REGRESSORS = {
+    "forest": RandomForestRegressor(n_estimators=2, random_state=0),
+    "boosted trees": GradientBoostingRegressor(n_estimators=2, random_state=0),
+    "linear": Ridge(),
+    "pipeline": make_pipeline(StandardScaler(), Ridge()),
+}
 
-    with pytest.raises(TypeError, match=re.escape("predict_proba is only defined for classifiers") + "$") as refused:
-        engine.predict_proba(rows)
-    assert str(refused.value) == "predict_proba is only defined for classifiers"
+
+@pytest.mark.parametrize("kind", sorted(REGRESSORS))
+def test_a_regressor_refuses_predict_proba_by_its_exact_message(kind: str) -> None:
+    """Every engine, compiled or scikit-learn's, says the same words when asked for a regressor's
+    probabilities."""
+    rows = np.arange(40.0).reshape(20, 2)
+    regressor = REGRESSORS[kind].fit(rows, rows[:, 0])
+    engines = {"compiled": load_engine(compile_estimator(regressor)), "scikit-learn": ScikitLearnEngine(regressor)}
+
+    for engine in engines.values():
+        with pytest.raises(TypeError) as refused:
+            engine.predict_proba(rows)
+        assert str(refused.value) == "predict_proba is only defined for classifiers"
 
 
 @pytest.mark.parametrize("decision", [-800.0, -745.2, -1e300, 710.0, 1e300])
