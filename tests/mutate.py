@@ -936,6 +936,14 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/linear.py",
         "decision /= np.sum(decision, axis=1).reshape(-2, 1)",
     ): "numpy takes any negative size as the unknown one: -2 is -1",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'features = rows if rows.dtype.kind == "XXfXX" else np.asarray(rows, dtype=np.float64)',
+    ): "float rows reach a linear engine as float64 (the API's, or a step's output): converting them changes nothing",
+    (
+        "functions/predict/serving/engines/linear.py",
+        'features = rows if rows.dtype.kind == "F" else np.asarray(rows, dtype=np.float64)',
+    ): "float rows reach a linear engine as float64 (the API's, or a step's output): converting them changes nothing",
 }
 
 
