@@ -161,3 +161,17 @@ def test_unsupported_linear_models_are_refused() -> None:
     labels, classes = make_classification(50, 3, n_informative=2, n_redundant=0, random_state=0)
     with pytest.raises(UnsupportedEstimatorError, match="no compiled engine for LinearSVC"):
         compile_estimator(LinearSVC().fit(labels, classes))
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [3, 7]])
+def test_a_decision_of_exactly_zero_is_the_first_class_as_in_scikit_learn(labels: list[Any]) -> None:
+    """scikit-learn's binary linear classifiers predict classes_[1] only where the decision is
+    above 0: with no intercept, the all-zero row's decision is exactly 0, and it is classes_[0]."""
+    rows, target = make_classification(100, 3, n_informative=2, n_redundant=0, random_state=1)
+    estimator = LogisticRegression(fit_intercept=False).fit(rows, np.array(labels)[target])
+    zero = np.zeros((1, 3))
+
+    engine = load_engine(compile_estimator(estimator))
+
+    assert estimator.decision_function(zero).tolist() == [0.0]
+    assert engine.predict(zero).tolist() == estimator.predict(zero).tolist() == [labels[0]]
