@@ -944,6 +944,14 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/linear.py",
         'features = rows if rows.dtype.kind == "F" else np.asarray(rows, dtype=np.float64)',
     ): "float rows reach a linear engine as float64 (the API's, or a step's output): converting them changes nothing",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "return self.classes.take(indices, axis=None)",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/linear.py",
+        "return self.classes.take(indices, )",
+    ): "classes is 1-d: take along axis None or 0 picks the same labels",
 }
 
 
