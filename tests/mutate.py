@@ -952,6 +952,46 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/linear.py",
         "return self.classes.take(indices, )",
     ): "classes is 1-d: take along axis None or 0 picks the same labels",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if values.dtype.kind == "f" or self.numeric[column]:',
+    ): "the float fast path and the general lookup find the same codes; floats never reach a word column",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if values.dtype.kind != "f" and self.numeric[column]:',
+    ): "the float fast path and the general lookup find the same codes; floats never reach a word column",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if values.dtype.kind == "XXfXX" and self.numeric[column]:',
+    ): "it only picks the float fast path or the general lookup, which find the same codes",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if values.dtype.kind == "F" and self.numeric[column]:',
+    ): "it only picks the float fast path or the general lookup, which find the same codes",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "return np.fromiter(looked_up, dtype=np.intp, )",
+    ): "count only preallocates: the iterator gives values.shape[0] codes either way",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "encoded = np.empty((rows.shape[0], int(self.offsets[-1])), dtype=None)",
+    ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "encoded = np.empty((rows.shape[0], int(self.offsets[-1])), )",
+    ): "np.empty's default dtype is float64",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, strict=None)",
+    ): "the arrays store one column list per branch: the lengths are equal",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, )",
+    ): "the arrays store one column list per branch: the lengths are equal",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, strict=False)",
+    ): "the arrays store one column list per branch: the lengths are equal",
 }
 
 

@@ -248,7 +248,8 @@ def _passes_through(transformer: Any) -> bool:
 
 
 def _column_transformer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArrays, Columns]:
-    if step.sparse_output_:
+    # One that drops every column returns its dense n x 0 output before it sets sparse_output_.
+    if getattr(step, "sparse_output_", False):
         raise _refuse(context, step, "its output is a sparse matrix; set sparse_threshold=0")
     if step.transformer_weights:
         raise _refuse(context, step, "transformer_weights are not compiled")

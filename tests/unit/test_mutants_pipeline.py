@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
 from build.engines.pipeline import PIPELINE, STEP_COMPILERS, unsupported_reason
 from serving.engines import load_engine
+from serving.engines.errors import NonFiniteInputError
 
 EXTREMES = (0.0, -0.0, 1e10, -1e10, 1e300, -1e300)
 N_RANDOM = 400
@@ -470,3 +471,43 @@ def test_imputed_values_of_another_type_are_refused_naming_the_step() -> None:
     reason = "columntransformer/fill.statistics_ holds values of type int; only strings, floats and NaN compile"
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
         compile_estimator(pipeline)
+
+
+def test_a_column_transformer_that_drops_every_column_compiles_to_no_columns() -> None:
+    """A ColumnTransformer whose every branch is dropped outputs n x 0 (and returns before it
+    sets sparse_output_): nested in another one beside a kept column, it compiles and the engine
+    answers as scikit-learn does, to the bit."""
+    rows = np.random.default_rng(0).normal(size=(40, 2))
+    nothing = ColumnTransformer([("dropped", "drop", [0])])
+    pipeline = make_pipeline(ColumnTransformer([("nothing", nothing, [0]), ("kept", "passthrough", [1])]), Ridge())
+    pipeline.fit(rows, rows[:, 1] * 3)
+
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+
+    assert pipeline[0].transform(rows).shape == (40, 1)
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+def test_a_number_column_with_one_category_is_encoded_as_scikit_learn_does() -> None:
+    """One known code: a value is found or not by comparing it with that single category."""
+    rows = np.column_stack([np.full(40, 2.0), NUMBERS[:40, 0]])
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    pipeline = make_pipeline(ColumnTransformer([("codes", encoder, [0])], remainder="passthrough"), Ridge())
+    pipeline.fit(rows, NUMBERS[:40, 1])
+    asked = np.array([[2.0, 0.5], [3.0, 0.5], [-1.0, 0.5], [np.nan, 0.5]])
+
+    engine = load_engine(compile_estimator(pipeline))
+
+    assert engine.predict(asked).tobytes() == pipeline.predict(asked).tobytes()
+
+
+def test_an_infinite_value_before_a_scaler_is_refused_with_the_engines_words() -> None:
+    pipeline = make_pipeline(StandardScaler(), Ridge()).fit(NUMBERS, NUMBERS[:, 0])
+    engine = load_engine(compile_estimator(pipeline))
+    rows = NUMBERS[:2].copy()
+    rows[1, 2] = np.inf
+
+    refused = "input contains infinity, which this model does not accept"
+    with pytest.raises(NonFiniteInputError, match=f"^{re.escape(refused)}$"):
+        engine.predict(rows)

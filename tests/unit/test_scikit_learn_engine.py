@@ -10,9 +10,11 @@ from numpy.typing import NDArray
 from sklearn.datasets import load_iris
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
-from serving.engines.scikit_learn import TreeEnsembleClassifier
+from serving.engines.errors import EngineInputError
+from serving.engines.scikit_learn import ScikitLearnEngine, TreeEnsembleClassifier
 
 IRIS = load_iris()
 ESTIMATORS = {
@@ -94,3 +96,20 @@ def test_only_single_output_tree_classifiers_are_supported() -> None:
     assert TreeEnsembleClassifier.supports(ESTIMATORS["random-forest"])
     assert not TreeEnsembleClassifier.supports(multi_output)
     assert not TreeEnsembleClassifier.supports(LogisticRegression())
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_rows_scikit_learn_refuses_are_a_client_error_with_its_message(method: str) -> None:
+    """scikit-learn says what is wrong with rows it cannot take (a ValueError); the engine passes
+    its words on as an EngineInputError, which the API answers with a 4xx."""
+    estimator = KNeighborsClassifier(n_neighbors=3).fit(IRIS.data, IRIS.target)
+    engine = ScikitLearnEngine(estimator)
+    rows = IRIS.data[:2].copy()
+    rows[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^Input X contains NaN") as expected:
+        getattr(estimator, method)(rows)
+
+    with pytest.raises(EngineInputError) as refused:
+        getattr(engine, method)(rows)
+
+    assert str(refused.value) == str(expected.value)

@@ -165,11 +165,8 @@ class Encoder:
             return codes.astype(np.intp)
         # Python equality and hashing, as scikit-learn's own lookup for object arrays: "1" is not 1.0.
         lookup = self.lookups[column]
-        return np.fromiter(
-            (missing if _is_missing(value) else lookup.get(value, unknown) for value in values.tolist()),
-            dtype=np.intp,
-            count=values.shape[0],
-        )
+        looked_up = (missing if _is_missing(value) else lookup.get(value, unknown) for value in values.tolist())
+        return np.fromiter(looked_up, dtype=np.intp, count=values.shape[0])
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
         _width(rows, self.n_features)
