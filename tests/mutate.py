@@ -1020,11 +1020,15 @@ def module_statuses() -> dict[str, Counter[str]]:
 
 def status_of(mutant: str, status: str, path: Path) -> str:
     """mutmut's status, or "equivalent" for a survivor EQUIVALENT_MUTANTS lists."""
-    if status != "survived":
-        return status
-    diff = mutmut_cli.get_diff_for_mutant(mutant, path=path)
+    return "equivalent" if status == "survived" and is_listed_equivalent(mutant, path) else status
+
+
+def is_listed_equivalent(mutant: str, path: Path | None = None) -> bool:
+    """Whether the mutant's one mutated line is in EQUIVALENT_MUTANTS for its file."""
+    found = path if path is not None else mutmut_cli.find_mutant(mutant).path
+    diff = mutmut_cli.get_diff_for_mutant(mutant, path=found)
     mutated = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    return "equivalent" if len(mutated) == 1 and (str(path), mutated[0]) in EQUIVALENT_MUTANTS else status
+    return len(mutated) == 1 and (str(found), mutated[0]) in EQUIVALENT_MUTANTS
 
 
 def score_table(counts: dict[str, Counter[str]]) -> tuple[list[str], bool]:
@@ -1134,7 +1138,13 @@ def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str |
     collects every test file it is given before its first test runs, and a function of the
     request path is called by hundreds of tests in dozens of files; most mutants fail one of
     the first few, so they no longer pay for collecting the rest. The verdict is unchanged:
-    killed if any test fails, survived if all pass."""
+    killed if any test fails, survived if all pass.
+
+    A mutant EQUIVALENT_MUTANTS explains is not run: it survives (the table counts it as
+    equivalent) without every test of its function running to the end, which is what made
+    equivalent mutants the longest part of a pass. Once its line changes it is run again."""
+    if mutant_name is not None and is_listed_equivalent(mutant_name):
+        return 0
     ordered = list(tests)
     if mutant_name is None or len(ordered) <= FIRST_SESSION_TESTS:
         return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered)

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,7 +94,8 @@ def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
 
 
 # Runs the mutation run's test runner over 20 named tests with mutmut's own replaced by one that
-# records each session's tests and fails a session that holds the test named in argv[1].
+# records each session's tests and fails a session that holds the test named in argv[1]; argv[2]
+# says whether the mutant is one EQUIVALENT_MUTANTS lists.
 TWO_SESSIONS = """
 import json, sys
 import tests.mutate as mutate
@@ -105,6 +107,7 @@ def one_session(runner, *, mutant_name, tests):
     return 1 if sys.argv[1] in tests else 0
 
 mutate.mutmut_run_tests = one_session
+mutate.is_listed_equivalent = lambda mutant: sys.argv[2] == "listed"
 tests = [f"test_{index}" for index in range(20)]
 verdict = mutate.run_mutant_tests_in_two_sessions(None, mutant_name="m__mutmut_1", tests=tests)
 print(json.dumps({"verdict": verdict, "sessions": sessions}))
@@ -122,8 +125,21 @@ print(json.dumps({"verdict": verdict, "sessions": sessions}))
     ],
 )
 def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, sessions: list[int], verdict: int) -> None:
+    result = run_mutant_tests(failing, "not listed")
+
+    assert result["verdict"] == verdict
+    assert [len(session) for session in result["sessions"]] == sessions
+    in_order = [f"test_{index}" for index in range(20)]
+    assert [test for session in result["sessions"] for test in session] == in_order[: sum(sessions)]
+
+
+def test_a_listed_equivalent_mutant_survives_without_running_a_test() -> None:
+    assert run_mutant_tests("test_0", "listed") == {"verdict": 0, "sessions": []}
+
+
+def run_mutant_tests(failing: str, listed: str) -> dict[str, Any]:
     ran = subprocess.run(
-        [sys.executable, "-c", TWO_SESSIONS, failing],
+        [sys.executable, "-c", TWO_SESSIONS, failing, listed],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -131,11 +147,8 @@ def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, session
         check=True,
     )
 
-    result = json.loads(ran.stdout)
-    assert result["verdict"] == verdict
-    assert [len(session) for session in result["sessions"]] == sessions
-    in_order = [f"test_{index}" for index in range(20)]
-    assert [test for session in result["sessions"] for test in session] == in_order[: sum(sessions)]
+    result: dict[str, Any] = json.loads(ran.stdout)
+    return result
 
 
 # Stands in for mutated functions: each fixture records a call as mutmut's trampolines do.
