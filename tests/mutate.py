@@ -992,6 +992,70 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/preprocessing.py",
         "branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, strict=False)",
     ): "the arrays store one column list per branch: the lengths are equal",
+    (
+        "build/engines/forest.py",
+        "n_values = None",
+    ): "a single-output tree's value has n_classes_ columns (1 for a regressor): slicing to None takes them all",
+    (
+        "build/engines/forest.py",
+        "n_values = int(estimator.n_classes_) if is_classifier else 2",
+    ): "a regressor's tree value has one column: slicing to 2 takes that one",
+    (
+        "build/engines/forest.py",
+        "np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], dtype=None))",
+    ): "numpy infers float64 from the thresholds, Python floats, and an empty list is float64 too",
+    (
+        "build/engines/forest.py",
+        "np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], ))",
+    ): "numpy infers float64 from the thresholds, Python floats, and an empty list is float64 too",
+    (
+        "build/engines/forest.py",
+        "def probes(estimator: Any, rng_seed: int = 1) -> NDArray[np.float64]:",
+    ): "any seed draws random rows alike; the gate's verdict is the same at every build for either",
+    (
+        "build/engines/forest.py",
+        "center = np.array([np.median(t) if t.size else 1.0 for t in by_feature])",
+    ): "the centre of a feature no tree splits on changes no answer: any value will do",
+    (
+        "build/engines/forest.py",
+        "as_float32.astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/forest.py",
+        "np.nextafter(as_float32, np.float32(np.inf)).astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/forest.py",
+        "np.nextafter(as_float32, np.float32(-np.inf)).astype(None),",
+    ): "astype(None) is float64",
+    (
+        "build/engines/forest.py",
+        "low = min((t.min() for t in by_feature if t.size), default=+1.0)",
+    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
+    (
+        "build/engines/forest.py",
+        "low = min((t.min() for t in by_feature if t.size), default=-2.0)",
+    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
+    (
+        "build/engines/forest.py",
+        "high = max((t.max() for t in by_feature if t.size), default=2.0)",
+    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
+    (
+        "build/engines/forest.py",
+        "span = max(high - low, 2.0)",
+    ): "a wider range of random rows around narrow thresholds still crosses every one of them",
+    (
+        "build/engines/forest.py",
+        "rows.append(-np.abs(rng.normal(1, span, size=(200, n_features))))",
+    ): "the rows are negated absolute values, negative whatever the normal's centre",
+    (
+        "build/engines/forest.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e+30, -1e30])",
+    ): "1e+30 is the literal 1e30",
+    (
+        "build/engines/forest.py",
+        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
+    ): "1e+30 is the literal 1e30",
 }
 
 

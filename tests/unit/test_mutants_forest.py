@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas
 import pytest
 from sklearn.datasets import make_regression
 from sklearn.ensemble import (
@@ -19,9 +20,11 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from build.engines import COMPILERS, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
+from build.engines import forest as forest_compiler
 from serving.engines import load_engine
 
 FLOAT32_MAX = 3.4028234663852886e38
@@ -154,3 +157,46 @@ def test_leaf_masks_take_the_smallest_integer_with_a_bit_per_leaf(leaves: int) -
         assert arrays["leaf_masks_0"].dtype == dtype
         assert int(arrays["words"]) == words
         assert check_exactness(estimator, load_engine(arrays), {"rows": rows}) == len(rows)
+
+
+@pytest.mark.parametrize("leaves", [8, 16, 100])
+def test_the_leaf_masks_size_limit_counts_every_mask_byte(leaves: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The masks take, per feature, one row per threshold and one more, of a word set per tree:
+    a forest compiles when the limit is exactly that many bytes and is refused one byte below."""
+    rows, target = make_regression(n_samples=400, n_features=3, random_state=2)
+    estimator = RandomForestRegressor(n_estimators=3, max_leaf_nodes=leaves, random_state=0).fit(rows, target)
+    trees = [tree.tree_ for tree in estimator.estimators_]
+    thresholds = [{t for tree in trees for t in tree.threshold[tree.feature == f]} for f in range(3)]
+    dtype, words = smallest_mask(max(tree.n_leaves for tree in trees))
+    expected = sum((len(values) + 1) * len(trees) * words * dtype.itemsize for values in thresholds)
+
+    monkeypatch.setattr(forest_compiler, "MAX_MASK_BYTES", expected)
+    compile_estimator(estimator)
+    monkeypatch.setattr(forest_compiler, "MAX_MASK_BYTES", expected - 1)
+    with pytest.raises(UnsupportedEstimatorError, match=f"^leaf masks would take {expected / 1e6:.0f} MB$"):
+        compile_estimator(estimator)
+
+
+def test_a_forest_that_never_splits_compiles_and_answers_its_one_value() -> None:
+    """Fitted on a constant target, every tree is a single leaf: no feature has a threshold to
+    probe around, and the forest still compiles and passes the gate."""
+    rows = np.random.default_rng(4).normal(size=(50, 2))
+    estimator = RandomForestRegressor(n_estimators=3, random_state=0).fit(rows, np.full(50, 2.5))
+
+    probes = compiler_for(estimator).probe_rows(estimator, rows)
+    engine = load_engine(compile_estimator(estimator))
+
+    assert all(tree.tree_.node_count == 1 for tree in estimator.estimators_)
+    assert check_exactness(estimator, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+def test_a_forest_fitted_on_a_dataframe_records_its_column_names() -> None:
+    frame = pandas.DataFrame({"petal length": [1.0, 2.0, 3.0, 4.0] * 10, "width": [0.5, 0.1, 0.9, 0.2] * 10})
+    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(frame, [0, 1, 1, 0] * 10)
+
+    assert compile_estimator(estimator)["feature_names"].tolist() == ["petal length", "width"]
+
+
+def test_the_forest_compiler_refuses_another_estimator_by_its_name() -> None:
+    with pytest.raises(UnsupportedEstimatorError, match=r"^LinearRegression is not a single-output tree ensemble$"):
+        forest_compiler.compile_estimator(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]))
