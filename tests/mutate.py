@@ -1056,6 +1056,99 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/forest.py",
         "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
     ): "1e+30 is the literal 1e30",
+    (
+        "build/engines/boosting.py",
+        'def compile_estimator(estimator: Any, prefix: str = "XXXX") -> CompiledArrays:',
+    ): "every caller (build.engines.compile_estimator) passes its prefix: the default is never used",
+    (
+        "build/engines/boosting.py",
+        "split_features = [f for f in range(n_features) if any((tree.feature != f).any() for tree in model.trees)]",
+    ): "a feature no tree splits on gets masks that keep every leaf: more arrays, the same answers",
+    (
+        "build/engines/boosting.py",
+        'raise UnsupportedEstimatorError(f"{type(estimator).__name__}: leaf masks would take '
+        '{mask_bytes / 1000001.0:.0f} MB")',
+    ): "megabytes to the unit: dividing by 1,000,001 rounds as by 1,000,000 but within a millionth of a half",
+    (
+        "build/engines/boosting.py",
+        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=None)):",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, )):",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=False)):",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, strict=None)]",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, )]",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, strict=False)]",
+    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/boosting.py",
+        "kinds = np.array([CATEGORICAL if f in model.categories else NUMERIC for f in range(n_features)], dtype=None)",
+    ): "the serving engine compares each kind with == CATEGORICAL: an int64 array gives the same answers",
+    (
+        "build/engines/boosting.py",
+        "kinds = np.array([CATEGORICAL if f in model.categories else NUMERIC for f in range(n_features)], )",
+    ): "the serving engine compares each kind with == CATEGORICAL: an int64 array gives the same answers",
+    (
+        "build/engines/boosting.py",
+        '"leaf_offsets": np.cumsum([0] + [len(leaves) for leaves, _ in walked[:-1]]).astype(None),',
+    ): "the cumulative sum of Python ints is int64 already; astype(None) makes it float64, read as int",
+    (
+        "build/engines/boosting.py",
+        '"split_features": np.array(split_features, dtype=None),',
+    ): "numpy infers int64 from the Python ints; an empty list (no split) is never used as indices",
+    (
+        "build/engines/boosting.py",
+        '"split_features": np.array(split_features, ),',
+    ): "numpy infers int64 from the Python ints; an empty list (no split) is never used as indices",
+    (
+        "build/engines/pipeline.py",
+        '_transform_steps(estimator, "XXXX")',
+    ): "only whether it raises is read: the arrays under the prefix are dropped",
+    (
+        "build/engines/pipeline.py",
+        "reason = None",
+    ): "_transform_steps and _final_compiler raise the same refusal themselves when compiling goes on",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if self.conversion == "XXfloatXX":',
+    ): "float rows through the keep path (np.array, then the infinity check) are the same float64 rows",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if self.conversion == "FLOAT":',
+    ): "float rows through the keep path (np.array, then the infinity check) are the same float64 rows",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if self.conversion != "object":',
+    ): "every conversion finds NaN by x != x and fills the same values; only the array's type differs",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if self.conversion == "XXobjectXX":',
+    ): "object rows through the keep path (np.array) stay the same object rows",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        'if self.conversion == "OBJECT":',
+    ): "object rows through the keep path (np.array) stay the same object rows",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "return np.array(rows, dtype=None)",
+    ): "rows reaching an object imputer are object arrays already: np.array keeps them so",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "return np.array(rows, )",
+    ): "rows reaching an object imputer are object arrays already: np.array keeps them so",
 }
 
 

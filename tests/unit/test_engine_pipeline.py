@@ -195,7 +195,7 @@ LABELS = (NUMBERS[:, 0] > 0).astype(int)
             ),
             "step 'columntransformer/poly/polynomialfeatures' (PolynomialFeatures): no compiled engine",
         ),
-        (make_pipeline(StandardScaler(), SVC()), "final step 'svc' (SVC): no compiled engine for it"),
+        (make_pipeline(StandardScaler(), MinMaxScaler(), SVC()), "final step 'svc' (SVC): no compiled engine for it"),
         (
             make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression()),
             "step 'onehotencoder' (OneHotEncoder): sparse_output=True feeds a sparse matrix to the next step",

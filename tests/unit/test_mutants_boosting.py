@@ -6,17 +6,18 @@ values come from scikit-learn's fitted trees, its own predictions, and literals.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 import pandas
 import pytest
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_classification, make_regression
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from build.engines import UnsupportedEstimatorError, compile_estimator, compiler_for
+from build.engines import UnsupportedEstimatorError, boosting, compile_estimator, compiler_for
 from serving.engines import load_engine
 
 # GradientBoosting casts rows to float32 and refuses NaN, infinity and values beyond float32.
@@ -233,3 +234,33 @@ def test_string_categories_are_refused_naming_the_estimator_and_the_column() -> 
     )
     with pytest.raises(UnsupportedEstimatorError, match=f"^{refused}$"):
         compile_estimator(estimator)
+
+
+def test_the_leaf_masks_size_limit_counts_every_mask_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per split feature, a numeric feature's masks have one row per threshold and two more (above
+    them all, and missing), of two 64-bit words per tree for up to 128 leaves: the model compiles
+    at exactly that many bytes and is refused one byte below, naming the estimator."""
+    rows, target = make_regression(n_samples=800, n_features=3, random_state=5)
+    estimator = GradientBoostingRegressor(n_estimators=2, max_depth=None, max_leaf_nodes=100, random_state=0)
+    estimator.fit(rows, target)
+    trees = [regressor.tree_ for regressor in estimator.estimators_.ravel()]
+    assert all(65 <= tree.n_leaves <= 128 for tree in trees)  # two 64-bit words
+    split = [f for f in range(3) if any((tree.feature == f).any() for tree in trees)]
+    expected = sum(thresholds(estimator, f).size + 2 for f in split) * len(trees) * 2 * 8
+
+    monkeypatch.setattr(boosting, "MAX_MASK_BYTES", expected)
+    compile_estimator(estimator)
+    monkeypatch.setattr(boosting, "MAX_MASK_BYTES", expected - 1)
+    refused = f"GradientBoostingRegressor: leaf masks would take {expected / 1e6:.0f} MB"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(refused)}$"):
+        compile_estimator(estimator)
+
+
+def test_a_boosted_model_that_never_splits_compiles_and_answers_its_one_value() -> None:
+    rows = np.random.default_rng(4).normal(size=(50, 2))
+    estimator = GradientBoostingRegressor(n_estimators=3, random_state=0).fit(rows, np.full(50, 2.5))
+
+    engine = load_engine(compile_estimator(estimator))
+
+    assert all(tree.tree_.node_count == 1 for tree in estimator.estimators_.ravel())
+    assert engine.predict(rows).tobytes() == estimator.predict(rows).tobytes()

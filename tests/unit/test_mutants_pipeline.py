@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import numpy as np
+import pandas
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -32,6 +33,7 @@ from build.engines import UnsupportedEstimatorError, check_exactness, compile_es
 from build.engines.pipeline import PIPELINE, STEP_COMPILERS, unsupported_reason
 from serving.engines import load_engine
 from serving.engines.errors import NonFiniteInputError
+from serving.engines.preprocessing import load_step
 
 EXTREMES = (0.0, -0.0, 1e10, -1e10, 1e300, -1e300)
 N_RANDOM = 400
@@ -511,3 +513,41 @@ def test_an_infinite_value_before_a_scaler_is_refused_with_the_engines_words() -
     refused = "input contains infinity, which this model does not accept"
     with pytest.raises(NonFiniteInputError, match=f"^{re.escape(refused)}$"):
         engine.predict(rows)
+
+
+def test_rows_of_another_width_are_refused_by_the_pipeline_and_by_each_step() -> None:
+    pipeline = make_pipeline(SimpleImputer(), StandardScaler(), Ridge()).fit(NUMBERS, NUMBERS[:, 0])
+    arrays = compile_estimator(pipeline)
+    engine = load_engine(arrays)
+    imputer = load_step(arrays, "steps/0/")
+
+    narrow = NUMBERS[:2, :2]
+    refused = "expected rows of 3 features, got shape (2, 2)"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        engine.predict(narrow)
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        imputer.transform(narrow)
+
+
+def test_infinity_before_a_most_frequent_imputer_is_refused_as_scikit_learn_refuses_it() -> None:
+    pipeline = make_pipeline(SimpleImputer(strategy="most_frequent"), Ridge()).fit(np.round(NUMBERS), NUMBERS[:, 0])
+    engine = load_engine(compile_estimator(pipeline))
+    rows = np.round(NUMBERS[:2])
+    rows[0, 1] = np.inf
+    with pytest.raises(ValueError, match=r"^Input X contains infinity"):
+        pipeline.predict(rows)
+
+    refused = "input contains infinity, which this model does not accept"
+    with pytest.raises(NonFiniteInputError, match=f"^{re.escape(refused)}$"):
+        engine.predict(rows)
+
+
+def test_a_pipeline_fitted_on_a_dataframe_names_its_columns_in_refusals() -> None:
+    frame = pandas.DataFrame({"colour": ["red", "blue", "green"] * 10, "size": NUMBERS[:30, 0]})
+    encode = ColumnTransformer([("words", OrdinalEncoder(), ["colour"])], remainder="passthrough")
+    pipeline = make_pipeline(encode, Ridge()).fit(frame, NUMBERS[:30, 1])
+    engine = load_engine(compile_estimator(pipeline))
+
+    refused = "unknown category 'mauve' for feature 'colour'; known: 'blue', 'green', 'red'"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        engine.predict(np.array([["mauve", 1.0]], dtype=object))
