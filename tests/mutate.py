@@ -1149,6 +1149,24 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/preprocessing.py",
         "return np.array(rows, )",
     ): "rows reaching an object imputer are object arrays already: np.array keeps them so",
+    (
+        "functions/predict/serving/engines/forest.py",
+        '_require(1 <= n_features < len(arrays) // 2, f"n_features {n_features} does not match the '
+        '{len(arrays)} arrays")',
+    ): "ten arrays besides the two per feature: n_features is always below half their count when they match",
+    (
+        "functions/predict/serving/engines/forest.py",
+        '_require(1 <= n_features <= len(arrays) / 2, f"n_features {n_features} does not match the '
+        '{len(arrays)} arrays")',
+    ): "for a whole n_features, n <= len / 2 holds exactly when n <= len // 2",
+    (
+        "build/engines/base.py",
+        'with archive.open(member, "w", ) as stream:',
+    ): "without zip64 fields the members are laid out otherwise, read back the same; none nears 2 GiB",
+    (
+        "build/engines/base.py",
+        "np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=None)",
+    ): "write_array tests `if not allow_pickle`: None refuses object arrays as False does",
 }
 
 

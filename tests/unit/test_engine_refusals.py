@@ -175,9 +175,22 @@ def test_gradient_boosting_refuses_the_rows_scikit_learn_refuses(bad: float, col
         ("n_trees", np.array(3.0), "n_trees is a 0-d float64 array"),
         ("n_features", np.array([4]), "n_features is a 1-d int64 array"),
         ("kind", np.array(1), "kind is a 0-d int64 array"),
+        ("n_trees", np.array(0), "n_trees and words must be at least 1"),
+        ("words", None, "words is missing"),
     ],
 )
 def test_a_forest_array_of_another_type_or_shape_is_refused_naming_it(name: str, value: Any, refused: str) -> None:
     arrays = {**stored(ESTIMATORS["forest"]), name: value}
+    if value is None:
+        del arrays[name]
     with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
         load_engine(arrays)
+
+
+def test_a_forest_of_one_feature_is_read() -> None:
+    """The smallest forest the build writes: one feature, so two arrays for it besides the rest."""
+    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data[:, :1], IRIS.target)
+    with np.load(io.BytesIO(serialize(compile_estimator(estimator))), allow_pickle=False) as arrays:
+        engine = load_engine({name: arrays[name] for name in arrays.files})
+
+    assert engine.predict(IRIS.data[:, :1]).tolist() == estimator.predict(IRIS.data[:, :1]).tolist()
