@@ -17,6 +17,20 @@ import pytest
 
 from build import PROJECT_ROOT
 
+
+def run_python(script: str, *arguments: str) -> str:
+    """What `script` prints, run by this interpreter from the project root (its own process)."""
+    ran = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return ran.stdout
+
+
 SCHEMATHESIS_TEST = """
 import schemathesis
 from fastapi import FastAPI
@@ -59,16 +73,9 @@ def test_a_forked_session_runs_schemathesis_after_the_parent_did(tmp_path: Path)
     test_file = tmp_path / "test_schemathesis_in_a_fork.py"
     test_file.write_text(SCHEMATHESIS_TEST)
 
-    ran = subprocess.run(
-        [sys.executable, "-c", FORK_AFTER_A_SESSION, str(test_file)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    printed = run_python(FORK_AFTER_A_SESSION, str(test_file))
 
-    assert ran.stdout.splitlines()[-1] == "child: 0", ran.stdout + ran.stderr
+    assert printed.splitlines()[-1] == "child: 0", printed
 
 
 def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
@@ -81,16 +88,9 @@ def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
         if entry_point.group == "pytest11"
     }
 
-    listed = subprocess.run(
-        [sys.executable, "-c", "import os, tests.mutate; print(os.environ['PYTEST_PLUGINS'])"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    listed = run_python("import os, tests.mutate; print(os.environ['PYTEST_PLUGINS'])")
 
-    assert set(listed.stdout.strip().split(",")) == installed
+    assert set(listed.strip().split(",")) == installed
 
 
 # Runs the mutation run's test runner over 20 named tests with mutmut's own replaced by one that
@@ -138,16 +138,9 @@ def test_a_listed_equivalent_mutant_survives_without_running_a_test() -> None:
 
 
 def run_mutant_tests(failing: str, listed: str) -> dict[str, Any]:
-    ran = subprocess.run(
-        [sys.executable, "-c", TWO_SESSIONS, failing, listed],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    printed = run_python(TWO_SESSIONS, failing, listed)
 
-    result: dict[str, Any] = json.loads(ran.stdout)
+    result: dict[str, Any] = json.loads(printed)
     return result
 
 
@@ -200,16 +193,9 @@ def test_a_module_fixtures_calls_count_for_every_test_that_uses_it(tmp_path: Pat
     test_file = tmp_path / "test_fixture_calls.py"
     test_file.write_text(FIXTURE_CALLS_TEST)
 
-    ran = subprocess.run(
-        [sys.executable, "-c", RECORD_CALLS, str(test_file)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    printed = run_python(RECORD_CALLS, str(test_file))
 
-    assert json.loads(ran.stdout.splitlines()[-1]) == {
+    assert json.loads(printed.splitlines()[-1]) == {
         "test_first": ["build.bake", "build.probes", "serving.first"],
         "test_second": ["build.probes"],
     }
