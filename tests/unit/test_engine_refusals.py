@@ -177,6 +177,18 @@ def test_gradient_boosting_refuses_the_rows_scikit_learn_refuses(bad: float, col
         ("kind", np.array(1), "kind is a 0-d int64 array"),
         ("n_trees", np.array(0), "n_trees and words must be at least 1"),
         ("words", None, "words is missing"),
+        ("feature_names", np.array([1, 2, 3, 4]), "feature_names is a 1-d int64 array"),
+        ("classes", np.array([0.0, 1.0, 2.0]), "classes is a 1-d float64 array"),
+        ("class_names", np.array([0, 1, 2]), "class_names is a 1-d int64 array"),
+        ("surprise", np.array(1), "arrays ['surprise'] are missing or unexpected"),
+        ("n_features", np.array(1000), "n_features 1000 does not match the 18 arrays"),
+        # Within the bound (18 arrays, 9 features at most), but without the arrays of features 4 to 6.
+        (
+            "n_features",
+            np.array(7),
+            "arrays ['leaf_masks_4', 'leaf_masks_5', 'leaf_masks_6', 'thresholds_4', 'thresholds_5', 'thresholds_6']"
+            " are missing or unexpected",
+        ),
     ],
 )
 def test_a_forest_array_of_another_type_or_shape_is_refused_naming_it(name: str, value: Any, refused: str) -> None:
