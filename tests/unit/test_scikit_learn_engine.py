@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from sklearn.datasets import load_iris
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 from serving.engines.errors import EngineInputError
-from serving.engines.scikit_learn import ScikitLearnEngine, TreeEnsembleClassifier
+from serving.engines.scikit_learn import ScikitLearnEngine, TreeEnsembleClassifier, unpickle_estimator
 
 IRIS = load_iris()
 ESTIMATORS = {
@@ -113,3 +117,61 @@ def test_rows_scikit_learn_refuses_are_a_client_error_with_its_message(method: s
         getattr(engine, method)(rows)
 
     assert str(refused.value) == str(expected.value)
+
+
+def _refuse_to_be_called(*args: object) -> None:
+    raise AssertionError("the estimator's own method was called")
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_a_tree_classifier_is_served_through_its_trees_with_one_evaluation(name: str) -> None:
+    """The engine answers a forest's or tree's rows without its own predict methods, which validate
+    and dispatch through joblib (milliseconds a row), and says its labels are its probabilities'
+    first maximum, so a request for both costs one evaluation."""
+    estimator = ESTIMATORS[name].fit(IRIS.data, IRIS.target)
+    expected_labels, expected_proba = estimator.predict(IRIS.data), estimator.predict_proba(IRIS.data)
+    estimator.predict = estimator.predict_proba = _refuse_to_be_called
+    engine = ScikitLearnEngine(estimator)
+
+    assert engine.labels_are_argmax is True
+    assert engine.predict(IRIS.data).tolist() == expected_labels.tolist()
+    assert engine.predict_proba(IRIS.data).tobytes() == expected_proba.tobytes()
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        KNeighborsClassifier(n_neighbors=3),
+        LogisticRegression(max_iter=500),
+        GradientBoostingClassifier(n_estimators=3, random_state=0),
+    ],
+    ids=["k-neighbors", "logistic-regression", "gradient-boosting"],
+)
+def test_other_estimators_answer_through_their_own_methods(estimator: Any) -> None:
+    estimator.fit(IRIS.data, IRIS.target)
+    engine = ScikitLearnEngine(estimator)
+
+    assert engine.labels_are_argmax is False
+    assert np.array_equal(engine.predict(IRIS.data), estimator.predict(IRIS.data))
+
+
+class WarnsWhenUnpickled:
+    """A model whose unpickling warns about something other than its scikit-learn version."""
+
+    def __init__(self) -> None:
+        self.fitted = True  # pickle restores (and calls __setstate__ for) a non-empty state only
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        warnings.warn("a warning unpickling raises, not about versions", UserWarning, stacklevel=1)
+        self.__dict__.update(state)
+
+
+def test_only_a_version_warning_refuses_a_pickle() -> None:
+    buffer = io.BytesIO()
+    joblib.dump(WarnsWhenUnpickled(), buffer)
+
+    with pytest.warns(UserWarning, match="not about versions"):
+        loaded = unpickle_estimator(buffer.getvalue(), Path("model.joblib"))
+
+    assert isinstance(loaded, WarnsWhenUnpickled)
+    assert loaded.fitted

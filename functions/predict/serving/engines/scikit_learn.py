@@ -39,11 +39,9 @@ class TreeEnsembleClassifier:
 
     def __init__(self, estimator: Any) -> None:
         fitted = estimator.estimators_ if isinstance(estimator, FOREST_CLASSIFIERS) else [estimator]
-        self.estimator = estimator
         self.trees = [tree.tree_ for tree in fitted]
         self.classes: NDArray[Any] = estimator.classes_
         self.n_classes = int(estimator.n_classes_)
-        self.n_features_in_ = int(estimator.n_features_in_)
 
     @staticmethod
     def supports(estimator: Any) -> bool:
@@ -119,16 +117,14 @@ class ScikitLearnEngine:
     """
 
     def __init__(self, estimator: Any) -> None:
-        self.estimator = estimator
+        self.labels_are_argmax = TreeEnsembleClassifier.supports(estimator)
+        """predict is the first maximum of predict_proba (trees), so one evaluation gives both."""
         # Trees are evaluated directly on float32 rows, fitted on a DataFrame or not.
-        fast = TreeEnsembleClassifier.supports(estimator)
-        self.predictor = TreeEnsembleClassifier(estimator) if fast else as_fitted(estimator)
+        self.predictor = TreeEnsembleClassifier(estimator) if self.labels_are_argmax else as_fitted(estimator)
         self.n_features = int(estimator.n_features_in_)
         self.classes: NDArray[Any] | None = np.asarray(estimator.classes_) if hasattr(estimator, "classes_") else None
         names = getattr(estimator, "feature_names_in_", None)
         self.feature_names = None if names is None else [str(name) for name in names]
-        self.labels_are_argmax = TreeEnsembleClassifier.supports(estimator)
-        """predict is the first maximum of predict_proba (trees), so one evaluation gives both."""
 
     def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
         try:
