@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -206,3 +207,68 @@ def test_a_forest_of_one_feature_is_read() -> None:
         engine = load_engine({name: arrays[name] for name in arrays.files})
 
     assert engine.predict(IRIS.data[:, :1]).tolist() == estimator.predict(IRIS.data[:, :1]).tolist()
+
+
+def test_a_forest_of_one_class_is_read() -> None:
+    """A classifier fitted on one class is still a classifier: its one class, with probability 1."""
+    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data, np.full(len(IRIS.data), 7))
+    with np.load(io.BytesIO(serialize(compile_estimator(estimator))), allow_pickle=False) as arrays:
+        engine = load_engine({name: arrays[name] for name in arrays.files})
+
+    assert engine.predict(IRIS.data).tolist() == estimator.predict(IRIS.data).tolist()
+    assert engine.predict_proba(IRIS.data).tobytes() == estimator.predict_proba(IRIS.data).tobytes()
+
+
+def _as_int16(arrays: dict[str, Any]) -> dict[str, Any]:
+    return {name: array.astype(np.int16) for name, array in arrays.items() if name.startswith("leaf_masks_")}
+
+
+# The Iris forest of ESTIMATORS: 4 features, 3 trees of 7, 8 and 10 leaves (25), masks of one 16-bit word.
+@pytest.mark.parametrize(
+    ("changes", "refused"),
+    [
+        (lambda a: {"classes": np.array([0, 0, 1])}, "classes must be unique"),
+        (
+            lambda a: {"classes": np.array([], dtype=np.int64), "class_names": np.array([], dtype=str)},
+            "classes must be unique",
+        ),
+        # One class is a classifier's least: refused here only for the leaf values of three.
+        (
+            lambda a: {"classes": np.array([0]), "class_names": np.array(["0"])},
+            "leaf_values is float64 (25, 3), expected float64 (leaves, 1)",
+        ),
+        (lambda a: {"class_names": np.array(["a", "b"])}, "2 class_names for 3 classes"),
+        (lambda a: {"leaf_values": np.zeros(25)}, "leaf_values is a 1-d float64 array"),
+        (
+            lambda a: {"leaf_values": a["leaf_values"].astype(np.float32)},
+            "leaf_values is float32 (25, 3), expected float64 (leaves, 3)",
+        ),
+        (lambda a: {"leaf_values": np.where(a["leaf_values"] > 0, np.nan, 0.0)}, "leaf_values are not all finite"),
+        (lambda a: {"leaf_offsets": a["leaf_offsets"].astype(np.float64)}, "leaf_offsets is a 1-d float64 array"),
+        (
+            lambda a: {"leaf_offsets": np.array([0, 0, 15])},
+            "leaf_offsets must start at 0 and give each of the 3 trees at least one of the 25 leaves",
+        ),
+        # Trees of 1, 1 and 23 leaves: one leaf is a tree's least, 23 more than a 16-bit word holds.
+        (lambda a: {"leaf_offsets": np.array([0, 1, 2])}, "a tree has more leaves than 1 words of 16 bits"),
+        (_as_int16, "leaf masks are int16"),
+        (lambda a: {"words": np.array(2)}, "leaf masks are uint16"),
+        (lambda a: {"thresholds_0": a["thresholds_0"].astype(np.float32)}, "thresholds_0 is not 1-d float64"),
+        (
+            lambda a: {"thresholds_0": np.repeat(a["thresholds_0"][:1], a["thresholds_0"].size)},
+            "thresholds_0 are not finite and strictly increasing",
+        ),
+        (
+            lambda a: {"leaf_masks_0": a["leaf_masks_0"][:-1]},
+            "leaf_masks_0 is uint16 (2, 3, 1), expected uint16 (3, 3, 1)",
+        ),
+    ],
+)
+def test_inconsistent_forest_arrays_are_refused_by_their_message(
+    changes: Callable[[dict[str, Any]], dict[str, Any]], refused: str
+) -> None:
+    arrays = stored(ESTIMATORS["forest"])
+    assert np.diff([*arrays["leaf_offsets"], len(arrays["leaf_values"])]).tolist() == [7, 8, 10]
+    assert arrays["leaf_masks_0"].dtype == np.uint16
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        load_engine({**arrays, **changes(arrays)})
