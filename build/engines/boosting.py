@@ -25,9 +25,9 @@ from sklearn.ensemble import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from build.engines.base import CompiledArrays, Guarantee, UnsupportedEstimatorError
+from build.engines.base import CompiledArrays, Guarantee, UnsupportedEstimatorError, check_mask_bytes, mask_layout
 from serving.engines.base import ENGINE_KEY
-from serving.engines.boosting import CATEGORICAL, FORMAT_VERSION, NUMERIC, WORD_BITS, Link
+from serving.engines.boosting import CATEGORICAL, FORMAT_VERSION, NUMERIC, Link
 
 ENGINE = "boosted_trees"
 GRADIENT_BOOSTING = (GradientBoostingClassifier, GradientBoostingRegressor)
@@ -38,7 +38,6 @@ CLASSIFIER_LINKS: dict[type, Link] = {
     HalfMultinomialLoss: "softmax",
 }
 REGRESSOR_LINKS: dict[type, Link] = {IdentityLink: "identity", LogLink: "exp"}
-MAX_MASK_BYTES = 64 * 1024 * 1024
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BITSET_WORD_BITS = 32
 # Probes: rows of the reference data whose features are varied one at a time, and random rows.
@@ -246,13 +245,6 @@ def _goes_right(tree: _Tree, node: int, split_values: NDArray[np.float64], categ
     return np.append(np.arange(split_values.size + 1) > position, missing_right)
 
 
-def _mask_dtype(max_leaves: int) -> tuple[np.dtype[Any], int]:
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if max_leaves <= np.iinfo(dtype).bits:
-            return np.dtype(dtype), 1
-    return np.dtype(np.uint64), -(-max_leaves // WORD_BITS)
-
-
 def compile_estimator(estimator: Any, prefix: str = "") -> CompiledArrays:
     """The arrays of the BoostedTrees engine equivalent to `estimator`, under `prefix`."""
     model = _model(estimator)
@@ -265,15 +257,13 @@ def compile_estimator(estimator: Any, prefix: str = "") -> CompiledArrays:
                 np.concatenate([tree.threshold[tree.feature == feature] for tree in model.trees])
             )
     split_features = [f for f in range(n_features) if any((tree.feature == f).any() for tree in model.trees)]
-    dtype, words = _mask_dtype(max(len(leaves) for leaves, _ in walked))
+    dtype, words = mask_layout(max(len(leaves) for leaves, _ in walked))
     bits = np.iinfo(dtype).bits
     full = int(np.iinfo(dtype).max)
     # Numeric features have one bin more than categorical ones: at most one bin per threshold
     # plus one above them all; both have a last bin for missing values.
     n_bins = {f: split_values[f].size + (1 if f in model.categories else 2) for f in split_features}
-    mask_bytes = sum(n_bins.values()) * len(model.trees) * words * dtype.itemsize
-    if mask_bytes > MAX_MASK_BYTES:
-        raise UnsupportedEstimatorError(f"{type(estimator).__name__}: leaf masks would take {mask_bytes / 1e6:.0f} MB")
+    check_mask_bytes(estimator, sum(n_bins.values()) * len(model.trees) * words * dtype.itemsize)
     masks = {f: np.full((n_bins[f], len(model.trees), words), full, dtype=dtype) for f in split_features}
     for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=True)):
         for node, (first, end) in left_subtrees.items():

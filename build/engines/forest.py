@@ -15,12 +15,11 @@ from numpy.typing import NDArray
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from build.engines.base import UnsupportedEstimatorError
-from serving.engines.forest import FORMAT_VERSION, WORD_BITS
+from build.engines.base import UnsupportedEstimatorError, check_mask_bytes, mask_layout
+from serving.engines.forest import FORMAT_VERSION
 
 CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, ExtraTreeClassifier)
 REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, ExtraTreeRegressor)
-MAX_MASK_BYTES = 64 * 1024 * 1024
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -56,13 +55,6 @@ def _walk(tree: Any) -> _Tree:
     return _Tree(leaves=leaves, splits=splits)
 
 
-def _mask_dtype(max_leaves: int) -> tuple[type[np.unsignedinteger[Any]], int]:
-    for dtype, bits in ((np.uint8, 8), (np.uint16, 16), (np.uint32, 32)):
-        if max_leaves <= bits:
-            return dtype, 1
-    return np.uint64, -(-max_leaves // WORD_BITS)
-
-
 def supports(estimator: Any) -> bool:
     return type(estimator) in CLASSIFIERS + REGRESSORS and estimator.n_outputs_ == 1
 
@@ -82,21 +74,19 @@ def compile_estimator(
     walked = [_walk(tree) for tree in trees]
     n_features = int(estimator.n_features_in_)
     n_values = int(estimator.n_classes_) if is_classifier else 1
-    dtype, words = _mask_dtype(max(len(w.leaves) for w in walked))
+    dtype, words = mask_layout(max(len(w.leaves) for w in walked))
     bits = np.iinfo(dtype).bits
     thresholds = [
         np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], dtype=np.float64))
         for feature in range(n_features)
     ]
-    mask_bytes = sum((t.size + 1) * len(trees) * words * np.dtype(dtype).itemsize for t in thresholds)
-    if mask_bytes > MAX_MASK_BYTES:
-        raise UnsupportedEstimatorError(f"leaf masks would take {mask_bytes / 1e6:.0f} MB")
+    check_mask_bytes(estimator, sum((t.size + 1) * len(trees) * words * dtype.itemsize for t in thresholds))
     masks = [np.full((t.size + 1, len(trees), words), np.iinfo(dtype).max, dtype=dtype) for t in thresholds]
     for tree_index, tree in enumerate(walked):
         for feature, threshold, first, end in tree.splits:
             cleared = np.full(words, np.iinfo(dtype).max, dtype=dtype)
             for leaf in range(first, end):
-                cleared[leaf // bits] &= dtype(~(1 << (leaf % bits)) & np.iinfo(dtype).max)
+                cleared[leaf // bits] &= dtype.type(~(1 << (leaf % bits)) & np.iinfo(dtype).max)
             position = int(np.searchsorted(thresholds[feature], threshold))
             masks[feature][position + 1 :, tree_index] &= cleared
     leaf_values = np.concatenate(

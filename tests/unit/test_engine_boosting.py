@@ -30,11 +30,11 @@ from threadpoolctl import threadpool_limits
 from build.engines import (
     ExactnessError,
     UnsupportedEstimatorError,
-    boosting,
     check_exactness,
     compile_estimator,
     compiler_for,
 )
+from build.engines import base as compiler_base
 from build.engines.base import serialize
 from serving.engines import load_engine
 from serving.engines.boosting import expit
@@ -267,7 +267,7 @@ def test_unsupported_configurations_name_the_parameter(monkeypatch: pytest.Monke
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(refused)}$"):
         compile_estimator(text_categories)
 
-    monkeypatch.setattr(boosting, "MAX_MASK_BYTES", 10)
+    monkeypatch.setattr(compiler_base, "MAX_MASK_BYTES", 10)
     with pytest.raises(UnsupportedEstimatorError, match="leaf masks would take"):
         compile_estimator(GradientBoostingRegressor(n_estimators=2).fit(rows, target))
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness
-from build.engines import forest as compile_forest
+from build.engines import base as compiler_base
 from build.engines.base import serialize
 from build.engines.forest import compile_estimator, probes
 from serving.engines.forest import FORMAT_VERSION, GATHERED_SUM_LIMIT, CompiledForest, lowest_bit_positions
@@ -124,7 +124,7 @@ def test_other_estimators_are_not_compiled(estimator: Any) -> None:
 
 
 def test_masks_over_the_memory_cap_are_not_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compile_forest, "MAX_MASK_BYTES", 100)
+    monkeypatch.setattr(compiler_base, "MAX_MASK_BYTES", 100)
 
     with pytest.raises(UnsupportedEstimatorError, match="leaf masks would take"):
         compile_estimator(ESTIMATORS["random-forest"][0].fit(IRIS.data, IRIS.target))

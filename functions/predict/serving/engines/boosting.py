@@ -33,10 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays, check_format_version
+from serving.engines.base import WORD_BITS, Arrays, check_format_version
 
 FORMAT_VERSION = 1
-WORD_BITS = 64
 # Rows evaluated together: the (rows, trees) mask array of a block stays in the CPU's cache.
 BLOCK_ROWS = 2048
 # Up to this many rows, per-call overhead dominates: leaf values are summed with one numpy

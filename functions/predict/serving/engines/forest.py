@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import KINDS, check_format_version
+from serving.engines.base import KINDS, WORD_BITS, check_format_version
 
 # 2: the model's interface (feature names in order, class names) is recorded in the file.
 FORMAT_VERSION = 2
@@ -33,7 +33,6 @@ FORMAT_VERSION = 2
 # np.add.accumulate; above it, tree by tree into one buffer (less memory traffic). Both are
 # sequential sums in tree order.
 GATHERED_SUM_LIMIT = 25_000
-WORD_BITS = 64
 SCALARS = ("format_version", "n_features", "n_trees", "words")
 MASK_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
 # One-word masks of at most this many bits find their lowest set bit in a table of 2**16 positions
