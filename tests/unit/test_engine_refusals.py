@@ -272,3 +272,17 @@ def test_inconsistent_forest_arrays_are_refused_by_their_message(
     assert arrays["leaf_masks_0"].dtype == np.uint16
     with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
         load_engine({**arrays, **changes(arrays)})
+
+
+@pytest.mark.parametrize(
+    "rows", [IRIS.data[0], IRIS.data[:2, :3], np.hstack([IRIS.data[:2], IRIS.data[:2]]), IRIS.data[None, :2]]
+)
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_every_engine_refuses_rows_that_are_not_a_table_of_its_width_naming_their_shape(
+    compiled: dict[str, Any], rows: np.ndarray, method: str
+) -> None:
+    engine = load_engine(compiled)
+
+    refused = f"expected rows of 4 features, got shape {rows.shape}"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        getattr(engine, method)(rows)

@@ -35,6 +35,12 @@ class Engine(Protocol):
         ...
 
 
+def check_width(rows: NDArray[Any], n_features: int) -> None:
+    """Refuse rows that are not a 2-d array `n_features` wide, naming the shape they have."""
+    if rows.ndim != 2 or rows.shape[1] != n_features:
+        raise ValueError(f"expected rows of {n_features} features, got shape {rows.shape}")
+
+
 def check_format_version(arrays: Arrays, prefix: str, engine: str, expected: int) -> None:
     """Refuse arrays written in a format this code does not read: a package built by another
     version of the build, whose arrays could mean something else."""

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import WORD_BITS, Arrays, check_format_version
+from serving.engines.base import WORD_BITS, Arrays, check_format_version, check_width
 
 FORMAT_VERSION = 1
 # Rows evaluated together: the (rows, trees) mask array of a block stays in the CPU's cache.
@@ -106,8 +106,7 @@ class BoostedTrees:
         # A value beyond float32's range becomes inf, refused below as scikit-learn refuses it.
         with np.errstate(over="ignore"):
             features = np.asarray(rows, dtype=np.float32 if self.float32_features else np.float64)
-        if features.ndim != 2 or features.shape[1] != self.n_features:
-            raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
+        check_width(features, self.n_features)
         if self.float32_features:
             if not np.isfinite(features).all():
                 raise ValueError("the rows contain NaN or infinity, or a value too large for float32")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import KINDS, WORD_BITS, check_format_version
+from serving.engines.base import KINDS, WORD_BITS, check_format_version, check_width
 
 # 2: the model's interface (feature names in order, class names) is recorded in the file.
 FORMAT_VERSION = 2
@@ -178,8 +178,7 @@ class CompiledForest:
 
     def _mean_over_trees(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         features = np.ascontiguousarray(rows, dtype=np.float32).astype(np.float64)
-        if features.ndim != 2 or features.shape[1] != self.n_features:
-            raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
+        check_width(features, self.n_features)
         leaves = self._leaves(features)
         if leaves.size <= GATHERED_SUM_LIMIT:
             total = np.add.accumulate(self.leaf_values[leaves], axis=1)[:, -1, :]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import KINDS, Arrays, check_format_version
+from serving.engines.base import KINDS, Arrays, check_format_version, check_width
 from serving.engines.errors import NonFiniteInputError
 from serving.engines.values import labels
 
@@ -55,8 +55,7 @@ def finite_float_rows(rows: NDArray[Any], n_features: int) -> NDArray[Any]:
     """The rows as scikit-learn's check_array leaves them for a linear model: float (object
     arrays converted to float64, layout kept), 2-D, `n_features` wide, finite."""
     features = rows if rows.dtype.kind == "f" else np.asarray(rows, dtype=np.float64)
-    if features.ndim != 2 or features.shape[1] != n_features:
-        raise ValueError(f"expected rows of {n_features} features, got shape {features.shape}")
+    check_width(features, n_features)
     if not np.isfinite(features).all():
         raise NonFiniteInputError("NaN or infinity")
     return features

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays, Engine, check_format_version
+from serving.engines.base import Arrays, Engine, check_format_version, check_width
 from serving.engines.preprocessing import load_step
 
 FORMAT_VERSION = 1
@@ -28,8 +28,7 @@ class PipelineEngine:
         self.classes: NDArray[Any] | None = self.final.classes
 
     def _transformed(self, rows: NDArray[Any]) -> NDArray[Any]:
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"expected rows of {self.n_features} features, got shape {rows.shape}")
+        check_width(rows, self.n_features)
         for step in self.steps:
             rows = step.transform(rows)
         return rows

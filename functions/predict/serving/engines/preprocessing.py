@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import Arrays, unprefixed
+from serving.engines.base import Arrays, check_width, unprefixed
 from serving.engines.errors import NonFiniteInputError, UnknownCategoryError
 from serving.engines.values import objects
 
@@ -47,11 +47,6 @@ def _as_float(rows: NDArray[Any]) -> NDArray[np.float64]:
     return features
 
 
-def _width(rows: NDArray[Any], n_features: int) -> None:
-    if rows.ndim != 2 or rows.shape[1] != n_features:
-        raise ValueError(f"expected rows of {n_features} features, got shape {rows.shape}")
-
-
 def _is_missing(value: object) -> bool:
     return isinstance(value, float) and value != value
 
@@ -74,7 +69,7 @@ class Elementwise:
         self.clip = arrays["clip"]
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
-        _width(rows, self.n_features)
+        check_width(rows, self.n_features)
         features = _as_float(rows)
         for operation, operand in self.operations:
             operation(features, operand, out=features)
@@ -108,7 +103,7 @@ class Imputer:
         return features
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
-        _width(rows, self.n_features)
+        check_width(rows, self.n_features)
         features = self._converted(rows)
         missing = features != features  # NaN, as scikit-learn's _get_mask finds it, also in object arrays
         if self.kept is not None:
@@ -169,7 +164,7 @@ class Encoder:
         return np.fromiter(looked_up, dtype=np.intp, count=values.shape[0])
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
-        _width(rows, self.n_features)
+        check_width(rows, self.n_features)
         encoded = np.empty((rows.shape[0], int(self.offsets[-1])), dtype=np.float64)
         for column in range(self.n_features):
             codes = self._codes(column, rows[:, column])
@@ -210,7 +205,7 @@ class Columns:
         self.branches = [load_step(arrays, f"{prefix}branches/{index}/") for index in range(count)]
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
-        _width(rows, self.n_features)
+        check_width(rows, self.n_features)
         if not self.branches:
             return np.zeros((rows.shape[0], 0))
         parts = [
