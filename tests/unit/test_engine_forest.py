@@ -171,6 +171,13 @@ def test_without_names_the_interface_is_scikit_learns_default() -> None:
     assert compiled.class_names == []
 
 
+def test_without_class_names_a_classifier_names_its_classes_by_their_labels() -> None:
+    labels = np.array([-1, 10, 7])[IRIS.target]
+    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data, labels)
+
+    assert round_trip(estimator).class_names == ["-1", "7", "10"]
+
+
 def test_names_that_contradict_the_estimator_are_refused() -> None:
     estimator = DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target)
     estimator.feature_names_in_ = np.array(["a", "b", "c", "d"], dtype=object)
