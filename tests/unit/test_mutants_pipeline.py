@@ -386,11 +386,11 @@ def test_a_sparse_encoder_at_the_end_of_a_nested_pipeline_is_refused_where_a_den
 def test_an_encoder_whose_output_is_not_as_wide_as_its_categories_is_refused() -> None:
     """The compiled encoder lays its table out by the widths the fitted encoder records; if its
     transform answered with another width (a scikit-learn change), the columns after it would be
-    shifted, so compiling refuses, naming the step and both widths."""
-    rows = np.column_stack([np.arange(50) % 4.0, NUMBERS[:, 0]])
+    shifted, so compiling refuses, naming the step and both widths (4 and 3 categories: 7)."""
+    rows = np.column_stack([np.arange(50) % 4.0, np.arange(50) % 3.0, NUMBERS[:, 0]])
     pipeline = make_pipeline(
         ColumnTransformer(
-            [("codes", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0])], remainder="passthrough"
+            [("codes", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0, 1])], remainder="passthrough"
         ),
         Ridge(),
     ).fit(rows, NUMBERS[:, 1])
@@ -398,7 +398,7 @@ def test_an_encoder_whose_output_is_not_as_wide_as_its_categories_is_refused() -
     fitted_transform = encoder.transform
     encoder.transform = lambda features: fitted_transform(features)[:, :-1]
 
-    reason = "step 'columntransformer/codes' (OneHotEncoder): output of 3 columns, expected 4"
+    reason = "step 'columntransformer/codes' (OneHotEncoder): output of 6 columns, expected 7"
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(reason)}$"):
         compile_estimator(pipeline)
 
@@ -551,3 +551,29 @@ def test_a_pipeline_fitted_on_a_dataframe_names_its_columns_in_refusals() -> Non
     refused = "unknown category 'mauve' for feature 'colour'; known: 'blue', 'green', 'red'"
     with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
         engine.predict(np.array([["mauve", 1.0]], dtype=object))
+
+
+@pytest.mark.parametrize(
+    "color",
+    [
+        make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+        OneHotEncoder(handle_unknown="ignore"),
+    ],
+    ids=["imputed", "nan-a-category"],
+)
+def test_the_random_probes_draw_each_encoded_columns_categories_evenly_and_never_a_missing_one(color: Any) -> None:
+    """Random rows take an encoded column's known categories uniformly, not the reference's mix: a
+    reference nine tenths red, with missing colors (filled by an imputer, or a category of the
+    encoder's own), still gets random rows of every color about equally often, and none missing
+    (missing values are probed apart, one column at a time)."""
+    rng = np.random.default_rng(3)
+    colors = np.array(["red"] * 108 + ["green"] * 4 + ["blue"] * 4 + [np.nan] * 4, dtype=object)
+    rows = np.column_stack([rng.permutation(colors), rng.normal(size=120)]).astype(object)
+    prepare = ColumnTransformer([("color", color, [0]), ("x", StandardScaler(), [1])], sparse_threshold=0)
+    pipeline = make_pipeline(prepare, LogisticRegression()).fit(rows, rows[:, 1].astype(float) > 0)
+
+    random_colors = compiler_for(pipeline).probe_rows(pipeline, rows)[len(rows) : len(rows) + N_RANDOM, 0]
+
+    counts = {value: list(random_colors).count(value) for value in COLORS}
+    assert sum(counts.values()) == N_RANDOM, counts
+    assert all(count > N_RANDOM / 3 * 0.75 for count in counts.values()), counts
