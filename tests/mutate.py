@@ -1066,11 +1066,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
     ): "a feature no tree splits on gets masks that keep every leaf: more arrays, the same answers",
     (
         "build/engines/boosting.py",
-        'raise UnsupportedEstimatorError(f"{type(estimator).__name__}: leaf masks would take '
-        '{mask_bytes / 1000001.0:.0f} MB")',
-    ): "megabytes to the unit: dividing by 1,000,001 rounds as by 1,000,000 but within a millionth of a half",
-    (
-        "build/engines/boosting.py",
         "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=None)):",
     ): "walked is made from model.trees, one entry per tree: the lengths are equal",
     (
@@ -1167,6 +1162,58 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/base.py",
         "np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=None)",
     ): "write_array tests `if not allow_pickle`: None refuses object arrays as False does",
+    (
+        "functions/predict/serving/engines/scikit_learn.py",
+        "proba = np.zeros((features.shape[0], self.n_classes), dtype=None)",
+    ): "numpy's zeros are float64 by default",
+    (
+        "functions/predict/serving/engines/scikit_learn.py",
+        "proba = np.zeros((features.shape[0], self.n_classes), )",
+    ): "numpy's zeros are float64 by default",
+    (
+        "functions/predict/serving/engines/scikit_learn.py",
+        "return self.classes.take(np.argmax(proba, axis=1), axis=None), proba",
+    ): "classes_ is 1-d: taking from it flattened (axis None) is taking along axis 0",
+    (
+        "functions/predict/serving/engines/scikit_learn.py",
+        "return self.classes.take(np.argmax(proba, axis=1), ), proba",
+    ): "classes_ is 1-d: taking from it flattened (take's default) is taking along axis 0",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "found = known.take(positions) == values if known.size else np.zeros(values.shape, dtype=None)",
+    ): "np.where reads float zeros as False, as it reads bool ones: the same codes",
+    (
+        "functions/predict/serving/engines/preprocessing.py",
+        "found = known.take(positions) == values if known.size else np.zeros(values.shape, )",
+    ): "np.where reads float zeros as False, as it reads bool ones: the same codes",
+    (
+        "build/engines/forest.py",
+        ").astype(None)",
+    ): "astype(None) is float64, the dtype of the trees' values already",
+    (
+        "build/engines/forest.py",
+        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=None)]",
+    ): "walked is made from trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/forest.py",
+        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, )]",
+    ): "walked is made from trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/forest.py",
+        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=False)]",
+    ): "walked is made from trees, one entry per tree: the lengths are equal",
+    (
+        "build/engines/forest.py",
+        '"feature_names": np.array(names, dtype=None),',
+    ): "names is a list of str: numpy makes it a unicode array as with dtype=str",
+    (
+        "build/engines/forest.py",
+        '"feature_names": np.array(names, ),',
+    ): "names is a list of str: numpy makes it a unicode array as with dtype=str",
+    (
+        "build/engines/pipeline.py",
+        'if getattr(step, "sparse_output_", None):',
+    ): "read only for its truth: a missing sparse_output_ is false as None as it is as False",
 }
 
 
