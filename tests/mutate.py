@@ -1214,6 +1214,26 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/pipeline.py",
         'if getattr(step, "sparse_output_", None):',
     ): "read only for its truth: a missing sparse_output_ is false as None as it is as False",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "(features.shape[0], self.n_trees, self.words), np.iinfo(self.mask_dtype).max, None",
+    ): "np.full takes the type of the masks' maximum (int64, or uint64 for 64 bits): the same bits, the same leaves",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "(features.shape[0], self.n_trees, self.words), np.iinfo(self.mask_dtype).max, )",
+    ): "np.full takes the type of the masks' maximum (int64, or uint64 for 64 bits): the same bits, the same leaves",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "bins = np.searchsorted(self.thresholds[feature], features[:, feature], )",
+    ): 'searchsorted\'s side defaults to "left": the argument states it',
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return self.classes.take(np.argmax(mean, axis=1), axis=None)",
+    ): "classes is 1-d: taking from it flattened (axis None) is taking along axis 0",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "return self.classes.take(np.argmax(mean, axis=1), )",
+    ): "classes is 1-d: taking from it flattened (take's default) is taking along axis 0",
 }
 
 

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from serving.errors import InvalidRequestError
+from serving.errors import CategoryValuesError, InvalidRequestError
+from serving.inference import RequestInput, decode_column
 from serving.manifest import Feature
 from serving.schemas import RowParser
 
@@ -123,3 +124,38 @@ def test_long_categories_are_quoted_short_so_ten_and_the_count_of_the_rest_fit_t
     assert categories[0] not in message
     assert '"10x' not in message
     assert "and 2 more (see GET /model)" in message
+
+
+def test_the_open_inference_protocol_reads_each_category_feature_as_its_own_column() -> None:
+    """/v2 takes one tensor per feature: a category feature's BYTES tensor is validated as a list
+    of that feature's categories (a number feature's is not one), its refusals naming the tensor."""
+    features = [
+        Feature(name="x"),
+        Feature(name="colour", type="category", categories=COLOURS[:3]),
+        Feature(name="size", type="category", categories=["S", "M"], allow_missing=True),
+    ]
+    parser = RowParser(features)
+    colour = RequestInput(name="colour", shape=[3], datatype="BYTES", data=["c2", "c0", "c2"])
+    sizes = RequestInput(name="size", shape=[3, 1], datatype="BYTES", data=["M", None, "S"])
+
+    assert sorted(parser.category_columns) == ["colour", "size"]
+    assert decode_column(colour, features[1], parser, "inputs[1]").tolist() == ["c2", "c0", "c2"]
+    medium, missing, small = decode_column(sizes, features[2], parser, "inputs[2]").tolist()
+    assert (medium, small) == ("M", "S")
+    assert math.isnan(missing)  # a missing value, as the engines read one
+    unknown = RequestInput(name="colour", shape=[2], datatype="BYTES", data=["c0", "S"])
+    with pytest.raises(
+        CategoryValuesError, match=r'^inputs\[1\]\.data\[1\]: Input should be one of "c0", "c1", "c2" \(got "S"\)$'
+    ):
+        decode_column(unknown, features[1], parser, "inputs[1]")
+
+
+@pytest.mark.parametrize(
+    ("instance", "quoted"), [(5, "5"), ("row", '"row"'), (True, "true"), (None, "null"), (2.5, "2.5")]
+)
+def test_an_instance_that_is_neither_a_list_nor_an_object_is_refused_quoting_it(instance: object, quoted: str) -> None:
+    parser = RowParser([Feature(name="a"), Feature(name="b")])
+
+    assert refusal(parser, {"instances": [[1.0, 2.0], instance]}) == (
+        f"instances[1]: expected a list of 2 numbers or an object with a, b (got {quoted})"
+    )
