@@ -192,6 +192,21 @@ def test_the_published_request_schema_accepts_exactly_what_the_api_accepts(
     assert request_schema(parser).is_valid(request) is valid
 
 
+@pytest.mark.parametrize(
+    ("row", "valid"), [([1.0, None], True), ([None, 1.0], False), ([None, None], False), ([1.0, 2.0], True)]
+)
+def test_numbers_of_which_only_some_may_be_missing_are_described_position_by_position(
+    row: list[float | None], valid: bool
+) -> None:
+    """Found by the fuzzer above under `make mutate`: all numbers, but only the second may be
+    missing; the published schema had given every position the first one's schema."""
+    parser = RowParser([Feature(name="q"), Feature(name="l3", allow_missing=True)])
+
+    for request in ({"features": row}, {"instances": [[0.5, 0.5], row]}):
+        assert accepted(parser, request) is valid
+        assert request_schema(parser).is_valid(request) is valid
+
+
 # The schemas written out from the specs (models/*.toml) and the float32 range.
 
 

@@ -223,8 +223,10 @@ class RowParser:
         values = [_value_schema(feature) for feature in self.features]
         count = len(self.features)
         in_order: dict[str, Any] = {"type": "array", "minItems": count, "maxItems": count}
-        # One schema for every item when they are all alike (Iris's four numbers); else one per position.
-        in_order.update({"items": values[0]} if self.all_numeric else {"prefixItems": values, "items": False})
+        # One schema for every item when they are all alike (Iris's four numbers); else one per position
+        # (numbers too differ when only some of them may be missing).
+        alike = all(value == values[0] for value in values)
+        in_order.update({"items": values[0]} if alike else {"prefixItems": values, "items": False})
         in_order["description"] = f"{self.names}, in this order"
         by_name = {
             "title": "NamedRow",
