@@ -1234,6 +1234,30 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/forest.py",
         "return self.classes.take(np.argmax(mean, axis=1), )",
     ): "classes is 1-d: taking from it flattened (take's default) is taking along axis 0",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "word = np.take_along_axis(reachable, word_index[:, :, None], )[:, :, 0]",
+    ): "take_along_axis's axis defaults to -1, the last: axis 2 of these 3-d masks",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "position = np.frexp(lowest_bit.astype(None))[1] - 1",
+    ): "astype(None) is float64",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "features = np.ascontiguousarray(rows, dtype=np.float32).astype(None)",
+    ): "astype(None) is float64",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "if leaves.size < GATHERED_SUM_LIMIT:",
+    ): "at exactly the limit either path: both sum the trees in order from zero, the same bits",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "total = np.zeros((features.shape[0], self.leaf_values.shape[1]), dtype=None)",
+    ): "numpy's zeros are float64 by default",
+    (
+        "functions/predict/serving/engines/forest.py",
+        "total = np.zeros((features.shape[0], self.leaf_values.shape[1]), )",
+    ): "numpy's zeros are float64 by default",
 }
 
 

@@ -159,3 +159,23 @@ def test_an_instance_that_is_neither_a_list_nor_an_object_is_refused_quoting_it(
     assert refusal(parser, {"instances": [[1.0, 2.0], instance]}) == (
         f"instances[1]: expected a list of 2 numbers or an object with a, b (got {quoted})"
     )
+
+
+ACCEPTED = '{"features": [2 numbers]}, {"instances": [rows]} or {"a": number, "b": number}'
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ({"instances": []}, "instances: List should have at least 1 item after validation, not 0 (got [])"),
+        ({"instances": "x"}, 'instances: Input should be a valid list (got "x")'),
+        ({"features": "abc"}, 'features: Input should be a valid list (got "abc")'),
+        ({"features": [1.0, 2.0], "extra": 1}, "extra: Extra inputs are not permitted (got 1)"),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_refused_at_its_own_key_naming_the_accepted_shapes(
+    body: dict[str, object], refused: str
+) -> None:
+    parser = RowParser([Feature(name="a"), Feature(name="b")])
+
+    assert refusal(parser, body) == f"invalid request: {refused}; expected {ACCEPTED}"
