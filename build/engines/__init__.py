@@ -98,7 +98,12 @@ def check_exactness(estimator: Any, engine: Engine, datasets: dict[str, NDArray[
             expected_proba = estimator.predict_proba(rows) if engine.classes is not None else None
         actual = engine.predict(rows)
         if not identical(expected, actual):
-            differing = np.flatnonzero(expected != actual) if expected.shape == actual.shape else np.arange(len(rows))
+            # Row by row as `identical` compares: -0.0 differs from 0.0, which `!=` would not count.
+            same_shape = expected.shape == actual.shape
+            differs = [
+                not same_shape or not identical(expected[i : i + 1], actual[i : i + 1]) for i in range(len(rows))
+            ]
+            differing = np.flatnonzero(differs)
             problems.append(f"{name}: predict differs on {differing.size} of {len(rows)} rows, first {differing[:5]}")
         if expected_proba is not None:
             actual_proba = engine.predict_proba(rows)

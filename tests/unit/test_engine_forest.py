@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -209,3 +210,42 @@ def test_one_word_masks_are_read_by_table_or_computed_with_the_same_answers(leav
     assert compiled.words == 1
     assert (compiled.lowest_bit is not None) == by_table
     assert compiled.predict(rows).tobytes() == estimator.predict(rows).tobytes()
+
+
+# Half the targets -0.0: a median leaf (criterion="absolute_error") holds -0.0 itself.
+SIGNED_ZERO_ROWS = np.arange(40, dtype=np.float64).reshape(20, 2)
+SIGNED_ZERO_TARGET = np.where(np.arange(20) < 10, -0.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        DecisionTreeRegressor(criterion="absolute_error", random_state=0),
+        ExtraTreeRegressor(criterion="absolute_error", random_state=0),
+        RandomForestRegressor(n_estimators=5, criterion="absolute_error", bootstrap=False, random_state=0),
+        ExtraTreesRegressor(n_estimators=5, criterion="absolute_error", random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+@pytest.mark.parametrize("n_rows", [1, GATHERED_SUM_LIMIT // 5, GATHERED_SUM_LIMIT // 5 + 1, 30_000])
+def test_a_negative_zero_leaf_answers_as_scikit_learn_does_on_either_summing_path(estimator: Any, n_rows: int) -> None:
+    """A tree answers its -0.0 leaf as -0.0; a forest adds its trees' values to zeros, so 0.0. Both
+    at one row, at the gathered sum's limit (5 trees), one row past it and far past it."""
+    estimator.fit(SIGNED_ZERO_ROWS, SIGNED_ZERO_TARGET)
+    rows = np.resize(SIGNED_ZERO_ROWS, (n_rows, 2))
+    expected = estimator.predict(rows)
+    assert (expected == 0).any()
+
+    assert round_trip(estimator).predict(rows).tobytes() == expected.tobytes()
+
+
+def test_a_forest_of_one_tree_with_a_negative_zero_leaf_is_refused_by_the_gate() -> None:
+    """The arrays do not tell one tree from a forest of one: the engine answers -0.0 as a tree does,
+    where the forest answers 0.0, and the gate counts every such row."""
+    forest = RandomForestRegressor(n_estimators=1, criterion="absolute_error", bootstrap=False, random_state=0)
+    forest.fit(SIGNED_ZERO_ROWS, SIGNED_ZERO_TARGET)
+    zeros = np.flatnonzero(forest.predict(SIGNED_ZERO_ROWS) == 0)
+
+    refused = f"rows: predict differs on {zeros.size} of 20 rows, first {zeros[:5]}"
+    with pytest.raises(ExactnessError, match=re.escape(refused)):
+        check_exactness(forest, round_trip(forest), {"rows": SIGNED_ZERO_ROWS})

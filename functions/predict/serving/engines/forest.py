@@ -4,8 +4,12 @@ scikit-learn evaluates it.
 How scikit-learn computes a forest's output: features are cast to float32; in each tree a
 row goes left while `float64(x[feature]) <= threshold`; the reached leaf's values are added,
 tree by tree in `estimators_` order, to float64 zeros; the sum is divided in place by the
-number of trees; a classifier's class is the first maximum. A single tree is the one-tree
-case (0 + v and v / 1 are exact).
+number of trees; a classifier's class is the first maximum. A single tree (a DecisionTree or
+ExtraTree) answers its leaf's values as they are: v / 1 is exact, but 0 + v is not when v is
+-0.0 (a median leaf of `criterion="absolute_error"`). The arrays do not say whether one tree is
+a tree or a forest of one, so a forest of one tree with a -0.0 leaf answers -0.0 where
+scikit-learn answers 0.0; the build's exactness gate sees every leaf through the training rows,
+refuses it, and scikit-learn serves that model.
 
 How this finds the leaves without walking the trees node by node (the bitvector method of
 QuickScorer, Lucchese et al., SIGIR 2015): every split threshold of a feature is one of that
@@ -180,8 +184,12 @@ class CompiledForest:
         features = np.ascontiguousarray(rows, dtype=np.float32).astype(np.float64)
         check_width(features, self.n_features)
         leaves = self._leaves(features)
-        if leaves.size <= GATHERED_SUM_LIMIT:
-            total = np.add.accumulate(self.leaf_values[leaves], axis=1)[:, -1, :]
+        if self.n_trees == 1:
+            total = self.leaf_values[leaves[:, 0]]
+        elif leaves.size <= GATHERED_SUM_LIMIT:
+            # Summed from the first tree's values, not from zeros: adding 0.0 at the end gives the
+            # sum from zeros to the bit (the two differ only by a -0.0 total, which 0.0 + turns to 0.0).
+            total = np.add.accumulate(self.leaf_values[leaves], axis=1)[:, -1, :] + 0.0
         else:
             by_tree = np.ascontiguousarray(leaves.T)
             total = np.zeros((features.shape[0], self.leaf_values.shape[1]), dtype=np.float64)
