@@ -1248,8 +1248,8 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
     ): "astype(None) is float64",
     (
         "functions/predict/serving/engines/forest.py",
-        "if leaves.size < GATHERED_SUM_LIMIT:",
-    ): "at exactly the limit either path: both sum the trees in order from zero, the same bits",
+        "elif leaves.size < GATHERED_SUM_LIMIT:",
+    ): "at exactly the limit either path: both give the sum from zeros in tree order, to the bit",
     (
         "functions/predict/serving/engines/forest.py",
         "total = np.zeros((features.shape[0], self.leaf_values.shape[1]), dtype=None)",

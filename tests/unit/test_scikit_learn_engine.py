@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -128,7 +129,7 @@ def test_a_tree_classifier_is_served_through_its_trees_with_one_evaluation(name:
     """The engine answers a forest's or tree's rows without its own predict methods, which validate
     and dispatch through joblib (milliseconds a row), and says its labels are its probabilities'
     first maximum, so a request for both costs one evaluation."""
-    estimator = ESTIMATORS[name].fit(IRIS.data, IRIS.target)
+    estimator = clone(ESTIMATORS[name]).fit(IRIS.data, IRIS.target)  # a copy: its methods are replaced below
     expected_labels, expected_proba = estimator.predict(IRIS.data), estimator.predict_proba(IRIS.data)
     estimator.predict = estimator.predict_proba = _refuse_to_be_called
     engine = ScikitLearnEngine(estimator)
@@ -153,6 +154,7 @@ def test_other_estimators_answer_through_their_own_methods(estimator: Any) -> No
 
     assert engine.labels_are_argmax is False
     assert np.array_equal(engine.predict(IRIS.data), estimator.predict(IRIS.data))
+    assert engine.predict_proba(IRIS.data).tobytes() == estimator.predict_proba(IRIS.data).tobytes()
 
 
 class WarnsWhenUnpickled:
