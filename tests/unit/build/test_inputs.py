@@ -38,7 +38,7 @@ MUST_BE_INPUTS = (
 )
 # Files a project holds that nothing in the package comes from, as (path, content).
 NOT_INPUTS = (
-    "tests/unit/test_app.py",
+    "tests/unit/predict/test_app.py",
     "bench/run.py",
     "docs/api.md",
     "README.md",

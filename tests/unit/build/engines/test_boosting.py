@@ -285,7 +285,7 @@ with np.load(sys.argv[1] + "/model.npz", allow_pickle=False) as stored:
 np.save(sys.argv[1] + "/proba.npy", engine.predict_proba(np.load(sys.argv[1] + "/rows.npy")))
 print(sorted({"sklearn", "scipy", "joblib"} & {name.split(".")[0] for name in sys.modules}))
 """
-    serving_dir = Path(__file__).parents[2] / "functions" / "predict"
+    serving_dir = Path(__file__).parents[4] / "functions" / "predict"
     env = {**os.environ, "PYTHONPATH": str(serving_dir)}
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, env=env)
 
