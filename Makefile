@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit mutate bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit fuzz mutate bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,11 +64,19 @@ lint: setup ## ruff and mypy
 	ruff format --check .
 	mypy
 
+# The tests run on every core (pytest-xdist; WORKERS=1 for one process), with the hypothesis
+# profile HYPOTHESIS_PROFILE names (tests/conftest.py: `ci` unless set).
+WORKERS ?= auto
+PYTEST := pytest --numprocesses=$(WORKERS) --dist=worksteal
+
 test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests
-	pytest
+	$(PYTEST)
 
 test-unit: setup node_modules/.package-lock.json ## tests/unit only: no build, no built package (tests/integration needs one)
-	pytest tests/unit
+	$(PYTEST) tests/unit
+
+fuzz: setup node_modules/.package-lock.json ## the property tests and fuzzers with many more examples (hypothesis profile `deep`); run before calling an issue done
+	HYPOTHESIS_PROFILE=deep $(PYTEST) --no-cov tests/unit
 
 mutate: setup ## mutation testing of the critical modules (not in CI; MUTANTS="serving.model.*" for some): a score per module (docs/mutation.md)
 	python tests/mutate.py run $(MUTANTS)

@@ -1,5 +1,5 @@
 """One schemathesis run against an app's own /openapi.json, shared by the Iris and the penguins
-contract tests: every check, a fixed seed (derandomized), a bounded budget."""
+contract tests: every check, as many examples as the hypothesis profile gives (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ CompleteCase = Callable[[schemathesis.Case], schemathesis.Case]
 
 
 def check_schema_contract(
-    app: Any, manifest: Manifest, mode: schemathesis.GenerationMode, complete: CompleteCase, examples: int
+    app: Any, manifest: Manifest, mode: schemathesis.GenerationMode, complete: CompleteCase
 ) -> None:
     """Positive cases (completed by `complete` with what JSON Schema cannot state) must be accepted,
     negative ones refused with a 4xx, and every response must match the schema."""
@@ -26,13 +26,7 @@ def check_schema_contract(
         cases = cases.map(complete)
 
     @given(case=cases)
-    @settings(
-        max_examples=examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-    )
+    @settings(suppress_health_check=[*settings().suppress_health_check, HealthCheck.filter_too_much])
     def conforms(case: schemathesis.Case) -> None:
         case.call_and_validate()
 

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import joblib
 import pytest
+from filelock import FileLock
 from moto import mock_aws
 
 from build import DEFAULT_SPEC, package, train
@@ -26,23 +27,46 @@ from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
-from serving.manifest import COMPILED, SCIKIT_LEARN
-
-# Set by tests/mutate.py: a directory where the session fixtures keep trained models between the
-# many pytest sessions of a mutation run (one per mutant). Training (build/train.py) is not
-# mutated, so a model trained once is the one every mutant's session would train again; baking
-# is mutated, so it still runs in each session. Unset, as in `make test`, each session trains
-# from scratch in a temporary directory.
-TRAINING_CACHE_ENV = "MUTATE_TRAINING_CACHE"
+from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
 
 
-def training_cache(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory to train `spec` into: this session's own, or the mutation run's shared one,
-    keyed by the spec's fingerprint (train_if_needed reuses a model only when it matches)."""
-    shared = os.environ.get(TRAINING_CACHE_ENV)
-    if shared is None:
-        return tmp_path_factory.mktemp(f"{spec.name}-training")
-    return Path(shared) / fingerprint(spec)
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """The directory `make` fills, made once per test run: pytest-xdist's workers each run a session of
+    their own, under one base directory of the run, and the first to get here makes it while the
+    others wait on its lock. Nothing is kept between runs, so no run sees another's code."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory = shared / "shared" / name
+    directory.parent.mkdir(exist_ok=True)
+    done = directory / ".made"
+    with FileLock(directory.parent / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            make(directory)
+            done.touch()
+    return directory
+
+
+def trained(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`spec`'s model trained once per test run: model.joblib and its manifest."""
+    return shared_once(
+        tmp_path_factory, f"{spec.name}-{fingerprint(spec)[:16]}", lambda into: train_if_needed(into, spec)
+    )
+
+
+def baked(spec: ModelSpec, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A package directory holding `spec`'s model baked with `engine` (which must serve it), once per
+    test run."""
+    training = trained(spec, tmp_path_factory)
+    package = shared_once(
+        tmp_path_factory,
+        f"{spec.name}-{fingerprint(spec)[:16]}-{engine}",
+        lambda into: bake_model(into, engine, training, spec),
+    )
+    manifest = json.loads((package / PACKAGE_MODEL_DIR / MANIFEST_FILE).read_text())
+    assert manifest["engine"]["name"] == engine, manifest["engine"]
+    return package
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +82,7 @@ def no_metrics_left_over() -> None:
 @pytest.fixture(scope="session")
 def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The product's model as the build step trains it: model.joblib and its manifest."""
-    spec = load_spec(DEFAULT_SPEC)
-    model_dir = training_cache(spec, tmp_path_factory)
-    train_if_needed(model_dir, spec)
-    return model_dir
+    return trained(load_spec(DEFAULT_SPEC), tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -84,14 +105,9 @@ def iris_estimator(training_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
-def iris_model_dir(
-    request: pytest.FixtureRequest, training_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def iris_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The model directory the build bakes into the package, once per engine."""
-    package = tmp_path_factory.mktemp(f"package-{request.param}")
-    baked = bake_model(package, request.param, training_dir, load_spec(DEFAULT_SPEC))
-    assert baked.serving_engine.name == request.param
-    return package / PACKAGE_MODEL_DIR
+    return baked(load_spec(DEFAULT_SPEC), request.param, tmp_path_factory) / PACKAGE_MODEL_DIR
 
 
 @pytest.fixture

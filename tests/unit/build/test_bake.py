@@ -19,8 +19,8 @@ from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
-from tests.conftest import imported_app
 from tests.events import http_api_event, response_json
+from tests.unit.conftest import imported_app
 
 
 def spec_with(estimator: str, **params: Any) -> ModelSpec:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -23,8 +23,8 @@ from build.checks import check_cases, write_check_events
 from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
-from tests.conftest import logging_unconfigured, tiny_spec
 from tests.events import load_event, response_json
+from tests.unit.conftest import logging_unconfigured, tiny_spec
 
 # The most rows a check sends in one batch (build/checks.py's docstring: a handful of rows, quick to answer).
 MAX_CHECK_ROWS = 10
@@ -36,7 +36,6 @@ def fitted_rows(count: int, width: int) -> np.ndarray[Any, Any]:
     return np.random.default_rng(count).normal(size=(count, width))
 
 
-@settings(max_examples=15, deadline=None)
 @given(
     labels=st.lists(st.integers(-5, 5) | st.sampled_from(["a", "b", "c"]), min_size=2, max_size=4, unique=True).filter(
         lambda labels: len({type(label) for label in labels}) == 1

@@ -22,8 +22,8 @@ from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
-from tests.conftest import imported_app
 from tests.events import http_api_event, response_json
+from tests.unit.conftest import imported_app
 
 PENGUINS = DEFAULT_SPEC.parent / "data" / "penguins.csv"
 NUMBERS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]

@@ -21,7 +21,7 @@ from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
-from tests.conftest import logging_unconfigured
+from tests.unit.conftest import logging_unconfigured
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 

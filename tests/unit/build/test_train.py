@@ -12,7 +12,7 @@ import pytest
 
 from build import train
 from build.train import MANIFEST_FILE, MODEL_FILE, train_if_needed
-from tests.conftest import tiny_spec
+from tests.unit.conftest import tiny_spec
 
 TINY = tiny_spec(n_estimators=3)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.docs_examples import DEFAULT_MODEL, LOCAL_URL, Example, curl_examples, python_examples
@@ -72,7 +72,6 @@ def test_a_python_block_is_a_script_with_its_printed_lines(tmp_path: Path) -> No
     assert [(example.code, example.shown) for example in python_examples([document])] == [("print(1)", "1")]
 
 
-@settings(max_examples=200, derandomize=True, database=None)
 @given(text=st.text(st.characters(blacklist_characters=".~"), min_size=1).map(str.strip), data=st.data())
 def test_dots_stand_for_any_text_and_nothing_else_differs(text: str, data: st.DataObject) -> None:
     start = data.draw(st.integers(0, len(text)))

@@ -19,8 +19,8 @@ from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from serving import model as model_module
 from serving.errors import ModelLoadError
-from tests.conftest import LogRecords
 from tests.events import EVENT_BUILDERS, http_api_event, response_json
+from tests.unit.conftest import LogRecords
 
 IRIS = load_iris()
 

@@ -15,18 +15,14 @@ from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
 from serving.limits import MAX_BODY_BYTES
-from tests.conftest import LogRecords
 from tests.events import EVENT_BUILDERS, http_api_event, response_text
+from tests.unit.conftest import LogRecords
 
 MODEL = "iris-random-forest"
 # "A few KB": far below Lambda's 6 MB response limit whatever the request.
 ERROR_BODY_LIMIT = 4096
-FUZZ = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-)
+# Up to 6 MB bodies: a large smallest example is what this fuzzer means to send.
+FUZZ = settings(suppress_health_check=[*settings().suppress_health_check, HealthCheck.large_base_example])
 
 ROUTES = [
     "/",
@@ -136,7 +132,7 @@ def assert_seed_contract(app_module: ModuleType, context: LambdaContext) -> None
 
 
 def test_generated_requests_get_no_5xx_and_small_errors(app_module: ModuleType, lambda_context: LambdaContext) -> None:
-    @settings(FUZZ, max_examples=400)
+    @FUZZ
     @given(
         shape=st.sampled_from(sorted(EVENT_BUILDERS)),
         stage=st.sampled_from([None, "prod"]),
@@ -214,7 +210,7 @@ OVERSIZED_BODIES: dict[str, Callable[[int], str]] = {
 def test_error_bodies_and_log_lines_stay_small_up_to_the_request_limit(
     app_module: ModuleType, lambda_context: LambdaContext, log_records: LogRecords
 ) -> None:
-    @settings(FUZZ, max_examples=60)
+    @FUZZ
     @given(
         kind=st.sampled_from(sorted(OVERSIZED_BODIES)),
         size=st.integers(1, MAX_BODY_BYTES),

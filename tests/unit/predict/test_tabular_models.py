@@ -21,7 +21,6 @@ from jsonschema import Draft202012Validator
 from numpy.typing import NDArray
 
 from build import PROJECT_ROOT
-from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
@@ -30,17 +29,13 @@ from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.schemas import FLOAT32_MAX
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer
-from tests.conftest import imported_app, training_cache
 from tests.events import http_api_event, response_json
 from tests.schema_contract import check_schema_contract
+from tests.unit.conftest import baked, imported_app, trained
 
-EXAMPLES = settings(
-    max_examples=60,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+# The served models are session fixtures, the same for every example: a function-scoped fixture
+# these tests take alongside (none reset between examples) is read, never changed.
+EXAMPLES = settings(suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture])
 
 
 @dataclass(frozen=True)
@@ -69,11 +64,11 @@ class Served:
 
 def served(spec_file: str, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     spec = load_spec(PROJECT_ROOT / "models" / spec_file)
-    cache = training_cache(spec, tmp_path_factory)
-    package = tmp_path_factory.mktemp(f"{spec.name}-{engine}-package")
-    assert bake_model(package, engine, cache, spec).serving_engine.name == engine
+    package = baked(spec, engine, tmp_path_factory)
     with imported_app(package / PACKAGE_MODEL_DIR) as app:
-        yield Served(app, joblib.load(cache / MODEL_FILE), check_rows(spec).held_out, spec, engine)
+        yield Served(
+            app, joblib.load(trained(spec, tmp_path_factory) / MODEL_FILE), check_rows(spec).held_out, spec, engine
+        )
 
 
 @pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])
@@ -499,4 +494,4 @@ def same_rows(case: schemathesis.Case) -> schemathesis.Case:
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
 def test_penguins_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, penguins: Served) -> None:
     manifest = penguins.app.model.manifest
-    check_schema_contract(penguins.app.app, manifest, mode, same_rows, examples=60)
+    check_schema_contract(penguins.app.app, manifest, mode, same_rows)

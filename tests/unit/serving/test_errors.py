@@ -9,8 +9,8 @@ import pytest
 
 from local.lambda_local import LambdaContext
 from serving.model import LoadedModel, Predictions
-from tests.conftest import LogRecords
 from tests.events import http_api_event, response_json, rest_api_event
+from tests.unit.conftest import LogRecords
 
 
 def failing_predict(self: LoadedModel, rows: Sequence[Sequence[float]], probabilities: bool = False) -> Predictions:

@@ -14,9 +14,9 @@ import pytest
 
 from local.lambda_local import LambdaContext
 from serving.errors import UnsupportedEventError
-from tests.conftest import LogRecords
 from tests.events import EVENT_BUILDERS, http_api_event, response_json, rest_api_event
 from tests.sam_events import NON_HTTP_SAMPLES, SAM_HTTP_SAMPLES, sam_sample
+from tests.unit.conftest import LogRecords
 
 SERVED = "serves API Gateway REST API (payload format 1.0), HTTP API (payload format 2.0) and Lambda Function URL"
 JSON_VALUES: dict[str, Any] = {"empty-object": {}, "array": [], "null": None, "string": "hello", "number": 42}

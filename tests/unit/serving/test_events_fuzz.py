@@ -12,7 +12,7 @@ import json
 from types import ModuleType
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
@@ -23,12 +23,6 @@ from tests.sam_events import NON_HTTP_SAMPLES, sam_sample
 
 # An error body names the problem and what is accepted, never more than a few KB.
 MAX_ERROR_BODY = 4096
-FUZZ = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 # Every character, lone surrogates too: a JSON "\ud800" escape reaches the handler as one.
 TEXT = st.text(st.characters(exclude_categories=()), max_size=24)
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
@@ -61,7 +55,6 @@ def assert_still_serving(app_module: ModuleType) -> None:
     assert app_module.handler(http_api_event(), LambdaContext())["body"] == '{"prediction":1}'
 
 
-@settings(FUZZ, max_examples=200)
 @given(event=JSON)
 def test_any_json_value_is_refused_or_answered_below_500(app_module: ModuleType, event: Any) -> None:
     response = invoke(app_module, event)
@@ -82,7 +75,6 @@ def other_service_events(draw: st.DrawFn) -> Any:
     return event
 
 
-@settings(FUZZ, max_examples=100)
 @given(event=other_service_events())
 def test_events_of_other_services_are_refused(app_module: ModuleType, event: Any) -> None:
     assert invoke(app_module, event) is None
@@ -113,7 +105,6 @@ def malformed_events(draw: st.DrawFn) -> dict[str, Any]:
     return event
 
 
-@settings(FUZZ, max_examples=400)
 @given(event=malformed_events())
 def test_malformed_http_events_get_no_5xx(app_module: ModuleType, event: dict[str, Any]) -> None:
     response = invoke(app_module, event)

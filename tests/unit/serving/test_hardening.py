@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -17,9 +17,6 @@ from tests.events import EVENT_BUILDERS, SEED_BODY, http_api_event, response_jso
 
 MODEL = "iris-random-forest"
 INFER = f"/v2/models/{MODEL}/infer"
-EXAMPLES = settings(
-    max_examples=60, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
@@ -36,7 +33,6 @@ def infer_body(data: list[Any], datatype: str, rows: int = 1) -> dict[str, Any]:
     return {"inputs": [{"name": "input-0", "shape": [rows, 4], "datatype": datatype, "data": data}]}
 
 
-@EXAMPLES
 @given(value=json_values, limit=st.integers(8, 200))
 def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
     quoted = quote(value, limit)
@@ -46,7 +42,6 @@ def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
     assert quoted == full if len(full) <= limit else quoted == full[: limit - 3] + "..."
 
 
-@EXAMPLES
 @given(text=st.text(), limit=st.integers(8, 200))
 def test_shortened_text_is_bounded_ascii(text: str, limit: int) -> None:
     shortened = shorten(text, limit)
@@ -64,7 +59,6 @@ def test_quoting_a_deep_or_huge_value_is_cheap_and_safe() -> None:
     assert quote(["x" * 6_000_000]) == '["' + "x" * (MAX_QUOTED_CHARS - 5) + "..."
 
 
-@EXAMPLES
 @given(count=st.integers(0, 50))
 def test_at_most_a_few_problems_are_listed(count: int) -> None:
     problems = [{"loc": (f"field{i}",), "msg": "Field required", "type": "missing"} for i in range(count)]
@@ -88,7 +82,6 @@ media_types = st.builds(
 def test_one_json_rule_for_every_post_route(path: str, app_module: ModuleType, lambda_context: LambdaContext) -> None:
     body = SEED_BODY if path == "/predict" else infer_body([6.1, 2.8, 4.7, 1.2], "FP64")
 
-    @EXAMPLES
     @given(content_type=media_types)
     def follows_the_rule(content_type: str) -> None:
         kind, subtype = content_type.split(";")[0].lower().split("/")
@@ -107,7 +100,6 @@ def test_integers_beyond_the_range_are_400_for_every_datatype(
 ) -> None:
     limit = 2**53 if datatype == "INT64" else 3.4028234663852886e38
 
-    @EXAMPLES
     @given(
         value=st.integers(min_value=int(limit) + 1, max_value=10**4000) | st.sampled_from([10**400, 2**1024]),
         sign=st.sampled_from([1, -1]),

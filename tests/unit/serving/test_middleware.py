@@ -15,14 +15,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
-from tests.conftest import LogRecords, imported_app
 from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, response_json
+from tests.unit.conftest import LogRecords, imported_app
 
 # Written out here, not imported: what API Gateway accepts in a mapping key (letters, digits and
 # $-_.+!*'()), so the generated base paths do not come from the pattern under test.
@@ -31,13 +31,6 @@ KEY_CHARACTERS = string.ascii_letters + string.digits + "$-_.+!*'()"
 ROUTE_SEGMENTS = {"", "predict", "model", "docs", "openapi.json", "v2"}
 TEMPLATE_PATTERN = source_template()["Parameters"]["ApiBasePath"]["AllowedPattern"]
 
-EXAMPLES = settings(
-    max_examples=15,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 segments = st.text(KEY_CHARACTERS, min_size=1, max_size=12).filter(lambda s: s.strip(".") != "")
 base_paths = (
@@ -71,7 +64,6 @@ def call(app: ModuleType, shape: str, stage: str, path: str, method: str = "GET"
 
 
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
-@EXAMPLES
 @given(base_path=base_paths, data=st.data())
 def test_the_api_answers_under_the_base_path(
     shape: str, base_path: str, data: st.DataObject, iris_model_dir: Path
@@ -90,7 +82,6 @@ def test_the_api_answers_under_the_base_path(
 
 
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
-@EXAMPLES
 @given(base_path=base_paths, tail=st.text(KEY_CHARACTERS, min_size=1, max_size=6))
 def test_a_path_that_only_starts_like_the_base_path_is_not_under_it(
     shape: str, base_path: str, tail: str, iris_model_dir: Path
@@ -150,7 +141,6 @@ def bad_base_paths() -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=200, derandomize=True, database=None)
 @given(value=bad_base_paths())
 def test_a_bad_base_path_is_refused(value: str) -> None:
     expected = f"^{API_BASE_PATH_VARIABLE} is {re.escape(repr(value))}: expected empty or a path"
@@ -189,7 +179,6 @@ def test_the_template_parameter_sets_the_base_path() -> None:
     assert API_BASE_PATH_VARIABLE not in default_resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
 
 
-@settings(max_examples=300, derandomize=True, database=None)
 @given(value=st.one_of(base_paths, bad_base_paths(), st.text(KEY_CHARACTERS + "/ .é?%")))
 def test_the_template_accepts_what_the_function_accepts(value: str) -> None:
     with pytest.MonkeyPatch.context() as patch:

@@ -29,7 +29,7 @@ from build.train import MODEL_FILE
 from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED
-from tests.conftest import LogRecords
+from tests.unit.conftest import LogRecords
 
 Arrays = dict[str, np.ndarray]
 FEATURE_NAMES = load_spec(DEFAULT_SPEC).feature_names

@@ -21,7 +21,7 @@ from build.spec import load_spec
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED
 from serving.model import load_model
-from tests.conftest import LogRecords
+from tests.unit.conftest import LogRecords
 
 SPEC = load_spec(DEFAULT_SPEC)
 

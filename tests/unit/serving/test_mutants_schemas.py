@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -32,14 +32,6 @@ IRIS_NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_CLASS_NAMES = ["setosa", "versicolor", "virginica"]
 # The top-level keys of the two list shapes: a feature of that name would make a body ambiguous.
 SHAPE_KEYS = ("features", "instances")
-
-EXAMPLES = settings(
-    max_examples=150,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 def accepted(parser: RowParser, body: Any) -> bool:
@@ -180,7 +172,6 @@ def body(data: st.DataObject, model: list[Feature]) -> tuple[Any, bool]:
     return {"instances": rows}, not corrupt
 
 
-@EXAMPLES
 @given(model=features(), data=st.data())
 def test_the_published_request_schema_accepts_exactly_what_the_api_accepts(
     model: list[Feature], data: st.DataObject

@@ -11,8 +11,8 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from local.lambda_local import LambdaContext
-from tests.conftest import LogRecords
 from tests.events import http_api_event
+from tests.unit.conftest import LogRecords
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.1, 2.8, 4.7, 1.2], [6.3, 3.3, 6.0, 2.5], [6.4, 3.2, 4.5, 1.5]]
 

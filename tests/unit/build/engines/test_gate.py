@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 from sklearn.datasets import load_iris
@@ -64,7 +64,6 @@ def other_label(row: int) -> int:
     return (int(CLASSIFIER.predict(IRIS.data[row : row + 1])[0]) + 1) % 3
 
 
-@settings(max_examples=25, deadline=None)
 @given(rows=st.sets(st.integers(0, len(IRIS.data) - 1), min_size=1, max_size=12))
 def test_a_label_that_differs_is_counted_and_the_first_five_rows_named(rows: set[int]) -> None:
     engine = Planted(CLASSIFIER, labels={row: other_label(row) for row in rows})

@@ -1,0 +1,21 @@
+"""What every test shares: the hypothesis profiles.
+
+The property tests and fuzzers give no example count of their own: the profile does. `ci` (the
+default, what `make test` runs) keeps the suite within minutes; `deep` (`make fuzz`, set by
+HYPOTHESIS_PROFILE) is the one to run before an issue that touches validation, events or the
+engines is called done. Derandomized in `ci`, so a run fails or passes as the last one did.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Generated inputs go through a whole handler or a fitted model: slow per example, and slower on a
+# loaded machine. The example count bounds a test's time, never a deadline per example.
+COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+
+settings.register_profile("ci", max_examples=30, derandomize=True, database=None, print_blob=True, **COMMON)
+settings.register_profile("deep", max_examples=1_000, **COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
