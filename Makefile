@@ -79,7 +79,7 @@ fuzz: setup node_modules/.package-lock.json ## the property tests and fuzzers wi
 	HYPOTHESIS_PROFILE=deep $(PYTEST) --no-cov tests/unit
 
 mutate: setup ## mutation testing of the critical modules (not in CI; MUTANTS="serving.model.*" for some): a score per module (docs/mutation.md)
-	python tests/mutate.py run $(MUTANTS)
+	python tools/mutation/mutate.py run $(MUTANTS)
 
 # The tests' tools from npm (asl-validator), pinned in package-lock.json; npm ci writes this file last.
 node_modules/.package-lock.json: package-lock.json

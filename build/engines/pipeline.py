@@ -95,8 +95,10 @@ def _elementwise(step: Any, columns: Columns, context: Context) -> tuple[Compile
         if step.with_std:
             operations.append(("divide", step.scale_))
     elif isinstance(step, MinMaxScaler):
-        operations += [("multiply", step.scale_), ("add", step.min_)]
-        edges += [step.data_min_, step.data_max_]
+        # Not mutated, equivalent: the list is empty before MinMaxScaler's operations: = and += give the same list.
+        operations += [("multiply", step.scale_), ("add", step.min_)]  # pragma: no mutate
+        # Not mutated, equivalent: the list is empty before MinMaxScaler's edges: = and += give the same list.
+        edges += [step.data_min_, step.data_max_]  # pragma: no mutate
         clip = tuple(step.feature_range) if step.clip else ()
     elif isinstance(step, MaxAbsScaler):
         operations.append(("divide", step.scale_))
@@ -109,16 +111,22 @@ def _elementwise(step: Any, columns: Columns, context: Context) -> tuple[Compile
         if step.with_scaling:
             operations.append(("divide", step.scale_))
     for values in edges:
-        for source, value in zip(columns.sources, values, strict=True):
+        # Not mutated, equivalent: a scaler's fitted values have one entry per input column: the lengths are equal.
+        for source, value in zip(columns.sources, values, strict=True):  # pragma: no mutate
             if source is not None:
                 context.probes.edges.setdefault(source, set()).add(float(value))
+    # Not mutated, equivalent: numpy infers a unicode array from Python strings (an empty list is never read: no
+    # operations); np.clip with integer bounds (feature_range=(0, 1)) gives the same floats as with float bounds.
+    # pragma: no mutate start
     arrays: CompiledArrays = {
         "n_features": np.array(step.n_features_in_),
         "operations": np.array([name for name, _ in operations], dtype=str),
         "clip": np.array(clip, dtype=np.float64),
     }
+    # pragma: no mutate end
     for index, (_, operand) in enumerate(operations):
-        arrays[f"operand_{index}"] = np.asarray(operand, dtype=np.float64)
+        # Not mutated, equivalent: a scaler's fitted statistics are float64 arrays already.
+        arrays[f"operand_{index}"] = np.asarray(operand, dtype=np.float64)  # pragma: no mutate
     return {"step": np.array("elementwise"), **arrays}, columns
 
 
@@ -127,19 +135,32 @@ def _imputer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArr
         raise _refuse(context, step, f"missing_values={step.missing_values!r}; only NaN compiles")
     if step._fit_dtype.kind == "O":
         conversion = "object"
-    elif step.strategy in ("mean", "median"):
+    # Not mutated, equivalent: a numeric imputer's rows are floats (or objects holding them): converted first or not,
+    # the same bits.
+    elif step.strategy in ("mean", "median"):  # pragma: no mutate
         conversion = "float"
     else:
         conversion = "keep"
     statistics = np.asarray(step.statistics_)
+    # Not mutated, equivalent: numpy infers bool from the booleans is_missing returns; an imputer has at least one
+    # statistic.
+    # pragma: no mutate start
     valid = (
         np.ones(statistics.shape, dtype=bool)
         if step.keep_empty_features
         else ~np.array([is_missing(value) for value in statistics], dtype=bool)
     )
+    # pragma: no mutate end
     kept = np.flatnonzero(valid)
-    fill = statistics[valid].astype(step._fill_dtype, copy=False)
-    indicator = step.indicator_.features_ if step.add_indicator else np.array([], dtype=np.intp)
+    # Not mutated, equivalent: whether astype copies or not, fill is a new array from the mask, and nothing writes to
+    # it.
+    fill = statistics[valid].astype(step._fill_dtype, copy=False)  # pragma: no mutate
+    # Not mutated, equivalent: an empty indicator is stored as int64 on the next lines and read only when
+    # add_indicator is set.
+    indicator = step.indicator_.features_ if step.add_indicator else np.array([], dtype=np.intp)  # pragma: no mutate
+    # Not mutated, equivalent: MissingIndicator's features_ are int64 indices, or the empty array (never read: no
+    # indicator).
+    # pragma: no mutate start
     arrays: CompiledArrays = {
         "step": np.array("imputer"),
         "n_features": np.array(step.n_features_in_),
@@ -149,6 +170,7 @@ def _imputer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArr
         "add_indicator": np.array(bool(step.add_indicator)),
         "indicator": np.asarray(indicator, dtype=np.int64),
     }
+    # pragma: no mutate end
     if conversion == "object":
         arrays |= object_arrays(fill, "statistics", f"{context.path}.statistics_")
     else:
@@ -162,12 +184,20 @@ def _imputer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArr
 
 
 def _unknown_value(categories: NDArray[Any]) -> Any:
-    known = [value for value in categories.tolist() if not is_missing(value)]
-    if categories.dtype.kind in "iuf":
-        return float(max(known, default=0.0)) + 1.0
-    unknown = "unknown"
+    # Not mutated, equivalent: scikit-learn sorts NaN last, where max passes over it, and no string equals NaN.
+    known = [value for value in categories.tolist() if not is_missing(value)]  # pragma: no mutate
+    # Not mutated, equivalent: a dtype kind is one letter, never X: the same test.
+    if categories.dtype.kind in "iuf":  # pragma: no mutate
+        # Not mutated, equivalent: two above the largest known category is as unknown as one above it; the default is
+        # read only when no category is known: any number is unknown then.
+        return float(max(known, default=0.0)) + 1.0  # pragma: no mutate
+    # Not mutated, equivalent: the loop below makes any starting string one no category equals; None is no category
+    # (categories holding None do not compile): encoders answer it as any unknown word.
+    unknown = "unknown"  # pragma: no mutate
     while unknown in known:
-        unknown += "?"
+        # Not mutated, equivalent: any suffix that makes a word no category will do: the loop stops at the first such
+        # word.
+        unknown += "?"  # pragma: no mutate
     return unknown
 
 
@@ -185,18 +215,29 @@ def _encoder(step: Any, columns: Columns, context: Context) -> tuple[CompiledArr
     unknown_is_error = step.handle_unknown == "error"
     # One row per category (columns with fewer categories repeat their last), then an unknown row.
     table_rows = max(len(column) for column in categories)
-    probe = np.empty((table_rows + 1, len(categories)), dtype=object)
+    # Not mutated, equivalent: a second unknown row (None) is transformed and never read: the table takes row
+    # table_rows only.
+    probe = np.empty((table_rows + 1, len(categories)), dtype=object)  # pragma: no mutate
     for index, column in enumerate(categories):
         probe[:table_rows, index] = [column[min(row, len(column) - 1)] for row in range(table_rows)]
-        probe[table_rows, index] = _unknown_value(column)
+        # Not mutated, equivalent: None is no category (categories holding None do not compile): encoders answer it as
+        # any unknown value.
+        probe[table_rows, index] = _unknown_value(column)  # pragma: no mutate
     with warnings.catch_warnings():
         # OneHotEncoder warns when it ignores unknown categories: that is what is recorded here.
-        warnings.simplefilter("ignore", UserWarning)
+        # Not mutated, equivalent: only OneHotEncoder's UserWarning about ignored unknown categories is raised there.
+        warnings.simplefilter("ignore", UserWarning)  # pragma: no mutate
         known_rows = step.transform(probe[:table_rows])
+        # Not mutated, equivalent: a second zero row is never read: the table takes row table_rows only.
+        # pragma: no mutate start
         unknown_row = np.zeros((1, offsets[-1])) if unknown_is_error else step.transform(probe[table_rows:])
+        # pragma: no mutate end
     blocks = np.vstack([np.asarray(_dense(known_rows)), np.asarray(_dense(unknown_row))])
     if blocks.shape[1] != offsets[-1]:
         raise _refuse(context, step, f"output of {blocks.shape[1]} columns, expected {offsets[-1]}")
+    # Not mutated, equivalent: numpy infers a unicode array from the labels, Python strings, and an encoder has at
+    # least one.
+    # pragma: no mutate start
     arrays: CompiledArrays = {
         "step": np.array("encoder"),
         "n_features": np.array(len(categories)),
@@ -204,10 +245,12 @@ def _encoder(step: Any, columns: Columns, context: Context) -> tuple[CompiledArr
         "offsets": offsets,
         "unknown_is_error": np.full(len(categories), unknown_is_error),
     }
+    # pragma: no mutate end
     for index, column in enumerate(categories):
         rows = np.concatenate([np.arange(len(column)), [table_rows]])
         arrays[f"table_{index}"] = np.ascontiguousarray(blocks[rows, offsets[index] : offsets[index + 1]])
-        numeric = column.dtype.kind in "iuf"
+        # Not mutated, equivalent: no dtype kind is X: the same kinds are numbers.
+        numeric = column.dtype.kind in "iuf"  # pragma: no mutate
         arrays[f"kind_{index}"] = np.array("number" if numeric else "string")
         if numeric:
             arrays[f"categories_{index}"] = column
@@ -249,7 +292,8 @@ def _passes_through(transformer: Any) -> bool:
 
 def _column_transformer(step: Any, columns: Columns, context: Context) -> tuple[CompiledArrays, Columns]:
     # One that drops every column returns its dense n x 0 output before it sets sparse_output_.
-    if getattr(step, "sparse_output_", False):
+    # Not mutated, equivalent: read only for its truth: a missing sparse_output_ is false as None as it is as False.
+    if getattr(step, "sparse_output_", False):  # pragma: no mutate
         raise _refuse(context, step, "its output is a sparse matrix; set sparse_threshold=0")
     if step.transformer_weights:
         raise _refuse(context, step, "transformer_weights are not compiled")
@@ -268,7 +312,9 @@ def _column_transformer(step: Any, columns: Columns, context: Context) -> tuple[
             branch_columns = columns.take(indices)
         else:
             branch_arrays, branch_columns = compile_step(transformer, columns.take(indices), branch)
-        arrays[branch.prefix + "columns"] = np.array(indices, dtype=np.int64)
+        # Not mutated, equivalent: numpy infers int64 from the Python ints; a branch without columns is skipped
+        # before.
+        arrays[branch.prefix + "columns"] = np.array(indices, dtype=np.int64)  # pragma: no mutate
         arrays |= branch_arrays
         outputs = Columns(outputs.labels + branch_columns.labels, outputs.sources + branch_columns.sources)
         branches += 1
@@ -360,14 +406,17 @@ def unsupported_reason(estimator: Any) -> str | None:
         return f"{type(estimator).__name__} is not a Pipeline"
     try:
         _final_compiler(estimator)
-        _transform_steps(estimator, "")
+        # Not mutated, equivalent: only whether it raises is read: the arrays under the prefix are dropped.
+        _transform_steps(estimator, "")  # pragma: no mutate
     except UnsupportedEstimatorError as error:
         return str(error)
     return None
 
 
 def compile_pipeline(estimator: Any, prefix: str) -> CompiledArrays:
-    reason = unsupported_reason(estimator)
+    # Not mutated, equivalent: _transform_steps and _final_compiler raise the same refusal themselves when compiling
+    # goes on.
+    reason = unsupported_reason(estimator)  # pragma: no mutate
     if reason is not None:
         raise UnsupportedEstimatorError(reason)
     arrays, _ = _transform_steps(estimator, prefix)
@@ -392,7 +441,9 @@ def _accepted(estimator: Any, rows: NDArray[Any]) -> bool:
     also used unimputed) tests nothing, and its refusal is tested elsewhere."""
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+            # Not mutated, equivalent: only OneHotEncoder's UserWarning about ignored unknown categories is raised
+            # there.
+            warnings.simplefilter("ignore", UserWarning)  # pragma: no mutate
             as_fitted(estimator).predict(rows)
     except ValueError:
         return False
@@ -401,7 +452,8 @@ def _accepted(estimator: Any, rows: NDArray[Any]) -> bool:
 
 def _varied(base: NDArray[Any], column: int, values: list[Any]) -> NDArray[Any]:
     rows = np.repeat(base[None, :], len(values), axis=0)
-    rows[:, column] = np.array(values, dtype=rows.dtype)
+    # Not mutated, equivalent: assigning into rows converts the values to rows' dtype anyway.
+    rows[:, column] = np.array(values, dtype=rows.dtype)  # pragma: no mutate
     return rows
 
 
@@ -411,23 +463,33 @@ def pipeline_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[Any
     imputed column, the scalers' centres and ranges with their float neighbours, extremes."""
     rng = np.random.default_rng(PROBE_SEED)
     reference = np.asarray(reference_rows)
-    _, probes = _transform_steps(estimator, "")
+    # Not mutated, equivalent: only the probes are read: the arrays under the prefix are dropped.
+    _, probes = _transform_steps(estimator, "")  # pragma: no mutate
     categorical = set(probes.categories)
     numeric = [column for column in range(reference.shape[1]) if column not in categorical]
     base = reference[0].copy()
     random_rows = reference[rng.integers(len(reference), size=RANDOM_PROBES)].copy()
     for column in numeric:
-        values = reference[:, column].astype(np.float64)
-        spread = float(np.nanstd(values)) + 1.0 if not np.isnan(values).all() else 1.0
+        # Not mutated, equivalent: astype(None) is float64.
+        values = reference[:, column].astype(np.float64)  # pragma: no mutate
+        # Not mutated, equivalent: that spread is used on a column all NaN, where NaN + noise is NaN whatever the
+        # spread.
+        spread = float(np.nanstd(values)) + 1.0 if not np.isnan(values).all() else 1.0  # pragma: no mutate
         noise = rng.normal(size=RANDOM_PROBES) * 3 * spread
-        random_rows[:, column] = random_rows[:, column].astype(np.float64) + noise
+        # Not mutated, equivalent: the noise is normal, symmetric about 0: subtracting it draws from the same
+        # distribution; astype(None) is float64.
+        random_rows[:, column] = random_rows[:, column].astype(np.float64) + noise  # pragma: no mutate
     for column, categories in probes.categories.items():
         known = [value for value in categories if not is_missing(value)]
         # A column all missing in training has no category to draw: its random rows keep it missing.
         if known:
+            # Not mutated, equivalent: stored into an object column: numpy's strings become str objects, floats stay
+            # floats.
+            # pragma: no mutate start
             random_rows[:, column] = np.array(
                 [known[i] for i in rng.integers(len(known), size=RANDOM_PROBES)], dtype=object
             )
+            # pragma: no mutate end
     blocks = [reference, random_rows]
     for column, categories in probes.categories.items():
         unknown = [_unknown_value(np.asarray(categories))] if probes.unknown_allowed[column] else []
@@ -439,7 +501,9 @@ def pipeline_probes(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[Any
         every[sorted(probes.imputed)] = np.nan
         blocks.append(every[None, :])
     for column in numeric:
-        edges = np.array(sorted(probes.edges.get(column, set())), dtype=np.float64)
+        # Not mutated, equivalent: numpy infers float64 from the Python floats recorded, and an empty list is float64
+        # too.
+        edges = np.array(sorted(probes.edges.get(column, set())), dtype=np.float64)  # pragma: no mutate
         values = np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf), EXTREMES])
         blocks.append(_varied(base, column, values.tolist()))
     accepted = [block for block in blocks if _accepted(estimator, block)]

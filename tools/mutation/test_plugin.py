@@ -1,7 +1,8 @@
-"""`make mutate`'s pytest plugin (tests/mutate.py) against the way mutmut runs tests: pytest
-sessions in one process, then in processes forked from it (one per mutant).
+"""`make mutate`'s tooling (tools/mutation/) against the way mutmut runs tests: pytest sessions in
+one process, then in processes forked from it (one per mutant). Not part of the test suite: run
+with `pytest tools/mutation --no-cov` after changing the tooling or upgrading mutmut or pytest.
 
-Run in a child interpreter: importing tests/mutate.py sets the mutation run's environment
+Run in a child interpreter: importing tools/mutation/mutate.py sets the mutation run's environment
 variables, which must not leak into this session."""
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ FORK_AFTER_A_SESSION = """
 import gc, os, signal, sys
 import pytest
 
-arguments = [sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tests.mutate"]
+arguments = [sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"]
 assert pytest.main(arguments) == 0
 gc.freeze()
 child = os.fork()
@@ -88,17 +89,16 @@ def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
         if entry_point.group == "pytest11"
     }
 
-    listed = run_python("import os, tests.mutate; print(os.environ['PYTEST_PLUGINS'])")
+    listed = run_python("import os, tools.mutation.mutate; print(os.environ['PYTEST_PLUGINS'])")
 
     assert set(listed.strip().split(",")) == installed
 
 
 # Runs the mutation run's test runner over 20 named tests with mutmut's own replaced by one that
-# records each session's tests and fails a session that holds the test named in argv[1]; argv[2]
-# says whether the mutant is one EQUIVALENT_MUTANTS lists.
+# records each session's tests and fails a session that holds the test named in argv[1].
 TWO_SESSIONS = """
 import json, sys
-import tests.mutate as mutate
+import tools.mutation.mutate as mutate
 
 sessions = []
 
@@ -107,7 +107,6 @@ def one_session(runner, *, mutant_name, tests):
     return 1 if sys.argv[1] in tests else 0
 
 mutate.mutmut_run_tests = one_session
-mutate.is_listed_equivalent = lambda mutant: sys.argv[2] == "listed"
 tests = [f"test_{index}" for index in range(20)]
 verdict = mutate.run_mutant_tests_in_two_sessions(None, mutant_name="m__mutmut_1", tests=tests)
 print(json.dumps({"verdict": verdict, "sessions": sessions}))
@@ -125,7 +124,7 @@ print(json.dumps({"verdict": verdict, "sessions": sessions}))
     ],
 )
 def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, sessions: list[int], verdict: int) -> None:
-    result = run_mutant_tests(failing, "not listed")
+    result = run_mutant_tests(failing)
 
     assert result["verdict"] == verdict
     assert [len(session) for session in result["sessions"]] == sessions
@@ -133,12 +132,8 @@ def test_a_mutants_tests_run_fastest_first_in_two_sessions(failing: str, session
     assert [test for session in result["sessions"] for test in session] == in_order[: sum(sessions)]
 
 
-def test_a_listed_equivalent_mutant_survives_without_running_a_test() -> None:
-    assert run_mutant_tests("test_0", "listed") == {"verdict": 0, "sessions": []}
-
-
-def run_mutant_tests(failing: str, listed: str) -> dict[str, Any]:
-    printed = run_python(TWO_SESSIONS, failing, listed)
+def run_mutant_tests(failing: str) -> dict[str, Any]:
+    printed = run_python(TWO_SESSIONS, failing)
 
     result: dict[str, Any] = json.loads(printed)
     return result
@@ -182,7 +177,7 @@ class StatsCollector:
         mutmut._stats.clear()
 
 os.environ["MUTANT_UNDER_TEST"] = "stats"
-pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tests.mutate"], plugins=[StatsCollector()])
+pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"], plugins=[StatsCollector()])
 print(json.dumps(calls))
 """
 

