@@ -4,7 +4,6 @@ import hashlib
 import importlib
 import io
 import json
-import logging
 import os
 import shutil
 import sys
@@ -20,9 +19,8 @@ import pytest
 from filelock import FileLock
 from moto import mock_aws
 
-from build import DEFAULT_SPEC, package, train
+from build import DEFAULT_SPEC
 from build.bake import bake_model
-from build.bytecode import ColdPath
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
@@ -110,26 +108,6 @@ def iris_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     return baked(load_spec(DEFAULT_SPEC), request.param, tmp_path_factory) / PACKAGE_MODEL_DIR
 
 
-@pytest.fixture
-def offline_build(training_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """The build without pip and without running the package (the built-package tests do both),
-    from the session's trained model as a previous build left it in the cache: records which pins
-    each install would have installed."""
-    installed: dict[str, list[str]] = {}
-    shutil.copytree(training_dir, tmp_path / "cache" / load_spec(DEFAULT_SPEC).name)
-
-    def record_install(requirements: Path, target: Path, architecture: str) -> None:
-        installed[architecture] = [
-            line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line
-        ]
-
-    monkeypatch.setattr(package, "install_dependencies", record_install)
-    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(package, "trace_cold_path", lambda target, events: ColdPath(statuses={}, modules=[]))
-    monkeypatch.setattr(package, "compile_cold_path", lambda target, events, modules: None)
-    return installed
-
-
 def tiny_spec(**params: Any) -> ModelSpec:
     """The default spec with a small seeded forest: fast to train, same files and manifest."""
     spec = load_spec(DEFAULT_SPEC)
@@ -152,21 +130,6 @@ def imported_app(model_dir: Path) -> Iterator[ModuleType]:
         patch.setenv("MODEL_DIR", str(model_dir))
         patch.delitem(sys.modules, "app", raising=False)
         yield importlib.import_module("app")
-
-
-@contextmanager
-def logging_unconfigured() -> Iterator[None]:
-    """The root logger as a fresh process has it, without pytest's capture handlers: a build
-    command's own logging.basicConfig then takes effect (read its output with capsys)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers, root.level
-    root.handlers = []
-    root.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        root.handlers = handlers
-        root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

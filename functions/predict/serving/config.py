@@ -31,7 +31,7 @@ S3_PIN = (
 API_BASE_PATH_VARIABLE = "API_BASE_PATH"
 # One or more segments of the characters API Gateway accepts in an API mapping key, no trailing
 # slash, no `.` or `..` segment (clients normalise those away). template.yaml's ApiBasePath
-# AllowedPattern says the same (tests/unit/test_base_path.py compares them).
+# AllowedPattern says the same (tests/unit/serving/test_middleware.py compares them).
 API_BASE_PATH_PATTERN = re.compile(r"(/(?!\.+(?:/|$))[A-Za-z0-9$_.+!*'()-]+)+")
 
 

@@ -24,7 +24,8 @@ from build.spec import load_spec
 from build.train import check_rows
 from local.lambda_local import LambdaContext
 from tests.events import load_event, response_json
-from tests.unit.conftest import logging_unconfigured, tiny_spec
+from tests.unit.build.conftest import logging_unconfigured
+from tests.unit.conftest import tiny_spec
 
 # The most rows a check sends in one batch (build/checks.py's docstring: a handful of rows, quick to answer).
 MAX_CHECK_ROWS = 10

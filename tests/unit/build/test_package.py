@@ -21,7 +21,7 @@ from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
-from tests.unit.conftest import logging_unconfigured
+from tests.unit.build.conftest import fake_package, logging_unconfigured
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 
@@ -54,37 +54,6 @@ def test_training_with_other_library_versions_is_refused(tmp_path: Path) -> None
 def test_every_platform_is_asked_for_with_both_manylinux_tags() -> None:
     for tags in package.LAMBDA_PLATFORMS.values():
         assert [tag.split("_", 1)[0] for tag in tags] == ["manylinux2014", "manylinux"]
-
-
-def make_tree(root: Path, files: dict[str, int]) -> Path:
-    for name, size in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x" * size)
-    return root
-
-
-def test_size_report_counts_and_ranks_top_level_entries(tmp_path: Path) -> None:
-    tree = make_tree(tmp_path, {"big/a.so": 3_000_000, "big/b.py": 1_000_000, "small/c.py": 500, "app.py": 100})
-
-    report = sizes.measure(tree)
-
-    assert report.unzipped_bytes == 4_000_600
-    assert report.files == 4
-    assert report.by_top_level == [("big", 4_000_000), ("small", 500), ("app.py", 100)]
-    assert 0 < report.zipped_bytes < 100_000
-    assert "package size: 4.0 MB unzipped" in report.render()
-    report.check_limit()
-
-
-def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    report = sizes.measure(make_tree(tmp_path, {"scipy/huge.so": 2_000_000}))
-    monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", 1_000_000)
-
-    with pytest.raises(
-        sizes.PackageTooLargeError, match=r"2\.0 MB unzipped, over Lambda's 1\.0 MB limit; .*scipy 2\.0"
-    ):
-        report.check_limit()
 
 
 def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
@@ -495,3 +464,22 @@ def test_only_lambdas_architectures_are_accepted(capsys: pytest.CaptureFixture[s
     assert (
         "argument --architecture: invalid choice: 'ppc64le' (choose from 'arm64', 'x86_64')" in capsys.readouterr().err
     )
+
+
+def test_the_build_exits_non_zero_when_the_package_answers_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The real build, with pip replaced by nothing and the function's code by a handler answering 500.
+    monkeypatch.setattr(train, "MODEL_CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(package, "install_dependencies", lambda requirements, target, architecture: None)
+    monkeypatch.setattr(
+        package,
+        "copy_function_code",
+        lambda source, target: fake_package(target, "return {'statusCode': 500, 'body': ''}"),
+    )
+
+    with pytest.raises(SystemExit) as exited:
+        package.main(["--out", str(tmp_path / "PredictFunction")])
+
+    assert exited.value.code == 1
+    assert "build failed: the package answered sample events with server errors: {" in caplog.text

@@ -146,3 +146,17 @@ def test_an_incomplete_s3_pin_refuses_to_start_at_a_real_cold_start(iris_model_d
     assert record["message"] == "refusing to start: the configuration or the model failed to load"
     assert "so MODEL_S3_VERSION_ID, MODEL_SHA256 must be set too" in record["exception"]
     assert record["exception_name"] == "ConfigurationError"
+
+
+@pytest.mark.parametrize("path", ["/predict/", "/docs/", "/v2/health/live/"])
+def test_a_trailing_slash_is_a_404_and_never_a_redirect_to_the_clients_host(
+    path: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    event = http_api_event(method="GET", path=path, body=None)
+    event["headers"]["host"] = "attacker.example"
+
+    response = app_module.handler(event, lambda_context)
+
+    assert response["statusCode"] == 404
+    assert "location" not in {name.lower() for name in response["headers"]}
+    assert response_json(response)["error"].startswith(f"no route for GET {path}; available: GET /, ")

@@ -61,7 +61,7 @@ def test_predict_works_behind_every_stage(
 def test_on_the_default_stage_no_path_is_taken_for_a_stage(
     app_module: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    # Named stages, where the stage guard is reached, are in tests/unit/test_guards_stages.py.
+    # Named stages, where the stage guard is reached, are in tests/unit/serving/test_middleware.py.
     response = get(app_module, lambda_context, "http-api", None, "/prod/predict")
 
     assert response["statusCode"] == 404

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
+from serving.errors import MAX_LISTED_PROBLEMS, MAX_QUOTED_CHARS, describe_problems, quote, shorten
 from serving.model import LoadedModel, Predictions
 from tests.events import http_api_event, response_json, rest_api_event
 from tests.unit.conftest import LogRecords
@@ -48,3 +53,46 @@ def test_unexpected_error_is_logged_with_context(
     assert record["correlation_id"] == event["requestContext"]["requestId"]
     assert record["function_request_id"] == lambda_context.aws_request_id
     assert record["service"] == "iris-predict"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=50,
+)
+
+
+@given(value=json_values, limit=st.integers(8, 200))
+def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
+    quoted = quote(value, limit)
+
+    assert len(quoted) <= limit
+    full = json.dumps(value)
+    assert quoted == full if len(full) <= limit else quoted == full[: limit - 3] + "..."
+
+
+@given(text=st.text(), limit=st.integers(8, 200))
+def test_shortened_text_is_bounded_ascii(text: str, limit: int) -> None:
+    shortened = shorten(text, limit)
+
+    assert len(shortened) <= limit
+    assert shortened.isascii()
+
+
+def test_quoting_a_deep_or_huge_value_is_cheap_and_safe() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+
+    assert quote(deep) == "[" * (MAX_QUOTED_CHARS - 3) + "..."
+    assert quote(["x" * 6_000_000]) == '["' + "x" * (MAX_QUOTED_CHARS - 5) + "..."
+
+
+@given(count=st.integers(0, 50))
+def test_at_most_a_few_problems_are_listed(count: int) -> None:
+    problems = [{"loc": (f"field{i}",), "msg": "Field required", "type": "missing"} for i in range(count)]
+
+    described = describe_problems(problems)
+
+    assert described.count("Field required") == min(count, MAX_LISTED_PROBLEMS)
+    assert described.endswith(f"and {count - MAX_LISTED_PROBLEMS} more") == (count > MAX_LISTED_PROBLEMS)

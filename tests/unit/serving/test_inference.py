@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 
 from local.lambda_local import LambdaContext
@@ -161,3 +163,68 @@ def test_malformed_json_is_400(app_module: ModuleType, lambda_context: LambdaCon
 
     assert status == 400
     assert answer["error"].startswith("request body is not valid JSON")
+
+
+INFER = f"/v2/models/{MODEL}/infer"
+
+
+def ask(app_module: ModuleType, context: LambdaContext, **event_args: Any) -> tuple[int, Any]:
+    response = app_module.handler(http_api_event(**event_args), context)
+    return response["statusCode"], response_json(response) if response.get("body") else None
+
+
+def tensor_body(data: list[Any], datatype: str, rows: int = 1) -> dict[str, Any]:
+    return {"inputs": [{"name": "input-0", "shape": [rows, 4], "datatype": datatype, "data": data}]}
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64", "INT64"])
+def test_integers_beyond_the_range_are_400_for_every_datatype(
+    datatype: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    limit = 2**53 if datatype == "INT64" else 3.4028234663852886e38
+
+    @given(
+        value=st.integers(min_value=int(limit) + 1, max_value=10**4000) | st.sampled_from([10**400, 2**1024]),
+        sign=st.sampled_from([1, -1]),
+        index=st.integers(0, 3),
+    )
+    def refused(value: int, sign: int, index: int) -> None:
+        data = [6, 3, 5, 2]
+        data[index] = sign * value
+
+        status, answer = ask(app_module, lambda_context, path=INFER, body=tensor_body(data, datatype))
+
+        assert status == 400
+        assert answer["error"].startswith(f"inputs[0].data[{index}] is ")
+        assert "values must be finite and within" in answer["error"]
+
+    refused()
+
+
+def test_int64_values_must_be_exact_in_float64(app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    exact = [2**53, -(2**53), 822.0, 6]
+    assert ask(app_module, lambda_context, path=INFER, body=tensor_body(exact, "INT64"))[0] == 200
+
+    status, answer = ask(app_module, lambda_context, path=INFER, body=tensor_body([6, 3, 5, 2**53 + 1], "INT64"))
+
+    assert status == 400
+    assert answer["error"] == (
+        "inputs[0].data[3] is 9007199254740993; values must be finite and within ±9007199254740992"
+    )
+
+
+def test_binary_tensor_extension_gets_its_explanation(app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    event = http_api_event(
+        path=INFER,
+        raw_body='{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "parameters": '
+        '{"binary_data_size": 16}}]}\x00\x00\xc3@',
+        content_type="application/octet-stream",
+    )
+    event["headers"]["inference-header-content-length"] = "88"
+
+    response = app_module.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert response_json(response) == {
+        "error": "the binary tensor extension is not supported; send JSON tensors (binary_data=False)"
+    }

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from local.lambda_local import LambdaContext
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
-from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, response_json
+from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, http_api_event, response_json, response_text
 from tests.unit.conftest import LogRecords, imported_app
 
 # Written out here, not imported: what API Gateway accepts in a mapping key (letters, digits and
@@ -89,7 +89,7 @@ def test_a_path_that_only_starts_like_the_base_path_is_not_under_it(
     called = f"{base_path}{tail}/predict"
     stage = STAGES[shape][0]
     # A custom domain mapped at the root with a path starting with the stage's name: the stage guard's
-    # own case (tests/unit/test_guards_stages.py), not this one.
+    # own case (below), not this one.
     assume(not called.startswith(f"/{stage}/"))
 
     with app_with_base_path(iris_model_dir, base_path) as app:
@@ -190,3 +190,121 @@ def test_the_template_accepts_what_the_function_accepts(value: str) -> None:
             accepted = False
 
     assert bool(re.fullmatch(TEMPLATE_PATTERN, value)) == accepted
+
+
+# The stage guard where it is reached: named stages, and custom domains, where API Gateway names a stage in the event
+# that the client's URL does not carry (tests/unit/serving/test_docs.py covers the execute-api and Function URL mounts).
+
+
+def event_at(shape: str, stage: str, path: str, *, custom_domain: bool, method: str = "POST") -> dict[str, Any]:
+    """An event for a client calling `path` on stage `stage`, through the API's execute-api domain
+    (the stage is the URL's first segment) or through a custom domain mapped to the stage at its
+    root (the URL has no stage segment, the event still names the stage)."""
+    body = None if method == "GET" else {"features": [6.1, 2.8, 4.7, 1.2]}
+    if custom_domain:
+        return custom_domain_event(shape, stage, method=method, path=path, body=body)
+    return EVENT_BUILDERS[shape](method=method, path=path, body=body, stage=stage)
+
+
+# (event shape, the stage the event names) behind a custom domain: the client's URLs carry no stage.
+CUSTOM_DOMAIN_MOUNTS = [("http-api", "$default"), ("http-api", "prod"), ("rest-api", "Prod"), ("rest-api", "v1")]
+
+
+@pytest.mark.parametrize(("shape", "stage"), CUSTOM_DOMAIN_MOUNTS)
+def test_behind_a_custom_domain_no_stage_prefix_is_added(
+    shape: str, stage: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    def get(path: str) -> dict[str, Any]:
+        response: dict[str, Any] = app_module.handler(
+            event_at(shape, stage, path, custom_domain=True, method="GET"), lambda_context
+        )
+        return response
+
+    predicted = app_module.handler(event_at(shape, stage, "/predict", custom_domain=True), lambda_context)
+    docs = get("/docs")
+    schema = response_json(get("/openapi.json"))
+
+    assert predicted["body"] == '{"prediction":1}'
+    assert "url: '/openapi.json'" in docs["body"]
+    assert schema["servers"] == [{"url": "/"}]
+
+
+@pytest.mark.parametrize(
+    ("shape", "stage", "custom_domain", "called"),
+    [
+        # The stage's name as the start of a longer first segment.
+        ("http-api", "prod", True, "/production/predict"),
+        ("rest-api", "Prod", True, "/Production/predict"),
+        # The stage's name again after the stage: stripped once only.
+        ("http-api", "prod", False, "/prod/predict"),
+        ("rest-api", "Prod", False, "/Prod/predict"),
+    ],
+)
+def test_a_path_that_only_looks_like_a_stage_is_not_stripped_on_a_named_stage(
+    shape: str, stage: str, custom_domain: bool, called: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    event = event_at(shape, stage, called, custom_domain=custom_domain)
+
+    response = app_module.handler(event, lambda_context)
+
+    # The 404 names the path the client called, stage segment included when the URL has one.
+    client_path = called if custom_domain else f"/{stage}{called}"
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"].startswith(f"no route for POST {client_path}; available: ")
+
+
+def test_the_default_stage_has_no_url_segment_to_strip(app_module: ModuleType, lambda_context: LambdaContext) -> None:
+    """An HTTP API's `$default` stage is served at the API's root: a client that calls
+    /$default/predict asks for a path the API does not have (a named stage would be stripped)."""
+    called = http_api_event(method="POST", path="/predict", body={"features": [6.1, 2.8, 4.7, 1.2]}, stage="$default")
+    at_root = http_api_event(method="POST", path="/predict", body={"features": [6.1, 2.8, 4.7, 1.2]})
+    at_root["requestContext"]["stage"] = "$default"
+
+    response = app_module.handler(called, lambda_context)
+
+    assert called["rawPath"] == "/$default/predict"
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"].startswith("no route for POST /$default/predict; available: ")
+    assert app_module.handler(at_root, lambda_context)["body"] == '{"prediction":1}'
+
+
+MODEL = "iris-random-forest"
+
+
+def openapi(app_module: ModuleType, context: LambdaContext) -> dict[str, Any]:
+    schema: dict[str, Any] = response_json(
+        app_module.handler(http_api_event(method="GET", path="/openapi.json", body=None), context)
+    )
+    return schema
+
+
+def get_paths(app_module: ModuleType, context: LambdaContext) -> list[str]:
+    version = app_module.model.manifest.version
+    paths = openapi(app_module, context)["paths"]
+    concrete = [path.replace("{name}", MODEL).replace("{version}", version) for path in paths if "get" in paths[path]]
+    return [*concrete, "/docs", "/openapi.json", "/nowhere", "/predict"]
+
+
+@pytest.mark.parametrize("shape", ["http-api", "rest-api"])
+def test_head_answers_like_get_without_a_body(
+    shape: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    for path in get_paths(app_module, lambda_context):
+        get = app_module.handler(EVENT_BUILDERS[shape](method="GET", path=path, body=None), lambda_context)
+        head = app_module.handler(EVENT_BUILDERS[shape](method="HEAD", path=path, body=None), lambda_context)
+
+        assert head["statusCode"] == get["statusCode"], path
+        assert head["headers"] == get["headers"], path
+        assert response_text(head) == ""
+
+
+@pytest.mark.parametrize("path", ["", "/"])
+def test_a_named_stages_root_is_the_status_route(
+    path: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    event = http_api_event(method="GET", path=path, body=None, stage="prod")
+
+    response = app_module.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    assert response_json(response)["status"] == "ok"

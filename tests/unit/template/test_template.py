@@ -4,14 +4,16 @@ the resources and properties that matter, and cfn-lint on each result."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cloudformation import BATCH_SCORING_PARAMETERS, deployed
+from tests.cloudformation import BATCH_SCORING_PARAMETERS, deployed, rule_violations, source_template
 
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
@@ -243,3 +245,245 @@ def test_one_failed_request_cannot_trip_the_default_alarms() -> None:
 
     # The worst single request: one error in a minute with just enough requests to count.
     assert 100 * 1 / defaults["AlarmMinRequests"] <= defaults["AlarmErrorRatePercent"]
+
+
+# Template guards as checks that run on any template after the SAM transform: each passes on template.yaml and fails
+# on a copy with that guard removed or widened. What they hold: the pre-traffic hook may only invoke versions or
+# aliases of the prediction function and only report to this stack's CodeDeploy application; a model in S3 is refused
+# unless pinned by version and checksum (the template's Rules); the rollback alarms watch the `live` alias and the API
+# the template creates.
+
+
+# The alias traffic shifts through, as the README and docs/operations.md name it.
+LIVE_ALIAS = "live"
+# What each action the hook needs may be granted on: versions or aliases of the prediction
+# function (a qualified ARN), and deployment groups of this stack's CodeDeploy application.
+HOOK_SCOPES = {
+    "lambda:InvokeFunction": re.compile(r"\$\{PredictFunction\.Arn\}:([^:*]+|\*)"),
+    "codedeploy:PutLifecycleEventHookExecutionStatus": re.compile(
+        r"arn:\$\{AWS::Partition\}:codedeploy:\$\{AWS::Region\}:\$\{AWS::AccountId\}:"
+        r"deploymentgroup:\$\{ServerlessDeploymentApplication\}/.+"
+    ),
+}
+PINNED_S3_MODEL = {
+    "ModelBucket": "models",
+    "ModelKey": "iris/model.zip",
+    "ModelVersionId": "v1",
+    "ModelSha256": "a" * 64,
+}
+
+Resources = dict[str, Any]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def sub_text(value: Any) -> str:
+    """The text of a `!Sub` or a literal string; anything else as its repr (never matches a scope)."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return str(value["Fn::Sub"])
+    return value if isinstance(value, str) else repr(value)
+
+
+def hook_grant_problems(resources: Resources) -> list[str]:
+    """How the pre-traffic hook's role grants more (or other) than HOOK_SCOPES."""
+    role = resources["PreTrafficHookFunctionRole"]["Properties"]
+    problems = []
+    if role.get("ManagedPolicyArns") != [BASIC_EXECUTION]:
+        problems.append(f"managed policies {role.get('ManagedPolicyArns')}: expected only {BASIC_EXECUTION}")
+    granted = set()
+    for policy in role.get("Policies", []):
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            if statement["Effect"] != "Allow":
+                continue
+            for action in as_list(statement["Action"]):
+                granted.add(action)
+                scope = HOOK_SCOPES.get(action)
+                if scope is None:
+                    problems.append(f"grants {action}, which the hook does not need")
+                    continue
+                problems += [
+                    f"grants {action} on {sub_text(resource)}, wider than {scope.pattern}"
+                    for resource in as_list(statement["Resource"])
+                    if not scope.fullmatch(sub_text(resource))
+                ]
+    problems += [f"does not grant {action}" for action in sorted(set(HOOK_SCOPES) - granted)]
+    return problems
+
+
+def s3_pin_problems(template: dict[str, Any]) -> list[str]:
+    """How the template's Rules fail to refuse a model in S3 that is not pinned by version and checksum."""
+    problems = []
+    if rule_violations(template, PINNED_S3_MODEL):
+        problems.append(f"a pinned model in S3 is refused: {rule_violations(template, PINNED_S3_MODEL)}")
+    if rule_violations(template, {}):
+        problems.append(f"the baked model is refused: {rule_violations(template, {})}")
+    problems += [
+        f"a model in S3 without {missing} is accepted"
+        for missing in ("ModelVersionId", "ModelSha256")
+        if not rule_violations(template, {**PINNED_S3_MODEL, missing: ""})
+    ]
+    return problems
+
+
+def watched_metrics(resources: Resources, alarm: str) -> list[dict[str, Any]]:
+    return [
+        metric["MetricStat"]["Metric"] for metric in resources[alarm]["Properties"]["Metrics"] if "MetricStat" in metric
+    ]
+
+
+def alarm_problems(resources: Resources) -> list[str]:
+    """How the rollback alarms fail to watch the live alias's errors and the API's 5xx."""
+    stage = resources["PredictStage"]["Properties"]["StageName"]
+    expected = {
+        "FunctionErrorsAlarm": (
+            "AWS/Lambda",
+            {"Errors", "Invocations"},
+            [
+                {"Name": "FunctionName", "Value": {"Ref": "PredictFunction"}},
+                {"Name": "Resource", "Value": {"Fn::Sub": "${PredictFunction}:" + LIVE_ALIAS}},
+            ],
+        ),
+        "Api5xxAlarm": (
+            "AWS/ApiGateway",
+            {"5xx", "Count"},
+            [{"Name": "ApiId", "Value": {"Ref": "PredictApi"}}, {"Name": "Stage", "Value": stage}],
+        ),
+    }
+    problems = []
+    for alarm, (namespace, names, dimensions) in expected.items():
+        metrics = watched_metrics(resources, alarm)
+        if {metric["MetricName"] for metric in metrics} != names:
+            problems.append(f"{alarm} watches {[metric['MetricName'] for metric in metrics]}, expected {sorted(names)}")
+        problems += [
+            f"{alarm}: {metric['MetricName']} in {metric['Namespace']} with {metric.get('Dimensions')}, "
+            f"expected {namespace} with {dimensions}"
+            for metric in metrics
+            if metric["Namespace"] != namespace or metric.get("Dimensions") != dimensions
+        ]
+    group_alarms = resources["PredictFunctionDeploymentGroup"]["Properties"]["AlarmConfiguration"]["Alarms"]
+    if group_alarms != [{"Name": {"Ref": alarm}} for alarm in expected]:
+        problems.append(f"the deployment group rolls back on {group_alarms}, expected {sorted(expected)}")
+    return problems
+
+
+def test_template_yaml_passes_every_guard() -> None:
+    resources, template = deployed()
+
+    assert hook_grant_problems(resources) == []
+    assert s3_pin_problems(template) == []
+    assert alarm_problems(resources) == []
+
+
+def hook_statement(template: dict[str, Any], action: str) -> dict[str, Any]:
+    statements = template["Resources"]["PreTrafficHookFunction"]["Properties"]["Policies"][0]["Statement"]
+    [statement] = [statement for statement in statements if statement["Action"] == action]
+    return dict(statement)
+
+
+def set_hook_statement(template: dict[str, Any], action: str, **changes: Any) -> None:
+    statement = hook_statement(template, action)
+    statement.update(changes)
+    statements = template["Resources"]["PreTrafficHookFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements[:] = [statement if s["Action"] == action else s for s in statements]
+
+
+def alarm_dimensions(template: dict[str, Any], alarm: str) -> list[list[dict[str, Any]]]:
+    metrics = template["Resources"][alarm]["Properties"]["Metrics"]
+    return [metric["MetricStat"]["Metric"]["Dimensions"] for metric in metrics if "MetricStat" in metric]
+
+
+def invoke_anything(template: dict[str, Any]) -> None:
+    set_hook_statement(template, "lambda:InvokeFunction", Resource="*")
+
+
+def invoke_the_unqualified_function(template: dict[str, Any]) -> None:
+    set_hook_statement(template, "lambda:InvokeFunction", Resource={"Fn::GetAtt": ["PredictFunction", "Arn"]})
+
+
+def every_lambda_action(template: dict[str, Any]) -> None:
+    set_hook_statement(template, "lambda:InvokeFunction", Action="lambda:*")
+
+
+def report_to_any_deployment(template: dict[str, Any]) -> None:
+    set_hook_statement(template, "codedeploy:PutLifecycleEventHookExecutionStatus", Resource="*")
+
+
+def report_to_any_application(template: dict[str, Any]) -> None:
+    set_hook_statement(
+        template,
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        Resource={"Fn::Sub": "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:*"},
+    )
+
+
+def no_s3_pin_rule(template: dict[str, Any]) -> None:
+    del template["Rules"]["S3ModelIsPinned"]
+
+
+def no_checksum_assertion(template: dict[str, Any]) -> None:
+    assertions = template["Rules"]["S3ModelIsPinned"]["Assertions"]
+    assertions[:] = [a for a in assertions if "ModelSha256" not in str(a["Assert"])]
+
+
+def errors_alarm_on_every_version(template: dict[str, Any]) -> None:
+    for dimensions in alarm_dimensions(template, "FunctionErrorsAlarm"):
+        dimensions[:] = [d for d in dimensions if d["Name"] != "Resource"]
+
+
+def errors_alarm_on_latest(template: dict[str, Any]) -> None:
+    for dimensions in alarm_dimensions(template, "FunctionErrorsAlarm"):
+        for dimension in dimensions:
+            if dimension["Name"] == "Resource":
+                dimension["Value"] = {"Fn::Sub": "${PredictFunction}:$LATEST"}
+
+
+def api_alarm_on_another_api(template: dict[str, Any]) -> None:
+    for dimensions in alarm_dimensions(template, "Api5xxAlarm"):
+        dimensions[0] = {"Name": "ApiId", "Value": "someotherapi"}
+
+
+def api_alarm_counting_4xx(template: dict[str, Any]) -> None:
+    metric = template["Resources"]["Api5xxAlarm"]["Properties"]["Metrics"][0]["MetricStat"]["Metric"]
+    metric["MetricName"] = "4xx"
+
+
+def no_api_alarm_in_the_rollback(template: dict[str, Any]) -> None:
+    preference = template["Resources"]["PredictFunction"]["Properties"]["DeploymentPreference"]
+    preference["Alarms"] = [alarm for alarm in preference["Alarms"] if alarm != {"Ref": "Api5xxAlarm"}]
+
+
+Check = Callable[[Resources, dict[str, Any]], list[str]]
+CHECKS: dict[str, Check] = {
+    "hook grants": lambda resources, _: hook_grant_problems(resources),
+    "S3 pin": lambda _, template: s3_pin_problems(template),
+    "alarms": lambda resources, _: alarm_problems(resources),
+}
+MUTATIONS = {
+    invoke_anything: ("hook grants", "grants lambda:InvokeFunction on *"),
+    invoke_the_unqualified_function: ("hook grants", "grants lambda:InvokeFunction on {'Fn::GetAtt'"),
+    every_lambda_action: ("hook grants", "grants lambda:*, which the hook does not need"),
+    report_to_any_deployment: ("hook grants", "grants codedeploy:PutLifecycleEventHookExecutionStatus on *"),
+    report_to_any_application: ("hook grants", "deploymentgroup:*, wider than"),
+    no_s3_pin_rule: ("S3 pin", "a model in S3 without ModelVersionId is accepted"),
+    no_checksum_assertion: ("S3 pin", "a model in S3 without ModelSha256 is accepted"),
+    errors_alarm_on_every_version: ("alarms", "FunctionErrorsAlarm: Errors in AWS/Lambda with"),
+    errors_alarm_on_latest: ("alarms", "${PredictFunction}:$LATEST"),
+    api_alarm_on_another_api: ("alarms", "someotherapi"),
+    api_alarm_counting_4xx: ("alarms", "Api5xxAlarm watches ['4xx', 'Count']"),
+    no_api_alarm_in_the_rollback: ("alarms", "the deployment group rolls back on"),
+}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda mutation: mutation.__name__)
+def test_each_guard_fails_on_a_template_without_it(mutation: Callable[[dict[str, Any]], None]) -> None:
+    source = source_template()
+    mutation(source)
+    failing, message = MUTATIONS[mutation]
+
+    resources, template = deployed({}, source)
+
+    problems = {name: check(resources, template) for name, check in CHECKS.items()}
+    assert any(message in problem for problem in problems[failing]), problems
+    assert all(problems[name] == [] for name in CHECKS if name != failing)

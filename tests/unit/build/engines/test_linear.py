@@ -17,10 +17,11 @@ from sklearn.linear_model import (
     Ridge,
     SGDRegressor,
 )
-from sklearn.svm import LinearSVC
+from sklearn.svm import LinearSVC, LinearSVR
 
 from build.engines import ExactnessError, UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
 from build.engines.base import serialize
+from build.engines.linear import LINEAR
 from serving.engines import load_engine
 from serving.engines.errors import NonFiniteInputError
 from serving.engines.linear import expit
@@ -175,3 +176,29 @@ def test_a_decision_of_exactly_zero_is_the_first_class_as_in_scikit_learn(labels
 
     assert estimator.decision_function(zero).tolist() == [0.0]
     assert engine.predict(zero).tolist() == estimator.predict(zero).tolist() == [labels[0]]
+
+
+# The linear compiler's refusals, each naming what it cannot compile: an estimator of another family handed to it
+# directly (the Compiler contract: compile refuses what it cannot do, saying why), and an intercept that is not
+# float64 beside float64 coefficients.
+
+
+ROWS, TARGET = make_regression(n_samples=40, n_features=3, random_state=0)
+
+
+def test_an_estimator_of_another_family_is_refused_by_name() -> None:
+    svr = LinearSVR().fit(ROWS, TARGET)
+
+    assert not LINEAR.supports(svr)
+    with pytest.raises(UnsupportedEstimatorError) as refused:
+        LINEAR.compile(svr, "")
+    assert str(refused.value) == "LinearSVR is not a supported linear model"
+
+
+def test_an_intercept_that_is_not_float64_is_refused_by_name() -> None:
+    ridge = Ridge().fit(ROWS, TARGET)
+    ridge.intercept_ = np.float32(ridge.intercept_)
+
+    with pytest.raises(UnsupportedEstimatorError) as refused:
+        LINEAR.compile(ridge, "")
+    assert str(refused.value) == "intercept_ is float32, only float64 compiles"

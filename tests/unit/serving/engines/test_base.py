@@ -1,0 +1,35 @@
+"""What every engine, compiled or scikit-learn's, answers alike (serving/engines/base.py's Protocol)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from build.engines import compile_estimator
+from serving.engines import load_engine
+from serving.engines.scikit_learn import ScikitLearnEngine
+
+REGRESSORS = {
+    "forest": RandomForestRegressor(n_estimators=2, random_state=0),
+    "boosted trees": GradientBoostingRegressor(n_estimators=2, random_state=0),
+    "linear": Ridge(),
+    "pipeline": make_pipeline(StandardScaler(), Ridge()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REGRESSORS))
+def test_a_regressor_refuses_predict_proba_by_its_exact_message(kind: str) -> None:
+    """Every engine, compiled or scikit-learn's, says the same words when asked for a regressor's
+    probabilities."""
+    rows = np.arange(40.0).reshape(20, 2)
+    regressor = REGRESSORS[kind].fit(rows, rows[:, 0])
+    engines = {"compiled": load_engine(compile_estimator(regressor)), "scikit-learn": ScikitLearnEngine(regressor)}
+
+    for engine in engines.values():
+        with pytest.raises(TypeError) as refused:
+            engine.predict_proba(rows)
+        assert str(refused.value) == "predict_proba is only defined for classifiers"
