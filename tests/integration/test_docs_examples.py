@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
 from tests.docs_examples import DEFAULT_MODEL, LOCAL_URL, Example, curl_examples, python_examples
 from tests.integration.conftest import serving
+from tests.shared import shared_once
 
 BUILD_TIMEOUT_S = 600
 
@@ -26,14 +28,19 @@ def example_servers(start_api: str, tmp_path_factory: pytest.TempPathFactory) ->
     urls = {DEFAULT_MODEL: start_api}
     with ExitStack() as servers:
         for model in sorted({example.model for example in curl_examples()} - {DEFAULT_MODEL}):
-            package = tmp_path_factory.mktemp(Path(model).stem) / DEFAULT_PACKAGE.name
-            command = [sys.executable, "-m", "build.package", "--out", str(package), "--spec", model]
-            built = subprocess.run(
-                command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
-            )
-            assert built.returncode == 0, f"building {model} failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
-            urls[model] = servers.enter_context(serving(package)).url
+            # Built once per run: the workers share the package, and the build's model cache.
+            built = shared_once(tmp_path_factory, f"{Path(model).stem}-package", partial(build_package, model))
+            urls[model] = servers.enter_context(serving(built / DEFAULT_PACKAGE.name)).url
         yield urls
+
+
+def build_package(model: str, into: Path) -> None:
+    """`model`'s package in `into`, built from its spec as sam build would."""
+    command = [sys.executable, "-m", "build.package", "--out", str(into / DEFAULT_PACKAGE.name), "--spec", model]
+    built = subprocess.run(
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+    )
+    assert built.returncode == 0, f"building {model} failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
 
 
 def test_the_readme_opens_with_the_seed_contract() -> None:

@@ -4,8 +4,6 @@ import hashlib
 import importlib
 import io
 import json
-import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +14,6 @@ from typing import Any
 import boto3
 import joblib
 import pytest
-from filelock import FileLock
 from moto import mock_aws
 
 from build import DEFAULT_SPEC
@@ -26,24 +23,7 @@ from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
-
-
-def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
-    """The directory `make` fills, made once per test run: pytest-xdist's workers each run a session of
-    their own, under one base directory of the run, and the first to get here makes it while the
-    others wait on its lock. Nothing is kept between runs, so no run sees another's code."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    directory = shared / "shared" / name
-    directory.parent.mkdir(exist_ok=True)
-    done = directory / ".made"
-    with FileLock(directory.parent / f"{name}.lock"):
-        if not done.exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir()
-            make(directory)
-            done.touch()
-    return directory
+from tests.shared import shared_once
 
 
 def trained(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:

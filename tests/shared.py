@@ -1,0 +1,29 @@
+"""Directories made once per test run and shared by its pytest-xdist workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """The directory `make` fills, made once per test run: pytest-xdist's workers each run a session of
+    their own, under one base directory of the run, and the first to get here makes it while the
+    others wait on its lock. Nothing is kept between runs, so no run sees another's code."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory = shared / "shared" / name
+    directory.parent.mkdir(exist_ok=True)
+    done = directory / ".made"
+    with FileLock(directory.parent / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            make(directory)
+            done.touch()
+    return directory
