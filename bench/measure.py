@@ -7,7 +7,7 @@ package on its import path:
   HTTP API event, median over the rounds;
 - warm latency: median and p99 of the further handler invocations in those processes;
 - peak RSS: the process's VmHWM, median over the rounds;
-- where a cold start goes: `-X importtime` self time by top-level package.
+- where a cold start goes: `-X importtime` self time by module group and top-level package.
 
 Batch compute runs in this process: the package's engine against the estimator's own
 `predict`, on rows resampled from the model's own data.
@@ -50,6 +50,21 @@ PROBE_TIMEOUT_S = 300
 MIB = 1024 * 1024
 BATCH_SIZES = (1, 100, 10_000)
 OBSERVABILITY_PACKAGES = ("aws_lambda_powertools", "jmespath", "aws_xray_sdk", "wrapt")
+IMPORT_RUNS = 3
+# What a cold start's imports are spent on: each group's top-level packages. The standard library
+# is its own group (sys.stdlib_module_names); anything else is "other".
+IMPORT_GROUPS = {
+    "the function (app, serving)": ("app", "batch", "serving"),
+    "web framework (FastAPI, Starlette, Pydantic, Mangum)": (
+        *("fastapi", "starlette", "pydantic", "pydantic_core", "annotated_types", "annotated_doc"),
+        *("typing_inspection", "typing_extensions", "anyio", "idna", "sniffio", "mangum", "opentelemetry"),
+    ),
+    "numpy": ("numpy",),
+    "scikit-learn engine (scikit-learn, SciPy, joblib)": ("sklearn", "scipy", "joblib", "threadpoolctl", "narwhals"),
+    "observability (Powertools, jmespath, X-Ray)": OBSERVABILITY_PACKAGES,
+    "bench harness (local/lambda_local.py)": ("lambda_local",),
+}
+STANDARD_LIBRARY, OTHER = "standard library", "other"
 
 Predict = Callable[[NDArray[Any]], NDArray[Any]]
 
@@ -78,14 +93,30 @@ class Variant:
     error: str | None = None
 
 
+def import_group(package: str) -> str:
+    """The module group (IMPORT_GROUPS) of a top-level package."""
+    group = next((group for group, members in IMPORT_GROUPS.items() if package in members), None)
+    return group or (STANDARD_LIBRARY if package in sys.stdlib_module_names else OTHER)
+
+
 @dataclass(frozen=True)
 class ImportBreakdown:
-    """A cold start's import time (ms): the total, the top-level packages taking most, and the
-    observability libraries' share."""
+    """A cold start's import self time (ms) by top-level package (`-X importtime`, the median of
+    IMPORT_RUNS cold starts for each package)."""
 
-    total_ms: float
-    top: list[tuple[str, float]]
-    observability_ms: float
+    by_package: dict[str, float]
+
+    @property
+    def total_ms(self) -> float:
+        return sum(self.by_package.values())
+
+    def by_group(self) -> list[tuple[str, float, list[tuple[str, float]]]]:
+        """Each module group's time and its packages' times, largest first."""
+        members: dict[str, list[tuple[str, float]]] = {}
+        for package, ms in sorted(self.by_package.items(), key=lambda item: -item[1]):
+            members.setdefault(import_group(package), []).append((package, ms))
+        groups = [(group, sum(ms for _, ms in packages), packages) for group, packages in members.items()]
+        return sorted(groups, key=lambda group: -group[1])
 
 
 @dataclass(frozen=True)
@@ -151,24 +182,26 @@ def measure_interleaved(variants: Sequence[Variant], rounds: int, warm: int) -> 
 
 
 def import_breakdown(package: Path, event: Path = SEED_EVENT) -> ImportBreakdown:
-    """Where one cold start of `package` spends its import time (`-X importtime` self time)."""
-    read_end, write_end = os.pipe()
-    result = subprocess.run(
-        [*CLEAN_PYTHON, "-X", "importtime", str(PROBE), str(package), str(event), "0", str(write_end)],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    os.close(write_end)
-    os.close(read_end)
-    self_us: Counter[str] = Counter()
-    for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", result.stderr):
-        self_us[match[2].split(".")[0]] += int(match[1])
-    observability_ms = sum(self_us[name] for name in OBSERVABILITY_PACKAGES) / 1000
-    top = [(name, us / 1000) for name, us in self_us.most_common(10)]
-    return ImportBreakdown(sum(self_us.values()) / 1000, top, observability_ms)
+    """Where cold starts of `package` (through the first response) spend their import time."""
+    runs: list[Counter[str]] = []
+    for _ in range(IMPORT_RUNS):
+        read_end, write_end = os.pipe()
+        result = subprocess.run(
+            [*CLEAN_PYTHON, "-X", "importtime", str(PROBE), str(package), str(event), "0", str(write_end)],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        os.close(write_end)
+        os.close(read_end)
+        self_us: Counter[str] = Counter()
+        for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", result.stderr):
+            self_us[match[2].split(".")[0]] += int(match[1])
+        runs.append(self_us)
+    packages = set().union(*runs)
+    return ImportBreakdown({name: statistics.median(run[name] for run in runs) / 1000 for name in packages})
 
 
 def json_feature(value: Any) -> float | str | None:

@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     sections = {
         "summary": "\n".join(report.readme_summary(comparison)),
         "comparison": "\n".join(headline),
+        "imports": "\n".join(breakdowns),
         "cost": "\n".join(documented_cost),
     }
     report.update_documents(PROJECT_ROOT, sections)

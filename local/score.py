@@ -202,8 +202,11 @@ def run(package: Path, source: Path, output: Path, id_column: str, probabilities
 
 
 def isolate() -> None:
-    """Re-run this script isolated from site-packages and without writing bytecode."""
+    """Re-run this script isolated from site-packages and without writing bytecode, once this
+    Python is found to be the template's runtime (template.yaml is read here, before isolating)."""
     if not (sys.flags.no_site and sys.flags.isolated and sys.flags.dont_write_bytecode):
+        settings = lambda_local.function_settings()
+        lambda_local.check_interpreter(settings.runtime, *sys.version_info[:2], sys.executable)
         os.execv(sys.executable, [sys.executable, *lambda_local.ISOLATED_PYTHON_FLAGS, __file__, *sys.argv[1:]])
 
 
@@ -216,8 +219,6 @@ def main() -> None:
     parser.add_argument("--probabilities", action="store_true", help="one column per class")
     args = parser.parse_args()
     try:
-        settings = lambda_local.function_settings()
-        lambda_local.check_interpreter(settings.runtime, *sys.version_info[:2], sys.executable)
         isolate()
         run(args.package.resolve(), args.input, args.output, args.id_column, args.probabilities)
     except (ScoreError, lambda_local.LocalRunnerError) as error:

@@ -33,6 +33,13 @@ def run_clean(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLEAN_PYTHON, *args], capture_output=True, text=True, timeout=120, check=True)
 
 
+def run_local(*args: str) -> subprocess.CompletedProcess[str]:
+    """local/lambda_local.py, which reads template.yaml here and runs the package in a clean process."""
+    return subprocess.run(
+        [sys.executable, str(LAMBDA_LOCAL), *args], capture_output=True, text=True, timeout=120, check=True
+    )
+
+
 def pycache_dirs(package: Path) -> int:
     return sum(1 for _ in package.rglob("__pycache__"))
 
@@ -41,7 +48,7 @@ def test_every_event_file_through_the_built_package(package: Path, manifest: dic
     names = sorted(EVENT_EXPECTATIONS)
     pycache_before = pycache_dirs(package)
 
-    result = run_clean(str(LAMBDA_LOCAL), "invoke", *(str(EVENTS_DIR / name) for name in names))
+    result = run_local("invoke", *(str(EVENTS_DIR / name) for name in names))
 
     responses = json.loads(result.stdout)
     assert len(responses) == len(names)
@@ -175,7 +182,7 @@ def test_built_package_answers_with_tracing_on(package: Path) -> None:
     event = SEED_EVENT
 
     result = subprocess.run(
-        [*CLEAN_PYTHON, str(LAMBDA_LOCAL), "invoke", str(event)],
+        [sys.executable, str(LAMBDA_LOCAL), "invoke", str(event)],
         env={**os.environ, **TRACING_ENVIRONMENT},
         capture_output=True,
         text=True,
@@ -196,7 +203,7 @@ class BuiltPackageLambda:
     def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
         event_file = self.scratch / "event.json"
         event_file.write_bytes(Payload)
-        answer = run_clean(str(LAMBDA_LOCAL), "invoke", str(event_file)).stdout.encode()
+        answer = run_local("invoke", str(event_file)).stdout.encode()
         return {"StatusCode": 200, "Payload": io.BytesIO(answer)}
 
 

@@ -188,9 +188,11 @@ def run_client(url: str, cases: list[Case]) -> Outcome:
 
 
 def rss_kib(pid: int) -> int:
+    """The resident memory of the process and its children: the runner and the function's environment."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+            return int(line.split()[1]) + sum(rss_kib(int(child)) for child in children)
     raise AssertionError(f"no VmRSS for process {pid}")
 
 

@@ -83,15 +83,17 @@ def check_arrays(arrays: dict[str, NDArray[Any]]) -> None:
     _require(set(arrays) == expected, f"arrays {sorted(expected ^ set(arrays))} are missing or unexpected")
     names, classes, class_names = arrays["feature_names"], arrays["classes"], arrays["class_names"]
     _check_kind(names, "feature_names", "U", 1)
+    # Uniqueness by set, not np.unique: numpy's unique imports numpy.ma, a tenth of a second of
+    # cold start under load that serving has no other use for.
     _require(
-        names.size == n_features and np.unique(names).size == n_features,
+        names.size == n_features and len(set(names.tolist())) == n_features,
         f"feature_names must be unique, one per feature ({n_features})",
     )
     _check_kind(classes, "classes", "i" if kind == "classifier" else "f", 1)
     _check_kind(class_names, "class_names", "U", 1)
     n_values = classes.size if kind == "classifier" else 1
     _require(
-        kind == "regressor" or (classes.size >= 1 and np.unique(classes).size == classes.size), "classes must be unique"
+        kind == "regressor" or (classes.size >= 1 and len(set(classes.tolist())) == classes.size), "classes must be unique"
     )
     _require(class_names.size == classes.size, f"{class_names.size} class_names for {classes.size} classes")
     leaf_values, offsets = arrays["leaf_values"], arrays["leaf_offsets"]
