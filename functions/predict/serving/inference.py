@@ -157,7 +157,7 @@ def decode_column(tensor: RequestInput, codec: FeatureCodec, where: str) -> NDAr
     feature = codec.feature
     if tensor.datatype not in codec.datatypes:
         raise BadRequestError(
-            f"{where}.datatype {quote(tensor.datatype)} is not accepted for {feature.type} feature "
+            f"{where}.datatype {quote(tensor.datatype)} is not accepted for {codec.type_name} feature "
             f"{quote(feature.name)}; use {' or '.join(codec.datatypes)}"
         )
     shape = tensor.shape
