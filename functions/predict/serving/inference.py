@@ -4,7 +4,8 @@ existing inference clients can call this function unchanged.
 One model, addressed by its manifest name and optionally its version. Its inputs follow the
 model's features:
 - every feature a number (Iris): one input tensor of shape [N, features] (FP32, FP64 or INT64;
-  `data` nested or flat row-major), as Triton's and MLServer's numpy clients send it;
+  `data` nested or flat row-major), as Triton's and MLServer's numpy clients send it; FP32 values
+  are float32s, so they are rounded to float32 before the model sees them;
 - any category feature: one input per feature, named by the feature, in any order, each of
   shape [N] or [N, 1]: BYTES (JSON strings, one of the feature's categories) for a category
   feature, FP32/FP64/INT64 for a number. That is how MLServer's pandas codec sends a DataFrame
