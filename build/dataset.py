@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from sklearn import datasets as sklearn_datasets
 
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError
+from serving.codecs import FeatureCodec, codec_for
 from serving.errors import quote
 
 MAX_SHOWN = 60
@@ -47,27 +48,17 @@ def _load_bundled(spec: ModelSpec, name: str) -> Table:
     return Table(np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target))
 
 
-def _cell(spec: ModelSpec, index: int, value: str, line: int, missing: frozenset[str]) -> Any:
-    feature = spec.features[index]
+def _cell(codec: FeatureCodec, value: str, line: int, missing: frozenset[str]) -> Any:
+    feature = codec.feature
     where = f"line {line}, column {feature.name!r}"
     if value in missing:
         if not feature.allow_missing:
             raise SpecError(f"{where} is missing; set allow_missing = true on that feature to accept it")
         return math.nan
-    if feature.type == "category":
-        assert feature.categories is not None
-        if value not in feature.categories:
-            raise SpecError(
-                f"{where}: {quote(value, MAX_SHOWN)} is not one of the feature's categories {feature.categories}"
-            )
-        return value
     try:
-        number = float(value)
-    except ValueError:
-        raise SpecError(f"{where}: {quote(value, MAX_SHOWN)} is not a number") from None
-    if not math.isfinite(number):
-        raise SpecError(f"{where}: {quote(value, MAX_SHOWN)} is not a finite number")
-    return number
+        return codec.training_value(value)
+    except ValueError as error:
+        raise SpecError(f"{where}: {quote(value, MAX_SHOWN)} {error}") from None
 
 
 def read_csv(spec: ModelSpec, path: Path, target: str | None, missing_values: list[str]) -> Table:
@@ -84,13 +75,14 @@ def read_csv(spec: ModelSpec, path: Path, target: str | None, missing_values: li
         if absent:
             raise SpecError(f"{path} has no column {', '.join(map(repr, absent))}; its header is {header}")
         positions = [header.index(name) for name in spec.feature_names]
+        codecs = [codec_for(feature) for feature in spec.features]
         target_position = header.index(target) if target is not None else None
         rows: list[list[Any]] = []
         targets: list[str] = []
         for line, record in enumerate(reader, start=2):
             if len(record) != len(header):
                 raise SpecError(f"{path} line {line} has {len(record)} cells; the header has {len(header)}")
-            rows.append([_cell(spec, i, record[p], line, missing) for i, p in enumerate(positions)])
+            rows.append([_cell(codec, record[p], line, missing) for codec, p in zip(codecs, positions, strict=True)])
             if target_position is not None:
                 targets.append(record[target_position])
     if not rows:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from build import DEFAULT_SPEC, MODEL_VARIABLE, PROJECT_ROOT, configured_spec_path
+from serving.codecs import all_numeric
 from serving.errors import quote
 from serving.manifest import Feature, Name
 
@@ -105,7 +106,7 @@ class ModelSpec(BaseModel):
 
     @property
     def all_numeric(self) -> bool:
-        return all(feature.type == "number" for feature in self.features)
+        return all_numeric(self.features)
 
     @property
     def feature_names(self) -> list[str]:

@@ -7,10 +7,10 @@ import gc
 from fastapi import FastAPI
 from mangum import Mangum
 
-from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
-from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, Settings, load_settings
+from serving import inference
+from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError
 from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs
-from serving.errors import register_error_handlers
+from serving.error_handlers import register_error_handlers
 from serving.events import served_events_only
 from serving.middleware import (
     BodySizeLimitMiddleware,
@@ -19,12 +19,11 @@ from serving.middleware import (
     UnexpectedErrorMiddleware,
     shadowed_routes,
 )
-from serving.model import LoadedModel, load_model
-from serving.observability import configure, instrument, logger
+from serving.model import LoadedModel
+from serving.observability import instrument
 from serving.routes import router
+from serving.runtime import refusal_logged, start
 from serving.schemas import RowParser, response_schemas
-
-REFUSAL = "refusing to start: the configuration or the model failed to load"
 
 
 def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
@@ -75,28 +74,15 @@ def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
     return app
 
 
-def load_configured_model(settings: Settings) -> LoadedModel:
-    if settings.model_source is None:
-        return load_model(settings.model_dir)
-    # Imported only for models in S3: the baked-model cold path never loads boto3.
-    from serving.model_source import fetch_model
-
-    return load_model(fetch_model(settings.model_source))
-
-
-# The settings are read here, once, and passed down. Whatever fails at init (a bad setting, a missing
-# or tampered model) stops the function with one structured line saying so, not a bare traceback.
+# The settings and the model, once per cold start (serving/runtime.py, shared with batch.py).
 # No garbage collection meanwhile: the model and the app's routes are built to live as long as the
 # environment, and collecting among them cost a full collection, about 5% of the cold start.
 gc.disable()
 try:
-    settings = load_settings()
-    configure(settings)
-    model = load_configured_model(settings)
-    app = create_app(model, settings.api_base_path)
-except Exception:
-    logger.exception(REFUSAL)
-    raise
+    runtime = start()
+    model = runtime.model
+    with refusal_logged():
+        app = create_app(model, runtime.settings.api_base_path)
 finally:
     gc.enable()
 

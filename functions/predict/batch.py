@@ -4,15 +4,18 @@ Step Functions' ItemBatcher sends {"Items": [...], "BatchInput": {...}}; the Map
 makes each item {"index": <0-based item index>, "row": <the CSV or JSON Lines record>}, so every
 result carries its row number in the input file. BatchInput says how to read the rows:
 {"text": true for CSV (every cell a string), "probabilities": bool, "id_column": str}.
-The model is the API's (app.model, loaded once at cold start) and so is the scoring core.
+The model is loaded once at cold start by the runtime the API shares (serving/runtime.py), without
+the API's web framework, and the scoring core is the API's validation and model call.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app import model
+from serving.runtime import start
 from serving.scoring import DEFAULT_ID_COLUMN, ROW, Scorer
+
+model = start().model
 
 _scorers: dict[tuple[str, bool], Scorer] = {}
 

@@ -12,13 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from numpy.typing import NDArray
 
-from serving.errors import (
-    EmptyBodyError,
-    InvalidJsonError,
-    NestedTooDeeplyError,
-    NoProbabilitiesError,
-    UnsupportedMediaTypeError,
-)
+from serving.errors import BadRequestError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
 from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
 
@@ -62,13 +56,15 @@ async def json_body(request: Request) -> Any:
     """
     content_type = request.headers.get("content-type")
     if not is_json(content_type):
-        raise UnsupportedMediaTypeError(content_type)
+        raise UnsupportedMediaTypeError(
+            f"content-type {quote(content_type)} is not accepted; send a JSON body with content-type application/json"
+        )
     raw = await request.body()
     if not raw.strip():
-        raise EmptyBodyError
+        raise BadRequestError("request body is empty; send a JSON object (see /docs)")
     try:
         return json.loads(raw)
     except RecursionError as error:
-        raise NestedTooDeeplyError from error
+        raise BadRequestError("request body is nested too deeply to parse; send a JSON object") from error
     except ValueError as error:  # invalid JSON or UTF-8, or an integer of over 4,300 digits
-        raise InvalidJsonError(str(error)) from error
+        raise BadRequestError(f"request body is not valid JSON ({shorten(str(error))}); send a JSON object") from error

@@ -23,12 +23,12 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, with_config
 
-from serving.errors import MalformedEventError, UnsupportedEventError
+from serving.errors import BadRequestError, shorten
 from serving.observability import logger, record_rejection
 
 PayloadFormat = Literal["1.0", "2.0"]
@@ -41,6 +41,38 @@ HTTP_EVENT_KEYS = frozenset({"requestContext", "rawPath", "routeKey", "rawQueryS
 HOST = re.compile(r"[^:]*(:[0-9]{1,5})?")
 PORT = re.compile(r"[0-9]{1,5}")
 JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+SERVED_EVENTS = (
+    "API Gateway REST API (payload format 1.0), HTTP API (payload format 2.0) and Lambda Function URL events"
+)
+MAX_EVENT_KEYS_SHOWN = 10
+
+
+class MalformedEventError(BadRequestError):
+    """An HTTP event without a field the function reads, or with one of the wrong type or an unreadable
+    value (a direct invoke or a hand-made test event: API Gateway does not send these). Answered 400
+    in the event's own payload format, before Mangum sees it."""
+
+    def __init__(self, payload_format: str, problems: Sequence[Mapping[str, Any]]) -> None:
+        first = problems[0]
+        where = ".".join(shorten(str(part)) for part in first["loc"]) or "event"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"malformed HTTP event (payload format {payload_format}): {where}: {shorten(first['msg'])}{more}; "
+            f"this function serves {SERVED_EVENTS}"
+        )
+        self.payload_format = payload_format
+
+
+class UnsupportedEventError(Exception):
+    """The function was invoked with an event that is not an HTTP request (a direct invoke or a
+    misconfigured trigger: SQS, S3, SNS, EventBridge, DynamoDB streams...). Raised, not answered:
+    such an invoke has no HTTP client to answer."""
+
+    def __init__(self, json_type: str, keys: Sequence[str]) -> None:
+        self.keys_shown = [shorten(key) for key in keys[:MAX_EVENT_KEYS_SHOWN]]
+        more = f" and {len(keys) - MAX_EVENT_KEYS_SHOWN} more" if len(keys) > MAX_EVENT_KEYS_SHOWN else ""
+        received = f"a JSON {json_type}" + (f" with keys {', '.join(self.keys_shown)}{more}" if keys else "")
+        super().__init__(f"this function serves {SERVED_EVENTS} only; it was invoked with {received}")
 
 
 def _utf8(text: str) -> str:

@@ -4,7 +4,8 @@ existing inference clients can call this function unchanged.
 One model, addressed by its manifest name and optionally its version. Its inputs follow the
 model's features:
 - every feature a number (Iris): one input tensor of shape [N, features] (FP32, FP64 or INT64;
-  `data` nested or flat row-major), as Triton's and MLServer's numpy clients send it;
+  `data` nested or flat row-major), as Triton's and MLServer's numpy clients send it; FP32 values
+  are float32s, so they are rounded to float32 before the model sees them;
 - any category feature: one input per feature, named by the feature, in any order, each of
   shape [N] or [N, 1]: BYTES (JSON strings, one of the feature's categories) for a category
   feature, FP32/FP64/INT64 for a number. That is how MLServer's pandas codec sends a DataFrame
@@ -26,36 +27,20 @@ from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError
 
+from serving.codecs import FeatureCodec, codec_for
+from serving.codecs.base import nullable as _nullable
+from serving.codecs.category import BYTES
+from serving.codecs.number import NumberCodec, decode_numbers
 from serving.deps import Model, json_body, run_model
-from serving.errors import (
-    BinaryExtensionError,
-    CategoryValuesError,
-    DataCountError,
-    DatatypeNotAcceptedError,
-    DuplicateInputError,
-    FeatureDatatypeError,
-    InputCountError,
-    InvalidInferenceRequestError,
-    MissingInputsError,
-    ModelNotFoundError,
-    NestedDataShapeError,
-    OutputNotAvailableError,
-    RowCountMismatchError,
-    ShapeNotAcceptedError,
-    TensorValueOutOfRangeError,
-    TensorValueTypeError,
-    UnknownInputError,
-)
+from serving.errors import MAX_PROBLEM_CHARS, BadRequestError, NotFoundError, describe_problems, quote, shorten
 from serving.limits import MAX_INSTANCES
 from serving.manifest import Feature, Manifest
 from serving.model import LoadedModel
-from serving.schemas import FLOAT32_MAX, MAX_FEATURES, ErrorResponse, RowParser
+from serving.schemas import MAX_FEATURES, ErrorResponse, RowParser
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
-FLOAT_DATATYPES, INTEGER_DATATYPE, BYTES = ["FP32", "FP64"], "INT64", "BYTES"
-NUMBER_DATATYPES = (*FLOAT_DATATYPES, INTEGER_DATATYPE)
-# Every integer up to 2**53 in magnitude is exact in float64, the type the model is given.
-LARGEST_EXACT_INTEGER = 2**53
+# The datatypes of an all-numeric model's one [N, features] tensor: a number's.
+MATRIX_DATATYPES = NumberCodec.datatypes
 MATRIX_INPUT = "input-0"
 
 
@@ -115,9 +100,12 @@ def check_served(model: LoadedModel, name: str, version: str | None = None) -> L
     """`model`, if it is the model (and version) asked for; else a 404 naming the one served."""
     manifest = model.manifest
     if name != manifest.name:
-        raise ModelNotFoundError(name, manifest.name)
+        raise NotFoundError(f"model {quote(name)} is not served here; this server serves {quote(manifest.name)}")
     if version is not None and version != manifest.version:
-        raise ModelNotFoundError(name, manifest.name, version, manifest.version)
+        raise NotFoundError(
+            f"version {quote(version)} of model {quote(name)} is not served here; "
+            f"the version served is {quote(manifest.version)}"
+        )
     return model
 
 
@@ -125,7 +113,7 @@ def _parse(body: Any) -> InferenceRequest:
     try:
         return InferenceRequest.model_validate(body)
     except ValidationError as error:
-        raise InvalidInferenceRequestError(error.errors()) from error
+        raise BadRequestError(f"invalid inference request: {describe_problems(error.errors())}") from error
 
 
 def _flatten(data: list[Any], shape: list[int], where: str) -> list[Any]:
@@ -133,72 +121,53 @@ def _flatten(data: list[Any], shape: list[int], where: str) -> list[Any]:
     if data and all(isinstance(row, list) for row in data) and len(shape) == 2:
         rows, columns = shape
         if len(data) != rows or any(len(row) != columns for row in data):
-            raise NestedDataShapeError(where, rows, columns)
+            raise BadRequestError(f"{where}.data: nested data must be {rows} rows of {columns} values")
         return [value for row in data for value in row]
     return data
 
 
-def _numbers(values: list[Any], datatype: str, where: str, nullable: list[bool]) -> NDArray[np.float64]:
-    """Validated numbers as float64; nothing is coerced from strings or booleans. `nullable` says, per
-    column of the row-major `values`, whether JSON null is accepted there (as NaN: the protocol has none)."""
-    integers = datatype == INTEGER_DATATYPE
-    limit = LARGEST_EXACT_INTEGER if integers else FLOAT32_MAX
-    columns = len(nullable)
-    for index, value in enumerate(values):
-        if value is None and nullable[index % columns]:
-            continue
-        # JSON (and JSON Schema's "integer") does not tell 822.0 from 822: an integral value is an integer.
-        if type(value) not in (int, float) or (integers and type(value) is float and not value.is_integer()):
-            kind = ("integers" if integers else "numbers") + (" or null" if nullable[index % columns] else "")
-            raise TensorValueTypeError(where, index, value, datatype, kind)
-        # Python compares an integer with the limit exactly; float64 would overflow or round first.
-        if type(value) is int and abs(value) > limit:
-            raise TensorValueOutOfRangeError(where, index, value, limit)
-    array = np.asarray(values, dtype=np.float64)  # null becomes NaN
-    bad = ~np.isfinite(array) | (np.abs(array) > limit)
-    if any(nullable):
-        bad &= np.asarray([value is not None for value in values], dtype=bool)
-    outside = np.flatnonzero(bad)
-    if outside.size:
-        raise TensorValueOutOfRangeError(where, int(outside[0]), values[outside[0]], limit)
-    return array
+def _shape_error(where: str, shape: list[int], expected: str) -> BadRequestError:
+    return BadRequestError(
+        f"{where}.shape {quote(shape)} is not accepted; expected {expected} with 1 <= N <= {MAX_INSTANCES}"
+    )
+
+
+def _count_error(where: str, count: int, shape: list[int], needed: int) -> BadRequestError:
+    return BadRequestError(f"{where}.data has {count} values; shape {quote(shape)} needs {needed}")
 
 
 def decode_matrix(tensor: RequestInput, features: list[Feature]) -> NDArray[np.float64]:
     """An all-numeric model's one input tensor, [N, features], as validated float64 rows."""
     where, n_features = "inputs[0]", len(features)
-    if tensor.datatype not in NUMBER_DATATYPES:
-        raise DatatypeNotAcceptedError(where, tensor.datatype, NUMBER_DATATYPES)
+    if tensor.datatype not in MATRIX_DATATYPES:
+        raise BadRequestError(
+            f"{where}.datatype {quote(tensor.datatype)} is not accepted; use one of {', '.join(MATRIX_DATATYPES)}"
+        )
     if len(tensor.shape) != 2 or tensor.shape[1] != n_features or not 1 <= tensor.shape[0] <= MAX_INSTANCES:
-        raise ShapeNotAcceptedError(where, tensor.shape, f"[N, {n_features}]", MAX_INSTANCES)
+        raise _shape_error(where, tensor.shape, f"[N, {n_features}]")
     rows, columns = tensor.shape
     values = _flatten(tensor.data, tensor.shape, where)
     if len(values) != rows * columns:
-        raise DataCountError(where, len(values), tensor.shape, rows * columns)
+        raise _count_error(where, len(values), tensor.shape, rows * columns)
     nullable = [feature.allow_missing for feature in features]
-    return _numbers(values, tensor.datatype, where, nullable).reshape(rows, columns)
+    return decode_numbers(values, tensor.datatype, where, nullable).reshape(rows, columns)
 
 
-def decode_column(tensor: RequestInput, feature: Feature, parser: RowParser, where: str) -> NDArray[Any]:
-    """One feature's input, [N] or [N, 1], as validated values: str for a category, float for a number."""
-    datatypes = [BYTES] if feature.type == "category" else list(NUMBER_DATATYPES)
-    if tensor.datatype not in datatypes:
-        raise FeatureDatatypeError(where, tensor.datatype, feature.type, feature.name, datatypes)
+def decode_column(tensor: RequestInput, codec: FeatureCodec, where: str) -> NDArray[Any]:
+    """One feature's input, [N] or [N, 1], as its codec decodes it: str for a category, float for a number."""
+    feature = codec.feature
+    if tensor.datatype not in codec.datatypes:
+        raise BadRequestError(
+            f"{where}.datatype {quote(tensor.datatype)} is not accepted for {codec.type_name} feature "
+            f"{quote(feature.name)}; use {' or '.join(codec.datatypes)}"
+        )
     shape = tensor.shape
     if len(shape) not in (1, 2) or shape[1:] not in ([], [1]) or not 1 <= shape[0] <= MAX_INSTANCES:
-        raise ShapeNotAcceptedError(where, shape, "[N] or [N, 1]", MAX_INSTANCES)
+        raise _shape_error(where, shape, "[N] or [N, 1]")
     values = _flatten(tensor.data, shape, where)
     if len(values) != shape[0]:
-        raise DataCountError(where, len(values), shape, shape[0])
-    if feature.type == "number":
-        return _numbers(values, tensor.datatype, where, [feature.allow_missing])
-    try:
-        categories = parser.category_columns[feature.name].validate_python(values)
-    except ValidationError as error:
-        raise CategoryValuesError(where, error.errors()) from error
-    column = np.empty(len(categories), dtype=object)
-    column[:] = categories
-    return column
+        raise _count_error(where, len(values), shape, shape[0])
+    return codec.decode(values, tensor.datatype, where)
 
 
 def decode_columns(inputs: list[RequestInput], parser: RowParser) -> NDArray[Any]:
@@ -207,22 +176,30 @@ def decode_columns(inputs: list[RequestInput], parser: RowParser) -> NDArray[Any
     given: dict[str, int] = {}
     for index, tensor in enumerate(inputs):
         if tensor.name not in positions:
-            raise UnknownInputError(index, tensor.name, parser.feature_names)
+            raise BadRequestError(
+                f"inputs[{index}].name {quote(tensor.name)} is not a feature of this model; "
+                f"send one input per feature, named by it: {shorten(parser.names, MAX_PROBLEM_CHARS)}"
+            )
         if tensor.name in given:
-            raise DuplicateInputError(index, tensor.name)
+            raise BadRequestError(f"inputs[{index}]: feature {quote(tensor.name)} is given twice")
         given[tensor.name] = index
     missing = [name for name in parser.feature_names if name not in given]
     if missing:
-        raise MissingInputsError(missing)
+        raise BadRequestError(
+            f"inputs: no input for {shorten(', '.join(missing), MAX_PROBLEM_CHARS)}; send one input per feature, "
+            "named by it"
+        )
     columns = [
-        decode_column(inputs[given[feature.name]], feature, parser, f"inputs[{given[feature.name]}]")
-        for feature in parser.features
+        decode_column(inputs[given[codec.feature.name]], codec, f"inputs[{given[codec.feature.name]}]")
+        for codec in parser.codecs
     ]
     rows = len(columns[0])
     for feature, column in zip(parser.features, columns, strict=True):
         if len(column) != rows:
-            index = given[feature.name]
-            raise RowCountMismatchError(index, len(column), parser.features[0].name, rows)
+            raise BadRequestError(
+                f"inputs[{given[feature.name]}] has {len(column)} rows; every input must have the same number of "
+                f"rows ({quote(parser.features[0].name)} has {rows})"
+            )
     matrix = np.empty((rows, len(columns)), dtype=object)
     for position, column in enumerate(columns):
         matrix[:, position] = column
@@ -234,7 +211,9 @@ def decode_inputs(request: InferenceRequest, parser: RowParser) -> NDArray[Any]:
     if not parser.all_numeric:
         return decode_columns(request.inputs, parser)
     if len(request.inputs) != 1:
-        raise InputCountError(len(request.inputs), len(parser.features))
+        raise BadRequestError(
+            f"inputs: {len(request.inputs)} inputs; this model takes one, of shape [N, {len(parser.features)}]"
+        )
     return decode_matrix(request.inputs[0], parser.features)
 
 
@@ -246,7 +225,7 @@ def available_outputs(manifest: Manifest) -> list[str]:
 def predict_datatype(manifest: Manifest) -> str:
     """The protocol's datatype for the model's predictions: its class labels' type, or FP64."""
     if manifest.task == "classification" and all(type(label) is int for label in manifest.classes):
-        return INTEGER_DATATYPE
+        return "INT64"
     if manifest.task == "classification" and all(type(label) is str for label in manifest.classes):
         return BYTES
     return "FP64"
@@ -257,9 +236,12 @@ def _requested_outputs(request: InferenceRequest, manifest: Manifest) -> list[st
     requested = request.outputs or [RequestOutput(name=PREDICT)]
     for output in requested:
         if output.name not in available:
-            raise OutputNotAvailableError(output.name, available, regressor=output.name == PREDICT_PROBA)
+            why = f" (a regressor has no {output.name})" if output.name == PREDICT_PROBA else ""
+            raise BadRequestError(
+                f"output {quote(output.name)} is not available{why}; request {' or '.join(available)}"
+            )
         if output.parameters is not None and output.parameters.binary_data:
-            raise BinaryExtensionError(for_outputs=True)
+            raise _binary_extension_error("request JSON outputs")
     return [output.name for output in requested]
 
 
@@ -287,7 +269,7 @@ def input_metadata(manifest: Manifest) -> list[TensorMetadata]:
     if manifest.all_numeric:
         return [TensorMetadata(name=MATRIX_INPUT, datatype="FP64", shape=[-1, len(manifest.features)])]
     return [
-        TensorMetadata(name=feature.name, datatype=BYTES if feature.type == "category" else "FP64", shape=[-1, 1])
+        TensorMetadata(name=feature.name, datatype=codec_for(feature).metadata_datatype, shape=[-1, 1])
         for feature in manifest.features
     ]
 
@@ -306,22 +288,17 @@ def metadata(model: LoadedModel) -> ModelMetadata:
     )
 
 
+def _binary_extension_error(use: str) -> BadRequestError:
+    """Triton's binary tensor extension, for inputs or asked of outputs: not part of the protocol."""
+    return BadRequestError(f"the binary tensor extension is not supported; {use} (binary_data=False)")
+
+
 def refuse_binary_extension(request: Request) -> None:
     if "inference-header-content-length" in request.headers:
-        raise BinaryExtensionError(for_outputs=False)
+        raise _binary_extension_error("send JSON tensors")
 
 
 ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorResponse} for status in (400, 404, 415)}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-NUMBER_VALUES = {
-    "FP": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
-    INTEGER_DATATYPE: {"type": "integer", "minimum": -LARGEST_EXACT_INTEGER, "maximum": LARGEST_EXACT_INTEGER},
-}
 
 
 def _tensor(name: dict[str, Any], datatypes: list[str], shape: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -370,12 +347,8 @@ def _matrix_inputs(features: list[Feature]) -> dict[str, Any]:
 
     return {
         "type": "array",
-        "items": {
-            "oneOf": [
-                tensor(FLOAT_DATATYPES, NUMBER_VALUES["FP"]),
-                tensor([INTEGER_DATATYPE], NUMBER_VALUES[INTEGER_DATATYPE]),
-            ]
-        },
+        # Every feature is a number (decode_matrix): the number codec's schemas, per group of datatypes.
+        "items": {"oneOf": [tensor(*group) for group in codec_for(features[0]).protocol_schemas()]},
         "minItems": 1,
         "maxItems": 1,
     }
@@ -403,14 +376,9 @@ def _column_inputs(features: list[Feature]) -> dict[str, Any]:
         }
 
     def tensors(feature: Feature) -> dict[str, Any]:
-        if feature.type == "category":
-            return column(feature, [BYTES], {"type": "string", "enum": feature.categories})
-        return {
-            "oneOf": [
-                column(feature, FLOAT_DATATYPES, NUMBER_VALUES["FP"]),
-                column(feature, [INTEGER_DATATYPE], NUMBER_VALUES[INTEGER_DATATYPE]),
-            ]
-        }
+        # One tensor schema per group of datatypes the feature's codec takes: a choice when several.
+        options = [column(feature, datatypes, value) for datatypes, value in codec_for(feature).protocol_schemas()]
+        return options[0] if len(options) == 1 else {"oneOf": options}
 
     return {
         "type": "array",
@@ -434,7 +402,7 @@ def infer_example(manifest: Manifest) -> dict[str, Any]:
             {
                 "name": feature.name,
                 "shape": [1],
-                "datatype": BYTES if feature.type == "category" else "FP64",
+                "datatype": codec_for(feature).metadata_datatype,
                 "data": [value],
             }
             for feature, value in zip(manifest.features, manifest.example, strict=True)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints, model_validator
 
+from serving.codecs import CODECS, FeatureType, all_numeric
+
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 2
 
@@ -36,18 +38,13 @@ class Feature(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
-    type: Literal["number", "category"] = "number"
+    type: FeatureType = "number"
     categories: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
     allow_missing: bool = False
 
     @model_validator(mode="after")
-    def _categories_match_type(self) -> Self:
-        if self.type == "category" and not self.categories:
-            raise ValueError("a category feature lists its accepted values in `categories`")
-        if self.type == "number" and self.categories is not None:
-            raise ValueError("`categories` is only for features of type category")
-        if self.categories is not None and len(set(self.categories)) != len(self.categories):
-            raise ValueError("`categories` lists a value twice")
+    def _valid_for_its_type(self) -> Self:
+        CODECS[self.type].check(self)
         return self
 
 
@@ -109,7 +106,7 @@ class Manifest(BaseModel):
 
     @property
     def all_numeric(self) -> bool:
-        return all(feature.type == "number" for feature in self.features)
+        return all_numeric(self.features)
 
     @property
     def serving_engine(self) -> EngineRecord:

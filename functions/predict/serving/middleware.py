@@ -23,7 +23,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import INTERNAL_ERROR_MESSAGE, PayloadTooLargeError, ServiceError, error_response
+from serving.error_handlers import error_response
+from serving.errors import INTERNAL_ERROR_MESSAGE, PayloadTooLargeError, ServiceError
 from serving.limits import MAX_BODY_BYTES, MAX_INSTANCES
 from serving.observability import logger
 
@@ -170,4 +171,8 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await error_response(PayloadTooLargeError(MAX_BODY_BYTES, MAX_INSTANCES))(scope, receive, send)
+        refusal = PayloadTooLargeError(
+            f"request body is over the limit of {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB synchronous payload): "
+            f"send at most {MAX_INSTANCES:,} instances per request, in several requests if needed"
+        )
+        await error_response(refusal)(scope, receive, send)

@@ -24,16 +24,7 @@ from pydantic import ValidationError
 
 from serving.engines import Engine, load_engine
 from serving.engines.errors import EngineInputError
-from serving.errors import (
-    CompiledModelUnreadableError,
-    InterfaceMismatchError,
-    InvalidManifestError,
-    ModelChecksumError,
-    ModelFileMissingError,
-    ModelLoadError,
-    RowsRefusedError,
-    UnpicklingError,
-)
+from serving.errors import MAX_LOGGED_CHARS, InvalidRequestError, ModelLoadError, shorten
 from serving.manifest import COMPILED, MANIFEST_FILE, EngineRecord, Label, Manifest
 from serving.observability import logger
 
@@ -74,7 +65,8 @@ class LoadedModel:
                 return Predictions(self.engine.classes.take(np.argmax(proba, axis=1)).tolist(), proba)
             return Predictions(self.engine.predict(rows).tolist(), proba)
         except EngineInputError as error:
-            raise RowsRefusedError(str(error)) from error
+            # The rows validate but the engine refuses them (an unknown category, a non-finite value).
+            raise InvalidRequestError(f"the model cannot take these rows: {shorten(str(error))}") from error
 
 
 def _read_manifest(model_dir: Path) -> Manifest:
@@ -82,9 +74,10 @@ def _read_manifest(model_dir: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate_json(path.read_bytes())
     except FileNotFoundError as error:
-        raise ModelFileMissingError("model manifest", path) from error
+        raise ModelLoadError(f"model manifest not found at {path}") from error
     except ValidationError as error:
-        raise InvalidManifestError(path, error.errors()) from error
+        described = "; ".join(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors())
+        raise ModelLoadError(f"model manifest {path} is invalid: {shorten(described, MAX_LOGGED_CHARS)}") from error
     return manifest
 
 
@@ -105,7 +98,7 @@ def _load_engine(record: EngineRecord, payload: bytes, path: Path) -> tuple[Engi
         # What numpy raises for a file that is not a readable .npz of plain arrays, and what the
         # engines raise for arrays that fail their checks (ValueErrors) or lack one (KeyError).
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
-            raise CompiledModelUnreadableError(path, str(error)) from error
+            raise ModelLoadError(f"compiled model {path} cannot be read: {shorten(str(error))}") from error
         return engine, recorded, record.kind in ARGMAX_KINDS
     # Imported only here: a package with a compiled engine has no scikit-learn at all.
     from serving.engines.scikit_learn import ScikitLearnEngine, unpickle_estimator
@@ -116,7 +109,7 @@ def _load_engine(record: EngineRecord, payload: bytes, path: Path) -> tuple[Engi
         raise
     # Unpickling a damaged file (its sha256 matched a careless manifest) can fail with any exception.
     except Exception as error:
-        raise UnpicklingError(path, repr(error)) from error
+        raise ModelLoadError(f"model {path} cannot be unpickled: {shorten(repr(error))}") from error
     # Not mutated, equivalent: None means not recorded: _check_interface skips the entry before it reads its key.
     recorded = {"feature_names": sklearn_engine.feature_names, "class_names": None}  # pragma: no mutate
     return sklearn_engine, recorded, sklearn_engine.labels_are_argmax
@@ -137,7 +130,9 @@ def _check_interface(engine: Engine, recorded: dict[str, Any], manifest: Manifes
     }
     for key, value in recorded.items():
         if value is not None and value != claimed[key]:
-            raise InterfaceMismatchError(path, key, value, claimed[key])
+            raise ModelLoadError(
+                f"model {path} records {key} {shorten(str(value))}, its manifest says {shorten(str(claimed[key]))}"
+            )
 
 
 def load_model(model_dir: Path) -> LoadedModel:
@@ -149,10 +144,10 @@ def load_model(model_dir: Path) -> LoadedModel:
     try:
         payload = path.read_bytes()
     except FileNotFoundError as error:
-        raise ModelFileMissingError("model file", path) from error
+        raise ModelLoadError(f"model file not found at {path}") from error
     digest = hashlib.sha256(payload).hexdigest()
     if digest != record.sha256:
-        raise ModelChecksumError(path, digest, record.sha256)
+        raise ModelLoadError(f"model file {path} has sha256 {digest}, its manifest expects {record.sha256}")
     engine, recorded, labels_are_argmax = _load_engine(record, payload, path)
     _check_interface(engine, recorded, manifest, path)
     logger.info(

@@ -17,12 +17,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from serving.config import S3_PIN, S3ModelSource
-from serving.errors import BundleChecksumError, BundleDownloadError, InvalidBundleError
+from serving.errors import MAX_LOGGED_CHARS, MAX_PROBLEM_CHARS, ModelLoadError, shorten
 from serving.manifest import MANIFEST_FILE, Manifest
 from serving.observability import logger
 
 DOWNLOAD_ROOT = Path("/tmp")
 SHA256_SETTING = next(variable for field, variable, _ in S3_PIN if field == "sha256")
+
+
+def _download_error(source: S3ModelSource, reason: str) -> ModelLoadError:
+    """The pinned bundle cannot be read from S3; `reason` is S3's."""
+    return ModelLoadError(f"cannot read model bundle {source.uri}: {shorten(reason, MAX_PROBLEM_CHARS)}")
+
+
+def _invalid_bundle(source: S3ModelSource, reason: str) -> ModelLoadError:
+    """The bundle is not a zip of a valid manifest and the engine file it names."""
+    return ModelLoadError(f"model bundle {source.uri} is not a valid bundle: {shorten(reason, MAX_LOGGED_CHARS)}")
 
 
 def _download(source: S3ModelSource, client: Any) -> bytes:
@@ -33,9 +43,9 @@ def _download(source: S3ModelSource, client: Any) -> bytes:
         payload: bytes = response["Body"].read()
     except ClientError as error:
         details = error.response.get("Error", {})
-        raise BundleDownloadError(source.uri, f"{details.get('Code')}: {details.get('Message')}") from error
+        raise _download_error(source, f"{details.get('Code')}: {details.get('Message')}") from error
     except BotoCoreError as error:
-        raise BundleDownloadError(source.uri, str(error)) from error
+        raise _download_error(source, str(error)) from error
     return payload
 
 
@@ -44,14 +54,12 @@ def _unpack(payload: bytes, source: S3ModelSource, target: Path) -> None:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
             engine_file = Manifest.model_validate_json(bundle.read(MANIFEST_FILE)).serving_engine.file
             if Path(engine_file).name != engine_file:
-                raise InvalidBundleError(
-                    source.uri, f"its manifest names {engine_file!r} as its engine file, not a file name"
-                )
+                raise _invalid_bundle(source, f"its manifest names {engine_file!r} as its engine file, not a file name")
             target.mkdir(parents=True, exist_ok=True)
             for name in (MANIFEST_FILE, engine_file):
                 (target / name).write_bytes(bundle.read(name))
     except (zipfile.BadZipFile, KeyError, ValidationError) as error:
-        raise InvalidBundleError(source.uri, str(error)) from error
+        raise _invalid_bundle(source, str(error)) from error
 
 
 def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD_ROOT) -> Path:
@@ -63,7 +71,7 @@ def fetch_model(source: S3ModelSource, client: Any = None, root: Path = DOWNLOAD
     payload = _download(source, client)
     digest = hashlib.sha256(payload).hexdigest()
     if digest != source.sha256:
-        raise BundleChecksumError(source.uri, digest, source.sha256, SHA256_SETTING)
+        raise ModelLoadError(f"model bundle {source.uri} has sha256 {digest}, {SHA256_SETTING} expects {source.sha256}")
     target = root / f"model-{digest[:16]}"
     _unpack(payload, source, target)
     logger.info("model bundle fetched", extra={"model_uri": source.uri, "bundle_bytes": len(payload)})

@@ -2,44 +2,34 @@
 
 A record is one input row keyed by column name, as a CSV reader (`text=True`: every cell a
 string) or a JSON Lines reader (typed values) gives it. Columns the model does not take are
-ignored. A CSV cell is read as the JSON value the API would be sent: an empty cell is null (so
-accepted only where the feature has `allow_missing`), a number feature's cell that is a plain
-decimal number (`-1.5`, `2e3`; no spaces, no `nan`/`inf`, no `_`) is that number, and any
-other text stays a string, which a number feature then rejects. The rows are then validated by
-the same types as the API's (serving.schemas), predicted by the same model call, and each bad
-row gets exactly the message the API answers when that row is POSTed to /predict by name.
+ignored. A CSV cell is read as the JSON value the API would be sent, by its feature's codec
+(serving/codecs/): an empty cell is null (so accepted only where the feature has `allow_missing`),
+a number feature's cell that is a plain decimal number (`-1.5`, `2e3`; no spaces, no `nan`/`inf`,
+no `_`) is that number, and any other text stays a string, which a number feature then rejects.
+The rows are then validated by the same types as the API's (serving.schemas), predicted by the
+same model call, and each bad row gets exactly the message the API answers when that row is
+POSTed to /predict by name.
 
 CSV rows take a fast path first: a chunk's cells are checked column by column against the same
-rules (a number column read with float() and its characters checked in one regular expression
-call, its float32 range with numpy) and the rows that pass go straight to the model as one
-array. Only the rows it does not pass (any failed check, a wrong cell count) go through the
+rules (each codec's `read_cells`: a number column read with float() and its characters checked
+in one regular expression call, its float32 range with numpy) and the rows that pass go straight
+to the model as one array. Only the rows it does not pass (any failed check, a wrong cell count) go through the
 per-row validation above, so every message is the API's and every value the one it would give.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from pydantic import TypeAdapter, ValidationError
 
 from serving.errors import InvalidRequestError, NoProbabilitiesError
-from serving.manifest import Feature
 from serving.model import LoadedModel
-from serving.schemas import FLOAT32_MAX, RowParser
+from serving.schemas import RowParser
 
-# A number feature's CSV cell read as a number: an ASCII decimal (\d would take any script's digits);
-# no two parts can match the same digits, so a long cell costs linear time, not quadratic.
-NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-# A number column's cells joined: if float() reads each cell and the cells hold only these
-# characters, each is a plain decimal (float() alone would also take spaces, "nan", "inf",
-# "1_000" and other scripts' digits, which the text rules keep as text).
-DECIMAL_CHARACTERS = re.compile(r"[0-9+\-.eE]*")
 ROW = "row"
 PREDICTION = "prediction"
 ERROR = "error"
@@ -90,26 +80,15 @@ class Scorer:
         self.model = model
         self.id_column = id_column
         self.probabilities = probabilities
-        self.features = list(manifest.features)
         self.parser = RowParser(manifest.features)
         self.names = self.parser.feature_names
-        self.numbers = frozenset(feature.name for feature in manifest.features if feature.type == "number")
         # The API's row type over a whole list: one validation call per batch, not one per row;
         # a row it rejects is re-validated alone for the message.
         self.rows: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list.__class_getitem__(self.parser.named_row))
 
     def _from_text(self, record: Mapping[Any, Any]) -> Any:
-        values: dict[str, Any] = {}
-        for name in self.names:
-            if name in record:
-                cell = record[name]
-                if cell == "":
-                    values[name] = None
-                elif name in self.numbers and NUMBER_TEXT.fullmatch(cell):
-                    values[name] = float(cell)
-                else:
-                    values[name] = cell
-        return values
+        codecs = zip(self.names, self.parser.codecs, strict=True)
+        return {name: codec.read_cell(record[name]) for name, codec in codecs if name in record}
 
     def _features(self, record: Any, text: bool) -> Any:
         """The record's model columns as a /predict body by name; a non-object stays as it is."""
@@ -180,11 +159,8 @@ class Scorer:
         text rules and the API's types; the others are left undecided, for the per-row path."""
         passed = np.ones(len(indices), dtype=bool)
         values: list[Any] = []
-        for feature, cells in zip(self.features, columns, strict=True):
-            if feature.type == "number":
-                column, ok = _number_cells(cells, feature.allow_missing)
-            else:
-                column, ok = _category_cells(cells, feature)
+        for codec, cells in zip(self.parser.codecs, columns, strict=True):
+            column, ok = codec.read_cells(cells)
             passed &= ok
             values.append(column)
         good: list[int] = np.asarray(indices, dtype=np.intp)[passed].tolist()
@@ -277,30 +253,3 @@ class _Outcome:
                 for index in sorted(self.problems)
             ],
         )
-
-
-def _number_cells(cells: list[str], allow_missing: bool) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """A number feature's cells as numbers, and which of them the API takes (the text rules, then
-    finite within float32 range); a cell it does not take reads as NaN."""
-    if DECIMAL_CHARACTERS.fullmatch("".join(cells)):
-        try:
-            numbers = np.fromiter(map(float, cells), np.float64, len(cells))
-        except ValueError:  # a cell of those characters that is no number ("", "1-2", "e"): cell by cell
-            pass
-        else:
-            return numbers, np.abs(numbers) <= FLOAT32_MAX
-    read = [NUMBER_TEXT.fullmatch(cell) is not None or (allow_missing and cell == "") for cell in cells]
-    numbers = np.fromiter(
-        (float(cell) if ok and cell else math.nan for cell, ok in zip(cells, read, strict=True)), np.float64, len(cells)
-    )
-    # NaN (a missing value) is not above the limit: kept.
-    return numbers, np.array(read, dtype=bool) & ~(np.abs(numbers) > FLOAT32_MAX)
-
-
-def _category_cells(cells: list[str], feature: Feature) -> tuple[NDArray[Any], NDArray[np.bool_]]:
-    """A category feature's cells as the API's values (the string, or NaN for an allowed missing
-    value), and which of them it takes."""
-    allowed = frozenset(feature.categories or [])
-    missing = feature.allow_missing
-    read = np.fromiter((cell in allowed or (missing and cell == "") for cell in cells), bool, len(cells))
-    return np.array([math.nan if cell == "" else cell for cell in cells], dtype=object), read

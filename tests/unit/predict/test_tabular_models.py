@@ -24,10 +24,10 @@ from build import PROJECT_ROOT
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
 from local.lambda_local import LambdaContext
+from serving.codecs.number import FLOAT32_MAX
 from serving.config import PACKAGE_MODEL_DIR
 from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
-from serving.schemas import FLOAT32_MAX
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer
 from tests.events import http_api_event, response_json
 from tests.schema_contract import check_schema_contract

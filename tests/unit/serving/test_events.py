@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.lambda_local import LambdaContext
-from serving.errors import UnsupportedEventError
+from serving.events import UnsupportedEventError
 from tests.events import EVENT_BUILDERS, http_api_event, response_json, rest_api_event
 from tests.sam_events import NON_HTTP_SAMPLES, SAM_HTTP_SAMPLES, sam_sample
 from tests.unit.conftest import LogRecords

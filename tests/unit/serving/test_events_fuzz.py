@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
-from serving.errors import UnsupportedEventError
+from serving.events import UnsupportedEventError
 from tests.events import http_api_event, load_event, response_text
 from tests.expectations import EVENT_EXPECTATIONS
 from tests.sam_events import NON_HTTP_SAMPLES, sam_sample

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
+from serving.codecs.number import DECIMAL_CHARACTERS
 from serving.errors import NoProbabilitiesError
-from serving.scoring import DECIMAL_CHARACTERS, ERROR, PREDICTION, ROW, Scorer, as_record
+from serving.scoring import ERROR, PREDICTION, ROW, Scorer, as_record
 from tests.events import http_api_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
