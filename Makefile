@@ -50,8 +50,11 @@ start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...),
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
 	python local/lambda_local.py invoke $(EVENT)
 
-score: build ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl (ID_COLUMN=id, PROBABILITIES=1)
-	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
+# Without MODEL=, the model built last (build/inputs.py last-spec), not the default: scoring after
+# `make build MODEL=models/diabetes.toml` must not rebuild Iris and reject every row.
+score: setup ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl with the model built last, or MODEL=<spec.toml> (ID_COLUMN=id, PROBABILITIES=1)
+	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [MODEL=<spec.toml>] [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
+	@$(MAKE) --no-print-directory build MODEL="$(or $(MODEL),$(shell python -m build.inputs last-spec))"
 	python local/score.py $(if $(ID_COLUMN),--id-column $(ID_COLUMN)) $(if $(PROBABILITIES),--probabilities) "$(INPUT)" "$(OUTPUT)"
 
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
