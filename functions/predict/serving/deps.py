@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from serving.errors import (
     EmptyBodyError,
     InvalidJsonError,
+    InvalidRequestError,
     NestedTooDeeplyError,
     NoProbabilitiesError,
     UnsupportedMediaTypeError,
@@ -36,6 +37,8 @@ def run_model(model: LoadedModel, rows: NDArray[Any], probabilities: bool) -> Pr
     classifier = model.manifest.task == "classification"
     if probabilities and not classifier:
         raise NoProbabilitiesError(model.manifest.name)
+    if probabilities and model.manifest.no_probabilities:
+        raise InvalidRequestError(model.manifest.no_probabilities)
     started = time.perf_counter()
     with traced("model.predict"):
         predicted = model.predict(rows, probabilities)

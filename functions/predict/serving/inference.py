@@ -239,8 +239,8 @@ def decode_inputs(request: InferenceRequest, parser: RowParser) -> NDArray[Any]:
 
 
 def available_outputs(manifest: Manifest) -> list[str]:
-    """`predict`, and `predict_proba` for a classifier: a regressor has no class probabilities."""
-    return [PREDICT, PREDICT_PROBA] if manifest.task == "classification" else [PREDICT]
+    """`predict`, and `predict_proba` for a classifier that has it: a regressor has no class probabilities."""
+    return [PREDICT, PREDICT_PROBA] if manifest.task == "classification" and manifest.probabilities else [PREDICT]
 
 
 def predict_datatype(manifest: Manifest) -> str:
@@ -257,7 +257,8 @@ def _requested_outputs(request: InferenceRequest, manifest: Manifest) -> list[st
     requested = request.outputs or [RequestOutput(name=PREDICT)]
     for output in requested:
         if output.name not in available:
-            raise OutputNotAvailableError(output.name, available, regressor=output.name == PREDICT_PROBA)
+            regressor = output.name == PREDICT_PROBA and manifest.task != "classification"
+            raise OutputNotAvailableError(output.name, available, regressor=regressor)
         if output.parameters is not None and output.parameters.binary_data:
             raise BinaryExtensionError(for_outputs=True)
     return [output.name for output in requested]

@@ -90,6 +90,8 @@ class Scorer:
         manifest = model.manifest
         if probabilities and manifest.task != "classification":
             raise NoProbabilitiesError(manifest.name)
+        if probabilities and manifest.no_probabilities:
+            raise InvalidRequestError(manifest.no_probabilities)
         # The output's own columns cannot be an id column or a class's probability column too.
         written = [ROW, PREDICTION, ERROR]
         if id_column in written:
