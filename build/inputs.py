@@ -147,12 +147,25 @@ def build(package: Path, architecture: str, root: Path = PROJECT_ROOT) -> None:
     stamp.write_text(f"{digest}\n{configured_spec_path()}\n")
 
 
+def stack_name(package: Path) -> str:
+    """The default stack name of the model built last: its service name (iris-predict for Iris)."""
+    from serving.config import DEFAULT_MODEL_NAME, service_name_for
+
+    spec = Path(last_spec(package) or DEFAULT_SPEC)
+    try:
+        name = tomllib.loads(spec.read_text()).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        name = None
+    return service_name_for(name if isinstance(name, str) else DEFAULT_MODEL_NAME)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "command",
-        choices=("check", "build", "last-spec"),
-        help="check: exit 0 if the package is up to date; last-spec: print the spec it was built from",
+        choices=("check", "build", "last-spec", "stack-name"),
+        help="check: exit 0 if the package is up to date; last-spec: print the spec it was built from; "
+        "stack-name: print the default stack name of its model",
     )
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="the package directory")
     parser.add_argument("--architecture", default="x86_64")
@@ -162,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         build(package, args.architecture)
     elif args.command == "last-spec":
         sys.stdout.write(last_spec(package) + "\n")  # the Makefile reads it
+    elif args.command == "stack-name":
+        sys.stdout.write(stack_name(package) + "\n")
     elif not is_fresh(package, args.architecture):
         raise SystemExit(1)
 

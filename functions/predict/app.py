@@ -86,8 +86,8 @@ def load_configured_model(settings: Settings) -> LoadedModel:
 # or tampered model) stops the function with one structured line saying so, not a bare traceback.
 try:
     settings = load_settings()
-    configure(settings)
     model = load_configured_model(settings)
+    configure(settings, model.manifest.name)
     app = create_app(model, settings.api_base_path)
 except Exception:
     logger.exception(REFUSAL)

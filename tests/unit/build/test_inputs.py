@@ -75,3 +75,15 @@ def test_the_record_names_the_spec_built_for_make_score(
     monkeypatch.delenv("MODEL")
     inputs.build(package, "x86_64", project(tmp_path))
     assert last_spec(package) == ""  # the default: make score needs no MODEL=
+
+
+def test_the_default_stack_is_named_after_the_model_built_last(
+    own_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "PredictFunction"
+    monkeypatch.setattr("build.package.main", lambda argv: None)
+
+    assert inputs.stack_name(package) == "iris-predict"  # nothing built: the default model
+    inputs.build(package, "x86_64", project(tmp_path))
+
+    assert inputs.stack_name(package) == "mine-predict"
