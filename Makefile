@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit fuzz mutate bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score deploy publish lint test test-unit fuzz mutate bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,9 +50,17 @@ start-api: build ## serve the built package on http://127.0.0.1:3000 (PORT=...),
 invoke: build ## invoke the built package with EVENT=events/<file>.json, like sam local invoke
 	python local/lambda_local.py invoke $(EVENT)
 
-score: build ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl (ID_COLUMN=id, PROBABILITIES=1)
-	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
+# Without MODEL=, the model built last (build/inputs.py last-spec), not the default: scoring after
+# `make build MODEL=models/diabetes.toml` must not rebuild Iris and reject every row.
+score: setup ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl with the model built last, or MODEL=<spec.toml> (ID_COLUMN=id, PROBABILITIES=1)
+	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [MODEL=<spec.toml>] [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
+	@$(MAKE) --no-print-directory build MODEL="$(or $(MODEL),$(shell python -m build.inputs last-spec))"
 	python local/score.py $(if $(ID_COLUMN),--id-column $(ID_COLUMN)) $(if $(PROBABILITIES),--probabilities) "$(INPUT)" "$(OUTPUT)"
+
+# The stack is named after the model built last (iris-predict for the default model, as in
+# samconfig.toml), so that an own model never deploys over the Iris stack by default.
+deploy: build ## sam deploy the built package as the stack STACK (default: <model name>-predict, iris-predict for Iris)
+	sam deploy --stack-name "$(or $(STACK),$(shell python -m build.inputs stack-name))"
 
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
 	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import py_compile
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,29 @@ from local.lambda_local import ISOLATED_PYTHON_FLAGS
 log = logging.getLogger(__name__)
 
 TRACER = Path(__file__).resolve().parent / "trace_cold_path.py"
+# The last line of a Python traceback: "ModuleNotFoundError: No module named 'dateutil'".
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*$")
+MAX_ERROR_LINE = 300
+
+
+def package_error(output: str) -> str | None:
+    """The package's own error line in what it printed while answering: the last exception of a
+    traceback, in plain text or inside a JSON log line's "exception" (Powertools' format)."""
+    found: str | None = None
+    for line in output.splitlines():
+        text = line.strip()
+        if text.startswith("{"):
+            try:
+                record = json.loads(text)
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("exception"), str):
+                lines = [part.strip() for part in record["exception"].splitlines() if part.strip()]
+                found = lines[-1] if lines else found
+                continue
+        if EXCEPTION_LINE.match(text):
+            found = text
+    return found[:MAX_ERROR_LINE] if found else None
 
 
 class SmokeTestError(Exception):
@@ -41,12 +65,19 @@ def trace_cold_path(package: Path, events: list[Path]) -> ColdPath:
         output = Path(scratch) / "trace.json"
         command = [sys.executable, *ISOLATED_PYTHON_FLAGS, str(TRACER), str(package), str(output), *map(str, events)]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
+        printed = f"{result.stdout}\n{result.stderr}"
         if result.returncode != 0:
-            raise SmokeTestError(f"the package failed to start or answer:\n{result.stderr or result.stdout}")
+            raise SmokeTestError(
+                f"the package failed to start or answer: {package_error(printed) or 'no error line'}\n"
+                f"{result.stderr or result.stdout}"
+            )
         traced = json.loads(output.read_text())
     failures = {name: status for name, status in traced["statuses"].items() if status >= 500}
     if failures:
-        raise SmokeTestError(f"the package answered sample events with server errors: {failures}")
+        raise SmokeTestError(
+            f"the package answered sample events with server errors: {failures}; "
+            f"the package's error: {package_error(printed) or 'none logged'}"
+        )
     return ColdPath(statuses=traced["statuses"], modules=[Path(module) for module in traced["modules"]])
 
 

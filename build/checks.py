@@ -46,7 +46,7 @@ def check_cases(spec: ModelSpec, fitted: Any, rows: NDArray[Any]) -> list[dict[s
         {"query": "", "body": {"features": instances[0]}, "expected": {"prediction": predictions[0]}},
         {"query": "", "body": {"instances": instances}, "expected": {"predictions": predictions}},
     ]
-    if spec.task == "classification":
+    if spec.task == "classification" and callable(getattr(estimator, "predict_proba", None)):
         names = spec.class_names or [str(label) for label in fitted.classes_]
         by_label = dict(zip((json_value(label) for label in fitted.classes_), names, strict=True))
         probabilities = estimator.predict_proba(batch)

@@ -22,7 +22,13 @@ from build.bake import ENGINE_CHOICES, CompileRefusedError, EngineChoice, bake_m
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
 from build.engines import ExactnessError
-from build.slim import RUNTIME_PROVIDED, prune_unimported_subpackages, slim, strip_shared_objects
+from build.slim import (
+    RUNTIME_COPY_NOT_ENOUGH,
+    RUNTIME_PROVIDED,
+    prune_unimported_subpackages,
+    slim,
+    strip_shared_objects,
+)
 from build.spec import SpecError, add_spec_argument, load_spec
 from build.train import LIBRARIES, model_cache_dir
 from serving.config import PACKAGE_MODEL_DIR
@@ -86,12 +92,13 @@ def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
     less scikit-learn and what only it needs when the model is served compiled."""
     kept = []
+    shipped_anyway = RUNTIME_COPY_NOT_ENOUGH["pandas"] if dataframe_input else frozenset()
     for line in requirements.read_text().splitlines():
         match = PIN.match(line.strip())
         # Not mutated, equivalent: a line that pins nothing is kept either way: no package set holds the name XXXX,
         # nor an empty one.
         name = _normalise(match[1]) if match else ""  # pragma: no mutate
-        if name in RUNTIME_PROVIDED:
+        if name in RUNTIME_PROVIDED and name not in shipped_anyway:
             # Not mutated, equivalent: pip-compile's line annotation has one #: the text after the first and after the
             # last is the same.
             # pragma: no mutate start

@@ -21,8 +21,13 @@ UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp")
 # Never used by this function, yet imported: pydantic's v1 compatibility layer. FastAPI imports
 # it only to refuse v1 models and treats its absence as "no v1 models" (about 20 ms of cold start).
 UNUSED_SUBPACKAGES = ("pydantic/v1",)
-# Packages the Lambda Python runtime already provides: never shipped again.
+# Packages the Lambda Python runtime already provides, for boto3: not shipped again, except
+# where the package itself needs them (RUNTIME_COPY_NOT_ENOUGH).
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
+# The runtime's copies serve boto3; pandas (shipped for a DataFrame-fitted model) imports
+# dateutil itself, at the version the function pins, and the runtime's is not on its path for it
+# to rely on: shipped with pandas.
+RUNTIME_COPY_NOT_ENOUGH = {"pandas": frozenset({"python-dateutil", "six"})}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ example specs under models/.
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -28,12 +29,20 @@ from pydantic import (
 
 from build import DEFAULT_SPEC, MODEL_VARIABLE, PROJECT_ROOT, configured_spec_path
 from serving.codecs import all_numeric
-from serving.errors import quote
+from serving.errors import InvalidRequestError, quote
 from serving.manifest import Feature, Name
+from serving.schemas import RowParser
 
 SKLEARN_DATASET_PREFIX = "sklearn:"
 SKLEARN_DATASETS = ("load_iris", "load_wine", "load_breast_cancer", "load_diabetes", "load_digits")
 MAX_SHOWN = 80
+# The keys of a /predict body: a feature of one of these names would be read as the body's shape.
+REQUEST_KEYS = ("features", "instances")
+# Columns a scoring run writes itself (serving/scoring.py): a class name among them would be a
+# second column of that name when probabilities are asked for.
+OUTPUT_COLUMNS = ("row", "prediction", "error")
+# A model name is a path segment of the model cache and of /v2 URLs: a letter or digit first, no "..".
+SAFE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*")
 # The default spec as a user types it (for messages and help): the accepted keys are documented there.
 DEFAULT_SPEC_SHOWN = DEFAULT_SPEC.relative_to(PROJECT_ROOT).as_posix()
 
@@ -94,9 +103,25 @@ class ModelSpec(BaseModel):
             )
         if self.task == "regression" and self.class_names is not None:
             raise ValueError("`class_names` is only for task = classification")
+        if not SAFE_NAME.fullmatch(self.name):
+            raise ValueError('`name` must start with a letter or digit and hold no ".." (it names folders and URLs)')
         names = [feature.name for feature in self.features]
         if len(set(names)) != len(names):
             raise ValueError("two features share a name")
+        clash = next((name for name in names if name in REQUEST_KEYS), None)
+        if clash is not None:
+            raise ValueError(
+                f"a feature may not be named {clash!r}: {' and '.join(REQUEST_KEYS)} are keys of a request"
+            )
+        if self.class_names is not None:
+            if len(set(self.class_names)) != len(self.class_names):
+                repeated = next(name for name in self.class_names if self.class_names.count(name) > 1)
+                raise ValueError(f"`class_names` lists {repeated!r} twice; each class needs its own name")
+            reserved = next((name for name in self.class_names if name in OUTPUT_COLUMNS), None)
+            if reserved is not None:
+                raise ValueError(
+                    f"a class may not be named {reserved!r}: {', '.join(OUTPUT_COLUMNS)} are columns of a scoring run"
+                )
         if self.example is not None and len(self.example) != len(self.features):
             raise ValueError(f"`example` has {len(self.example)} values for {len(self.features)} features")
         return self
@@ -162,6 +187,11 @@ def load_spec(path: Path) -> ModelSpec:
                 f"model spec {path}: `training.data` {dataset!r} is not a bundled dataset; "
                 f"use one of {', '.join(SKLEARN_DATASET_PREFIX + name for name in SKLEARN_DATASETS)} or a CSV file"
             )
+    if spec.example is not None:
+        try:
+            RowParser(spec.features).parse({"features": spec.example})
+        except InvalidRequestError as error:
+            raise SpecError(f"model spec {path}: `example` is not a request the API accepts: {error.message}") from None
     files = {"estimator_file": spec.estimator_file, "sample_data": spec.sample_data}
     if spec.training is not None and not spec.training.data.startswith(SKLEARN_DATASET_PREFIX):
         files["training.data"] = spec.training.data

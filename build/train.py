@@ -33,7 +33,7 @@ from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
-from serving.errors import ModelLoadError
+from serving.errors import ModelLoadError, PickledVersionError
 from serving.manifest import MANIFEST_FILE, Label, Manifest
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,42 @@ def check_rows(spec: ModelSpec) -> Rows:
     return Rows(np.empty((0, len(spec.features)), dtype=sample.rows.dtype), sample.rows, sample.target)
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def check_estimator(spec: ModelSpec, estimator: Any) -> None:
+    """Before any training or metrics: an estimator (fit and predict), of the spec's task, whose
+    params scikit-learn accepts; each refusal one line."""
+    assert spec.training is not None
+    reference = spec.training.estimator
+    if not (callable(getattr(estimator, "fit", None)) and callable(getattr(estimator, "predict", None))):
+        raise SpecError(
+            f"`training.estimator` {reference!r} gave a {type(estimator).__name__}, "
+            "not an estimator with fit and predict"
+        )
+    wanted_task = is_classifier(estimator) if spec.task == "classification" else is_regressor(estimator)
+    if not wanted_task:
+        raise SpecError(f"`task` is {spec.task!r}, but the estimator is a {type(estimator).__name__}")
+    validate = getattr(estimator, "_validate_params", None)  # scikit-learn's own parameter check
+    if callable(validate):
+        try:
+            validate()
+        except (ValueError, TypeError) as error:
+            raise SpecError(f"`training.params` do not fit {reference}: {_first_line(error)}") from None
+
+
+def typed_targets(estimator: Any, target: NDArray[Any], source: str) -> NDArray[Any]:
+    """A CSV's target column (text) as the estimator's classes: integer labels as integers, and
+    so on; a value that is none of its classes is refused in one line."""
+    by_text = {str(json_value(label)): label for label in estimator.classes_}
+    unknown = next((value for value in target.tolist() if str(value) not in by_text), None)
+    if unknown is not None:
+        raise SpecError(f"{source}: the target {unknown!r} is none of the estimator's classes {list(by_text)[:10]}")
+    return np.array([by_text[str(value)] for value in target.tolist()], dtype=estimator.classes_.dtype)
+
+
 def check_interface(spec: ModelSpec, estimator: Any) -> None:
     """Refuse an estimator whose task, features or classes disagree with the spec."""
     wanted_task = is_classifier(estimator) if spec.task == "classification" else is_regressor(estimator)
@@ -137,6 +173,68 @@ def check_interface(spec: ModelSpec, estimator: Any) -> None:
         n_classes = len(estimator.classes_)
         if len(spec.class_names) != n_classes:
             raise SpecError(f"`class_names` lists {len(spec.class_names)} names; the estimator has {n_classes} classes")
+
+
+def encoded_categories(estimator: Any, columns: list[int]) -> dict[int, list[Any]]:
+    """The categories each fitted encoder (OneHotEncoder, OrdinalEncoder) of `estimator` knows, by
+    the input column it reads (`columns`: the input columns `estimator` itself sees), through
+    Pipelines and ColumnTransformers."""
+    found: dict[int, list[Any]] = {}
+    if hasattr(estimator, "categories_") and len(estimator.categories_) == len(columns):
+        return {column: list(known) for column, known in zip(columns, estimator.categories_, strict=True)}
+    if hasattr(estimator, "steps"):
+        # A Pipeline: its steps up to the first that changes the column count (imputers, scalers
+        # keep it) see its input columns.
+        for _, step in estimator.steps:
+            found |= encoded_categories(step, columns)
+            if found or getattr(step, "n_features_in_", None) != len(columns) or hasattr(step, "transformers_"):
+                break
+    names = [str(name) for name in getattr(estimator, "feature_names_in_", [])]
+    for _, transformer, selected in getattr(estimator, "transformers_", []):
+        chosen = [selected] if isinstance(selected, str) else list(np.atleast_1d(selected))
+        try:
+            if chosen and all(isinstance(column, str) for column in chosen):
+                picked = [names.index(str(column)) for column in chosen]
+            else:
+                picked = np.arange(len(columns))[np.asarray(chosen)].tolist()
+        except (IndexError, ValueError, TypeError):  # columns it does not say how to find: not checked
+            continue
+        found |= encoded_categories(transformer, [columns[int(index)] for index in picked])
+    return found
+
+
+def check_categories(spec: ModelSpec, estimator: Any, base: NDArray[Any]) -> None:
+    """Every category the spec lists must be one the fitted model takes: none its encoder never saw
+    (which the compiled engine then refuses in every batch), and each predicted once in the row
+    `base` (a row of the model's own data)."""
+    known = encoded_categories(estimator, list(range(len(spec.features))))
+    for index, feature in enumerate(spec.features):
+        unseen = [value for value in feature.categories or [] if index in known and value not in known[index]]
+        if unseen:
+            raise SpecError(
+                f"`features` {feature.name!r}: the fitted encoder never saw the category {unseen[0]!r} the spec "
+                f"lists; it knows {[json_value(value) for value in known[index]][:20]}"
+            )
+    probes = []
+    for index, feature in enumerate(spec.features):
+        for category in feature.categories or []:
+            row = base.copy()
+            row[index] = category
+            probes.append((feature.name, category, row))
+    if not probes:
+        return
+    fitted = as_fitted(estimator)
+    try:
+        fitted.predict(np.array([row for _, _, row in probes], dtype=base.dtype))
+    except (ValueError, TypeError, KeyError):
+        for name, category, row in probes:
+            try:
+                fitted.predict(row[np.newaxis, :])
+            except (ValueError, TypeError, KeyError) as error:
+                raise SpecError(
+                    f"`features` {name!r}: the fitted model refuses the category {category!r} the spec lists "
+                    f"({_first_line(error)}); list only the categories it was fitted on"
+                ) from None
 
 
 def evaluate(spec: ModelSpec, estimator: Any, rows: NDArray[Any], target: NDArray[Any]) -> dict[str, float]:
@@ -187,6 +285,7 @@ def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], mod
         metrics=metrics,
         libraries=library_versions(),
         fingerprint=fingerprint(spec),
+        probabilities=spec.task != "classification" or callable(getattr(estimator, "predict_proba", None)),
     )
 
 
@@ -195,10 +294,14 @@ def write_manifest(manifest: Manifest, path: Path) -> None:
 
 
 def _fit(spec: ModelSpec) -> tuple[Any, dict[str, Any]]:
-    rows, y_train = split_rows(spec)
     estimator = make_estimator(spec)
+    check_estimator(spec, estimator)
+    rows, y_train = split_rows(spec)
     log.info("training %s (%s) on %d rows", spec.name, type(estimator).__name__, len(rows.train))
-    estimator.fit(rows.train, y_train)
+    try:
+        estimator.fit(rows.train, y_train)
+    except (ValueError, TypeError) as error:
+        raise SpecError(f"training {type(estimator).__name__} failed: {_first_line(error)}") from None
     assert rows.held_out_target is not None
     metrics = evaluate(spec, estimator, rows.held_out, rows.held_out_target)
     return estimator, {**metrics, "train_rows": len(rows.train), "test_rows": len(rows.held_out)}
@@ -213,13 +316,25 @@ def _take_fitted(spec: ModelSpec, model_path: Path) -> tuple[Any, dict[str, Any]
         raise SpecError(f"`sha256`: {source.name} has sha256 {digest}, the spec expects {spec.sha256}")
     try:
         estimator = unpickle_estimator(payload, source)
+    except PickledVersionError as error:
+        pickled = getattr(error.__cause__, "original_sklearn_version", "another version")
+        running = metadata.version("scikit-learn")
+        raise SpecError(
+            f"`estimator_file`: {source.name} was pickled with scikit-learn {pickled}, and the function runs "
+            f"{running} (functions/predict/requirements.txt): pickle the estimator again with scikit-learn "
+            f"{running}, e.g. with this project's .venv/bin/python (docs/own-model.md)"
+        ) from None
     except ModelLoadError as error:
         raise SpecError(f"`estimator_file`: {error.message}") from None
+    check_interface(spec, estimator)
     shutil.copyfile(source, model_path)
     rows = check_rows(spec)
     metrics: dict[str, Any] = {"test_rows": len(rows.held_out)}
     if rows.held_out_target is not None and len(rows.held_out):
-        metrics.update(evaluate(spec, estimator, rows.held_out, rows.held_out_target))
+        target = rows.held_out_target
+        if spec.task == "classification":
+            target = typed_targets(estimator, target, f"`sample_data` {spec.sample_data}")
+        metrics.update(evaluate(spec, estimator, rows.held_out, target))
     return estimator, metrics
 
 
@@ -260,7 +375,7 @@ def train_if_needed(model_dir: Path, spec: ModelSpec | None = None) -> TrainResu
         joblib.dump(estimator, model_path)
     else:
         estimator, metrics = _take_fitted(spec, model_path)
-        check_interface(spec, estimator)
+    check_categories(spec, estimator, check_rows(spec).held_out[0])
     built = build_manifest(spec, estimator, metrics, model_path)
     write_manifest(built, manifest_path)
     log.info("wrote model %s %s (%s) to %s", spec.name, built.version, metrics, model_dir)

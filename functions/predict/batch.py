@@ -3,7 +3,8 @@
 Step Functions' ItemBatcher sends {"Items": [...], "BatchInput": {...}}; the Map's ItemSelector
 makes each item {"index": <0-based item index>, "row": <the CSV or JSON Lines record>}, so every
 result carries its row number in the input file. BatchInput says how to read the rows:
-{"text": true for CSV (every cell a string), "probabilities": bool, "id_column": str}.
+{"text": true for CSV (every cell a string), "probabilities": bool, "id_column": str, or null
+to key every row by its number (batch_job.start decides it once for the file)}.
 The model is loaded once at cold start by the runtime the API shares (serving/runtime.py), without
 the API's web framework, and the scoring core is the API's validation and model call.
 """
@@ -15,12 +16,13 @@ from typing import Any
 from serving.runtime import start
 from serving.scoring import DEFAULT_ID_COLUMN, ROW, Scorer
 
-model = start().model
+# The batch job's own service name: <model>-batch-scoring (iris-batch-scoring for the default model).
+model = start(role="batch-scoring").model
 
-_scorers: dict[tuple[str, bool], Scorer] = {}
+_scorers: dict[tuple[str | None, bool], Scorer] = {}
 
 
-def _scorer(id_column: str, probabilities: bool) -> Scorer:
+def _scorer(id_column: str | None, probabilities: bool) -> Scorer:
     key = (id_column, probabilities)
     if key not in _scorers:
         _scorers[key] = Scorer(model, id_column=id_column, probabilities=probabilities)
@@ -31,7 +33,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """{"predictions": [...], "errors": [...]} for the batch, rows numbered as in the input file."""
     options = event.get("BatchInput") or {}
     items = event["Items"]
-    scorer = _scorer(str(options.get("id_column", DEFAULT_ID_COLUMN)), bool(options.get("probabilities", False)))
+    id_column = options.get("id_column", DEFAULT_ID_COLUMN)
+    scorer = _scorer(None if id_column is None else str(id_column), bool(options.get("probabilities", False)))
     scored = scorer.score([item["row"] for item in items], first_row=0, text=bool(options.get("text", False)))
     numbers = [int(item["index"]) + 1 for item in items]
     for result in scored.predictions + scored.errors:

@@ -17,6 +17,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The baked model's directory inside the package, beside app.py (build/bake.py writes it there).
 PACKAGE_MODEL_DIR = "model"
 DEFAULT_MODEL_DIR = PACKAGE_ROOT / PACKAGE_MODEL_DIR
+# The function's names (Powertools service, metrics namespace, the stack's default name) follow
+# the model's name; the default Iris model keeps the names its deployments have always had.
+DEFAULT_MODEL_NAME = "iris-random-forest"
+DEFAULT_MODEL_BASE_NAME = "iris"
 DEFAULT_SERVICE_NAME = "iris-predict"
 DEFAULT_METRICS_NAMESPACE = "IrisPrediction"
 # The S3 pin record: each field of S3ModelSource, the environment variable the function reads it
@@ -58,11 +62,30 @@ class S3ModelSource:
         return " ".join(f"{parameter}={getattr(self, field)}" for field, _, parameter in S3_PIN)
 
 
+def base_name(model_name: str) -> str:
+    """What the function's names start with: the model's name ("iris" for the default model)."""
+    return DEFAULT_MODEL_BASE_NAME if model_name == DEFAULT_MODEL_NAME else model_name
+
+
+def service_name_for(model_name: str, role: str = "predict") -> str:
+    """The Powertools service (and the stack's default name) of a model's function: `<name>-predict`,
+    or `<name>-batch-scoring` for the batch job's."""
+    return f"{base_name(model_name)}-{role}"
+
+
+def metrics_namespace_for(model_name: str) -> str:
+    """The CloudWatch namespace of a model's metrics: its name in CamelCase, then Prediction."""
+    words = re.split(r"[^A-Za-z0-9]+", base_name(model_name))
+    return "".join(word[:1].upper() + word[1:] for word in words if word) + "Prediction"
+
+
 @dataclass(frozen=True)
 class Settings:
     model_dir: Path
-    service_name: str
-    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    service_name: str | None = None
+    """None: named after the model (service_name_for)."""
+    metrics_namespace: str | None = None
+    """None: named after the model (metrics_namespace_for)."""
     tracing: bool = False
     model_source: S3ModelSource | None = None
     api_base_path: str = ""
@@ -96,8 +119,8 @@ def _api_base_path() -> str:
 def load_settings() -> Settings:
     return Settings(
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
-        service_name=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
-        metrics_namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
+        service_name=os.environ.get("POWERTOOLS_SERVICE_NAME") or None,
+        metrics_namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None,
         # Off unless the template turns it on: the X-Ray SDK then stays off the cold path.
         tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         model_source=_s3_source(),

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from numpy.typing import NDArray
 
-from serving.errors import BadRequestError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
+from serving.errors import BadRequestError, InvalidRequestError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
 from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
 
@@ -30,6 +30,8 @@ def run_model(model: LoadedModel, rows: NDArray[Any], probabilities: bool) -> Pr
     classifier = model.manifest.task == "classification"
     if probabilities and not classifier:
         raise NoProbabilitiesError(model.manifest.name)
+    if probabilities and model.manifest.no_probabilities:
+        raise InvalidRequestError(model.manifest.no_probabilities)
     started = time.perf_counter()
     with traced("model.predict"):
         predicted = model.predict(rows, probabilities)

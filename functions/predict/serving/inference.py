@@ -218,8 +218,8 @@ def decode_inputs(request: InferenceRequest, parser: RowParser) -> NDArray[Any]:
 
 
 def available_outputs(manifest: Manifest) -> list[str]:
-    """`predict`, and `predict_proba` for a classifier: a regressor has no class probabilities."""
-    return [PREDICT, PREDICT_PROBA] if manifest.task == "classification" else [PREDICT]
+    """`predict`, and `predict_proba` for a classifier that has it: a regressor has no class probabilities."""
+    return [PREDICT, PREDICT_PROBA] if manifest.task == "classification" and manifest.probabilities else [PREDICT]
 
 
 def predict_datatype(manifest: Manifest) -> str:
@@ -236,7 +236,8 @@ def _requested_outputs(request: InferenceRequest, manifest: Manifest) -> list[st
     requested = request.outputs or [RequestOutput(name=PREDICT)]
     for output in requested:
         if output.name not in available:
-            why = f" (a regressor has no {output.name})" if output.name == PREDICT_PROBA else ""
+            regressor = output.name == PREDICT_PROBA and manifest.task != "classification"
+            why = f" (a regressor has no {output.name})" if regressor else ""
             raise BadRequestError(
                 f"output {quote(output.name)} is not available{why}; request {' or '.join(available)}"
             )

@@ -89,6 +89,9 @@ class Manifest(BaseModel):
     fingerprint: str
     engine: EngineRecord | None = None
     """Set when the model is baked into a package; a manifest straight from training has none."""
+    probabilities: bool = True
+    """False for a classifier whose estimator has no predict_proba (SVC, LinearSVC, RidgeClassifier):
+    it predicts classes only, and a request for probabilities is refused (no_probabilities)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -103,6 +106,16 @@ class Manifest(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def no_probabilities(self) -> str | None:
+        """Why a classifier gives no class probabilities, or None when it does."""
+        if self.task != "classification" or self.probabilities:
+            return None
+        return (
+            f"model {self.name} ({self.estimator.rpartition('.')[2]}) has no predict_proba: it predicts classes, "
+            "not class probabilities; omit ?probabilities=true"
+        )
 
     @property
     def all_numeric(self) -> bool:

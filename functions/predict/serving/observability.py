@@ -19,7 +19,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from serving.config import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Settings
+from serving.config import (
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE_NAME,
+    Settings,
+    metrics_namespace_for,
+    service_name_for,
+)
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -35,16 +41,18 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 tracer: Any = None
 
 
-def configure(settings: Settings) -> None:
-    """Apply the function's settings: service name, metrics namespace and, if on, tracing."""
+def configure(settings: Settings, model_name: str, role: str = "predict") -> None:
+    """Apply the function's settings: service name and metrics namespace (as set, else named after
+    the model `model_name`) and, if on, tracing."""
     global tracer
-    logger.append_keys(service=settings.service_name)
-    metrics.namespace = settings.metrics_namespace
-    metrics.service = settings.service_name
+    service = settings.service_name or service_name_for(model_name, role)
+    logger.append_keys(service=service)
+    metrics.namespace = settings.metrics_namespace or metrics_namespace_for(model_name)
+    metrics.service = service
     if settings.tracing:
         from aws_lambda_powertools import Tracer
 
-        tracer = Tracer(service=settings.service_name)
+        tracer = Tracer(service=service)
     else:
         tracer = None
 

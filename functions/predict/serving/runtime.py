@@ -46,9 +46,11 @@ def load_configured_model(settings: Settings) -> loading.LoadedModel:
     return loading.load_model(fetch_model(settings.model_source))
 
 
-def start() -> Runtime:
-    """Read the settings, configure logging, metrics and tracing, and load the model."""
+def start(role: str = "predict") -> Runtime:
+    """Read the settings, load the model, and configure logging, metrics and tracing for the
+    function's `role` (its service name is named after the model: <model>-<role>, unless set)."""
     with refusal_logged():
         settings = load_settings()
-        configure(settings)
-        return Runtime(settings, load_configured_model(settings))
+        model = load_configured_model(settings)
+        configure(settings, model.manifest.name, role)
+        return Runtime(settings, model)

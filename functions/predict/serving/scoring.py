@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from serving.errors import InvalidRequestError, NoProbabilitiesError
+from serving.errors import InvalidRequestError, NoProbabilitiesError, quote
 from serving.model import LoadedModel
 from serving.schemas import RowParser
 
@@ -70,13 +70,32 @@ def as_record(header: Sequence[str], row: Sequence[str]) -> dict[Any, Any]:
 
 
 class Scorer:
-    """Scores batches of records with `model`; `id_column`'s value, where a record has one, is
-    copied to its prediction or error in place of the row number."""
+    """Scores batches of records with `model`. With an `id_column`, every record's value of it is
+    copied, as it is, to its prediction or error (a record without one is an error row); with
+    None, every record is keyed by its row number. Either way the key is the same on every line."""
 
-    def __init__(self, model: LoadedModel, id_column: str = DEFAULT_ID_COLUMN, probabilities: bool = False) -> None:
+    def __init__(
+        self, model: LoadedModel, id_column: str | None = DEFAULT_ID_COLUMN, probabilities: bool = False
+    ) -> None:
         manifest = model.manifest
         if probabilities and manifest.task != "classification":
             raise NoProbabilitiesError(manifest.name)
+        if probabilities and manifest.no_probabilities:
+            raise InvalidRequestError(manifest.no_probabilities)
+        # The output's own columns cannot be an id column or a class's probability column too.
+        written = [ROW, PREDICTION, ERROR]
+        if id_column in written:
+            raise InvalidRequestError(
+                f"id column {quote(id_column)} is a column the output has already ({', '.join(written)}); "
+                "name the column that holds your ids"
+            )
+        taken = [*written, *([id_column] if id_column is not None else [])]
+        clash = next((name for name in manifest.class_names if name in taken), None) if probabilities else None
+        if clash is not None:
+            raise InvalidRequestError(
+                f"probabilities: the class name {quote(clash)} would be a second column of that name beside "
+                f"{', '.join(map(quote, taken))}; rename the id column or score without probabilities"
+            )
         self.model = model
         self.id_column = id_column
         self.probabilities = probabilities
@@ -105,8 +124,9 @@ class Scorer:
         raise AssertionError("a row the batch validation rejected was accepted alone")
 
     def _key(self, record: Any, row: int) -> tuple[str, Any]:
-        """The column and value a record's outcome is keyed by: its id, or else its row number."""
-        if isinstance(record, Mapping) and self.id_column in record:
+        """The column and value a record's outcome is keyed by: its id, or its row number (also
+        for a record that lacks the id column, which is then rejected)."""
+        if self.id_column is not None and isinstance(record, Mapping) and self.id_column in record:
             return self.id_column, record[self.id_column]
         return ROW, row
 
@@ -114,12 +134,19 @@ class Scorer:
         """Score `records`, numbered from `first_row`; `text`: they come from CSV (cells are strings)."""
         keys = [self._key(record, first_row + index) for index, record in enumerate(records)]
         outcome = _Outcome([name for name, _ in keys], [value for _, value in keys])
+        if self.id_column is not None:
+            missing = f"no {quote(self.id_column)}: every row of a file with ids needs its id"
+            lacking = [
+                index for index, record in enumerate(records) if isinstance(record, Mapping) and keys[index][0] == ROW
+            ]
+            outcome.problems.update(dict.fromkeys(lacking, missing))
         if text:
             # Records with the header's cell count and every feature (as text) can take the fast path.
             whole = [
                 index
                 for index, record in enumerate(records)
                 if isinstance(record, Mapping)
+                and index not in outcome.problems
                 and _cell_count_error(record) is None
                 and all(name in record for name in self.names)
             ]
@@ -135,14 +162,15 @@ class Scorer:
         at = {name: index for index, name in enumerate(header)}  # a repeated name: its last column, as DictReader
         widths = list(map(len, rows))
         every_row_whole = widths.count(len(header)) == len(rows)
-        id_at = at.get(self.id_column)
-        if id_at is None:
+        id_column = self.id_column
+        id_at = None if id_column is None else at.get(id_column)
+        if id_column is None or id_at is None:
             outcome = _Outcome([ROW] * len(rows), range(first_row, first_row + len(rows)))
         elif every_row_whole:
-            outcome = _Outcome([self.id_column] * len(rows), [row[id_at] for row in rows])
+            outcome = _Outcome([id_column] * len(rows), [row[id_at] for row in rows])
         else:
             ids = [row[id_at] if id_at < width else None for row, width in zip(rows, widths, strict=True)]
-            outcome = _Outcome([self.id_column] * len(rows), ids)
+            outcome = _Outcome([id_column] * len(rows), ids)
         if all(name in at for name in self.names):
             if every_row_whole:
                 whole, source = list(range(len(rows))), rows

@@ -107,8 +107,22 @@ def test_a_refusal_stays_short_whatever_the_request(value: str) -> None:
 
 @pytest.fixture
 def s3(s3_client: Any) -> Any:
+    s3_client.create_bucket(Bucket=INPUT_BUCKET)
     s3_client.create_bucket(Bucket=OUTPUT_BUCKET)
     return s3_client
+
+
+def put_input(s3: Any, rows: list[dict[str, Any]], kind: str) -> None:
+    """The input file the rows came from: finish counts its rows."""
+    if kind == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, list(dict.fromkeys(key for row in rows for key in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+        body = text.getvalue()
+    else:
+        body = "".join(json.dumps(row) + "\n" for row in rows)
+    s3.put_object(Bucket=INPUT_BUCKET, Key=f"daily/rows.{kind}", Body=body.encode())
 
 
 def generated_rows(generator: random.Random, count: int, kind: str) -> list[Any]:
@@ -214,6 +228,7 @@ def test_the_files_hold_every_row_once_in_input_order_with_failed_batches_report
         generator.shuffle(entries)  # the export's order is not the input's
     state = job_state(kind)
     export(s3, state["results_prefix"], executions)
+    put_input(s3, rows, kind)
 
     answer = batch_job.finish(state, LambdaContext())
 
@@ -258,6 +273,7 @@ def test_the_files_hold_every_row_once_in_input_order_with_failed_batches_report
 def test_an_empty_input_gives_empty_files_and_a_summary_of_nothing(s3: Any) -> None:
     state = job_state("csv")
     export(s3, state["results_prefix"], {})
+    put_input(s3, [], "csv")
 
     answer = batch_job.finish(state, LambdaContext())
 
@@ -276,6 +292,7 @@ def test_batches_the_job_never_ran_are_reported_row_by_row(s3: Any, batch_module
     state = job_state(
         "jsonl", map_error={"Error": "States.ExceedToleratedFailureThreshold", "Cause": "too many failed"}
     )
+    put_input(s3, rows, "jsonl")
     export(
         s3,
         state["results_prefix"],

@@ -28,7 +28,7 @@ def test_a_batch_is_scored_with_rows_numbered_as_in_the_file(
     rows[5] = {**rows[5], "petal_width": "wide"}
     start = 5000
 
-    result = batch_module.handler(batch(rows, start, text=text, probabilities=True, id_column="id"), LambdaContext())
+    result = batch_module.handler(batch(rows, start, text=text, probabilities=True, id_column=None), LambdaContext())
 
     assert [error["row"] for error in result["errors"]] == [start + 6]
     api = response_json(

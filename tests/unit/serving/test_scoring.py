@@ -59,7 +59,7 @@ def api(app_module: ModuleType, body: Any, query: dict[str, str] | None = None) 
 def test_every_record_is_predicted_as_the_api_would_or_rejected_with_its_message(
     app_module: ModuleType, batch: list[tuple[dict[str, Any], dict[str, str], dict[str, Any]]], text: bool, first: int
 ) -> None:
-    scorer = Scorer(app_module.model, probabilities=True)
+    scorer = Scorer(app_module.model, id_column=None, probabilities=True)
     scored = scorer.score([record[1] if text else record[0] for record in batch], first_row=first, text=text)
 
     numbers = [item[ROW] for item in scored.predictions + scored.errors]
@@ -84,7 +84,7 @@ def test_a_csv_row_with_more_or_fewer_cells_than_the_header_is_rejected(app_modu
     short = {**good, "petal_width": None}
     long = {**good, None: ["7", "8"]}  # csv.DictReader puts extra cells under None
 
-    scored = Scorer(app_module.model).score([short, good, long], text=True)
+    scored = Scorer(app_module.model, id_column=None).score([short, good, long], text=True)
 
     assert scored.predictions == [{ROW: 2, PREDICTION: 1}]
     assert scored.errors == [
@@ -108,14 +108,14 @@ def test_the_id_column_is_copied_in_place_of_the_row_number(app_module: ModuleTy
 
 
 def test_error_messages_stay_bounded_whatever_the_cell(app_module: ModuleType) -> None:
-    scored = Scorer(app_module.model).score([dict.fromkeys(NAMES, "9" * 100_000 + "x")], text=True)
+    scored = Scorer(app_module.model, id_column=None).score([dict.fromkeys(NAMES, "9" * 100_000 + "x")], text=True)
 
     assert len(scored.errors[0][ERROR]) < 2000
 
 
 def test_a_number_cell_is_read_as_its_decimal_value_exactly(app_module: ModuleType) -> None:
     cells = ["6.1", "+2.8", "4.70e0", ".12e1"]
-    scorer = Scorer(app_module.model)
+    scorer = Scorer(app_module.model, id_column=None)
 
     from_text = scorer.score([dict(zip(NAMES, cells, strict=True))], text=True)
     typed = scorer.score([dict(zip(NAMES, [6.1, 2.8, 4.7, 1.2], strict=True))])

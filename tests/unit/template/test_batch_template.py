@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 import batch_job
@@ -86,15 +88,28 @@ def tasks(states: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
 @pytest.fixture(scope="module")
 def job_state(stack: tuple[dict[str, Any], dict[str, Any]]) -> Any:
     """What the deployed start step answers for a request, configured by its deployed environment."""
     variables = stack[0]["BatchStartFunction"]["Properties"]["Environment"]["Variables"]
 
     def answer(request: Any) -> dict[str, Any]:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in variables.items():
+        with pytest.MonkeyPatch.context() as patch, mock_aws():
+            for name, value in {**variables, **FAKE_CREDENTIALS}.items():
                 patch.setenv(name, str(value))
+            # The start step reads the input's first record: an input with an id column.
+            s3 = boto3.client("s3")
+            s3.create_bucket(Bucket=str(variables["INPUT_BUCKET"]))
+            key = str(request["input"]).removeprefix(f"s3://{variables['INPUT_BUCKET']}/")
+            body = b'{"id": 1, "x": 2}\n' if key.endswith(".jsonl") else b"id,x\n1,2\n"
+            s3.put_object(Bucket=str(variables["INPUT_BUCKET"]), Key=key, Body=body)
             return batch_job.start({"request": request, "execution": "run-1"}, LambdaContext())
 
     return answer
@@ -316,11 +331,13 @@ def test_the_functions_get_only_what_their_step_uses(stack: tuple[dict[str, Any]
     output_bucket = sub("arn:${AWS::Partition}:s3:::${OutputBucket}")
     output_objects = sub("arn:${AWS::Partition}:s3:::${OutputBucket}/*")
 
-    assert grants(resources, "BatchStartFunctionRole") == {}
+    input_objects = sub("arn:${AWS::Partition}:s3:::${InputBucket}/*")
+
+    assert grants(resources, "BatchStartFunctionRole") == {"s3:GetObject": {input_objects}}
     assert grants(resources, "BatchScoringFunctionRole") == {}
     assert grants(resources, "BatchFinishFunctionRole") == {
         "s3:ListBucket": {output_bucket},
-        "s3:GetObject": {output_objects},
+        "s3:GetObject": {output_objects, input_objects},
         "s3:PutObject": {output_objects},
         "s3:AbortMultipartUpload": {output_objects},
     }

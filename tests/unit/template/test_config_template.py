@@ -13,6 +13,8 @@ from serving.config import (
     S3_PIN,
     S3ModelSource,
     load_settings,
+    metrics_namespace_for,
+    service_name_for,
 )
 from tests.cloudformation import deployed
 
@@ -26,8 +28,14 @@ def function_variables(parameters: dict[str, str] | None = None) -> dict[str, An
 def test_the_defaults_are_the_templates_values() -> None:
     variables = function_variables()
 
-    assert variables["POWERTOOLS_SERVICE_NAME"] == DEFAULT_SERVICE_NAME
-    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == DEFAULT_METRICS_NAMESPACE
+    # Unset by default: the function names itself after its model (iris-predict, IrisPrediction).
+    assert "POWERTOOLS_SERVICE_NAME" not in variables
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in variables
+    assert function_variables({"MetricsNamespace": "Team"})["POWERTOOLS_METRICS_NAMESPACE"] == "Team"
+    assert (service_name_for("iris-random-forest"), metrics_namespace_for("iris-random-forest")) == (
+        DEFAULT_SERVICE_NAME,
+        DEFAULT_METRICS_NAMESPACE,
+    )
 
 
 def test_the_published_pin_deploys_a_function_loading_that_pin(monkeypatch: pytest.MonkeyPatch) -> None:
