@@ -317,7 +317,7 @@ def _take_fitted(spec: ModelSpec, model_path: Path) -> tuple[Any, dict[str, Any]
     try:
         estimator = unpickle_estimator(payload, source)
     except PickledVersionError as error:
-        pickled = getattr(error.__cause__, "original_sklearn_version", "another version")
+        pickled = error.pickled_with
         running = metadata.version("scikit-learn")
         raise SpecError(
             f"`estimator_file`: {source.name} was pickled with scikit-learn {pickled}, and the function runs "

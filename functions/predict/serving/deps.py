@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from numpy.typing import NDArray
 
-from serving.errors import BadRequestError, InvalidRequestError, NoProbabilitiesError, UnsupportedMediaTypeError, quote, shorten
+from serving.errors import (
+    BadRequestError,
+    InvalidRequestError,
+    NoProbabilitiesError,
+    UnsupportedMediaTypeError,
+    quote,
+    shorten,
+)
 from serving.model import LoadedModel, Predictions
 from serving.observability import record_predictions, traced
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 INTERNAL_ERROR_MESSAGE = "internal error; the request was logged and can be retried"
@@ -152,3 +153,15 @@ class NoProbabilitiesError(InvalidRequestError):
 
 class ModelLoadError(ServiceError):
     """The model or its manifest is missing, corrupt or incompatible; the function must not start."""
+
+
+class PickledVersionError(ModelLoadError):
+    """The estimator was pickled by another scikit-learn version than the one shipped (the build
+    catches it to say how to pickle it again)."""
+
+    def __init__(self, path: Path, pickled_with: str, running: str) -> None:
+        super().__init__(
+            f"model {path} was pickled with scikit-learn {pickled_with} but this function runs {running}; "
+            "rebuild the package"
+        )
+        self.pickled_with = pickled_with

@@ -28,7 +28,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 from serving.engines.errors import EngineInputError
-from serving.errors import ModelLoadError
+from serving.errors import PickledVersionError
 
 FOREST_CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 TREE_CLASSIFIERS = (DecisionTreeClassifier, ExtraTreeClassifier)
@@ -74,9 +74,8 @@ def unpickle_estimator(payload: bytes, path: Path) -> Any:
         try:
             estimator = joblib.load(io.BytesIO(payload))
         except InconsistentVersionWarning as warning:
-            raise ModelLoadError(
-                f"model {path} was pickled with scikit-learn {warning.original_sklearn_version} but this function "
-                f"runs {warning.current_sklearn_version}; rebuild the package"
+            raise PickledVersionError(
+                path, warning.original_sklearn_version, warning.current_sklearn_version
             ) from warning
     return estimator
 
