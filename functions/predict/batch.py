@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import model, settings
-from serving.observability import configure
+from app import model
 from serving.scoring import DEFAULT_ID_COLUMN, ROW, Scorer
-
-# The batch job's own service name: <model>-batch-scoring (iris-batch-scoring for the default model).
-configure(settings, model.manifest.name, "batch-scoring")
 
 _scorers: dict[tuple[str | None, bool], Scorer] = {}
 
