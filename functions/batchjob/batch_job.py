@@ -426,8 +426,8 @@ class Outcome:
 
 
 def _unscored_record(index: int, id_column: str | None, source: InputRows, message: str) -> dict[str, Any]:
-    known = id_column is not None and source.ids is not None and source.ids[index] is not None
-    key = {id_column: source.ids[index]} if known else {}
+    value = source.ids[index] if source.ids is not None else None
+    key = {id_column: value} if id_column is not None and value is not None else {}
     return {ROW: index + 1, **key, ERROR: message}
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from serving.runtime import start
 from serving.scoring import DEFAULT_ID_COLUMN, ROW, Scorer
 
-# The batch job's own service name: <model>-batch-scoring (iris-batch-scoring for the default model).
-model = start(role="batch-scoring").model
+# The batch function's service name ends in its role (SERVICE_ROLE=batch-scoring in template.yaml).
+model = start().model
 
 _scorers: dict[tuple[str | None, bool], Scorer] = {}
 

@@ -86,6 +86,8 @@ class Settings:
     """None: named after the model (service_name_for)."""
     metrics_namespace: str | None = None
     """None: named after the model (metrics_namespace_for)."""
+    role: str = "predict"
+    """What the function does, the end of its service name: predict, or batch-scoring for the batch job's."""
     tracing: bool = False
     model_source: S3ModelSource | None = None
     api_base_path: str = ""
@@ -121,6 +123,7 @@ def load_settings() -> Settings:
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
         service_name=os.environ.get("POWERTOOLS_SERVICE_NAME") or None,
         metrics_namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None,
+        role=os.environ.get("SERVICE_ROLE") or "predict",
         # Off unless the template turns it on: the X-Ray SDK then stays off the cold path.
         tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         model_source=_s3_source(),

@@ -41,11 +41,11 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 tracer: Any = None
 
 
-def configure(settings: Settings, model_name: str, role: str = "predict") -> None:
+def configure(settings: Settings, model_name: str) -> None:
     """Apply the function's settings: service name and metrics namespace (as set, else named after
     the model `model_name`) and, if on, tracing."""
     global tracer
-    service = settings.service_name or service_name_for(model_name, role)
+    service = settings.service_name or service_name_for(model_name, settings.role)
     logger.append_keys(service=service)
     metrics.namespace = settings.metrics_namespace or metrics_namespace_for(model_name)
     metrics.service = service

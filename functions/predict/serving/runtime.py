@@ -46,11 +46,11 @@ def load_configured_model(settings: Settings) -> loading.LoadedModel:
     return loading.load_model(fetch_model(settings.model_source))
 
 
-def start(role: str = "predict") -> Runtime:
-    """Read the settings, load the model, and configure logging, metrics and tracing for the
-    function's `role` (its service name is named after the model: <model>-<role>, unless set)."""
+def start() -> Runtime:
+    """Read the settings, load the model, and configure logging, metrics and tracing (named after
+    the model unless set)."""
     with refusal_logged():
         settings = load_settings()
         model = load_configured_model(settings)
-        configure(settings, model.manifest.name, role)
+        configure(settings, model.manifest.name)
         return Runtime(settings, model)
