@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from serving.errors import ModelLoadError
-from tests.conftest import imported_app
+from tests.unit.conftest import imported_app
 
 
 def test_the_model_loads_and_the_app_is_built_without_a_collection(iris_model_dir: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from build import FUNCTION_DIR
 from serving.errors import ModelLoadError
-from tests.conftest import LogRecords
+from tests.unit.conftest import LogRecords
 
 WEB_FRAMEWORK = ("fastapi", "starlette", "mangum")
 # A fresh interpreter, as Lambda starts the batch function: import its entry point, then list
@@ -28,7 +28,8 @@ COLD_START = textwrap.dedent(
 
     modules = sorted(sys.modules)
     row = dict(zip(batch.model.manifest.feature_names, [6.1, 2.8, 4.7, 1.2]))
-    rows = batch.handler({"Items": [{"index": 0, "row": row}]}, None)["predictions"]
+    event = {"Items": [{"index": 0, "row": row}], "BatchInput": {"id_column": None}}
+    rows = batch.handler(event, None)["predictions"]
 
     import app
 
