@@ -93,7 +93,8 @@ def check_arrays(arrays: dict[str, NDArray[Any]]) -> None:
     _check_kind(class_names, "class_names", "U", 1)
     n_values = classes.size if kind == "classifier" else 1
     _require(
-        kind == "regressor" or (classes.size >= 1 and len(set(classes.tolist())) == classes.size), "classes must be unique"
+        kind == "regressor" or (classes.size >= 1 and len(set(classes.tolist())) == classes.size),
+        "classes must be unique",
     )
     _require(class_names.size == classes.size, f"{class_names.size} class_names for {classes.size} classes")
     leaf_values, offsets = arrays["leaf_values"], arrays["leaf_offsets"]
