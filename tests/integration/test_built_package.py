@@ -82,6 +82,14 @@ def test_package_imports_nothing_from_outside_itself(package: Path) -> None:
     assert [file for file, _ in modules if "/sklearn/" in file or "/scipy/" in file or "/joblib/" in file] == []
 
 
+def test_the_cold_start_imports_no_masked_arrays(package: Path) -> None:
+    """numpy.ma costs a tenth of a second of cold start under load and serves nothing (numpy's
+    np.unique imports it, for one)."""
+    modules = json.loads(run_clean("-c", IMPORTED_MODULES_PROBE, str(package)).stdout.splitlines()[-1])
+
+    assert [file for file, _ in modules if "/numpy/ma/" in file] == []
+
+
 def test_every_module_of_the_cold_start_has_shipped_bytecode(package: Path) -> None:
     modules = json.loads(run_clean("-c", IMPORTED_MODULES_PROBE, str(package)).stdout.splitlines()[-1])
 

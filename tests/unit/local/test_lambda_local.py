@@ -93,12 +93,17 @@ def api(stand_in: Path) -> Iterator[int]:
     )
     assert server.stderr is not None
     line = server.stderr.readline()
-    threading.Thread(target=server.stderr.read, daemon=True).start()  # a full pipe would stall it
-    match = re.search(r"on http://127\.0\.0\.1:(\d+)", line)
-    assert match, line
-    yield int(match[1])
-    server.terminate()
-    server.wait(timeout=10)
+    drain = threading.Thread(target=server.stderr.read, daemon=True)  # a full pipe would stall it
+    drain.start()
+    try:
+        match = re.search(r"on http://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        yield int(match[1])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        drain.join(timeout=10)
+        server.stderr.close()
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, Any, Any]:
