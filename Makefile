@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score publish lint test test-unit mutate bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score drift publish lint test test-unit mutate bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ score: build ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl (
 	@[[ -n "$(INPUT)" && -n "$(OUTPUT)" ]] || { echo "usage: make score INPUT=<rows.csv|.jsonl> OUTPUT=<predictions.csv|.jsonl> [ID_COLUMN=id] [PROBABILITIES=1]"; exit 1; }
 	python local/score.py $(if $(ID_COLUMN),--id-column $(ID_COLUMN)) $(if $(PROBABILITIES),--probabilities) "$(INPUT)" "$(OUTPUT)"
 
+drift: setup ## drift report of captured requests: CAPTURE=<folder>|s3://<bucket>/captures/ [HOURS=24 | START=... END=...] [OUT=drift-report]; exit 1 on drift
+	@[[ -n "$(CAPTURE)" ]] || { echo "usage: make drift CAPTURE=<folder or s3://bucket/captures/> [HOURS=24] [START=<ISO time>] [END=<ISO time>] [OUT=drift-report] [MANIFEST=<manifest.json>]"; exit 2; }
+	python local/drift.py "$(CAPTURE)" $(if $(HOURS),--hours $(HOURS)) $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(OUT),--out $(OUT)) $(if $(MANIFEST),--manifest $(MANIFEST))
+
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
 	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
 	@$(MAKE) --no-print-directory build
@@ -84,4 +88,4 @@ bench-scoring: build ## make score against scikit-learn's predict loop (100,000 
 	python -m bench.scoring
 
 clean: ## remove the build output, the caches, mutmut's copy, the virtualenv and node_modules
-	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .model-cache drift-report .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from mangum import Mangum
 
-from serving import inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
+from serving import capture, inference, snapstart  # noqa: F401 - snapstart registers its runtime hooks
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, Settings, load_settings
 from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs
 from serving.errors import register_error_handlers
@@ -89,6 +89,7 @@ try:
     configure(settings)
     model = load_configured_model(settings)
     app = create_app(model, settings.api_base_path)
+    capture.configure(model.manifest, settings.capture_percent)
 except Exception:
     logger.exception(REFUSAL)
     raise
@@ -97,4 +98,4 @@ except Exception:
 asgi_handler = Mangum(app, lifespan="off")
 
 
-handler = instrument(served_events_only(asgi_handler))
+handler = instrument(capture.with_request_id(served_events_only(asgi_handler)))
