@@ -17,7 +17,8 @@ from typing import Any
 
 TERM = re.compile(
     r"\s*\$\.(?P<path>[A-Za-z0-9_.\-]+)\s*"
-    r"(?:(?P<op>=|!=|<=|>=|<|>)\s*(?P<value>\"(?:[^\"\\]|\\.)*\"|[^\s&|}]+)|IS\s+(?P<is>TRUE|FALSE|NULL)|(?P<exists>NOT EXISTS))\s*"
+    r"(?:(?P<op>=|!=|<=|>=|<|>)\s*(?P<value>\"(?:[^\"\\]|\\.)*\"|[^\s&|}]+)"
+    r"|IS\s+(?P<is>TRUE|FALSE|NULL)|(?P<exists>NOT EXISTS))\s*"
 )
 MISSING = object()
 

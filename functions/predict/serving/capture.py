@@ -32,6 +32,8 @@ FILTER_PATTERN = f'{{ $.{CAPTURE_KEY} = "{CAPTURE_SCHEMA}" }}'
 """The subscription filter's pattern: template.yaml's CaptureSubscriptionFilter says the same."""
 MAX_RECORD_CHARS = 200_000
 """A record stays below CloudWatch Logs' 256 KB event size: a larger batch is split across records."""
+# One encoder for every record: json.dumps with options builds a new one per call.
+ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -50,12 +52,14 @@ class Capture:
         self.names = [feature.name for feature in manifest.features if feature.name in captured]
         self.every_feature = len(self.positions) == len(manifest.features)
         self.nullable = any(feature.allow_missing for feature in manifest.features)
-        self.header = {
+        header = {
             CAPTURE_KEY: CAPTURE_SCHEMA,
             "model": manifest.name,
             "version": manifest.version,
             "engine": manifest.serving_engine.name,
         }
+        # The same for every record: encoded once, the record's own fields follow it.
+        self.header = ENCODER.encode(header)[:-1] + ","
         self.stream = stream
         self.request_id = ""
 
@@ -80,8 +84,7 @@ class Capture:
         first_row: int,
         time_ms: int,
     ) -> None:
-        record = {
-            **self.header,
+        fields: dict[str, Any] = {
             "time_ms": time_ms,
             "request_id": self.request_id,
             "first_row": first_row,
@@ -89,8 +92,8 @@ class Capture:
             "predictions": labels,
         }
         if proba is not None:
-            record["probabilities"] = proba
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+            fields["probabilities"] = proba
+        line = self.header + ENCODER.encode(fields)[1:]
         if len(line) > MAX_RECORD_CHARS and len(instances) > 1:
             half = len(instances) // 2
             self._emit(instances[:half], labels[:half], proba[:half] if proba else None, first_row, time_ms)

@@ -106,7 +106,7 @@ def test_psi_of_identical_distributions_is_zero_and_an_empty_bin_is_a_large_chan
 def test_a_profile_whose_bins_do_not_match_its_edges_is_refused() -> None:
     with pytest.raises(ValidationError, match="2 edges make 3 bins, not 2"):
         NumberProfile(edges=[1.0, 2.0], frequencies=[0.5, 0.5])
-    with pytest.raises(ValidationError, match="sum to 0.9"):
+    with pytest.raises(ValidationError, match=r"sum to 0\.9"):
         NumberProfile(edges=[1.0], frequencies=[0.5, 0.4])
     with pytest.raises(ValidationError, match="strictly increasing"):
         NumberProfile(edges=[2.0, 1.0], frequencies=[0.2, 0.3, 0.5])
