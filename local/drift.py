@@ -78,6 +78,10 @@ def load_manifest(path: Path) -> Manifest:
         raise DriftError(f"{path} is not a valid manifest: {error.errors()[0]['msg']}") from None
     if manifest.profile is None:
         raise DriftError(f"{path} has no training profile: rebuild the model with this version (`make build`)")
+    try:
+        manifest.check_profile()
+    except ValueError as error:
+        raise DriftError(f"{path}: {error}") from None
     return manifest
 
 

@@ -45,6 +45,7 @@ def load_manifest(directory: Path = PACKAGE_DIR) -> Manifest:
     manifest = Manifest.model_validate_json((directory / MANIFEST_FILE).read_bytes())
     if manifest.profile is None:
         raise DriftConfigurationError(f"the packaged {MANIFEST_FILE} has no profile: rebuild with `make build`")
+    manifest.check_profile()
     return manifest
 
 

@@ -96,7 +96,7 @@ def test_model_from_another_scikit_learn_version_is_refused(
 
 def test_manifest_features_must_match_the_estimator(tiny_model_dir: Path) -> None:
     manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
-    rewrite_manifest(tiny_model_dir, features=manifest["features"][:3], example=manifest["example"][:3], profile=None)
+    rewrite_manifest(tiny_model_dir, features=manifest["features"][:3], example=manifest["example"][:3])
 
     with pytest.raises(ModelLoadError, match="records n_features 4, its manifest says 3"):
         load_model(tiny_model_dir)

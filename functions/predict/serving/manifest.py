@@ -189,12 +189,15 @@ class Manifest(BaseModel):
             raise ValueError(f"a {self.task} model has {len(self.classes)} classes")
         if len(self.example) != len(self.features):
             raise ValueError(f"the example has {len(self.example)} values for {len(self.features)} features")
-        if self.profile is not None:
-            self._check_profile(self.profile)
         return self
 
-    def _check_profile(self, profile: Profile) -> None:
-        """The profile describes exactly the captured features, each as its type, and the model's outputs."""
+    def check_profile(self) -> None:
+        """Raise ValueError unless the profile describes exactly the captured features, each as its
+        type, and the model's outputs. Not a validator: loading checks the manifest against the
+        model file first (serving/model.py), whose message says more when the two disagree."""
+        profile = self.profile
+        if profile is None:
+            return
         unknown = [name for name in profile.not_captured if name not in self.feature_names]
         if unknown:
             raise ValueError(f"profile.not_captured names unknown features {unknown}")
