@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score deploy publish lint test test-unit fuzz mutate bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ score: setup ## score INPUT=rows.csv|.jsonl into OUTPUT=predictions.csv|.jsonl w
 deploy: build ## sam deploy the built package as the stack STACK (default: <model name>-predict, iris-predict for Iris)
 	sam deploy --stack-name "$(or $(STACK),$(shell python -m build.inputs stack-name))"
 
+drift: setup ## drift report of captured requests: CAPTURE=<folder>|s3://<bucket>/captures/ [HOURS=24 | START=... END=...] [OUT=drift-report]; exit 1 on drift
+	@[[ -n "$(CAPTURE)" ]] || { echo "usage: make drift CAPTURE=<folder or s3://bucket/captures/> [HOURS=24] [START=<ISO time>] [END=<ISO time>] [OUT=drift-report] [MANIFEST=<manifest.json>]"; exit 2; }
+	python local/drift.py "$(CAPTURE)" $(if $(HOURS),--hours $(HOURS)) $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(OUT),--out $(OUT)) $(if $(MANIFEST),--manifest $(MANIFEST))
+
 publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
 	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
 	@$(MAKE) --no-print-directory build
@@ -100,4 +104,4 @@ bench-scoring: build ## make score against scikit-learn's predict loop (100,000 
 	python -m bench.scoring
 
 clean: ## remove the build output, the caches, mutmut's copy, the virtualenv and node_modules
-	rm -rf .aws-sam .model-cache .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .model-cache drift-report .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

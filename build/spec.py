@@ -51,6 +51,16 @@ class SpecError(Exception):
     """The model spec cannot be used; the message names the key and what is accepted."""
 
 
+class SpecFeature(Feature):
+    """A feature as the spec lists it: the manifest's fields, and whether requests' values may be captured."""
+
+    capture: bool = Field(
+        default=True,
+        description="false for personal data: the feature's values are never written to the capture bucket, "
+        "nor profiled for drift",
+    )
+
+
 class Training(BaseModel):
     """How the build trains the model, deterministically."""
 
@@ -88,7 +98,7 @@ class ModelSpec(BaseModel):
         default=None, description="one row in feature order for the docs (default: the first held-out row)"
     )
     training: Training | None = None
-    features: list[Feature] = Field(min_length=1, max_length=1000)
+    features: list[SpecFeature] = Field(min_length=1, max_length=1000)
     directory: Path = Path()
 
     @model_validator(mode="after")
@@ -136,6 +146,15 @@ class ModelSpec(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def manifest_features(self) -> list[Feature]:
+        """The features as the manifest records them (the request schema, without `capture`)."""
+        return [Feature.model_validate(feature.model_dump(exclude={"capture"})) for feature in self.features]
+
+    @property
+    def not_captured(self) -> list[str]:
+        return [feature.name for feature in self.features if not feature.capture]
 
 
 def _describe(error: ValidationError) -> str:

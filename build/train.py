@@ -34,7 +34,8 @@ from build.dataset import Table, make_estimator, sample_table, training_table
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError, PickledVersionError
-from serving.manifest import MANIFEST_FILE, Label, Manifest
+from serving.manifest import MANIFEST_FILE, Label, Manifest, Profile
+from serving.profile import build_profile
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +265,26 @@ def _label(value: Any) -> Label:
     return label
 
 
+def profile_rows(spec: ModelSpec, estimator: Any, rows: Rows, classes: list[Label]) -> Profile:
+    """The training profile: the features on the training rows (a fitted model's sample rows), the
+    predictions on the held-out (sample) rows."""
+    profiled = rows.train if len(rows.train) else rows.held_out
+    predicted = [json_value(value) for value in as_fitted(estimator).predict(rows.held_out)]
+    return build_profile(
+        spec.features,
+        profiled,
+        predicted,
+        classes,
+        source="training" if len(rows.train) else "sample",
+        not_captured=spec.not_captured,
+    )
+
+
 def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], model_path: Path) -> Manifest:
     digest = sha256_of(model_path)
     classes = [_label(label) for label in estimator.classes_] if spec.task == "classification" else []
-    held_out = check_rows(spec).held_out
+    rows = check_rows(spec)
+    held_out = rows.held_out
     example = spec.example if spec.example is not None else [json_value(value) for value in held_out[0]]
     return Manifest(
         schema_version=2,
@@ -277,7 +294,7 @@ def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], mod
         sha256=digest,
         task=spec.task,
         estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        features=spec.features,
+        features=spec.manifest_features,
         class_names=spec.class_names or [str(label) for label in classes],
         classes=classes,
         example=example,
@@ -286,6 +303,7 @@ def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], mod
         libraries=library_versions(),
         fingerprint=fingerprint(spec),
         probabilities=spec.task != "classification" or callable(getattr(estimator, "predict_proba", None)),
+        profile=profile_rows(spec, estimator, rows, classes),
     )
 
 

@@ -59,6 +59,8 @@ def _condition(expression: Any, conditions: dict[str, Any], values: dict[str, st
             return bool(left == right)
         if name == "Fn::Not":
             return not _condition(argument[0], conditions, values)
+        if name == "Fn::And":
+            return all(_condition(item, conditions, values) for item in argument)
         if name == "Condition":
             return _condition(conditions[argument], conditions, values)
     raise ValueError(f"unsupported condition {expression}")

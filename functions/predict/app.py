@@ -7,7 +7,7 @@ import gc
 from fastapi import FastAPI
 from mangum import Mangum
 
-from serving import inference
+from serving import capture, inference
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError
 from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs
 from serving.error_handlers import register_error_handlers
@@ -83,6 +83,7 @@ try:
     model = runtime.model
     with refusal_logged():
         app = create_app(model, runtime.settings.api_base_path)
+        capture.configure(model.manifest, runtime.settings.capture_percent)
 finally:
     gc.enable()
 
@@ -90,4 +91,4 @@ finally:
 asgi_handler = Mangum(app, lifespan="off")
 
 
-handler = instrument(served_events_only(asgi_handler))
+handler = instrument(capture.with_request_id(served_events_only(asgi_handler)))

@@ -8,6 +8,7 @@ path a custom domain's API mapping puts in front of the routes (docs/api.md#cust
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ S3_PIN = (
     ("version_id", "MODEL_S3_VERSION_ID", "ModelVersionId"),
     ("sha256", "MODEL_SHA256", "ModelSha256"),
 )
+
+CAPTURE_VARIABLE = "CAPTURE_SAMPLE_PERCENT"
+"""The percentage of requests captured (serving/capture.py): template parameter CaptureSamplePercent."""
 
 API_BASE_PATH_VARIABLE = "API_BASE_PATH"
 # One or more segments of the characters API Gateway accepts in an API mapping key, no trailing
@@ -91,6 +95,7 @@ class Settings:
     tracing: bool = False
     model_source: S3ModelSource | None = None
     api_base_path: str = ""
+    capture_percent: float = 0.0
 
 
 def _s3_source() -> S3ModelSource | None:
@@ -118,6 +123,17 @@ def _api_base_path() -> str:
     return value
 
 
+def _capture_percent() -> float:
+    value = os.environ.get(CAPTURE_VARIABLE, "") or "0"
+    try:
+        percent = float(value)
+    except ValueError:
+        percent = math.nan
+    if not 0 <= percent <= 100:
+        raise ConfigurationError(f"{CAPTURE_VARIABLE} is {value!r}: expected a percentage from 0 (off) to 100")
+    return percent
+
+
 def load_settings() -> Settings:
     return Settings(
         model_dir=Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
@@ -128,4 +144,5 @@ def load_settings() -> Settings:
         tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         model_source=_s3_source(),
         api_base_path=_api_base_path(),
+        capture_percent=_capture_percent(),
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from numpy.typing import NDArray
 
+from serving import capture
 from serving.errors import (
     BadRequestError,
     InvalidRequestError,
@@ -33,7 +34,8 @@ Model = Annotated[LoadedModel, Depends(current_model)]
 
 
 def run_model(model: LoadedModel, rows: NDArray[Any], probabilities: bool) -> Predictions:
-    """The model call on validated rows, timed, traced and, for a classifier, counted by class."""
+    """The model call on validated rows, timed, traced, for a classifier counted by class, and
+    captured when sampled (serving/capture.py)."""
     classifier = model.manifest.task == "classification"
     if probabilities and not classifier:
         raise NoProbabilitiesError(model.manifest.name)
@@ -45,6 +47,7 @@ def run_model(model: LoadedModel, rows: NDArray[Any], probabilities: bool) -> Pr
     elapsed_ms = (time.perf_counter() - started) * 1000
     by_class = Counter(model.class_name(label) for label in predicted.labels) if classifier else Counter()
     record_predictions(len(rows), dict(by_class), elapsed_ms)
+    capture.sample(rows, predicted.labels, predicted.probabilities)
     return predicted
 
 

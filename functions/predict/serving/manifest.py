@@ -8,6 +8,7 @@ schema, from the model spec), its classes, where it came from, and the engine th
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints, model_validator
@@ -66,6 +67,91 @@ class EngineRecord(BaseModel):
     package ships pandas."""
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+# Frequencies are rounded when written (serving/profile.py): they sum to 1 within this.
+SUM_TOLERANCE = 1e-6
+
+
+def _check_shares(frequencies: list[float], missing_rate: float, what: str) -> None:
+    """Frequencies over the non-missing values sum to 1, or to 0 when every value was missing."""
+    total = math.fsum(frequencies)
+    expected = 0.0 if missing_rate == 1 else 1.0
+    if abs(total - expected) > SUM_TOLERANCE:
+        raise ValueError(f"{what} frequencies sum to {total}, expected {expected}")
+
+
+class NumberProfile(BaseModel):
+    """A number's distribution: bins between `edges` (quantiles of the profiled values; a value
+    equal to an edge falls in the bin below it), each bin's share of the non-missing values, the
+    share of missing values, and the range seen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["number"] = "number"
+    edges: list[float]
+    frequencies: list[Share] = Field(min_length=1)
+    missing_rate: Share = 0.0
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bins(self) -> Self:
+        if len(self.frequencies) != len(self.edges) + 1:
+            raise ValueError(f"{len(self.edges)} edges make {len(self.edges) + 1} bins, not {len(self.frequencies)}")
+        if any(not math.isfinite(edge) for edge in self.edges) or any(
+            low >= high for low, high in zip(self.edges, self.edges[1:], strict=False)
+        ):
+            raise ValueError("`edges` must be finite and strictly increasing")
+        _check_shares(self.frequencies, self.missing_rate, "bin")
+        return self
+
+
+class CategoryProfile(BaseModel):
+    """A category's distribution: each category's share of the non-missing values (0 for one never
+    seen), and the share of missing values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["category"] = "category"
+    frequencies: dict[str, Share] = Field(min_length=1)
+    missing_rate: Share = 0.0
+
+    @model_validator(mode="after")
+    def _shares(self) -> Self:
+        _check_shares(list(self.frequencies.values()), self.missing_rate, "category")
+        return self
+
+
+class ClassProfile(BaseModel):
+    """A classifier's predictions: each class's share, in the manifest's `classes` order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["classes"] = "classes"
+    frequencies: list[Share] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> Self:
+        _check_shares(self.frequencies, 0.0, "class")
+        return self
+
+
+class Profile(BaseModel):
+    """What drift is measured against: the distribution of each captured feature on the rows the
+    model was trained on (or the spec's sample rows), and of the predictions on held-out rows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["training", "sample"]
+    """The rows the features were profiled on: the training split, or a fitted model's sample rows."""
+    rows: int = Field(ge=1)
+    prediction_rows: int = Field(ge=1)
+    features: dict[str, Annotated[NumberProfile | CategoryProfile, Field(discriminator="type")]]
+    predictions: Annotated[ClassProfile | NumberProfile, Field(discriminator="type")]
+    not_captured: list[str] = Field(default_factory=list)
+    """Features the spec marks `capture = false` (personal data): never captured, not profiled."""
+
+
 class Manifest(BaseModel):
     """The build's record of the model: identity, interface, provenance, metrics and engine."""
 
@@ -92,6 +178,8 @@ class Manifest(BaseModel):
     probabilities: bool = True
     """False for a classifier whose estimator has no predict_proba (SVC, LinearSVC, RidgeClassifier):
     it predicts classes only, and a request for probabilities is refused (no_probabilities)."""
+    profile: Profile | None = None
+    """What drift is measured against; a manifest written before profiles existed has none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -102,6 +190,41 @@ class Manifest(BaseModel):
         if len(self.example) != len(self.features):
             raise ValueError(f"the example has {len(self.example)} values for {len(self.features)} features")
         return self
+
+    def check_profile(self) -> None:
+        """Raise ValueError unless the profile describes exactly the captured features, each as its
+        type, and the model's outputs. Not a validator: loading checks the manifest against the
+        model file first (serving/model.py), whose message says more when the two disagree."""
+        profile = self.profile
+        if profile is None:
+            return
+        unknown = [name for name in profile.not_captured if name not in self.feature_names]
+        if unknown:
+            raise ValueError(f"profile.not_captured names unknown features {unknown}")
+        captured = [name for name in self.feature_names if name not in profile.not_captured]
+        # Compared as sets: the manifest is written with sorted keys.
+        if set(profile.features) != set(captured):
+            raise ValueError(f"the profile describes features {sorted(profile.features)}, expected {sorted(captured)}")
+        for feature in self.features:
+            described = profile.features.get(feature.name)
+            if described is None:
+                continue
+            if described.type != feature.type:
+                raise ValueError(f"the profile describes {feature.name} as a {described.type}, it is a {feature.type}")
+            if isinstance(described, CategoryProfile) and set(described.frequencies) != set(feature.categories or []):
+                raise ValueError(f"the profile's categories of {feature.name} are not the feature's")
+        wanted = "classes" if self.task == "classification" else "number"
+        if profile.predictions.type != wanted:
+            raise ValueError(f"a {self.task} model's prediction profile is of type {wanted!r}")
+        if isinstance(profile.predictions, ClassProfile) and len(profile.predictions.frequencies) != len(self.classes):
+            profiled = len(profile.predictions.frequencies)
+            raise ValueError(f"the prediction profile has {profiled} classes, the model {len(self.classes)}")
+
+    @property
+    def captured_features(self) -> list[Feature]:
+        """The features a capture record may hold: all but those the spec marks `capture = false`."""
+        excluded = set(self.profile.not_captured) if self.profile is not None else set()
+        return [feature for feature in self.features if feature.name not in excluded]
 
     @property
     def feature_names(self) -> list[str]:

@@ -150,6 +150,10 @@ def load_model(model_dir: Path) -> LoadedModel:
         raise ModelLoadError(f"model file {path} has sha256 {digest}, its manifest expects {record.sha256}")
     engine, recorded, labels_are_argmax = _load_engine(record, payload, path)
     _check_interface(engine, recorded, manifest, path)
+    try:
+        manifest.check_profile()
+    except ValueError as error:
+        raise InvalidManifestError(model_dir / MANIFEST_FILE, [{"loc": ("profile",), "msg": str(error)}]) from error
     logger.info(
         "model loaded",
         extra={
