@@ -153,7 +153,9 @@ def load_model(model_dir: Path) -> LoadedModel:
     try:
         manifest.check_profile()
     except ValueError as error:
-        raise InvalidManifestError(model_dir / MANIFEST_FILE, [{"loc": ("profile",), "msg": str(error)}]) from error
+        raise ModelLoadError(
+            f"model manifest {model_dir / MANIFEST_FILE} is invalid: profile: {shorten(str(error), MAX_LOGGED_CHARS)}"
+        ) from error
     logger.info(
         "model loaded",
         extra={
