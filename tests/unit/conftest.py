@@ -51,7 +51,7 @@ def baked(spec: ModelSpec, engine: EngineName, tmp_path_factory: pytest.TempPath
 def no_metrics_left_over() -> None:
     """The function's metrics are module state that only its handler flushes: a test that records
     one without the handler (or fails before the flush) would leave it in the next test's EMF
-    document, and which test comes next depends on the order pytest or mutmut runs them in."""
+    document, and which test comes next depends on the order the run (or a worker of it) takes them in."""
     observability = sys.modules.get("serving.observability")
     if observability is not None:
         observability.metrics.clear_metrics()

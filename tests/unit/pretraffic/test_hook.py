@@ -202,9 +202,9 @@ def test_the_events_are_what_the_http_api_sends() -> None:
 
 # The pre-traffic hook's side of its contracts, field by field: the HTTP API event it hands the function (API
 # Gateway's payload format 2.0, as docs for `sam local` and Mangum read it), the clients it makes when Lambda calls it
-# with none, the verdict it reports to CodeDeploy and the line it logs. make mutate found that the real handler
-# ignores most of the event's fields and the stubbed clients bypass the defaults, so a hook sending a broken event or
-# talking to the wrong service passed. Expected values are written out here, never read back from the hook.
+# with none, the verdict it reports to CodeDeploy and the line it logs. The real handler ignores most of the event's
+# fields and the stubbed clients bypass the defaults, so these check what a broken event or the wrong service would
+# change.
 
 
 GOOD_MODEL = {"name": "iris", "version": "0123456789ab"}

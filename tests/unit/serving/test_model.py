@@ -372,8 +372,8 @@ def test_a_model_file_with_one_byte_changed_is_refused_whichever_engine_serves_i
         load_model(model_dir)
 
 
-# Loading the model, where `make mutate` found mutants no test noticed: a compiled model that carries a pickle, a
-# manifest problem deep in a feature, and what the load logs.
+# Loading the model at its edges: a compiled model that carries a pickle, a manifest problem deep in a feature, and
+# what the load logs.
 
 
 SPEC = load_spec(DEFAULT_SPEC)

@@ -326,7 +326,7 @@ def test_the_published_request_schema_accepts_exactly_what_the_api_accepts(
 def test_numbers_of_which_only_some_may_be_missing_are_described_position_by_position(
     row: list[float | None], valid: bool
 ) -> None:
-    """Found by the fuzzer above under `make mutate`: all numbers, but only the second may be
+    """Found by the fuzzer above: all numbers, but only the second may be
     missing; the published schema had given every position the first one's schema."""
     parser = RowParser([Feature(name="q"), Feature(name="l3", allow_missing=True)])
 
@@ -547,8 +547,8 @@ def test_iris_answers_validate_and_wrong_shapes_do_not(title: str, answer: dict[
     assert Draft202012Validator(schema).is_valid(answer) is valid
 
 
-# Request validation at its edges, where mutation testing looks for what no test pins: the float32 bound exactly, a
-# long list of categories, missing values, and the accepted shapes.
+# Request validation at its edges: the float32 bound exactly, a long list of categories, missing values, and the
+# accepted shapes.
 
 
 COLOURS = [f"c{i}" for i in range(12)]
