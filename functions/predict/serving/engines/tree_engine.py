@@ -84,7 +84,8 @@ class TreeEngine:
         counts = np.zeros(self.n_outputs, dtype=np.int64)
         for start, tree_count in zip(*np.unique(self.tree_output, return_counts=True), strict=True):
             counts[start : start + self.width] += tree_count
-        self.trees_per_output = counts
+        # An output no tree adds to keeps its start value (divided by 1).
+        self.trees_per_output = np.maximum(counts, 1)
 
     @classmethod
     def from_arrays(cls, arrays: Arrays, prefix: str = "") -> TreeEngine:
@@ -232,23 +233,25 @@ class TreeEngine:
             if by_output
             else np.repeat(self.ensemble.base_score[None, :], n_rows, axis=0)
         )
-        block_rows = max(1, min(n_rows, ROWS_PER_BLOCK))
-        for start in range(0, n_rows, block_rows):
-            block = features[start : start + block_rows]
-            general = self._needs_general_step(block)
-            chunk = max(1, PAIRS_PER_WALK // block.shape[0])
-            for first in range(0, n_trees, chunk):
-                trees = slice(first, min(first + chunk, n_trees))
-                leaves = self._walk(block, trees, general)
+        # Sums may overflow to infinity (float32), as the library's do: no warning of it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            block_rows = max(1, min(n_rows, ROWS_PER_BLOCK))
+            for start in range(0, n_rows, block_rows):
+                block = features[start : start + block_rows]
+                general = self._needs_general_step(block)
+                chunk = max(1, PAIRS_PER_WALK // block.shape[0])
+                for first in range(0, n_trees, chunk):
+                    trees = slice(first, min(first + chunk, n_trees))
+                    leaves = self._walk(block, trees, general)
+                    if by_output:
+                        self._add_by_output(total[:, start : start + block_rows], leaves, trees)
+                    else:
+                        self._add_vectors(total[start : start + block_rows], leaves, trees)
+            if self.ensemble.average:
                 if by_output:
-                    self._add_by_output(total[:, start : start + block_rows], leaves, trees)
+                    total /= self.trees_per_output[:, None]
                 else:
-                    self._add_vectors(total[start : start + block_rows], leaves, trees)
-        if self.ensemble.average:
-            if by_output:
-                total /= self.trees_per_output[:, None]
-            else:
-                total /= self.trees_per_output[None, :]
+                    total /= self.trees_per_output[None, :]
         if not by_output:
             return total if self.ensemble.score_order == "C" else np.asfortranarray(total)
         return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)

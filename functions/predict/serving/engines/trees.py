@@ -28,9 +28,10 @@ How an ensemble computes its output for a row `x`:
    for the i-th categorical node, bit `c % 32` of word `c // 32`, beyond the last word not set.
    `category_rule` says how a value becomes a code:
    - "known" (scikit-learn's HistGradientBoosting): a feature with known categories is categorical
-     (every split on it is, and only those are); the code of a value equal to one of its known categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted),
-     is its position among them; anything else (NaN, an unknown category) is missing and goes to
-     the default child;
+     (every split on it is, and only those are); the code of a value equal to one of its known
+     categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted), is its
+     position among them; anything else (NaN, an unknown category) is missing and goes to the
+     default child;
    - "truncate" (LightGBM): NaN is missing under MISSING_NAN and 0.0 otherwise; the code is the
      value truncated to an integer; a negative code (or one beyond int32) is missing.
      `known_categories` is empty.
@@ -39,7 +40,7 @@ How an ensemble computes its output for a row `x`:
    scikit-learn tree, which answers its leaf as it is, where a forest adds its leaves to +0.0) and
    adds, tree by tree in tree order, the reached leaf's value vector `leaf_values[leaf]` to outputs
    `tree_output[t]:tree_output[t] + leaf_values.shape[1]`. With `average`, each output is then
-   divided by the number of trees that added to it (random forests).
+   divided by the number of trees that added to it, if any (random forests).
 6. Output. `link` (serving/engines/links.py, each computed as its library computes it, with
    `link_parameter` where it takes one, e.g. LightGBM's `sigmoid`) turns the scores, laid out in
    `score_order` ("C" or "F": the memory order of the library's own score array, which decides

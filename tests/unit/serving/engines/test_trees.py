@@ -66,7 +66,8 @@ def _goes_left(ensemble: TreeEnsemble, node: int, value: Any) -> bool:
 
 def reference_scores(ensemble: TreeEnsemble, rows: NDArray[np.float64]) -> NDArray[Any]:
     """The scores, walking each row through each tree node by node in Python."""
-    features = rows.astype(ensemble.input_dtype)
+    with np.errstate(over="ignore"):
+        features = rows.astype(ensemble.input_dtype)
     width = ensemble.leaf_values.shape[1]
     counts = np.zeros(ensemble.n_outputs)
     for output in ensemble.tree_output:
@@ -84,7 +85,8 @@ def reference_scores(ensemble: TreeEnsemble, rows: NDArray[np.float64]) -> NDArr
             for offset in range(width):
                 scores[start + offset] = scores[start + offset] + ensemble.leaf_values[~reference, offset]
         if ensemble.average:
-            scores = scores / counts.astype(scores.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                scores = scores / np.maximum(counts, 1).astype(scores.dtype)
         result.append(scores)
     return np.array(result, dtype=ensemble.leaf_values.dtype)
 
