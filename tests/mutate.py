@@ -101,102 +101,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         'recorded = {"feature_names": sklearn_engine.feature_names, "CLASS_NAMES": None}',
     ): "None means not recorded: _check_interface skips the entry before it reads its key",
     (
-        "functions/predict/serving/engines/forest.py",
-        "return self.classes.take(np.argmax(proba, axis=1), axis=None), proba",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "return self.classes.take(np.argmax(proba, axis=1), ), proba",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "exps = np.fromiter(map(math.exp, negated), dtype=None, count=raw.size)",
-    ): "np.fromiter's dtype None is float64, the type math.exp returns",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "exps = np.fromiter(map(math.exp, negated), dtype=np.float64, )",
-    ): "count only preallocates: the iterator gives raw.size values either way",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "exps = np.fromiter(map(_exp_or_inf, negated), dtype=None, count=raw.size)",
-    ): "np.fromiter's dtype None is float64, the type math.exp returns",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "exps = np.fromiter(map(_exp_or_inf, negated), dtype=np.float64, )",
-    ): "count only preallocates: the iterator gives raw.size values either way",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        'scores = raw.copy(order="k")',
-    ): 'numpy reads the order letter case-insensitively: "k" is "K"',
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "scores -= np.max(scores, axis=1).reshape(-2, 1)",
-    ): "numpy takes any negative size as the unknown one: -2 is -1",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "scores /= np.sum(scores, axis=1).reshape(-2, 1)",
-    ): "numpy takes any negative size as the unknown one: -2 is -1",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "proba = np.empty((raw.shape[0], 2), dtype=None)",
-    ): "np.empty's default dtype is float64",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "proba = np.empty((raw.shape[0], 2), )",
-    ): "np.empty's default dtype is float64",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        'self.baseline: NDArray[np.float64] = arrays["baseline"].astype(None)',
-    ): "astype(None) is float64, the dtype the build stores the baseline in",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        'self.raw_order: Literal["C", "F"] = "f" if raw_order == "F" else "C"',
-    ): 'numpy reads the order letter case-insensitively: "f" is "F"',
-    (
-        "functions/predict/serving/engines/boosting.py",
-        'self.raw_order: Literal["C", "F"] = "F" if raw_order == "F" else "c"',
-    ): 'numpy reads the order letter case-insensitively: "c" is "C"',
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "bins = np.searchsorted(values, column, )",
-    ): 'searchsorted\'s side defaults to "left"',
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "return features.astype(None)",
-    ): "astype(None) is float64",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "word = np.take_along_axis(reachable, word_index[:, :, None], )[:, :, 0]",
-    ): "take_along_axis's axis defaults to -1, which is axis 2 of the 3-d masks",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "reachable = np.full((features.shape[0], self.n_trees, self.words), full, None)",
-    ): "np.full infers int64 (uint64 for 2**64-1) from the fill: the same bits, counted the same way",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "reachable = np.full((features.shape[0], self.n_trees, self.words), full, )",
-    ): "np.full infers int64 (uint64 for 2**64-1) from the fill: the same bits, counted the same way",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "if block.shape[1] <= FEW_ROWS:",
-    ): "it only picks one of two summations, both in scikit-learn's order: the same bits",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "if block.shape[0] < FEW_ROWS:",
-    ): "it only picks one of two summations, both in scikit-learn's order: the same bits",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "block.shape[0], -2, self.n_outputs",
-    ): "numpy takes any negative size as the unknown one: -2 is -1",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "raw = np.empty((features.shape[0], self.n_outputs), dtype=None, order=self.raw_order)",
-    ): "np.empty's default dtype is float64",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "raw = np.empty((features.shape[0], self.n_outputs), order=self.raw_order)",
-    ): "np.empty's default dtype is float64",
-    (
         "functions/predict/serving/engines/preprocessing.py",
         'self.unknown_is_error = arrays["unknown_is_error"].astype(None)',
     ): "read only for its truth: float 1.0 and 0.0 are as true and false as the booleans",
@@ -204,42 +108,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/preprocessing.py",
         "{category: index for index, category in enumerate(categories) if not _is_missing(None)}",
     ): "NaN joins the lookup but is never looked up: missing values are mapped first, and NaN sorts last",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "return self.classes.take(positive.astype(np.intp), axis=None)",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "return self.classes.take(positive.astype(np.intp), )",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "return self.classes.take(np.argmax(raw, axis=1), axis=None)",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "return self.classes.take(np.argmax(raw, axis=1), )",
-    ): "classes is 1-d: take along axis None or 0 picks the same labels",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "lowest = words | -words",
-    ): "w | -w is -(w & -w) in two's complement: frexp gives a negative power of two the same exponent",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "return np.concatenate(([1], np.frexp(lowest.astype(np.float64))[1] - 1)).astype(np.intp)",
-    ): "the entry for the word 0 is never read: a reachable set always has a leaf",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "return np.concatenate(([0], np.frexp(lowest.astype(None))[1] - 1)).astype(np.intp)",
-    ): "astype(None) is float64",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "words = np.arange(1, 1 << bits, dtype=None)",
-    ): "np.arange of Python ints is int64 by default on Linux",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "words = np.arange(1, 1 << bits, )",
-    ): "np.arange of Python ints is int64 by default on Linux",
     (
         "functions/predict/serving/engines/linear.py",
         'with np.errstate(over="ignore", invalid=None):',
@@ -249,77 +117,9 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         'with np.errstate(over="ignore", ):',
     ): "no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as errors",
     (
-        "functions/predict/serving/engines/linear.py",
-        "for index in np.flatnonzero(~(np.abs(decision) <= COMPLEX_EXP_LIMIT)):",
+        "functions/predict/serving/engines/links.py",
+        "for index in np.flatnonzero(~(np.abs(decision.reshape(-1)) <= COMPLEX_EXP_LIMIT)):",
     ): "at |d| = 700 the complex exp is libm's exp (glibc scales above ~709): the same bits",
-    (
-        "build/engines/boosting.py",
-        "one_row = np.zeros((1, estimator.n_features_in_), dtype=None)",
-    ): "the init estimator's prediction depends on neither the row nor its dtype",
-    (
-        "build/engines/boosting.py",
-        "one_row = np.zeros((1, estimator.n_features_in_), )",
-    ): "the init estimator's prediction depends on neither the row nor its dtype",
-    (
-        "build/engines/boosting.py",
-        "one_row = np.zeros((2, estimator.n_features_in_), dtype=np.float32)",
-    ): "the init estimator's prediction is the same for every row: row 0 of two is row 0 of one",
-    (
-        "build/engines/boosting.py",
-        "baseline = np.asarray(estimator._raw_predict_init(one_row)[0], dtype=None)",
-    ): "_raw_predict_init returns float64 already",
-    (
-        "build/engines/boosting.py",
-        "baseline = np.asarray(estimator._raw_predict_init(one_row)[0], )",
-    ): "_raw_predict_init returns float64 already",
-    (
-        "build/engines/boosting.py",
-        "leaf = None",
-    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
-    (
-        "build/engines/boosting.py",
-        "leaf = tree.children_left == -2",
-    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
-    (
-        "build/engines/boosting.py",
-        "feature=np.where(None, -1, tree.feature).astype(np.intp),",
-    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
-    (
-        "build/engines/boosting.py",
-        "feature=np.where(leaf, -2, tree.feature).astype(np.intp),",
-    ): "a leaf's feature is never read: leaves are found by left == -1, and no split is on a negative feature",
-    (
-        "build/engines/boosting.py",
-        "feature=np.where(leaf, +1, tree.feature).astype(np.intp),",
-    ): "leaves' thresholds (-2.0) join feature 1's split values: an edge no node splits on, same masks either side",
-    (
-        "build/engines/boosting.py",
-        "category_left=None,",
-    ): "GradientBoosting has no categorical feature, and category_left is read only for one",
-    (
-        "build/engines/boosting.py",
-        "left=tree.children_left.astype(None),",
-    ): "the walk reads each child with int(): float64 holds these small integers exactly",
-    (
-        "build/engines/boosting.py",
-        "right=tree.children_right.astype(None),",
-    ): "the walk reads each child with int(): float64 holds these small integers exactly",
-    (
-        "build/engines/boosting.py",
-        "feature=np.where(leaf, -1, tree.feature).astype(None),",
-    ): "features are read with int() and compared by value: float64 holds these small integers exactly",
-    (
-        "build/engines/boosting.py",
-        "threshold=tree.threshold.astype(None),",
-    ): "scikit-learn's thresholds are float64 already",
-    (
-        "build/engines/boosting.py",
-        "missing_left=np.zeros(tree.node_count, dtype=None),",
-    ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
-    (
-        "build/engines/boosting.py",
-        "missing_left=np.zeros(tree.node_count, ),",
-    ): "read as `not missing_left[node]`: 0.0 is falsy as False is",
     (
         "build/engines/values.py",
         "if is_missing(None):",
@@ -448,42 +248,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "build/engines/pipeline.py",
         "known = [value for value in categories.tolist() if not is_missing(None)]",
     ): "scikit-learn sorts NaN last, where max passes over it, and no string equals NaN",
-    (
-        "build/engines/boosting.py",
-        "def probe_rows(estimator: Any, reference_rows: NDArray[Any], rng_seed: int = 1) -> NDArray[np.float64]:",
-    ): "another fixed seed: the probes are as random and as reproducible",
-    (
-        "build/engines/boosting.py",
-        "changed = rng.random(random_rows.shape) <= 0.3",
-    ): "a uniform draw is exactly 0.3 with probability zero",
-    (
-        "build/engines/boosting.py",
-        "random_rows[changed & ~numeric] = None",
-    ): "numpy stores None in a float array as NaN",
-    (
-        "build/engines/boosting.py",
-        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e+30, -1e30])",
-    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
-    (
-        "build/engines/boosting.py",
-        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
-    ): "mutmut's 1e30 + 1 is 1e30 in float64: the same literal",
-    (
-        "build/engines/boosting.py",
-        "extremes = np.array([np.nan, np.inf, -np.inf, 1e+300, -1e300, 0.0, -0.0, 5e-324, -5e-324])",
-    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
-    (
-        "build/engines/boosting.py",
-        "extremes = np.array([np.nan, np.inf, -np.inf, 1e300, -1e+300, 0.0, -0.0, 5e-324, -5e-324])",
-    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
-    (
-        "build/engines/boosting.py",
-        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e+300, -1e300]",
-    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
-    (
-        "build/engines/boosting.py",
-        "others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e+300]",
-    ): "mutmut's 1e300 + 1 is 1e300 in float64: the same literal",
     (
         "build/checks.py",
         'out.write_text(json.dumps(checks, indent=None) + "\\n")',
@@ -624,110 +388,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "functions/predict/serving/engines/linear.py",
         "exponent = np.zeros(decision.shape, )",
     ): "numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512 CPUs kill it",
-    (
-        "build/engines/boosting.py",
-        "single.astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/boosting.py",
-        "np.nextafter(single, np.float32(np.inf)).astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/boosting.py",
-        "np.nextafter(single, np.float32(-np.inf)).astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/boosting.py",
-        "bases = reference[rng.choice(len(reference), size=min(PROBE_BASE_ROWS, len(reference)), replace=None)]",
-    ): "Generator.choice reads replace for its truth: None draws without replacement, as False does",
-    (
-        "build/engines/boosting.py",
-        "top = known.max(initial=1.0)",
-    ): "codes are >= 0: 1.0 changes top only for no code or the one code 0, and top + 1, top + 256 are still no code",
-    (
-        "functions/predict/serving/engines/boosting.py",
-        "for start in range(0, features.shape[0], ):",
-    ): "blocks of BLOCK_ROWS starting at every row overlap: each row gets the same bits again, only the work grows",
-    (
-        "build/engines/boosting.py",
-        "for column, categories in zip(categorical_columns, encoder.categories_, strict=None):",
-    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
-    (
-        "build/engines/boosting.py",
-        "for column, categories in zip(categorical_columns, encoder.categories_, ):",
-    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
-    (
-        "build/engines/boosting.py",
-        "for column, categories in zip(categorical_columns, encoder.categories_, strict=False):",
-    ): "the encoder is fitted on exactly the categorical columns: one category list per column",
-    (
-        "build/engines/boosting.py",
-        'missing_left = nodes["missing_go_to_left"].astype(None)',
-    ): "read only for its truth (not missing_left[node]): float 1.0 and 0.0 are as true and false as the booleans",
-    (
-        "build/engines/boosting.py",
-        "category_left[int(node)] = np.array(goes_left, dtype=None)",
-    ): "numpy infers bool from a list of Python bools; never empty: a categorical split has categories",
-    (
-        "build/engines/boosting.py",
-        "category_left[int(node)] = np.array(goes_left, )",
-    ): "numpy infers bool from a list of Python bools; never empty: a categorical split has categories",
-    (
-        "build/engines/boosting.py",
-        "_in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(None))",
-    ): "codes 0..k-1 are the encoder's categories, all known to the bin mapper: the missing branch is never taken",
-    (
-        "build/engines/boosting.py",
-        'left=np.where(leaf, -1, nodes["left"].astype(None)),',
-    ): "astype(None) is float64: node numbers are read with int() and compared with -1, alike for floats",
-    (
-        "build/engines/boosting.py",
-        'right=np.where(leaf, -1, nodes["right"].astype(None)),',
-    ): "astype(None) is float64: node numbers are read with int() and compared with -1, alike for floats",
-    (
-        "build/engines/boosting.py",
-        'right=np.where(None, -1, nodes["right"].astype(np.intp)),',
-    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
-    (
-        "build/engines/boosting.py",
-        'right=np.where(leaf, None, nodes["right"].astype(np.intp)),',
-    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
-    (
-        "build/engines/boosting.py",
-        'right=np.where(leaf, +1, nodes["right"].astype(np.intp)),',
-    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
-    (
-        "build/engines/boosting.py",
-        'right=np.where(leaf, -2, nodes["right"].astype(np.intp)),',
-    ): "a leaf's right child is never read: a node is a leaf by its left child (-1)",
-    (
-        "build/engines/boosting.py",
-        'feature=np.where(leaf, -1, columns[nodes["feature_idx"]]).astype(None),',
-    ): "astype(None) is float64: features are compared with == and read with int(), alike for floats",
-    (
-        "build/engines/boosting.py",
-        'feature=np.where(leaf, -2, columns[nodes["feature_idx"]]).astype(np.intp),',
-    ): "a leaf's feature is never matched: only features >= 0 are, and -2 is no feature as -1 is not",
-    (
-        "build/engines/boosting.py",
-        'feature=np.where(None, -1, columns[nodes["feature_idx"]]).astype(np.intp),',
-    ): "leaves then add their threshold to one column's bin edges, a boundary no split uses: the same answers",
-    (
-        "build/engines/boosting.py",
-        'threshold=nodes["num_threshold"].astype(None),',
-    ): "astype(None) is float64, the dtype scikit-learn stores thresholds in",
-    (
-        "build/engines/boosting.py",
-        'value=nodes["value"].astype(None),',
-    ): "astype(None) is float64, the dtype scikit-learn stores leaf values in",
-    (
-        "build/engines/boosting.py",
-        "baseline = (np.zeros_like(None) + estimator._baseline_prediction)[0]",
-    ): "0 + the baseline turns -0.0 into 0.0 whatever zero it adds: the same values",
-    (
-        "build/engines/boosting.py",
-        "baseline=baseline.astype(None),",
-    ): "astype(None) is float64, the baseline's dtype",
     (
         "build/engines/pipeline.py",
         "unknown = None",
@@ -993,122 +653,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "branch.transform(rows[:, columns]) for branch, columns in zip(self.branches, self.columns, strict=False)",
     ): "the arrays store one column list per branch: the lengths are equal",
     (
-        "build/engines/forest.py",
-        "n_values = None",
-    ): "a single-output tree's value has n_classes_ columns (1 for a regressor): slicing to None takes them all",
-    (
-        "build/engines/forest.py",
-        "n_values = int(estimator.n_classes_) if is_classifier else 2",
-    ): "a regressor's tree value has one column: slicing to 2 takes that one",
-    (
-        "build/engines/forest.py",
-        "np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], dtype=None))",
-    ): "numpy infers float64 from the thresholds, Python floats, and an empty list is float64 too",
-    (
-        "build/engines/forest.py",
-        "np.unique(np.array([t for w in walked for f, t, _, _ in w.splits if f == feature], ))",
-    ): "numpy infers float64 from the thresholds, Python floats, and an empty list is float64 too",
-    (
-        "build/engines/forest.py",
-        "def probes(estimator: Any, rng_seed: int = 1) -> NDArray[np.float64]:",
-    ): "any seed draws random rows alike; the gate's verdict is the same at every build for either",
-    (
-        "build/engines/forest.py",
-        "center = np.array([np.median(t) if t.size else 1.0 for t in by_feature])",
-    ): "the centre of a feature no tree splits on changes no answer: any value will do",
-    (
-        "build/engines/forest.py",
-        "as_float32.astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/forest.py",
-        "np.nextafter(as_float32, np.float32(np.inf)).astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/forest.py",
-        "np.nextafter(as_float32, np.float32(-np.inf)).astype(None),",
-    ): "astype(None) is float64",
-    (
-        "build/engines/forest.py",
-        "low = min((t.min() for t in by_feature if t.size), default=+1.0)",
-    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
-    (
-        "build/engines/forest.py",
-        "low = min((t.min() for t in by_feature if t.size), default=-2.0)",
-    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
-    (
-        "build/engines/forest.py",
-        "high = max((t.max() for t in by_feature if t.size), default=2.0)",
-    ): "with no split anywhere every row gets the one answer: the random rows' range does not matter",
-    (
-        "build/engines/forest.py",
-        "span = max(high - low, 2.0)",
-    ): "a wider range of random rows around narrow thresholds still crosses every one of them",
-    (
-        "build/engines/forest.py",
-        "rows.append(-np.abs(rng.normal(1, span, size=(200, n_features))))",
-    ): "the rows are negated absolute values, negative whatever the normal's centre",
-    (
-        "build/engines/forest.py",
-        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e+30, -1e30])",
-    ): "1e+30 is the literal 1e30",
-    (
-        "build/engines/forest.py",
-        "extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e+30])",
-    ): "1e+30 is the literal 1e30",
-    (
-        "build/engines/boosting.py",
-        'def compile_estimator(estimator: Any, prefix: str = "XXXX") -> CompiledArrays:',
-    ): "every caller (build.engines.compile_estimator) passes its prefix: the default is never used",
-    (
-        "build/engines/boosting.py",
-        "split_features = [f for f in range(n_features) if any((tree.feature != f).any() for tree in model.trees)]",
-    ): "a feature no tree splits on gets masks that keep every leaf: more arrays, the same answers",
-    (
-        "build/engines/boosting.py",
-        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=None)):",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, )):",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=False)):",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, strict=None)]",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, )]",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "[tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, strict=False)]",
-    ): "walked is made from model.trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/boosting.py",
-        "kinds = np.array([CATEGORICAL if f in model.categories else NUMERIC for f in range(n_features)], dtype=None)",
-    ): "the serving engine compares each kind with == CATEGORICAL: an int64 array gives the same answers",
-    (
-        "build/engines/boosting.py",
-        "kinds = np.array([CATEGORICAL if f in model.categories else NUMERIC for f in range(n_features)], )",
-    ): "the serving engine compares each kind with == CATEGORICAL: an int64 array gives the same answers",
-    (
-        "build/engines/boosting.py",
-        '"leaf_offsets": np.cumsum([0] + [len(leaves) for leaves, _ in walked[:-1]]).astype(None),',
-    ): "the cumulative sum of Python ints is int64 already; astype(None) makes it float64, read as int",
-    (
-        "build/engines/boosting.py",
-        '"split_features": np.array(split_features, dtype=None),',
-    ): "numpy infers int64 from the Python ints; an empty list (no split) is never used as indices",
-    (
-        "build/engines/boosting.py",
-        '"split_features": np.array(split_features, ),',
-    ): "numpy infers int64 from the Python ints; an empty list (no split) is never used as indices",
-    (
         "build/engines/pipeline.py",
         '_transform_steps(estimator, "XXXX")',
     ): "only whether it raises is read: the arrays under the prefix are dropped",
@@ -1145,16 +689,6 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "return np.array(rows, )",
     ): "rows reaching an object imputer are object arrays already: np.array keeps them so",
     (
-        "functions/predict/serving/engines/forest.py",
-        '_require(1 <= n_features < len(arrays) // 2, f"n_features {n_features} does not match the '
-        '{len(arrays)} arrays")',
-    ): "ten arrays besides the two per feature: n_features is always below half their count when they match",
-    (
-        "functions/predict/serving/engines/forest.py",
-        '_require(1 <= n_features <= len(arrays) / 2, f"n_features {n_features} does not match the '
-        '{len(arrays)} arrays")',
-    ): "for a whole n_features, n <= len / 2 holds exactly when n <= len // 2",
-    (
         "build/engines/base.py",
         'with archive.open(member, "w", ) as stream:',
     ): "without zip64 fields the members are laid out otherwise, read back the same; none nears 2 GiB",
@@ -1187,77 +721,9 @@ EQUIVALENT_MUTANTS: dict[tuple[str, str], str] = {
         "found = known.take(positions) == values if known.size else np.zeros(values.shape, )",
     ): "np.where reads float zeros as False, as it reads bool ones: the same codes",
     (
-        "build/engines/forest.py",
-        ").astype(None)",
-    ): "astype(None) is float64, the dtype of the trees' values already",
-    (
-        "build/engines/forest.py",
-        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=None)]",
-    ): "walked is made from trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/forest.py",
-        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, )]",
-    ): "walked is made from trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/forest.py",
-        "[tree.value[w.leaves, 0, :n_values] for tree, w in zip(trees, walked, strict=False)]",
-    ): "walked is made from trees, one entry per tree: the lengths are equal",
-    (
-        "build/engines/forest.py",
-        '"feature_names": np.array(names, dtype=None),',
-    ): "names is a list of str: numpy makes it a unicode array as with dtype=str",
-    (
-        "build/engines/forest.py",
-        '"feature_names": np.array(names, ),',
-    ): "names is a list of str: numpy makes it a unicode array as with dtype=str",
-    (
         "build/engines/pipeline.py",
         'if getattr(step, "sparse_output_", None):',
     ): "read only for its truth: a missing sparse_output_ is false as None as it is as False",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "(features.shape[0], self.n_trees, self.words), np.iinfo(self.mask_dtype).max, None",
-    ): "np.full takes the type of the masks' maximum (int64, or uint64 for 64 bits): the same bits, the same leaves",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "(features.shape[0], self.n_trees, self.words), np.iinfo(self.mask_dtype).max, )",
-    ): "np.full takes the type of the masks' maximum (int64, or uint64 for 64 bits): the same bits, the same leaves",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "bins = np.searchsorted(self.thresholds[feature], features[:, feature], )",
-    ): 'searchsorted\'s side defaults to "left": the argument states it',
-    (
-        "functions/predict/serving/engines/forest.py",
-        "return self.classes.take(np.argmax(mean, axis=1), axis=None)",
-    ): "classes is 1-d: taking from it flattened (axis None) is taking along axis 0",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "return self.classes.take(np.argmax(mean, axis=1), )",
-    ): "classes is 1-d: taking from it flattened (take's default) is taking along axis 0",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "word = np.take_along_axis(reachable, word_index[:, :, None], )[:, :, 0]",
-    ): "take_along_axis's axis defaults to -1, the last: axis 2 of these 3-d masks",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "position = np.frexp(lowest_bit.astype(None))[1] - 1",
-    ): "astype(None) is float64",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "features = np.ascontiguousarray(rows, dtype=np.float32).astype(None)",
-    ): "astype(None) is float64",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "elif leaves.size < GATHERED_SUM_LIMIT:",
-    ): "at exactly the limit either path: both give the sum from zeros in tree order, to the bit",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "total = np.zeros((features.shape[0], self.leaf_values.shape[1]), dtype=None)",
-    ): "numpy's zeros are float64 by default",
-    (
-        "functions/predict/serving/engines/forest.py",
-        "total = np.zeros((features.shape[0], self.leaf_values.shape[1]), )",
-    ): "numpy's zeros are float64 by default",
 }
 
 
