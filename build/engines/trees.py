@@ -48,7 +48,8 @@ class LibraryTree:
 def float32_thresholds(thresholds: NDArray[np.float64], comparison: str) -> NDArray[np.float32]:
     """float32 thresholds that decide every float32 input as the float64 ones do: for `x <= t` the
     largest float32 not above `t`, for `x < t` the smallest not below it."""
-    rounded = thresholds.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinity, moved back below
+        rounded = thresholds.astype(np.float32)
     widened = rounded.astype(np.float64)
     if comparison == "<=":
         return np.where(widened > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
