@@ -354,6 +354,7 @@ def replace_between(text: str, start: str, end: str, content: str) -> str:
 SECTION_DOCUMENTS = {
     "summary": Path("README.md"),
     "comparison": Path("docs/benchmark.md"),
+    "trees": Path("docs/benchmark.md"),  # bench/trees.py's
     "cost": Path("docs/operations.md"),
     "scoring": Path("docs/scoring.md"),  # bench/scoring.py's
     "scoring-estimate": Path("README.md"),  # bench/scoring.py's
