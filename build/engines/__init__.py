@@ -15,12 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build.engines import boosting, forest
-from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from build.engines.base import CompiledArrays, Compiler, ExactnessError, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
 from build.engines.trees import TreeCompiler
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
+from serving.manifest import Guarantee
 
 __all__ = [
     "CompiledArrays",
