@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-trees bench-scoring clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ node_modules/.package-lock.json: package-lock.json
 
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
+
+bench-trees: setup ## tree models (forest, GradientBoosting, HistGradientBoosting) at a small and a production size, compiled vs the library (TREES_ARGS="--production-trees 100" for a quicker run); writes the trees table in docs/benchmark.md
+	python -m bench.trees $(TREES_ARGS)
 
 bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md
 	python -m bench.scoring

@@ -358,6 +358,7 @@ SECTION_DOCUMENTS = {
     "summary": Path("README.md"),
     "comparison": Path("docs/benchmark.md"),
     "imports": Path("docs/benchmark.md"),
+    "trees": Path("docs/benchmark.md"),  # bench/trees.py's
     "cost": Path("docs/operations.md"),
     "scoring": Path("docs/scoring.md"),  # bench/scoring.py's
     "scoring-estimate": Path("README.md"),  # bench/scoring.py's

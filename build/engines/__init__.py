@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from build.engines import boosting
-from build.engines import forest as compile_forest
-from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from build.engines import boosting, forest
+from build.engines.base import CompiledArrays, Compiler, ExactnessError, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
+from build.engines.trees import TreeCompiler
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
+from serving.manifest import Guarantee
 
 __all__ = [
     "CompiledArrays",
@@ -33,29 +34,12 @@ __all__ = [
 ]
 
 
-def _forest_arrays(estimator: Any, prefix: str) -> CompiledArrays:
-    arrays = {"engine": np.array("forest"), **compile_forest.compile_estimator(estimator)}
-    return {prefix + key: value for key, value in arrays.items()}
-
-
 # Tried in order; the first that supports the estimator compiles it.
 COMPILERS: list[Compiler] = [
-    Compiler(
-        name="forest",
-        supports=compile_forest.supports,
-        compile=_forest_arrays,
-        guarantee=lambda _: "bitwise-anywhere",
-        probe_rows=lambda estimator, _: compile_forest.probes(estimator),
-    ),
+    TreeCompiler("forest", forest.supports, forest.ensemble).compiler,
     LINEAR,
     PIPELINE,
-    Compiler(
-        name="boosted_trees",
-        supports=boosting.supports,
-        compile=boosting.compile_estimator,
-        guarantee=boosting.guarantee,
-        probe_rows=boosting.probe_rows,
-    ),
+    TreeCompiler("boosted_trees", boosting.supports, boosting.ensemble).compiler,
 ]
 
 

@@ -6,21 +6,14 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import WORD_BITS
+from serving.manifest import Guarantee
 
 CompiledArrays = dict[str, NDArray[Any]]
-
-Guarantee = Literal["bitwise-anywhere", "bitwise-same-libraries"]
-"""Recorded in the manifest. "bitwise-anywhere": only comparisons, and sums and products in
-scikit-learn's order, so the answers are scikit-learn's on any CPU. "bitwise-same-libraries":
-also calls into numpy (BLAS products, exp, log) or libm exactly as scikit-learn does, so the
-answers are scikit-learn's wherever the same numpy and libm run; the build gate proves it on
-the build machine."""
 
 
 class UnsupportedEstimatorError(Exception):
@@ -29,29 +22,6 @@ class UnsupportedEstimatorError(Exception):
 
 class ExactnessError(Exception):
     """The compiled model's answers differ from the estimator's."""
-
-
-MAX_MASK_BYTES = 64 * 1024 * 1024
-"""The most a tree engine's leaf masks may take (its largest arrays): a larger model is served by
-scikit-learn instead, whose trees take far less than their masks."""
-
-
-def mask_layout(max_leaves: int) -> tuple[np.dtype[Any], int]:
-    """The leaf masks' dtype and words a tree, for trees of at most `max_leaves` leaves: one word of
-    the fewest bits that holds them, else words of 64 bits."""
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if max_leaves <= np.iinfo(dtype).bits:
-            return np.dtype(dtype), 1
-    return np.dtype(np.uint64), -(-max_leaves // WORD_BITS)
-
-
-def check_mask_bytes(estimator: Any, mask_bytes: int) -> None:
-    """Refuse (for scikit-learn to serve) a tree model whose leaf masks would take too much."""
-    if mask_bytes > MAX_MASK_BYTES:
-        raise UnsupportedEstimatorError(
-            f"{type(estimator).__name__}: leaf masks would take {mask_bytes:,} bytes, "
-            f"more than the {MAX_MASK_BYTES:,} a compiled model may hold"
-        )
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,11 @@ libm's `exp`; a multiclass one predicts the first maximum and its probabilities 
 softmax computed in place: subtract the row maximum, `np.exp`, divide by the row sum.
 
 The same numpy calls on arrays of the same shape and layout give the same bits (BLAS picks
-its kernel from those). numpy's own `exp` is not libm's, so expit goes through the complex
-exp, which calls libm's `exp` for a real argument (checked against `math.exp` where this
-was written, and by the build gate on every build); near overflow, where the complex exp
-scales its argument, each value goes through `math.exp` itself.
+its kernel from those). numpy's own `exp` is not libm's: expit and softmax are serving/engines/links.py's.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -25,35 +21,10 @@ from numpy.typing import NDArray
 
 from serving.engines.base import KINDS, Arrays, check_format_version, check_width
 from serving.engines.errors import NonFiniteInputError
+from serving.engines.links import expit, softmax_in_place
 from serving.engines.values import labels
 
 FORMAT_VERSION = 1
-# Below this |x| the complex exp is libm's exp (glibc scales arguments above ~709).
-COMPLEX_EXP_LIMIT = 700.0
-
-
-def libm_exp(value: float) -> float:
-    try:
-        return math.exp(value)
-    except OverflowError:
-        return math.inf
-
-
-def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
-    """scipy.special.expit, bit for bit: `1 / (1 + exp(-d))` with libm's exp."""
-    # Not mutated, equivalent: numpy's float exp is libm's on CPUs without AVX-512 (this one): the same bits; AVX-512
-    # CPUs kill it.
-    exponent = np.zeros(decision.shape, dtype=np.complex128)  # pragma: no mutate
-    np.negative(decision, out=exponent.real)
-    # Not mutated, equivalent: no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings as
-    # errors; after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow.
-    with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
-        np.exp(exponent, out=exponent)
-        result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
-    # Not mutated, equivalent: at |d| = 700 the complex exp is libm's exp (glibc scales above ~709): the same bits.
-    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):  # pragma: no mutate
-        result[index] = 1.0 / (1.0 + libm_exp(-float(decision[index])))
-    return result
 
 
 def finite_float_rows(rows: NDArray[Any], n_features: int) -> NDArray[Any]:
@@ -106,16 +77,7 @@ class LinearEngine:
         if self.classes is None:
             raise TypeError("predict_proba is only defined for classifiers")
         decision = self._decision(rows)
-        # Not mutated, equivalent: no decision makes exp or the division invalid: ±inf and NaN pass silently, warnings
-        # as errors; after the row maximum is subtracted every exponent is <= 0 or NaN: nothing here can overflow.
-        with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
-            if decision.shape[1] == 1:
-                # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
-                positive = expit(decision.reshape(-1))  # pragma: no mutate
-                return np.stack([1 - positive, positive], axis=1)
-            # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
-            decision -= np.max(decision, axis=1).reshape(-1, 1)  # pragma: no mutate
-            np.exp(decision, out=decision)
-            # Not mutated, equivalent: numpy takes any negative size as the unknown one: -2 is -1.
-            decision /= np.sum(decision, axis=1).reshape(-1, 1)  # pragma: no mutate
-        return decision
+        if decision.shape[1] == 1:
+            positive = expit(decision.reshape(-1))
+            return np.stack([1 - positive, positive], axis=1)
+        return softmax_in_place(decision)

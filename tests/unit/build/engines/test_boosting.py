@@ -1,6 +1,6 @@
-"""The boosted-trees engine answers GradientBoosting and HistGradientBoosting models byte for byte
-as scikit-learn does, on models fitted to generated data of many shapes, and the gate sees any
-change to what it computes."""
+"""GradientBoosting and HistGradientBoosting models compiled to a TreeEnsemble answer byte for byte
+as scikit-learn does, on models fitted to generated data of many shapes (categories, missing
+values, string labels, every loss), and the gate sees any change to what they compute."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
-from scipy.special import expit as scipy_expit
 from sklearn._loss.loss import HalfBinomialLoss
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import (
@@ -34,10 +35,8 @@ from build.engines import (
     compile_estimator,
     compiler_for,
 )
-from build.engines import base as compiler_base
 from build.engines.base import serialize
 from serving.engines import load_engine
-from serving.engines.boosting import expit
 
 PREFIX = "steps/2/"
 GB_REGRESSOR_LOSSES = ["squared_error", "absolute_error", "huber", "quantile"]
@@ -99,7 +98,8 @@ def expected_guarantee(estimator: Any) -> str:
     return "bitwise-same-libraries" if uses_exp else "bitwise-anywhere"
 
 
-@pytest.mark.parametrize("seed", range(16))
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31))
 def test_gradient_boosting_is_exact(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_classes = int(rng.choice([0, 2, 3, 5]))
@@ -122,14 +122,14 @@ def test_gradient_boosting_is_exact(seed: int) -> None:
     assert compiler_for(estimator).guarantee(estimator) == expected_guarantee(estimator)
 
 
-@pytest.mark.parametrize("seed", range(16))
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31))
 def test_hist_gradient_boosting_is_exact(seed: int) -> None:
-    rng = np.random.default_rng(100 + seed)
+    rng = np.random.default_rng(seed)
     n_classes = int(rng.choice([0, 2, 3, 9]))
     categorical = sorted({int(c) for c in rng.integers(0, 4, size=int(rng.integers(0, 3)))})
     params: dict[str, Any] = {
         "max_iter": int(rng.integers(1, 12)),
-        # Up to 8 leaves fit one byte, more than 64 take several words.
         "max_leaf_nodes": int(rng.choice([2, 8, 31, 80])),
         "min_samples_leaf": int(rng.choice([1, 5, 20])),
         "learning_rate": float(rng.uniform(0.05, 1.0)),
@@ -162,18 +162,8 @@ def test_trees_of_more_than_64_leaves_are_exact(estimator: Any) -> None:
     estimator.fit(rows, rng.normal(size=600))
     engine = load_engine(round_trip(compile_estimator(estimator)))
 
-    assert int(compile_estimator(estimator)["words"]) > 1  # leaf masks of several 64-bit words
     probes = compiler_for(estimator).probe_rows(estimator, rows)
     check_exactness(estimator, engine, {"rows": rows, "probes": probes})
-
-
-def test_expit_is_scipys_to_the_bit() -> None:
-    rng = np.random.default_rng(0)
-    # Around 0, where both tails saturate, where libm's exp overflows (-709.78), and subnormals.
-    edges = np.array([0.0, -0.0, 5e-324, -5e-324, 36.7, -36.7, 709.78, -709.78, -709.79, -745.2, 1e308, -1e308])
-    raw = np.concatenate([edges, rng.normal(0, 1, 2000), rng.normal(0, 300, 2000)])
-
-    assert expit(raw).tobytes() == scipy_expit(raw).tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -198,14 +188,14 @@ def fitted() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("model", ["gb-classifier", "gb-regressor", "hgb-classifier", "hgb-regressor"])
-@pytest.mark.parametrize("key", ["leaf_values", "baseline"])
+@pytest.mark.parametrize("key", ["leaf_values", "base_score"])
 def test_gate_catches_a_one_ulp_change(fitted: dict[str, Any], model: str, key: str) -> None:
     estimator, rows = fitted[model]
     arrays = compile_estimator(estimator)
     check_exactness(estimator, load_engine(arrays), {"rows": rows})
     # One ulp on every leaf value, or on the first output's baseline (the same change to every
     # class's baseline would cancel in softmax).
-    changed = np.arange(arrays[key].size) == 0 if key == "baseline" else True
+    changed = np.arange(arrays[key].size) == 0 if key == "base_score" else True
     arrays[key] = np.where(changed, np.nextafter(arrays[key], np.inf), arrays[key])
 
     with pytest.raises(ExactnessError, match=r"rows: predict(_proba)? differs"):
@@ -225,22 +215,7 @@ def test_engine_refuses_what_scikit_learn_refuses(fitted: dict[str, Any]) -> Non
         load_engine(compile_estimator(regressor)).predict_proba(rows)
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        ("format_version", 99, "format 99, expected 1"),
-        ("link", "probit", "unknown link 'probit'"),
-        ("raw_order", "A", "unknown memory order 'A'"),
-    ],
-)
-def test_loader_refuses_what_it_does_not_know(fitted: dict[str, Any], key: str, value: Any, message: str) -> None:
-    arrays = compile_estimator(fitted["hgb-regressor"][0])
-    arrays[key] = np.array(value)
-    with pytest.raises(ValueError, match=message):
-        load_engine(arrays)
-
-
-def test_unsupported_configurations_name_the_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_configurations_name_the_parameter() -> None:
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(60, 3))
     target = rng.random(60)
@@ -266,10 +241,6 @@ def test_unsupported_configurations_name_the_parameter(monkeypatch: pytest.Monke
     )
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(refused)}$"):
         compile_estimator(text_categories)
-
-    monkeypatch.setattr(compiler_base, "MAX_MASK_BYTES", 10)
-    with pytest.raises(UnsupportedEstimatorError, match="leaf masks would take"):
-        compile_estimator(GradientBoostingRegressor(n_estimators=2).fit(rows, target))
 
 
 def test_serving_needs_numpy_alone(fitted: dict[str, Any], tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ from serving.engines import load_engine
 IRIS = load_iris()
 # The engine kinds and preprocessing steps this version reads, and the names its messages give
 # them (docs/design.md lists the supported models).
-ENGINE_NAMES = {"forest": "forest", "boosted_trees": "boosted trees", "linear": "linear", "pipeline": "pipeline"}
+ENGINE_NAMES = {"trees": "tree ensemble", "linear": "linear", "pipeline": "pipeline"}
 STEP_KINDS = ["columns", "elementwise", "encoder", "imputer", "passthrough", "sequence"]
 # numpy's unicode arrays drop trailing NUL characters: a kind is stored without them.
 KINDS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
@@ -49,7 +48,6 @@ def stored(estimator: Any, rows: np.ndarray = IRIS.data) -> dict[str, Any]:
         return {name: arrays[name] for name in arrays.files}
 
 
-BOOSTING = (ESTIMATORS["boosted_trees"], load_engine(stored(ESTIMATORS["boosted_trees"])))
 PIPELINE_ARRAYS = stored(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)))
 
 
@@ -150,116 +148,6 @@ def test_an_imputer_that_drops_an_empty_column_answers_as_scikit_learn() -> None
     assert pipeline[-1].n_features_in_ == 4
     assert engine.predict(rows).tolist() == expected_classes.tolist()
     assert engine.predict_proba(rows).tobytes() == expected_proba.tobytes()
-
-
-@EXAMPLES
-@given(bad=st.sampled_from([np.nan, np.inf, -np.inf, 3.5e38, -1e300]), column=st.integers(0, 3))
-def test_gradient_boosting_refuses_the_rows_scikit_learn_refuses(bad: float, column: int) -> None:
-    """GradientBoosting reads rows as float32: NaN, infinity and values beyond float32's range
-    are refused, as scikit-learn refuses them, with a message that says which kinds of value."""
-    estimator, engine = BOOSTING
-    row = IRIS.data[:1].copy()
-    row[0, column] = bad
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
-        with pytest.raises(ValueError, match=r"^Input X contains"):
-            estimator.predict(row)
-
-    refused = "the rows contain NaN or infinity, or a value too large for float32"
-    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
-        engine.predict(row)
-
-
-def test_a_forest_of_one_feature_is_read() -> None:
-    """The smallest forest the build writes: one feature, so two arrays for it besides the rest."""
-    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data[:, :1], IRIS.target)
-    with np.load(io.BytesIO(serialize(compile_estimator(estimator))), allow_pickle=False) as arrays:
-        engine = load_engine({name: arrays[name] for name in arrays.files})
-
-    assert engine.predict(IRIS.data[:, :1]).tolist() == estimator.predict(IRIS.data[:, :1]).tolist()
-
-
-def test_a_forest_of_one_class_is_read() -> None:
-    """A classifier fitted on one class is still a classifier: its one class, with probability 1."""
-    estimator = RandomForestClassifier(n_estimators=2, random_state=0).fit(IRIS.data, np.full(len(IRIS.data), 7))
-    with np.load(io.BytesIO(serialize(compile_estimator(estimator))), allow_pickle=False) as arrays:
-        engine = load_engine({name: arrays[name] for name in arrays.files})
-
-    assert engine.predict(IRIS.data).tolist() == estimator.predict(IRIS.data).tolist()
-    assert engine.predict_proba(IRIS.data).tobytes() == estimator.predict_proba(IRIS.data).tobytes()
-
-
-def _as_int16(arrays: dict[str, Any]) -> dict[str, Any]:
-    return {name: array.astype(np.int16) for name, array in arrays.items() if name.startswith("leaf_masks_")}
-
-
-# The Iris forest of ESTIMATORS: 4 features, 3 trees of 7, 8 and 10 leaves (25), masks of one 16-bit word;
-# a change to None removes the array.
-@pytest.mark.parametrize(
-    ("changes", "refused"),
-    [
-        (lambda a: {"n_trees": np.array(3.0)}, "n_trees is a 0-d float64 array"),
-        (lambda a: {"n_features": np.array([4])}, "n_features is a 1-d int64 array"),
-        (lambda a: {"kind": np.array(1)}, "kind is a 0-d int64 array"),
-        (lambda a: {"n_trees": np.array(0)}, "n_trees and words must be at least 1"),
-        (lambda a: {"words": None}, "words is missing"),
-        (lambda a: {"feature_names": np.array([1, 2, 3, 4])}, "feature_names is a 1-d int64 array"),
-        (lambda a: {"classes": np.array([0.0, 1.0, 2.0])}, "classes is a 1-d float64 array"),
-        (lambda a: {"class_names": np.array([0, 1, 2])}, "class_names is a 1-d int64 array"),
-        (lambda a: {"surprise": np.array(1)}, "arrays ['surprise'] are missing or unexpected"),
-        (lambda a: {"n_features": np.array(1000)}, "n_features 1000 does not match the 18 arrays"),
-        # Within the bound (18 arrays, 9 features at most), but without the arrays of features 4 to 6.
-        (
-            lambda a: {"n_features": np.array(7)},
-            "arrays ['leaf_masks_4', 'leaf_masks_5', 'leaf_masks_6', 'thresholds_4', 'thresholds_5', 'thresholds_6']"
-            " are missing or unexpected",
-        ),
-        (lambda a: {"classes": np.array([0, 0, 1])}, "classes must be unique"),
-        (
-            lambda a: {"classes": np.array([], dtype=np.int64), "class_names": np.array([], dtype=str)},
-            "classes must be unique",
-        ),
-        # One class is a classifier's least: refused here only for the leaf values of three.
-        (
-            lambda a: {"classes": np.array([0]), "class_names": np.array(["0"])},
-            "leaf_values is float64 (25, 3), expected float64 (leaves, 1)",
-        ),
-        (lambda a: {"class_names": np.array(["a", "b"])}, "2 class_names for 3 classes"),
-        (lambda a: {"leaf_values": np.zeros(25)}, "leaf_values is a 1-d float64 array"),
-        (
-            lambda a: {"leaf_values": a["leaf_values"].astype(np.float32)},
-            "leaf_values is float32 (25, 3), expected float64 (leaves, 3)",
-        ),
-        (lambda a: {"leaf_values": np.where(a["leaf_values"] > 0, np.nan, 0.0)}, "leaf_values are not all finite"),
-        (lambda a: {"leaf_offsets": a["leaf_offsets"].astype(np.float64)}, "leaf_offsets is a 1-d float64 array"),
-        (
-            lambda a: {"leaf_offsets": np.array([0, 0, 15])},
-            "leaf_offsets must start at 0 and give each of the 3 trees at least one of the 25 leaves",
-        ),
-        # Trees of 1, 1 and 23 leaves: one leaf is a tree's least, 23 more than a 16-bit word holds.
-        (lambda a: {"leaf_offsets": np.array([0, 1, 2])}, "a tree has more leaves than 1 words of 16 bits"),
-        (_as_int16, "leaf masks are int16"),
-        (lambda a: {"words": np.array(2)}, "leaf masks are uint16"),
-        (lambda a: {"thresholds_0": a["thresholds_0"].astype(np.float32)}, "thresholds_0 is not 1-d float64"),
-        (
-            lambda a: {"thresholds_0": np.repeat(a["thresholds_0"][:1], a["thresholds_0"].size)},
-            "thresholds_0 are not finite and strictly increasing",
-        ),
-        (
-            lambda a: {"leaf_masks_0": a["leaf_masks_0"][:-1]},
-            "leaf_masks_0 is uint16 (2, 3, 1), expected uint16 (3, 3, 1)",
-        ),
-    ],
-)
-def test_inconsistent_forest_arrays_are_refused_by_their_message(
-    changes: Callable[[dict[str, Any]], dict[str, Any]], refused: str
-) -> None:
-    arrays = stored(ESTIMATORS["forest"])
-    assert np.diff([*arrays["leaf_offsets"], len(arrays["leaf_values"])]).tolist() == [7, 8, 10]
-    assert arrays["leaf_masks_0"].dtype == np.uint16
-    changed = {name: array for name, array in {**arrays, **changes(arrays)}.items() if array is not None}
-    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
-        load_engine(changed)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,134 @@
+"""What every tree compiler shares (build/engines/trees.py): exact float32 thresholds, the gate's
+probes and their bound, the guarantee, and a compiled file smaller than joblib's."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_classification
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestRegressor
+from sklearn.tree import DecisionTreeClassifier
+
+from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for
+from build.engines.base import serialize
+from build.engines.forest import ensemble as forest_ensemble
+from build.engines.trees import float32_thresholds, probe_rows, probe_values
+from serving.engines import load_engine
+
+X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    threshold=st.floats(allow_nan=False),
+    value=st.floats(width=32, allow_nan=False),
+    comparison=st.sampled_from(["<=", "<"]),
+)
+def test_float32_thresholds_decide_every_float32_value_as_the_float64_ones(
+    threshold: float, value: float, comparison: str
+) -> None:
+    stored = float32_thresholds(np.array([threshold]), comparison)[0]
+    single = np.float32(value)
+
+    if comparison == "<=":
+        assert bool(single <= stored) == (float(single) <= threshold)
+    else:
+        assert bool(single < stored) == (float(single) < threshold)
+
+
+def test_the_probes_hold_every_threshold_its_neighbours_and_the_extremes() -> None:
+    estimator = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, Y)
+    compiled = compiler_for(estimator)
+    rows = compiled.probe_rows(estimator, X)
+    tree = estimator.estimators_[0, 0].tree_
+    feature = int(tree.feature[0])
+    thresholds = tree.threshold[tree.feature == feature]
+    as_float32 = float32_thresholds(thresholds, "<=")
+
+    column = rows[:, feature].astype(np.float32)
+    for value in (
+        *as_float32,
+        *np.nextafter(as_float32, np.float32(np.inf)),
+        np.finfo(np.float32).max,
+        np.float32(-0.0),
+    ):
+        assert (column == value).any()
+    assert np.isfinite(rows).all()  # GradientBoosting refuses NaN and infinity: no probe holds them
+    check_exactness(estimator, load_engine(compile_estimator(estimator)), {"probes": rows})
+
+
+def test_the_probes_of_a_model_that_reads_nan_and_categories_hold_them() -> None:
+    rows = X.copy()
+    rows[:, 0] = np.random.default_rng(0).integers(-1, 6, len(rows))
+    rows[::7, 1] = np.nan
+    estimator = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(rows, Y)
+
+    probes = compiler_for(estimator).probe_rows(estimator, rows)
+
+    assert set(np.arange(-1.0, 6.0)) <= set(probes[:, 0].tolist())
+    assert np.isnan(probes[:, 0]).any()
+    assert np.isnan(probes[:, 1]).any()
+    assert np.isposinf(probes[:, 1]).any()
+    assert not np.isinf(probes[:, 0]).any()  # the encoder refuses infinity
+
+
+def test_the_probes_are_bounded_and_every_feature_is_probed_in_each_row() -> None:
+    estimator = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X @ np.arange(5.0))
+    compiled = forest_ensemble(estimator)
+    longest = max(values.size for values in probe_values(compiled))
+
+    rows = probe_rows(compiled, X, budget=100)
+
+    assert longest > 100
+    assert len(rows) <= 100 + 2_000  # sampled to the budget, plus the random reference rows
+    assert len(probe_rows(compiled, X)) >= longest  # unbounded here: all of them, all features at once
+
+
+def test_a_refitted_estimator_is_compiled_afresh() -> None:
+    estimator = DecisionTreeClassifier(random_state=0)
+    compiler = compiler_for(estimator)
+    first = compiler.probe_rows(estimator.fit(X, Y), X)
+    second = compiler.probe_rows(estimator.fit(X[:, ::-1].copy(), Y), X)
+
+    assert first.shape == second.shape
+    assert not np.array_equal(first, second, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "guarantee"),
+    [
+        (RandomForestRegressor(n_estimators=2, random_state=0), "bitwise-anywhere"),
+        (GradientBoostingClassifier(n_estimators=2, random_state=0), "bitwise-same-libraries"),
+    ],
+)
+def test_the_guarantee_is_anywhere_only_without_exp(estimator: Any, guarantee: str) -> None:
+    estimator.fit(X, Y)
+    assert compiler_for(estimator).guarantee(estimator) == guarantee
+
+
+def test_the_gate_names_wrong_classes() -> None:
+    estimator = DecisionTreeClassifier(random_state=0).fit(X, Y)
+    arrays = compile_estimator(estimator)
+    arrays["classes"] = arrays["classes"][::-1].copy()
+
+    with pytest.raises(ExactnessError, match=r"rows: predict differs on 400 of 400 rows, first \[0 1 2 3 4\]"):
+        check_exactness(estimator, load_engine(arrays), {"rows": X})
+
+
+def test_a_large_shallow_forest_compiles_smaller_than_its_joblib_and_exact(tmp_path: Any) -> None:
+    """Production size kept cheap: many trees, many nodes (the bench builds the real one)."""
+    rows = np.random.default_rng(0).normal(size=(4_000, 20))
+    estimator = RandomForestRegressor(n_estimators=150, max_depth=10, random_state=0).fit(rows, rows[:, 0] + rows[:, 1])
+    payload = serialize(compile_estimator(estimator))
+    joblib.dump(estimator, tmp_path / "model.joblib")
+
+    assert len(payload) < (tmp_path / "model.joblib").stat().st_size / 2
+    with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+        engine = load_engine({name: stored[name] for name in stored.files})
+    check_exactness(estimator, engine, {"rows": rows[:1_000]})
