@@ -6,21 +6,15 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from serving.engines.base import WORD_BITS
+from serving.manifest import Guarantee
 
 CompiledArrays = dict[str, NDArray[Any]]
-
-Guarantee = Literal["bitwise-anywhere", "bitwise-same-libraries"]
-"""Recorded in the manifest. "bitwise-anywhere": only comparisons, and sums and products in
-scikit-learn's order, so the answers are scikit-learn's on any CPU. "bitwise-same-libraries":
-also calls into numpy (BLAS products, exp, log) or libm exactly as scikit-learn does, so the
-answers are scikit-learn's wherever the same numpy and libm run; the build gate proves it on
-the build machine."""
 
 
 class UnsupportedEstimatorError(Exception):

@@ -24,7 +24,8 @@ from sklearn.linear_model import (
 
 from build.engines.base import CompiledArrays, Compiler, UnsupportedEstimatorError
 from build.engines.values import label_arrays
-from serving.engines.linear import COMPLEX_EXP_LIMIT, FORMAT_VERSION
+from serving.engines.linear import FORMAT_VERSION
+from serving.engines.links import COMPLEX_EXP_LIMIT
 
 CLASSIFIERS = (LogisticRegression, LogisticRegressionCV)
 # Every one predicts with LinearModel._decision_function (SGDRegressor with the same product).

@@ -1,53 +1,30 @@
-"""Write object arrays (labels, categories, fill values) as plain arrays; serving/engines/values.py reads them."""
+"""Write object arrays (labels, categories, fill values) as plain arrays; serving/engines/values.py
+owns the layout and reads them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 from build.engines.base import CompiledArrays, UnsupportedEstimatorError
-from serving.engines.values import KINDS_SUFFIX, NUMBERS_SUFFIX
+from serving.engines import values
+from serving.engines.values import UnstorableValuesError, is_missing
+
+__all__ = ["is_missing", "label_arrays", "object_arrays"]
 
 
-def is_missing(value: object) -> bool:
-    """NaN, as scikit-learn's is_scalar_nan sees it."""
-    return isinstance(value, float) and value != value
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, str):
-        return "s"
-    if is_missing(value):
-        return "n"
-    if isinstance(value, float):
-        return "f"
-    return type(value).__name__
-
-
-def object_arrays(values: NDArray[Any], key: str, what: str) -> CompiledArrays:
-    """An object array of strings, floats and NaN as plain arrays; anything else (or a string
-    ending in NUL, which numpy's string arrays drop) raises UnsupportedEstimatorError naming
-    `what` holds it."""
-    kinds = [_kind(value) for value in values]
-    others = sorted(set(kinds) - {"s", "f", "n"})
-    if others:
-        listed = ", ".join(others)
-        raise UnsupportedEstimatorError(f"{what} holds values of type {listed}; only strings, floats and NaN compile")
-    pairs = list(zip(values, kinds, strict=True))
-    if any(kind == "s" and value.endswith("\0") for value, kind in pairs):
-        # numpy's string arrays drop trailing NULs: "a\0" would come back as "a".
-        raise UnsupportedEstimatorError(f"{what} holds a string ending in NUL; numpy's string arrays drop it")
-    return {
-        key: np.array([value if kind == "s" else "" for value, kind in pairs], dtype=str),
-        key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], dtype=np.float64),
-        key + KINDS_SUFFIX: np.array(kinds, dtype="<U1"),
-    }
+def object_arrays(array: NDArray[Any], key: str, what: str) -> CompiledArrays:
+    """serving's object_arrays, refusing (for scikit-learn to serve) what it cannot store."""
+    try:
+        return values.object_arrays(array, key, what)
+    except UnstorableValuesError as error:
+        raise UnsupportedEstimatorError(str(error)) from None
 
 
 def label_arrays(classes: NDArray[Any], key: str) -> CompiledArrays:
     """Class labels: numbers and numpy strings as they are, an object array as one."""
-    if classes.dtype == object:
-        return object_arrays(classes, key, "classes_")
-    return {key: classes}
+    try:
+        return values.label_arrays(classes, key)
+    except UnstorableValuesError as error:
+        raise UnsupportedEstimatorError(str(error)) from None

@@ -9,15 +9,11 @@ libm's `exp`; a multiclass one predicts the first maximum and its probabilities 
 softmax computed in place: subtract the row maximum, `np.exp`, divide by the row sum.
 
 The same numpy calls on arrays of the same shape and layout give the same bits (BLAS picks
-its kernel from those). numpy's own `exp` is not libm's, so expit goes through the complex
-exp, which calls libm's `exp` for a real argument (checked against `math.exp` where this
-was written, and by the build gate on every build); near overflow, where the complex exp
-scales its argument, each value goes through `math.exp` itself.
+its kernel from those). numpy's own `exp` is not libm's: expit and softmax are serving/engines/links.py's.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -25,30 +21,10 @@ from numpy.typing import NDArray
 
 from serving.engines.base import KINDS, Arrays, check_format_version, check_width
 from serving.engines.errors import NonFiniteInputError
+from serving.engines.links import expit, softmax_in_place
 from serving.engines.values import labels
 
 FORMAT_VERSION = 1
-# Below this |x| the complex exp is libm's exp (glibc scales arguments above ~709).
-COMPLEX_EXP_LIMIT = 700.0
-
-
-def libm_exp(value: float) -> float:
-    try:
-        return math.exp(value)
-    except OverflowError:
-        return math.inf
-
-
-def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
-    """scipy.special.expit, bit for bit: `1 / (1 + exp(-d))` with libm's exp."""
-    exponent = np.zeros(decision.shape, dtype=np.complex128)
-    np.negative(decision, out=exponent.real)
-    with np.errstate(over="ignore", invalid="ignore"):
-        np.exp(exponent, out=exponent)
-        result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
-    for index in np.flatnonzero(~(np.abs(decision) < COMPLEX_EXP_LIMIT)):
-        result[index] = 1.0 / (1.0 + libm_exp(-float(decision[index])))
-    return result
 
 
 def finite_float_rows(rows: NDArray[Any], n_features: int) -> NDArray[Any]:
@@ -96,11 +72,7 @@ class LinearEngine:
         if self.classes is None:
             raise TypeError("predict_proba is only defined for classifiers")
         decision = self._decision(rows)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if decision.shape[1] == 1:
-                positive = expit(decision.reshape(-1))
-                return np.stack([1 - positive, positive], axis=1)
-            decision -= np.max(decision, axis=1).reshape(-1, 1)
-            np.exp(decision, out=decision)
-            decision /= np.sum(decision, axis=1).reshape(-1, 1)
-        return decision
+        if decision.shape[1] == 1:
+            positive = expit(decision.reshape(-1))
+            return np.stack([1 - positive, positive], axis=1)
+        return softmax_in_place(decision)
