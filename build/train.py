@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
+from build.native_models import LIBRARY_PACKAGES, is_native, load_native, model_libraries
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 MODEL_FILE = "model.joblib"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
+# Installed in the build environment (requirements-dev.txt): recorded for the models that use them.
+MODEL_LIBRARIES = tuple(LIBRARY_PACKAGES.values())
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,11 @@ def model_cache_dir(spec: ModelSpec) -> Path:
     return MODEL_CACHE_DIR / spec.name
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(estimator: Any = None) -> dict[str, str]:
+    """Python's and the libraries' versions; XGBoost's or LightGBM's too when the estimator uses it."""
     versions = {"python": platform.python_version()}
     versions.update({name: metadata.version(name) for name in LIBRARIES})
+    versions.update({name: metadata.version(name) for name in model_libraries(estimator)})
     return versions
 
 
@@ -93,7 +98,7 @@ def fingerprint(spec: ModelSpec) -> str:
         "files": {path.name: sha256_of(path) for path in _input_files(spec)},
         "training_code": sha256_of(Path(__file__)),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "libraries": {name: metadata.version(name) for name in LIBRARIES},
+        "libraries": {name: metadata.version(name) for name in LIBRARIES + MODEL_LIBRARIES},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -185,7 +190,7 @@ def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], mod
         example=example,
         training=spec.training.model_dump(mode="json") if spec.training else {"estimator_file": spec.estimator_file},
         metrics=metrics,
-        libraries=library_versions(),
+        libraries=library_versions(estimator),
         fingerprint=fingerprint(spec),
     )
 
@@ -211,11 +216,16 @@ def _take_fitted(spec: ModelSpec, model_path: Path) -> tuple[Any, dict[str, Any]
     digest = hashlib.sha256(payload).hexdigest()
     if spec.sha256 is not None and digest != spec.sha256:
         raise SpecError(f"`sha256`: {source.name} has sha256 {digest}, the spec expects {spec.sha256}")
-    try:
-        estimator = unpickle_estimator(payload, source)
-    except ModelLoadError as error:
-        raise SpecError(f"`estimator_file`: {error.message}") from None
-    shutil.copyfile(source, model_path)
+    if is_native(source):
+        # Kept as the estimator that serves it, pickled: every later step reads a joblib.
+        estimator = load_native(source, spec)
+        joblib.dump(estimator, model_path)
+    else:
+        try:
+            estimator = unpickle_estimator(payload, source)
+        except ModelLoadError as error:
+            raise SpecError(f"`estimator_file`: {error.message}") from None
+        shutil.copyfile(source, model_path)
     rows = check_rows(spec)
     metrics: dict[str, Any] = {"test_rows": len(rows.held_out)}
     if rows.held_out_target is not None and len(rows.held_out):

@@ -123,8 +123,9 @@ def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
     (glibc's expf, unchanged since 2.28, is within 0.502 ulp, so it can only differ from the
     correctly rounded value that close to a midpoint). The few values near a midpoint (about 0.4
     %) and those outside the range go to libm's expf itself."""
-    wide = np.exp(values.astype(np.float64))
-    result = wide.astype(np.float32)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        wide = np.exp(values.astype(np.float64))
+        result = wide.astype(np.float32)
     low_bits = (wide.view(np.uint64) & np.uint64(EXPF_LOW_BITS)).astype(np.int64)
     low, high = EXPF_DIRECT_RANGE
     direct = (np.abs(low_bits - EXPF_MIDPOINT) >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)

@@ -29,11 +29,13 @@ def compiled(estimator: Any) -> TreeEngine:
 def assert_same(estimator: Any, engine: TreeEngine, rows: NDArray[np.float64]) -> None:
     expected = np.asarray(estimator.predict(rows))
     actual = engine.predict(rows)
-    assert expected.dtype == actual.dtype and expected.tobytes() == actual.tobytes()
+    assert expected.dtype == actual.dtype
+    assert expected.tobytes() == actual.tobytes()
     if engine.classes is not None:
         expected_proba = estimator.predict_proba(rows)
         actual_proba = engine.predict_proba(rows)
-        assert expected_proba.dtype == actual_proba.dtype and expected_proba.shape == actual_proba.shape
+        assert expected_proba.dtype == actual_proba.dtype
+        assert expected_proba.shape == actual_proba.shape
         assert expected_proba.tobytes() == actual_proba.tobytes()
 
 

@@ -32,7 +32,8 @@ def assert_same(estimator: Any, engine: TreeEngine, rows: NDArray[np.float64]) -
         warnings.simplefilter("ignore")
         expected = np.asarray(estimator.predict(rows))
         actual = engine.predict(rows)
-        assert expected.dtype == actual.dtype and expected.tobytes() == actual.tobytes()
+        assert expected.dtype == actual.dtype
+        assert expected.tobytes() == actual.tobytes()
         if engine.classes is not None:
             expected_proba = estimator.predict_proba(rows)
             actual_proba = engine.predict_proba(rows)
