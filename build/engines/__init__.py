@@ -16,9 +16,12 @@ from numpy.typing import NDArray
 
 from build.engines import boosting
 from build.engines import forest as compile_forest
+from build.engines import lightgbm as compile_lightgbm
+from build.engines import xgboost as compile_xgboost
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
+from build.engines.trees import guarantee as tree_guarantee
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
 
@@ -55,6 +58,20 @@ COMPILERS: list[Compiler] = [
         compile=boosting.compile_estimator,
         guarantee=boosting.guarantee,
         probe_rows=boosting.probe_rows,
+    ),
+    Compiler(
+        name="xgboost",
+        supports=compile_xgboost.supports,
+        compile=lambda estimator, prefix: compile_xgboost.ensemble(estimator).to_arrays(prefix),
+        guarantee=lambda estimator: tree_guarantee(compile_xgboost.ensemble(estimator)),
+        probe_rows=compile_xgboost.probe_rows,
+    ),
+    Compiler(
+        name="lightgbm",
+        supports=compile_lightgbm.supports,
+        compile=lambda estimator, prefix: compile_lightgbm.ensemble(estimator).to_arrays(prefix),
+        guarantee=lambda estimator: tree_guarantee(compile_lightgbm.ensemble(estimator)),
+        probe_rows=compile_lightgbm.probe_rows,
     ),
 ]
 
