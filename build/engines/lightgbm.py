@@ -195,6 +195,9 @@ def read_model(estimator: Any) -> TextModel:
 
 def ensemble(estimator: Any) -> TreeEnsemble:
     """The model in the one tree format; UnsupportedEstimatorError says what is not compiled."""
+    if getattr(estimator.booster_, "pandas_categorical", None):
+        # Its categories are strings mapped to codes by pandas inside the wrapper, not numbers.
+        raise UnsupportedEstimatorError("LightGBM categorical features of a pandas DataFrame are not compiled")
     model = read_model(estimator)
     kind, link, parameter, decision, classes = _outputs(estimator, model)
     n_outputs = int(model.header["num_tree_per_iteration"])

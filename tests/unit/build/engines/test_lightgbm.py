@@ -150,3 +150,13 @@ def test_text_model_is_parsed_exactly() -> None:
     dumped = estimator.booster_.dump_model()["tree_info"][0]["tree_structure"]
     assert float(model.trees[0]["threshold"].split()[0]) == dumped["threshold"]
     assert model.objective[0] == "regression"
+
+
+def test_pandas_categorical_features_are_refused() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"colour": pd.Categorical(["red", "blue", "green"] * 20), "size": np.arange(60.0)})
+    estimator = lightgbm.LGBMRegressor(n_estimators=2, min_child_samples=2, verbose=-1, n_jobs=1)
+    estimator.fit(frame, np.arange(60.0))
+    with pytest.raises(UnsupportedEstimatorError, match="pandas"):
+        compile_lightgbm.ensemble(estimator)
