@@ -13,6 +13,7 @@ MB = 1_000_000
 UNZIPPED_LIMIT_BYTES = 262_144_000
 ZIPPED_DIRECT_UPLOAD_LIMIT_BYTES = 52_428_800
 LARGEST_SHOWN = 10
+MODEL_FROM_S3 = 'make publish BUCKET=<versioned bucket>, docs/api.md "A model from S3"'
 
 
 class PackageTooLargeError(Exception):
@@ -44,6 +45,7 @@ class SizeReport:
                 f"package is {self.unzipped_bytes / MB:.1f} MB unzipped, over Lambda's "
                 f"{UNZIPPED_LIMIT_BYTES / MB:.1f} MB limit; largest: "
                 + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in self.by_top_level[:5])
+                + f"; serve the model from S3 instead ({MODEL_FROM_S3})"
             )
 
 

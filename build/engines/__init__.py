@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from build.engines import boosting
-from build.engines import forest as compile_forest
+from build.engines import boosting, forest
 from build.engines import lightgbm as compile_lightgbm
 from build.engines import xgboost as compile_xgboost
-from build.engines.base import CompiledArrays, Compiler, ExactnessError, Guarantee, UnsupportedEstimatorError
+from build.engines.base import CompiledArrays, Compiler, ExactnessError, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
-from build.engines.trees import guarantee as tree_guarantee
+from build.engines.trees import TreeCompiler
 from serving.engines import Engine
 from serving.engines.base import ENGINE_KEY
+from serving.manifest import Guarantee
 
 __all__ = [
     "CompiledArrays",
@@ -36,43 +36,14 @@ __all__ = [
 ]
 
 
-def _forest_arrays(estimator: Any, prefix: str) -> CompiledArrays:
-    arrays = {"engine": np.array("forest"), **compile_forest.compile_estimator(estimator)}
-    return {prefix + key: value for key, value in arrays.items()}
-
-
 # Tried in order; the first that supports the estimator compiles it.
 COMPILERS: list[Compiler] = [
-    Compiler(
-        name="forest",
-        supports=compile_forest.supports,
-        compile=_forest_arrays,
-        guarantee=lambda _: "bitwise-anywhere",
-        probe_rows=lambda estimator, _: compile_forest.probes(estimator),
-    ),
+    TreeCompiler("forest", forest.supports, forest.ensemble).compiler,
     LINEAR,
     PIPELINE,
-    Compiler(
-        name="boosted_trees",
-        supports=boosting.supports,
-        compile=boosting.compile_estimator,
-        guarantee=boosting.guarantee,
-        probe_rows=boosting.probe_rows,
-    ),
-    Compiler(
-        name="xgboost",
-        supports=compile_xgboost.supports,
-        compile=lambda estimator, prefix: compile_xgboost.ensemble(estimator).to_arrays(prefix),
-        guarantee=lambda estimator: tree_guarantee(compile_xgboost.ensemble(estimator)),
-        probe_rows=compile_xgboost.probe_rows,
-    ),
-    Compiler(
-        name="lightgbm",
-        supports=compile_lightgbm.supports,
-        compile=lambda estimator, prefix: compile_lightgbm.ensemble(estimator).to_arrays(prefix),
-        guarantee=lambda estimator: tree_guarantee(compile_lightgbm.ensemble(estimator)),
-        probe_rows=compile_lightgbm.probe_rows,
-    ),
+    TreeCompiler("boosted_trees", boosting.supports, boosting.ensemble).compiler,
+    TreeCompiler("xgboost", compile_xgboost.supports, compile_xgboost.ensemble).compiler,
+    TreeCompiler("lightgbm", compile_lightgbm.supports, compile_lightgbm.ensemble).compiler,
 ]
 
 

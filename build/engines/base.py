@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from serving.engines.base import WORD_BITS
 from serving.manifest import Guarantee
 
 CompiledArrays = dict[str, NDArray[Any]]
@@ -23,29 +22,6 @@ class UnsupportedEstimatorError(Exception):
 
 class ExactnessError(Exception):
     """The compiled model's answers differ from the estimator's."""
-
-
-MAX_MASK_BYTES = 64 * 1024 * 1024
-"""The most a tree engine's leaf masks may take (its largest arrays): a larger model is served by
-scikit-learn instead, whose trees take far less than their masks."""
-
-
-def mask_layout(max_leaves: int) -> tuple[np.dtype[Any], int]:
-    """The leaf masks' dtype and words a tree, for trees of at most `max_leaves` leaves: one word of
-    the fewest bits that holds them, else words of 64 bits."""
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if max_leaves <= np.iinfo(dtype).bits:
-            return np.dtype(dtype), 1
-    return np.dtype(np.uint64), -(-max_leaves // WORD_BITS)
-
-
-def check_mask_bytes(estimator: Any, mask_bytes: int) -> None:
-    """Refuse (for scikit-learn to serve) a tree model whose leaf masks would take too much."""
-    if mask_bytes > MAX_MASK_BYTES:
-        raise UnsupportedEstimatorError(
-            f"{type(estimator).__name__}: leaf masks would take {mask_bytes:,} bytes, "
-            f"more than the {MAX_MASK_BYTES:,} a compiled model may hold"
-        )
 
 
 @dataclass(frozen=True)

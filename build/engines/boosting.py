@@ -1,16 +1,25 @@
-"""Compile fitted GradientBoosting* and HistGradientBoosting* models into the arrays that
-functions/predict/serving/engines/boosting.py evaluates (its docstring says how scikit-learn
-computes them and how the engine reproduces it), and generate the rows that stress them.
+"""Compile fitted GradientBoosting* and HistGradientBoosting* models into a TreeEnsemble
+(serving/engines/trees.py).
+
+How scikit-learn computes a boosted model's output: a raw score per output (one for regression
+and binary classification, one per class otherwise) starts at a baseline (the init estimator's
+prediction for GradientBoosting, `0 + _baseline_prediction` for HistGradientBoosting) and each
+tree's leaf value is added to its output's score, iteration by iteration (GradientBoosting adds
+`learning_rate * value`, a product done here at build time, the same float64 product). The
+score then goes through the loss's link: identity, `np.exp`, scipy's `expit`, or softmax with
+numpy's `exp` over the score array in scikit-learn's memory order (C for GradientBoosting, F
+for HistGradientBoosting). GradientBoosting compares float32 features and refuses NaN and
+infinity; HistGradientBoosting compares float64 features, sends NaN where the split learned to
+(`missing_go_to_left`), and reads categorical features through an OrdinalEncoder: a value equal
+to a known category is that category's code, any other value (NaN included) is missing; a code
+goes left when it is in the split's bitset, right when not: the format's "known" category rule.
 
 What is taken from the fitted estimator as scikit-learn computes it, rather than recomputed:
-the baseline (GradientBoosting's init prediction, HistGradientBoosting's `0 + baseline`), the
-trees' leaf values (GradientBoosting's multiplied by the learning rate in float64, as its
-predict_stages does), and HistGradientBoosting's category encoding and bitsets.
+the baseline, the trees' leaf values, and HistGradientBoosting's category encoding and bitsets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,60 +34,25 @@ from sklearn.ensemble import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from build.engines.base import CompiledArrays, Guarantee, UnsupportedEstimatorError, check_mask_bytes, mask_layout
-from serving.engines.base import ENGINE_KEY
-from serving.engines.boosting import CATEGORICAL, FORMAT_VERSION, NUMERIC, Link
+from build.engines.base import UnsupportedEstimatorError
+from build.engines.trees import LibraryTree, assemble, bitset
+from serving.engines.trees import BITSET_WORD_BITS, TreeEnsemble
 
-ENGINE = "boosted_trees"
 GRADIENT_BOOSTING = (GradientBoostingClassifier, GradientBoostingRegressor)
 HIST_GRADIENT_BOOSTING = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
-CLASSIFIER_LINKS: dict[type, Link] = {
-    HalfBinomialLoss: "logit",
-    ExponentialLoss: "half_logit",
+CLASSIFIER_LINKS: dict[type, str] = {
+    HalfBinomialLoss: "expit",
+    ExponentialLoss: "exponential_loss",
     HalfMultinomialLoss: "softmax",
 }
-REGRESSOR_LINKS: dict[type, Link] = {IdentityLink: "identity", LogLink: "exp"}
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-BITSET_WORD_BITS = 32
-# Probes: rows of the reference data whose features are varied one at a time, and random rows.
-PROBE_BASE_ROWS = 3
-PROBE_RANDOM_ROWS = 300
-
-
-@dataclass(frozen=True)
-class _Tree:
-    """One tree in the estimator's input columns; leaves have left == right == -1."""
-
-    left: NDArray[np.intp]
-    right: NDArray[np.intp]
-    feature: NDArray[np.intp]
-    threshold: NDArray[np.float64]
-    missing_left: NDArray[np.bool_]
-    category_left: dict[int, NDArray[np.bool_]]
-    """For each categorical split: whether each category code goes left."""
-    value: NDArray[np.float64]
-    """What scikit-learn adds to the score at each leaf."""
-
-
-@dataclass(frozen=True)
-class _Model:
-    """A boosted model as scikit-learn evaluates it: trees iteration by iteration, one per output."""
-
-    trees: list[_Tree]
-    baseline: NDArray[np.float64]
-    categories: dict[int, NDArray[np.float64]]
-    """The known categories of each categorical input column, sorted; their codes are positions."""
-    link: Link
-    float32_features: bool
-    positive_at_zero: bool
-    raw_order: str
+REGRESSOR_LINKS: dict[type, str] = {IdentityLink: "identity", LogLink: "exp"}
 
 
 def supports(estimator: Any) -> bool:
     return type(estimator) in GRADIENT_BOOSTING + HIST_GRADIENT_BOOSTING
 
 
-def _link(estimator: Any) -> Link:
+def _link(estimator: Any) -> str:
     if isinstance(estimator, GradientBoostingRegressor):
         return "identity"  # its predict returns the raw score whatever the loss
     if hasattr(estimator, "classes_"):
@@ -93,11 +67,21 @@ def _link(estimator: Any) -> Link:
     return link
 
 
-def guarantee(estimator: Any) -> Guarantee:
-    return "bitwise-anywhere" if _link(estimator) == "identity" else "bitwise-same-libraries"
+def _settings(estimator: Any, n_outputs: int) -> dict[str, Any]:
+    """The settings both families share: kind, classes, link, tree outputs and decision."""
+    is_classifier = hasattr(estimator, "classes_")
+    return {
+        "kind": "classifier" if is_classifier else "regressor",
+        "n_features": int(estimator.n_features_in_),
+        "classes": np.asarray(estimator.classes_) if is_classifier else None,
+        "link": _link(estimator),
+        "comparison": "<=",
+        "average": False,
+        "decision": "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else None,
+    }
 
 
-def _gradient_boosting(estimator: Any) -> _Model:
+def _gradient_boosting(estimator: Any) -> TreeEnsemble:
     if estimator.init not in (None, "zero"):
         raise UnsupportedEstimatorError(
             f"{type(estimator).__name__} with init={type(estimator.init).__name__}: only init=None"
@@ -106,34 +90,29 @@ def _gradient_boosting(estimator: Any) -> _Model:
     # The init estimator's prediction does not depend on the row: take it from scikit-learn.
     one_row = np.zeros((1, estimator.n_features_in_), dtype=np.float32)
     baseline = np.asarray(estimator._raw_predict_init(one_row)[0], dtype=np.float64)
-    trees = []
-    for regressor in estimator.estimators_.ravel():  # stage by stage, one tree per output
-        tree = regressor.tree_
-        leaf = tree.children_left == -1
-        trees.append(
-            _Tree(
-                left=tree.children_left.astype(np.intp),
-                right=tree.children_right.astype(np.intp),
-                feature=np.where(leaf, -1, tree.feature).astype(np.intp),
-                threshold=tree.threshold.astype(np.float64),
-                missing_left=np.zeros(tree.node_count, dtype=bool),
-                category_left={},
-                value=estimator.learning_rate * tree.value[:, 0, 0],
-            )
+    stages, n_outputs = estimator.estimators_.shape
+    trees = [
+        LibraryTree(
+            left=regressor.tree_.children_left.astype(np.intp),
+            right=regressor.tree_.children_right.astype(np.intp),
+            feature=regressor.tree_.feature.astype(np.intp),
+            threshold=regressor.tree_.threshold.astype(np.float64),
+            value=(estimator.learning_rate * regressor.tree_.value[:, 0, 0])[:, None],
         )
-    return _Model(
-        trees=trees,
-        baseline=baseline,
-        categories={},
-        link=_link(estimator),
-        float32_features=True,
-        positive_at_zero=True,
-        raw_order="C",
+        for regressor in estimator.estimators_.ravel()  # stage by stage, one tree per output
+    ]
+    settings = _settings(estimator, n_outputs)
+    if settings["decision"] is None:
+        settings["decision"] = "raw_at_least_zero"
+    return assemble(
+        trees,
+        input_dtype="float32",
+        input_check="finite",
+        tree_output=[output for _ in range(stages) for output in range(n_outputs)],
+        base_score=baseline,
+        score_order="C",
+        **settings,
     )
-
-
-def _in_bitset(bitset: NDArray[np.uint32], value: int) -> bool:
-    return bool((int(bitset[value // BITSET_WORD_BITS]) >> (value % BITSET_WORD_BITS)) & 1)
 
 
 def _input_columns(estimator: Any) -> NDArray[np.intp]:
@@ -150,6 +129,7 @@ def _input_columns(estimator: Any) -> NDArray[np.intp]:
 
 
 def _known_categories(estimator: Any, columns: NDArray[np.intp]) -> dict[int, NDArray[np.float64]]:
+    """The known categories of each categorical input column, sorted: their codes are positions."""
     if estimator._preprocessor is None:
         return {}
     encoder = estimator._preprocessor.named_transformers_["encoder"]
@@ -165,8 +145,11 @@ def _known_categories(estimator: Any, columns: NDArray[np.intp]) -> dict[int, ND
     return known
 
 
-def _hist_gradient_boosting(estimator: Any) -> _Model:
-    link = _link(estimator)
+def _in_bitset(bitset_words: NDArray[np.uint32], value: int) -> bool:
+    return bool((int(bitset_words[value // BITSET_WORD_BITS]) >> (value % BITSET_WORD_BITS)) & 1)
+
+
+def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
     columns = _input_columns(estimator)
     categories = _known_categories(estimator, columns)
     known_bitsets, known_index = estimator._bin_mapper.make_known_categories_bitsets()
@@ -181,170 +164,49 @@ def _hist_gradient_boosting(estimator: Any) -> _Model:
                 tree_column = int(nodes["feature_idx"][node])
                 left_set = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][node]]
                 known_set = known_bitsets[known_index[tree_column]]
+                n_codes = categories[int(columns[tree_column])].size
                 # The predictor's rule for a code: left if in the split's set, right if known, else missing.
                 goes_left = [
-                    _in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(missing_left[node]))
-                    for code in range(categories[int(columns[tree_column])].size)
+                    code
+                    for code in range(n_codes)
+                    if _in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(missing_left[node]))
                 ]
-                category_left[int(node)] = np.array(goes_left, dtype=bool)
+                category_left[int(node)] = bitset(goes_left)
             trees.append(
-                _Tree(
+                LibraryTree(
                     left=np.where(leaf, -1, nodes["left"].astype(np.intp)),
                     right=np.where(leaf, -1, nodes["right"].astype(np.intp)),
-                    feature=np.where(leaf, -1, columns[nodes["feature_idx"]]).astype(np.intp),
+                    feature=np.where(leaf, 0, columns[nodes["feature_idx"]]).astype(np.intp),
                     threshold=nodes["num_threshold"].astype(np.float64),
-                    missing_left=missing_left,
-                    category_left=category_left,
-                    value=nodes["value"].astype(np.float64),
+                    value=nodes["value"].astype(np.float64)[:, None],
+                    default_left=missing_left,
+                    categories=category_left,
                 )
             )
+    n_outputs = len(estimator._predictors[0]) if estimator._predictors else int(estimator._baseline_prediction.size)
     # scikit-learn starts from zeros and adds the baseline: 0 + -0.0 is 0.0.
     baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]
-    return _Model(
-        trees=trees,
-        baseline=baseline.astype(np.float64),
-        categories=categories,
-        link=link,
-        float32_features=False,
-        positive_at_zero=False,
-        raw_order="F",  # its raw scores are a Fortran-ordered array
+    settings = _settings(estimator, n_outputs)
+    if settings["decision"] is None:
+        settings["decision"] = "raw_above_zero"
+    return assemble(
+        trees,
+        input_dtype="float64",
+        input_check="any",
+        tree_output=[output for iteration in estimator._predictors for output in range(len(iteration))],
+        base_score=baseline.astype(np.float64),
+        score_order="F",  # its raw scores are a Fortran-ordered array
+        category_rule="known",
+        known_categories=categories,
+        **settings,
     )
 
 
-def _model(estimator: Any) -> _Model:
+def ensemble(estimator: Any) -> TreeEnsemble:
+    """The TreeEnsemble that answers as `estimator` does."""
+    if not supports(estimator):
+        raise UnsupportedEstimatorError(f"{type(estimator).__name__} is not a scikit-learn gradient boosting model")
     check_is_fitted(estimator)
     if isinstance(estimator, GRADIENT_BOOSTING):
         return _gradient_boosting(estimator)
     return _hist_gradient_boosting(estimator)
-
-
-def _leaf_ranges(tree: _Tree) -> tuple[list[int], dict[int, tuple[int, int]]]:
-    """Leaves in left-to-right order, and for each split the range of leaf positions of its left subtree."""
-    leaves: list[int] = []
-    span: dict[int, tuple[int, int]] = {}
-    stack: list[tuple[int, bool]] = [(0, False)]
-    while stack:
-        node, visited = stack.pop()
-        if tree.left[node] == -1:
-            span[node] = (len(leaves), len(leaves) + 1)
-            leaves.append(node)
-        elif visited:
-            span[node] = (span[int(tree.left[node])][0], span[int(tree.right[node])][1])
-        else:
-            stack += [(node, True), (int(tree.right[node]), False), (int(tree.left[node]), False)]
-    return leaves, {node: span[int(tree.left[node])] for node in span if tree.left[node] != -1}
-
-
-def _goes_right(tree: _Tree, node: int, split_values: NDArray[np.float64], categorical: bool) -> NDArray[np.bool_]:
-    """For each bin of the node's feature, whether the split sends it right; the last bin is
-    missing (NaN, or any value that is not a known category)."""
-    missing_right = not tree.missing_left[node]
-    if categorical:
-        return np.append(~tree.category_left[node], missing_right)
-    position = int(np.searchsorted(split_values, tree.threshold[node]))
-    return np.append(np.arange(split_values.size + 1) > position, missing_right)
-
-
-def compile_estimator(estimator: Any, prefix: str = "") -> CompiledArrays:
-    """The arrays of the BoostedTrees engine equivalent to `estimator`, under `prefix`."""
-    model = _model(estimator)
-    n_features = int(estimator.n_features_in_)
-    walked = [_leaf_ranges(tree) for tree in model.trees]
-    split_values: dict[int, NDArray[np.float64]] = dict(model.categories)
-    for feature in range(n_features):
-        if feature not in model.categories:
-            split_values[feature] = np.unique(
-                np.concatenate([tree.threshold[tree.feature == feature] for tree in model.trees])
-            )
-    split_features = [f for f in range(n_features) if any((tree.feature == f).any() for tree in model.trees)]
-    dtype, words = mask_layout(max(len(leaves) for leaves, _ in walked))
-    bits = np.iinfo(dtype).bits
-    full = int(np.iinfo(dtype).max)
-    # Numeric features have one bin more than categorical ones: at most one bin per threshold
-    # plus one above them all; both have a last bin for missing values.
-    n_bins = {f: split_values[f].size + (1 if f in model.categories else 2) for f in split_features}
-    check_mask_bytes(estimator, sum(n_bins.values()) * len(model.trees) * words * dtype.itemsize)
-    masks = {f: np.full((n_bins[f], len(model.trees), words), full, dtype=dtype) for f in split_features}
-    for index, (tree, (_, left_subtrees)) in enumerate(zip(model.trees, walked, strict=True)):
-        for node, (first, end) in left_subtrees.items():
-            feature = int(tree.feature[node])
-            left_leaves = (1 << end) - (1 << first)
-            cleared = np.array([full ^ ((left_leaves >> (w * bits)) & full) for w in range(words)], dtype=dtype)
-            right = _goes_right(tree, node, split_values[feature], feature in model.categories)
-            masks[feature][right, index] &= cleared
-    kinds = np.array([CATEGORICAL if f in model.categories else NUMERIC for f in range(n_features)], dtype=np.int8)
-    is_classifier = hasattr(estimator, "classes_")
-    arrays: CompiledArrays = {
-        ENGINE_KEY: np.array(ENGINE),
-        "format_version": np.array(FORMAT_VERSION),
-        "n_features": np.array(n_features),
-        "is_classifier": np.array(is_classifier),
-        "classes": np.asarray(estimator.classes_) if is_classifier else np.array([]),
-        "link": np.array(model.link),
-        "positive_at_zero": np.array(model.positive_at_zero),
-        "float32_features": np.array(model.float32_features),
-        "raw_order": np.array(model.raw_order),
-        "baseline": model.baseline,
-        "leaf_values": np.concatenate(
-            [tree.value[leaves] for tree, (leaves, _) in zip(model.trees, walked, strict=True)]
-        ),
-        "leaf_offsets": np.cumsum([0] + [len(leaves) for leaves, _ in walked[:-1]]).astype(np.int64),
-        "words": np.array(words),
-        "mask_dtype": np.array(dtype.name),
-        "split_features": np.array(split_features, dtype=np.int64),
-        "feature_kinds": kinds,
-    }
-    for feature in split_features:
-        arrays[f"split_values_{feature}"] = split_values[feature]
-        arrays[f"leaf_masks_{feature}"] = masks[feature]
-    return {prefix + key: value for key, value in arrays.items()}
-
-
-def _neighbours(values: NDArray[np.float64], float32: bool) -> NDArray[np.float64]:
-    around = [values, np.nextafter(values, np.inf), np.nextafter(values, -np.inf)]
-    if float32:
-        single = values.astype(np.float32)
-        around += [
-            single.astype(np.float64),
-            np.nextafter(single, np.float32(np.inf)).astype(np.float64),
-            np.nextafter(single, np.float32(-np.inf)).astype(np.float64),
-        ]
-    return np.concatenate(around)
-
-
-def probe_rows(estimator: Any, reference_rows: NDArray[Any], rng_seed: int = 0) -> NDArray[np.float64]:
-    """Rows that vary one feature of a few reference rows at a time over every split threshold and
-    its float neighbours (float32 and float64 for GradientBoosting, which compares float32), every
-    known category and values that are not categories, NaN (HistGradientBoosting) and extremes;
-    and reference rows with random features made missing or extreme."""
-    model = _model(estimator)
-    rng = np.random.default_rng(rng_seed)
-    reference = np.asarray(reference_rows, dtype=np.float64)
-    bases = reference[rng.choice(len(reference), size=min(PROBE_BASE_ROWS, len(reference)), replace=False)]
-    if model.float32_features:  # GradientBoosting refuses NaN and infinity, and values beyond float32
-        extremes = np.array([FLOAT32_MAX, -FLOAT32_MAX, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30])
-    else:
-        extremes = np.array([np.nan, np.inf, -np.inf, 1e300, -1e300, 0.0, -0.0, 5e-324, -5e-324])
-    rows = []
-    for feature in range(reference.shape[1]):
-        if feature in model.categories:
-            known = model.categories[feature]
-            top = known.max(initial=0.0)
-            others = [np.nan, -1.0, -0.0, 0.5, top + 1, top + 256, 1e300, -1e300]
-            values = np.concatenate([known, np.nextafter(known, np.inf), np.nextafter(known, -np.inf), others])
-        else:
-            thresholds = np.unique(np.concatenate([t.threshold[t.feature == feature] for t in model.trees]))
-            values = np.concatenate(
-                [_neighbours(thresholds[np.isfinite(thresholds)], model.float32_features), extremes]
-            )
-        block = np.repeat(bases, values.size, axis=0)
-        block[:, feature] = np.tile(values, len(bases))
-        rows.append(block)
-    random_rows = reference[rng.integers(len(reference), size=PROBE_RANDOM_ROWS)]
-    changed = rng.random(random_rows.shape) < 0.3
-    numeric = np.array([f not in model.categories for f in range(reference.shape[1])])
-    random_rows[changed & numeric] = rng.choice(extremes, size=int((changed & numeric).sum()))
-    if not model.float32_features:
-        random_rows[changed & ~numeric] = np.nan
-    rows.append(random_rows)
-    return np.vstack(rows)

@@ -40,7 +40,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build.engines.base import UnsupportedEstimatorError
-from build.engines.ensemble_probes import probe_rows as ensemble_probe_rows
 from build.engines.trees import LibraryTree, assemble
 from serving.engines.trees import MISSING_NAN, MISSING_NONE, MISSING_ZERO, ZERO_THRESHOLD, TreeEnsemble
 
@@ -54,13 +53,6 @@ IDENTITY = frozenset({"regression", "regression_l1", "huber", "fair", "quantile"
 LOG_LINK = frozenset({"poisson", "gamma", "tweedie"})
 SIGMOID_OBJECTIVES = frozenset({"binary", "cross_entropy"})
 BELOW_ZERO_INTERVAL = float(np.nextafter(-ZERO_THRESHOLD, -np.inf))
-SPECIALS = np.array(
-    [
-        np.nan, 0.0, -0.0, np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324, 1e-36, -1e-36,
-        ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, np.inf)), BELOW_ZERO_INTERVAL,
-        float(np.nextafter(ZERO_THRESHOLD, 0.0)), float(np.nextafter(-ZERO_THRESHOLD, 0.0)),
-    ]
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -222,7 +214,3 @@ def ensemble(estimator: Any) -> TreeEnsemble:
         decision=decision,
         category_rule="truncate",
     )
-
-
-def probe_rows(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[np.float64]:
-    return ensemble_probe_rows(ensemble(estimator), reference_rows, SPECIALS)

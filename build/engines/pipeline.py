@@ -31,11 +31,12 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from build.engines.base import CompiledArrays, Compiler, Guarantee, UnsupportedEstimatorError
+from build.engines.base import CompiledArrays, Compiler, UnsupportedEstimatorError
 from build.engines.values import is_missing, object_arrays
 from serving.engines.pipeline import FORMAT_VERSION
 from serving.engines.preprocessing import STEP_KEY
 from serving.engines.scikit_learn import as_fitted
+from serving.manifest import Guarantee
 
 PROBE_SEED = 0
 RANDOM_PROBES = 400

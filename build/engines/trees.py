@@ -6,15 +6,16 @@ and the model-level settings into `assemble`'s arguments; nothing else writes tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from build.engines.base import Compiler
 from serving.engines.links import LINKS
-from serving.engines.trees import BITSET_WORD_BITS, MISSING_NAN, TreeEnsemble
+from serving.engines.trees import BITSET_WORD_BITS, MISSING_NAN, MISSING_ZERO, ZERO_THRESHOLD, TreeEnsemble
 from serving.manifest import Guarantee
 
 # Links that are comparisons and sums only: the same bits on any CPU.
@@ -94,7 +95,7 @@ def assemble(
     link_parameter: float = 1.0,
     score_order: str = "C",
     category_rule: str = "known",
-    known_categories: dict[int, NDArray[np.uint32]] | None = None,
+    known_categories: dict[int, NDArray[np.float64]] | None = None,
 ) -> TreeEnsemble:
     """The validated TreeEnsemble of `trees`, in tree order, with the model's settings (their
     meaning is serving/engines/trees.py's)."""
@@ -130,7 +131,7 @@ def assemble(
     else:
         stored_thresholds = threshold
     known = known_categories or {}
-    known_words = [known.get(feature, np.zeros(0, dtype=np.uint32)) for feature in range(n_features)]
+    known_values = [np.asarray(known.get(feature, ()), dtype=np.float64) for feature in range(n_features)]
     # Categorical nodes hold no threshold; 0 keeps the array free of NaN.
     stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0
     ensemble = TreeEnsemble(
@@ -151,8 +152,8 @@ def assemble(
         categorical_nodes=np.array(categorical_nodes, dtype=np.int32),
         category_offsets=np.cumsum([0] + [words.size for words in category_words]).astype(np.int32),
         category_bitsets=np.concatenate([np.zeros(0, dtype=np.uint32), *category_words]).astype(np.uint32),
-        known_offsets=np.cumsum([0] + [words.size for words in known_words]).astype(np.int32),
-        known_bitsets=np.concatenate([np.zeros(0, dtype=np.uint32), *known_words]).astype(np.uint32),
+        known_offsets=np.cumsum([0] + [values.size for values in known_values]).astype(np.int32),
+        known_categories=np.concatenate([np.zeros(0), *known_values]),
         tree_output=np.asarray(tree_output, dtype=np.int32),
         leaf_values=np.ascontiguousarray(np.concatenate(leaf_values).astype(value_dtype)),
         base_score=np.asarray(base_score, dtype=value_dtype).reshape(-1),
@@ -171,3 +172,140 @@ def guarantee(ensemble: TreeEnsemble) -> Guarantee:
     division); "bitwise-same-libraries" when a link calls exp."""
     assert ensemble.link in LINKS
     return "bitwise-anywhere" if ensemble.link in EXACT_ANYWHERE_LINKS else "bitwise-same-libraries"
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _extremes(ensemble: TreeEnsemble) -> NDArray[np.float64]:
+    """Values far from every threshold that the library accepts as input."""
+    values = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX]
+    if ensemble.input_check != "finite":
+        values.append(np.nan)
+    if ensemble.input_check == "any":
+        values += [np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]
+    if bool((ensemble.missing == MISSING_ZERO).any()):
+        values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, 1.0)), 1e-36, -1e-36]
+    return np.array(values, dtype=np.float64)
+
+
+def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
+    """Every threshold, its neighbours in its own dtype, and (float32) the float64 values halfway
+    to them, which the cast to float32 rounds one way or the other."""
+    up = np.nextafter(thresholds, thresholds.dtype.type(np.inf))
+    down = np.nextafter(thresholds, thresholds.dtype.type(-np.inf))
+    values = [thresholds, up, down]
+    if thresholds.dtype == np.float32:
+        wide = thresholds.astype(np.float64)
+        values += [(wide + up.astype(np.float64)) / 2, (wide + down.astype(np.float64)) / 2]
+    stacked = np.concatenate(values).astype(np.float64)
+    return np.unique(stacked[np.isfinite(stacked)])
+
+
+def _bits(words: NDArray[np.uint32]) -> NDArray[np.float64]:
+    """The codes whose bits are set in `words`."""
+    unpacked = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")
+    return np.flatnonzero(unpacked).astype(np.float64)
+
+
+def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Every known category and every code of the feature's splits, their float neighbours, and
+    values that are no category: negative, fractional, beyond every set, huge."""
+    known = ensemble.known_categories[ensemble.known_offsets[feature] : ensemble.known_offsets[feature + 1]]
+    index = np.searchsorted(ensemble.categorical_nodes, nodes)
+    split_codes = [
+        _bits(ensemble.category_bitsets[ensemble.category_offsets[i] : ensemble.category_offsets[i + 1]]) for i in index
+    ]
+    codes = np.unique(np.concatenate([known, *split_codes]))
+    top = float(codes.max(initial=0.0))
+    others = np.array([-1.0, -0.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300])
+    return np.concatenate([codes, np.nextafter(codes, np.inf), np.nextafter(codes, -np.inf), others])
+
+
+def probe_values(ensemble: TreeEnsemble) -> list[NDArray[np.float64]]:
+    """For each feature, the values that decide its splits: thresholds and their neighbours, or
+    categories, codes and non-categories; and the extremes the library accepts."""
+    categorical = np.zeros(ensemble.n_nodes, dtype=bool)
+    categorical[ensemble.categorical_nodes] = True
+    extremes = _extremes(ensemble)
+    per_feature = []
+    for feature in range(ensemble.n_features):
+        at = ensemble.feature == feature
+        values = [extremes, _numeric_values(np.unique(ensemble.threshold[at & ~categorical]))]
+        if (at & categorical).any():
+            values.append(_categorical_values(ensemble, feature, np.flatnonzero(at & categorical)))
+        per_feature.append(np.concatenate(values))
+    if ensemble.input_check == "finite":
+        per_feature = [values[np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX)] for values in per_feature]
+    return per_feature
+
+
+def probe_rows(
+    ensemble: TreeEnsemble, reference_rows: NDArray[Any], budget: int = PROBE_ROW_BUDGET
+) -> NDArray[np.float64]:
+    """Rows for the exactness gate, at most about `budget` + PROBE_RANDOM_ROWS of them: every
+    feature's deciding values (probe_values), all features at once (row i holds the i-th value of
+    each feature's shuffled list, so the rows are as many as the longest list, not their sum);
+    where the budget allows, the same values one feature at a time in a reference row; and
+    reference rows with random features made extreme or missing. Over the budget, each list is
+    sampled (seeded) down to it: the gate then checks a sample of a production-size model's
+    thresholds, and says so through the probe count it logs."""
+    rng = np.random.default_rng(PROBE_SEED)
+    reference = np.asarray(reference_rows, dtype=np.float64)
+    per_feature = probe_values(ensemble)
+    per_feature = [
+        values if values.size <= budget else rng.choice(values, size=budget, replace=False) for values in per_feature
+    ]
+    longest = max(values.size for values in per_feature)
+    together = np.empty((longest, ensemble.n_features), dtype=np.float64)
+    for feature, values in enumerate(per_feature):
+        together[:, feature] = np.resize(rng.permutation(values), longest)
+    rows = [together]
+    if sum(values.size for values in per_feature) <= budget:
+        base = reference[rng.integers(len(reference))] if len(reference) else np.zeros(ensemble.n_features)
+        for feature, values in enumerate(per_feature):
+            block = np.repeat(base[None, :], values.size, axis=0)
+            block[:, feature] = values
+            rows.append(block)
+    if len(reference):
+        random_rows = reference[rng.integers(len(reference), size=PROBE_RANDOM_ROWS)]
+        changed = rng.random(random_rows.shape) < 0.3
+        extremes = _extremes(ensemble)
+        if ensemble.input_check == "finite":
+            extremes = extremes[np.isfinite(extremes)]
+        random_rows[changed] = rng.choice(extremes, size=int(changed.sum()))
+        rows.append(random_rows)
+    probes = np.vstack(rows)
+    # A feature of known categories refuses infinity (scikit-learn's encoder): it probes NaN there.
+    known = np.flatnonzero(np.diff(ensemble.known_offsets) > 0)
+    probes[:, known] = np.where(np.isinf(probes[:, known]), np.nan, probes[:, known])
+    return probes
+
+
+class TreeCompiler:
+    """A tree family's Compiler (build/engines/base.py) from its `supports` and its `ensemble`
+    function. The ensemble of the last estimator is kept, so the gate's probes do not compile a
+    production-size model twice; it is the same estimator, fitted the same, when the estimator and
+    every one of its fitted attributes (a refit replaces them) are the same objects."""
+
+    def __init__(self, name: str, supports: Callable[[Any], bool], ensemble: Callable[[Any], TreeEnsemble]) -> None:
+        self.name = name
+        self._ensemble = ensemble
+        self._last: tuple[tuple[Any, ...], TreeEnsemble] | None = None
+        self.compiler = Compiler(
+            name=name,
+            supports=supports,
+            compile=lambda estimator, prefix: self.ensemble(estimator).to_arrays(prefix),
+            guarantee=lambda estimator: guarantee(self.ensemble(estimator)),
+            probe_rows=lambda estimator, reference: probe_rows(self.ensemble(estimator), reference),
+        )
+
+    def ensemble(self, estimator: Any) -> TreeEnsemble:
+        fitted = (estimator, *(value for name, value in sorted(vars(estimator).items()) if name.endswith("_")))
+        if (
+            self._last is None
+            or len(self._last[0]) != len(fitted)
+            or any(kept is not value for kept, value in zip(self._last[0], fitted, strict=True))
+        ):
+            self._last = (fitted, self._ensemble(estimator))
+        return self._last[1]

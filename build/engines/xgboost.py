@@ -36,7 +36,6 @@ from numpy.typing import NDArray
 
 from build.engines import ubjson
 from build.engines.base import UnsupportedEstimatorError
-from build.engines.ensemble_probes import probe_rows as ensemble_probe_rows
 from build.engines.trees import LibraryTree, assemble
 from serving.engines.trees import MISSING_NAN, TreeEnsemble
 
@@ -47,11 +46,6 @@ LOG_LINK = frozenset({"count:poisson", "reg:gamma", "reg:tweedie"})
 IDENTITY = frozenset({"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:squaredlogerror"})
 MULTICLASS = frozenset({"multi:softprob", "multi:softmax"})
 KRT_EPS = np.float32(1e-6)
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-# What XGBoost's in-place predict meets in a float64 row cast to float32.
-SPECIALS = np.array(
-    [np.nan, 0.0, -0.0, np.inf, -np.inf, FLOAT32_MAX, -FLOAT32_MAX, 3.5e38, -3.5e38, 1e-45, -1e-45, 1e300, -1e300]
-)
 
 _LIBM = ctypes.CDLL("libm.so.6")
 _LIBM.logf.restype = ctypes.c_float
@@ -202,7 +196,3 @@ def ensemble(estimator: Any) -> TreeEnsemble:
         decision=decision,
         value_dtype="float32",
     )
-
-
-def probe_rows(estimator: Any, reference_rows: NDArray[Any]) -> NDArray[np.float64]:
-    return ensemble_probe_rows(ensemble(estimator), reference_rows, SPECIALS)

@@ -13,28 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from serving.engines.base import ENGINE_KEY, Arrays, Engine, unprefixed
-from serving.engines.boosting import BoostedTrees
-from serving.engines.forest import CompiledForest
 from serving.engines.linear import LinearEngine
 from serving.engines.pipeline import PipelineEngine
+from serving.engines.tree_engine import TreeEngine
+from serving.engines.trees import ENGINE as TREES
 
 __all__ = ["ENGINE_KEY", "Arrays", "Engine", "load_engine"]
 
 EngineLoader = Callable[[Arrays, str], Engine]
 
 
-def _forest(arrays: Arrays, prefix: str) -> Engine:
-    own = unprefixed(arrays, prefix)
-    del own[ENGINE_KEY]
-    return CompiledForest(own)
-
-
 # One line per kind of engine: its name in `<prefix>engine` and how to build it.
 LOADERS: dict[str, EngineLoader] = {
-    "forest": _forest,
+    TREES: TreeEngine.from_arrays,
     "linear": lambda arrays, prefix: LinearEngine(unprefixed(arrays, prefix)),
     "pipeline": PipelineEngine,
-    "boosted_trees": lambda arrays, prefix: BoostedTrees(unprefixed(arrays, prefix)),
 }
 
 

@@ -16,10 +16,6 @@ Arrays = Mapping[str, NDArray[Any]]
 KINDS = ("classifier", "regressor")
 """What `kind` holds in the arrays of an engine that serves either."""
 
-WORD_BITS = 64
-"""The tree engines' leaf masks: one word of 8 to 64 bits a tree, or words of 64 bits for trees of
-more leaves."""
-
 
 class Engine(Protocol):
     """What every compiled engine offers: the estimator's own interface, numpy only."""

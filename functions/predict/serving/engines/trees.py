@@ -8,7 +8,8 @@ How an ensemble computes its output for a row `x`:
 
 1. Input. `x` is converted once to `input_dtype` (float32 or float64), as the library converts it;
    `input_check` says what the library refuses after that: "finite" (NaN and infinity), "no_infinity"
-   (infinity only; NaN is missing) or "any".
+   (infinity only; NaN is missing) or "any"; a feature with known categories (rule "known") refuses
+   infinity whatever `input_check` says, as scikit-learn's category encoder does.
 2. Trees. Tree `t`'s internal nodes are `node_offsets[t]:node_offsets[t+1]` (its root first) and its
    leaves `leaf_offsets[t]:leaf_offsets[t+1]`; a tree of one leaf has no internal node. At node `n`,
    `children[2n]` is the left child and `children[2n+1]` the right one: a value `c >= 0` is internal
@@ -26,13 +27,13 @@ How an ensemble computes its output for a row `x`:
    category code is in its bitset: `category_bitsets[category_offsets[i]:category_offsets[i+1]]`
    for the i-th categorical node, bit `c % 32` of word `c // 32`, beyond the last word not set.
    `category_rule` says how a value becomes a code:
-   - "known" (scikit-learn's HistGradientBoosting): the code is the value itself when it is an
-     integer that is one of the feature's known categories (bits of
-     `known_bitsets[known_offsets[f]:known_offsets[f+1]]`); anything else (NaN, a fraction, an
-     unknown category) is missing and goes to the default child;
+   - "known" (scikit-learn's HistGradientBoosting): the code of a value equal to one of the
+     feature's known categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted),
+     is its position among them; anything else (NaN, an unknown category) is missing and goes to
+     the default child;
    - "truncate" (LightGBM): NaN is missing under MISSING_NAN and 0.0 otherwise; the code is the
-     value truncated to an integer; a negative code (or one beyond int32) is missing. Only
-     `category_bitsets` is read.
+     value truncated to an integer; a negative code (or one beyond int32) is missing.
+     `known_categories` is empty.
 5. Sums. Each output score (`base_score.size` of them, dtype = `leaf_values.dtype`, float32 for
    XGBoost) starts at `base_score` (`init_`, `base_score`, boost-from-average; -0.0 for a single
    scikit-learn tree, which answers its leaf as it is, where a forest adds its leaves to +0.0) and
@@ -140,8 +141,9 @@ class TreeEnsemble:
     category_offsets: NDArray[np.int32]
     category_bitsets: NDArray[np.uint32]
     known_offsets: NDArray[np.int32]
-    """n_features + 1 offsets into `known_bitsets` (rule "known"; all zero otherwise)."""
-    known_bitsets: NDArray[np.uint32]
+    """n_features + 1 offsets into `known_categories` (rule "known"; all zero otherwise)."""
+    known_categories: NDArray[np.float64]
+    """Each feature's known categories, sorted (rule "known")."""
     tree_output: NDArray[np.int32]
     """Per tree: the first output its leaf values add to."""
     leaf_values: NDArray[np.floating[Any]]
@@ -298,8 +300,17 @@ class TreeEnsemble:
         _check_offsets(
             self.category_offsets, "category_offsets", n_categorical + 1, self.category_bitsets.size, strict=False
         )
-        _check(self.known_bitsets, "known_bitsets", ("uint32",), 1)
-        _check_offsets(self.known_offsets, "known_offsets", self.n_features + 1, self.known_bitsets.size, strict=False)
+        _check(self.known_categories, "known_categories", ("float64",), 1)
+        _check_offsets(
+            self.known_offsets, "known_offsets", self.n_features + 1, self.known_categories.size, strict=False
+        )
+        _require(bool(np.isfinite(self.known_categories).all()), "known_categories are not all finite")
+        offsets = self.known_offsets
+        increasing = all(
+            bool((np.diff(self.known_categories[offsets[f] : offsets[f + 1]]) > 0).all())
+            for f in range(self.n_features)
+        )
+        _require(increasing, "each feature's known_categories must be strictly increasing")
 
     def _validate_outputs(self) -> None:
         _check(self.base_score, "base_score", (self.leaf_values.dtype.name,), 1)

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from build.engines import lightgbm as compile_lightgbm
 from build.engines.base import UnsupportedEstimatorError
+from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import ZERO_THRESHOLD
 
@@ -101,7 +102,7 @@ def test_compiled_lightgbm_answers_bitwise_as_the_wrapper(
         estimator = lightgbm.LGBMRegressor(**params)
     estimator.fit(rows, target, categorical_feature=[rows.shape[1] - 1] if categorical else "auto")
     drawn = np.resize(np.array(extra), (len(extra) // rows.shape[1] or 1) * rows.shape[1]).reshape(-1, rows.shape[1])
-    probes = compile_lightgbm.probe_rows(estimator, rows)
+    probes = probe_rows(compile_lightgbm.ensemble(estimator), rows)
     assert_same(estimator, compiled(estimator), np.vstack([rows, drawn, probes]))
 
 

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
+from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
 
 CLASSIFIER_OBJECTIVES = ["binary:logistic", "multi:softprob", "multi:softmax"]
@@ -91,7 +92,7 @@ def test_compiled_xgboost_answers_bitwise_as_the_wrapper(
     estimator = fit(objective, rows, seed, params)
     engine = compiled(estimator)
     drawn = np.resize(np.array(extra), (len(extra) // rows.shape[1] or 1) * rows.shape[1]).reshape(-1, rows.shape[1])
-    probes = compile_xgboost.probe_rows(estimator, rows)
+    probes = probe_rows(compile_xgboost.ensemble(estimator), rows)
     assert_same(estimator, engine, np.vstack([rows, drawn, probes]))
 
 

@@ -1,0 +1,356 @@
+"""The one evaluator of every compiled tree ensemble (serving/engines/trees.py says what it
+computes), with numpy alone.
+
+Why by hand: no library evaluates every tree library's arithmetic bit for bit without the
+library itself (treelite and ONNX Runtime differ from XGBoost and LightGBM, and from
+scikit-learn in float32), and the package must not carry scikit-learn, XGBoost or LightGBM.
+
+How: a node walk vectorised over (tree, row) pairs, one depth level per step. At load the
+leaves become nodes of their own that lead back to themselves (threshold NaN: no comparison
+sends them right), so every pair takes one step per level without asking whether it has
+arrived; the children are packed, `children[2 * node + goes_right]`; indices are intp, the
+width numpy gathers with without converting. A step is a handful of in-place numpy calls
+(gather the feature, the value, the threshold; compare; pick the child). Pairs are laid out
+tree by tree, so the leaves come out as (trees, rows) and are added to the scores sequentially
+in tree order, as every library adds them. Rows are taken in blocks and trees in chunks of
+about PAIRS_PER_WALK pairs, so a walk's arrays stay in the CPU's cache and its memory is
+bounded; every few levels the pairs that have reached their leaf are set aside, so unbalanced
+trees (a forest of unlimited depth) do not walk the depth of their deepest leaf for every row.
+A batch with NaN, a model with categorical splits or LightGBM's zero-as-missing takes the
+general step, which also routes missing values and reads category bitsets.
+
+Memory grows with the number of nodes: the node arrays, plus bounded working arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from serving.engines.base import Arrays, check_width
+from serving.engines.errors import NonFiniteInputError
+from serving.engines.links import LINKS
+from serving.engines.trees import (
+    BITSET_WORD_BITS,
+    MISSING_NAN,
+    MISSING_NONE,
+    MISSING_ZERO,
+    ZERO_THRESHOLD,
+    TreeEnsemble,
+)
+
+# (tree, row) pairs walked together: their working arrays (a few of 8 bytes a pair) stay in L2.
+PAIRS_PER_WALK = 1 << 16
+# Rows walked together: their features stay in cache while every tree's pairs read them.
+ROWS_PER_BLOCK = 2048
+# Every this many levels, pairs that reached their leaf are set aside when they are at least
+# COMPACT_FRACTION of those still walking.
+COMPACT_EVERY = 4
+COMPACT_FRACTION = 0.25
+LARGEST_CODE = float(np.iinfo(np.int32).max)
+MAX_NODES = np.iinfo(np.int32).max
+
+
+class TreeEngine:
+    """A TreeEnsemble's predict and predict_proba, answering as its library does."""
+
+    def __init__(self, ensemble: TreeEnsemble) -> None:
+        self.ensemble = ensemble
+        self.n_features = ensemble.n_features
+        self.classes: NDArray[Any] | None = ensemble.classes
+        self.input_dtype = np.dtype(ensemble.input_dtype)
+        layout = _Layout(ensemble)
+        self.nodes = layout.nodes
+        self.leaf_of = layout.leaf_of
+        self.depth = layout.depth
+        self.default_right = layout.default_right
+        self.missing = layout.missing
+        self.category = layout.category
+        self.has_zero_missing = bool((ensemble.missing == MISSING_ZERO).any())
+        self.has_none_missing = bool((ensemble.missing == MISSING_NONE).any())
+        self.has_categories = ensemble.categorical_nodes.size > 0
+        # Columns of known categories: scikit-learn's encoder refuses infinity there.
+        self.known_columns = np.flatnonzero(np.diff(ensemble.known_offsets) > 0)
+        # One zero word after each bitset array: a lookup past a set's end reads it, never outside.
+        self.category_bitsets = np.append(ensemble.category_bitsets, np.uint32(0))
+        self.n_trees = ensemble.n_trees
+        self.width = ensemble.leaf_values.shape[1]
+        self.leaf_values = ensemble.leaf_values
+        self.tree_output = ensemble.tree_output.astype(np.intp)
+        self.n_outputs = ensemble.n_outputs
+        self.link = LINKS[ensemble.link]
+        counts = np.zeros(self.n_outputs, dtype=np.int64)
+        for start, tree_count in zip(*np.unique(self.tree_output, return_counts=True), strict=True):
+            counts[start : start + self.width] += tree_count
+        self.trees_per_output = counts
+
+    @classmethod
+    def from_arrays(cls, arrays: Arrays, prefix: str = "") -> TreeEngine:
+        return cls(TreeEnsemble.from_arrays(arrays, prefix))
+
+    # Input -----------------------------------------------------------------------------------
+
+    def _features(self, rows: NDArray[Any]) -> NDArray[np.floating[Any]]:
+        # Converted in one step to the library's dtype (twice could round twice); a value beyond
+        # float32's range becomes inf, refused below where the library refuses it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            features = np.ascontiguousarray(rows, dtype=self.input_dtype)
+        check_width(features, self.n_features)
+        check = self.ensemble.input_check
+        if check == "finite" and not np.isfinite(features).all():
+            raise NonFiniteInputError("NaN or infinity, or a value too large for float32")
+        if check == "no_infinity" and np.isinf(features).any():
+            raise NonFiniteInputError("infinity, or a value too large for float32")
+        if self.known_columns.size:
+            if np.isinf(features[:, self.known_columns]).any():
+                raise NonFiniteInputError("infinity in a categorical feature")
+            features = self._encoded(features)
+        return features
+
+    def _encoded(self, features: NDArray[Any]) -> NDArray[Any]:
+        """A copy with each known-category column's values replaced by their codes, their positions
+        among the known categories; NaN for a value that is none of them (missing)."""
+        encoded = features.copy()
+        offsets = self.ensemble.known_offsets
+        for column in self.known_columns:
+            known = self.ensemble.known_categories[offsets[column] : offsets[column + 1]]
+            values = features[:, column]
+            position = np.searchsorted(known, values)
+            found = known.take(np.minimum(position, known.size - 1)) == values
+            encoded[:, column] = np.where(found, position, np.nan)
+        return encoded
+
+    # The walk --------------------------------------------------------------------------------
+
+    def _step_plain(self, node: NDArray[np.intp], nodes: NDArray[Any], values: NDArray[Any]) -> None:
+        """One level, no missing value and no category: `node` moves to its child in place
+        (`nodes` holds its records; a leaf's threshold is NaN, so it stays)."""
+        if self.ensemble.comparison == "<=":
+            goes_right = np.greater(values, nodes["threshold"])
+        else:
+            goes_right = np.greater_equal(values, nodes["threshold"])
+        np.add(nodes["first_child"], goes_right, out=node)
+
+    def _step_general(self, node: NDArray[np.intp], nodes: NDArray[Any], values: NDArray[Any]) -> None:
+        """One level with missing values and categories routed as serving/engines/trees.py says."""
+        threshold = nodes["threshold"]
+        nan = np.isnan(values)
+        kind = self.missing.take(node, mode="clip") if self.has_zero_missing or self.has_none_missing else None
+        if kind is not None and nan.any():
+            as_zero = nan & (kind != MISSING_NAN)
+            values = np.where(as_zero, 0.0, values).astype(values.dtype)
+            nan &= ~as_zero
+        goes_left = np.less_equal if self.ensemble.comparison == "<=" else np.less
+        goes_right = ~goes_left(values, threshold)
+        # A leaf (threshold NaN) must stay: it is never missing and never goes right.
+        goes_right &= ~np.isnan(threshold)
+        missing = nan
+        if kind is not None and self.has_zero_missing:
+            missing = missing | ((kind == MISSING_ZERO) & (np.abs(values) <= ZERO_THRESHOLD))
+        if missing.any():
+            goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)
+        if self.has_categories:
+            category = self.category.take(node, mode="clip")
+            at = np.flatnonzero(category >= 0)
+            if at.size:
+                goes_right[at] = self._category_goes_right(
+                    nodes["feature"][at], category[at], values[at], nan[at], node[at]
+                )
+        np.add(nodes["first_child"], goes_right, out=node)
+
+    def _category_goes_right(
+        self,
+        feature: NDArray[np.int32],
+        category: NDArray[np.intp],
+        values: NDArray[Any],
+        nan: NDArray[np.bool_],
+        node: NDArray[np.intp],
+    ) -> NDArray[np.bool_]:
+        ensemble = self.ensemble
+        with np.errstate(invalid="ignore"):
+            truncated = np.trunc(values)
+            in_range = (truncated >= 0) & (truncated <= LARGEST_CODE)
+        codes = np.where(in_range, truncated, 0).astype(np.intp)
+        # "known": a known-category column holds codes by now (NaN: missing or unknown). "truncate":
+        # NaN under the None and Zero types is 0.0 by now; only NaN-type NaN is missing.
+        valid = ~nan if ensemble.category_rule == "known" else in_range & ~nan
+        goes_left = _in_bitsets(self.category_bitsets, ensemble.category_offsets, category, codes)
+        return np.where(valid, ~goes_left, self.default_right.take(node, mode="clip"))
+
+    def _walk(self, features: NDArray[Any], trees: slice, general: bool) -> NDArray[np.intp]:
+        """The leaf each row reaches in each tree of `trees`: shape (trees, rows)."""
+        n_rows = features.shape[0]
+        n_trees = trees.stop - trees.start
+        # Tree t's root is node t: pairs tree by tree, rows within.
+        node = np.repeat(np.arange(trees.start, trees.stop, dtype=np.intp), n_rows)
+        row_start = np.tile(np.arange(n_rows, dtype=np.intp) * self.n_features, n_trees)
+        flat = features.reshape(-1)
+        position = None  # the pairs still walking, once some were set aside
+        reached = node
+        nodes = np.empty(node.size, dtype=self.nodes.dtype)
+        index = np.empty(node.size, dtype=np.intp)
+        values = np.empty(node.size, dtype=features.dtype)
+        step = self._step_general if general else self._step_plain
+        for level in range(int(self.depth[trees].max(initial=0))):
+            np.take(self.nodes, node, out=nodes, mode="clip")
+            np.add(row_start, nodes["feature"], out=index)
+            np.take(flat, index, out=values, mode="clip")
+            step(node, nodes, values)
+            if (level + 1) % COMPACT_EVERY == 0:
+                done = self.leaf_of.take(node, mode="clip") >= 0
+                n_done = int(np.count_nonzero(done))
+                if n_done == node.size:
+                    break
+                if n_done >= COMPACT_FRACTION * node.size:
+                    if position is None:
+                        reached = node.copy()
+                        position = np.arange(node.size, dtype=np.intp)
+                    reached[position[done]] = node[done]
+                    walking = ~done
+                    position, node, row_start = position[walking], node[walking], row_start[walking]
+                    nodes, index, values = nodes[: node.size], index[: node.size], values[: node.size]
+        if position is not None:
+            reached[position] = node
+        else:
+            reached = node
+        return self.leaf_of.take(reached, mode="clip").reshape(n_trees, n_rows)
+
+    # Sums --------------------------------------------------------------------------------------
+
+    def _scores(self, rows: NDArray[Any]) -> NDArray[Any]:
+        """The scores, shape (rows, outputs), in the library's memory order."""
+        features = self._features(rows)
+        n_rows = features.shape[0]
+        n_trees = self.n_trees
+        by_output = self.width == 1
+        # Scores as the trees add to them: (outputs, rows) for one value a leaf, else (rows, width).
+        total = (
+            np.repeat(self.ensemble.base_score[:, None], n_rows, axis=1)
+            if by_output
+            else np.repeat(self.ensemble.base_score[None, :], n_rows, axis=0)
+        )
+        block_rows = max(1, min(n_rows, ROWS_PER_BLOCK))
+        for start in range(0, n_rows, block_rows):
+            block = features[start : start + block_rows]
+            general = self._needs_general_step(block)
+            chunk = max(1, PAIRS_PER_WALK // block.shape[0])
+            for first in range(0, n_trees, chunk):
+                trees = slice(first, min(first + chunk, n_trees))
+                leaves = self._walk(block, trees, general)
+                if by_output:
+                    self._add_by_output(total[:, start : start + block_rows], leaves, trees)
+                else:
+                    self._add_vectors(total[start : start + block_rows], leaves)
+        if self.ensemble.average:
+            if by_output:
+                total /= self.trees_per_output[:, None]
+            else:
+                total /= self.trees_per_output[None, :]
+        if not by_output:
+            return total
+        return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)
+
+    def _needs_general_step(self, block: NDArray[Any]) -> bool:
+        return self.has_categories or self.has_zero_missing or bool(np.isnan(block).any())
+
+    def _add_by_output(self, total: NDArray[Any], leaves: NDArray[np.intp], trees: slice) -> None:
+        """Leaves of one value each, added tree by tree to their tree's output row of `total`."""
+        values = self.leaf_values[:, 0].take(leaves)
+        for offset, output in enumerate(self.tree_output[trees]):
+            total[output] += values[offset]
+
+    def _add_vectors(self, total: NDArray[Any], leaves: NDArray[np.intp]) -> None:
+        """Leaves of a value vector each (a forest's class fractions), added tree by tree."""
+        values = self.leaf_values.take(leaves, axis=0)
+        for tree_values in values:
+            total += tree_values
+
+    # The Engine interface ----------------------------------------------------------------------
+
+    def predict_proba(self, rows: NDArray[Any]) -> NDArray[Any]:
+        if self.classes is None:
+            raise TypeError("predict_proba is only defined for classifiers")
+        return self.link(self._scores(rows), self.ensemble.link_parameter)
+
+    def predict(self, rows: NDArray[Any]) -> NDArray[Any]:
+        scores = self._scores(rows)
+        if self.classes is None:
+            return np.ascontiguousarray(self.link(scores, self.ensemble.link_parameter)[:, 0])
+        decision = self.ensemble.decision
+        if decision == "argmax_raw":
+            chosen = np.argmax(scores, axis=1)
+        elif decision == "raw_above_zero":
+            chosen = (scores[:, 0] > 0).astype(np.intp)
+        elif decision == "raw_at_least_zero":
+            chosen = (scores[:, 0] >= 0).astype(np.intp)
+        else:
+            proba = self.link(scores, self.ensemble.link_parameter)
+            chosen = np.argmax(proba, axis=1) if decision == "argmax_proba" else (proba[:, 1] > 0.5).astype(np.intp)
+        return self.classes.take(chosen, axis=0)
+
+
+def _in_bitsets(
+    bitsets: NDArray[np.uint32], offsets: NDArray[np.int32], which: NDArray[np.intp], codes: NDArray[np.intp]
+) -> NDArray[np.bool_]:
+    """Whether bit `codes[i]` is set in bitset `which[i]` (words `offsets[w]:offsets[w + 1]`)."""
+    start = offsets.take(which).astype(np.intp)
+    length = offsets.take(which + 1).astype(np.intp) - start
+    word = codes >> 5
+    inside = word < length
+    # Outside its set a code reads the zero word after all sets: its bit is clear.
+    words = bitsets.take(np.where(inside, start + word, bitsets.size - 1))
+    return ((words >> (codes & (BITSET_WORD_BITS - 1)).astype(np.uint32)) & 1).astype(bool)
+
+
+class _Layout:
+    """The ensemble's nodes laid out for the walk: level by level across all trees (the roots are
+    nodes 0..n_trees-1, in tree order), the two children of a node side by side, and the leaves as
+    nodes that lead back to themselves. One record a node (threshold, feature, first child) is
+    one gather a level."""
+
+    def __init__(self, ensemble: TreeEnsemble) -> None:
+        n_nodes = ensemble.n_nodes
+        size = n_nodes + ensemble.n_leaves
+        if size >= MAX_NODES:
+            raise ValueError(f"{size} nodes and leaves: more than this engine indexes ({MAX_NODES})")
+        dtype = np.dtype(ensemble.input_dtype)
+        fields: list[tuple[str, Any]] = [("threshold", dtype), ("feature", np.int32), ("first_child", np.int32)]
+        if dtype.itemsize == 4:
+            fields.append(("padding", np.int32))  # 16-byte records: one aligned copy each
+        self.nodes = np.zeros(size, dtype=fields)
+        self.leaf_of = np.full(size, -1, dtype=np.intp)
+        self.default_right = np.zeros(size, dtype=bool)
+        self.missing = np.full(size, MISSING_NAN, dtype=np.uint8)
+        self.category = np.full(size, -1, dtype=np.intp)
+        category_of = np.full(n_nodes, -1, dtype=np.intp)
+        category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size)
+        node_counts = np.diff(ensemble.node_offsets)
+        # A reference is a node (>= 0) or ~leaf, as in the stored children.
+        references = np.where(node_counts > 0, ensemble.node_offsets[:-1], ~ensemble.leaf_offsets[:-1]).astype(np.intp)
+        tree = np.arange(ensemble.n_trees, dtype=np.intp)
+        children = ensemble.children.astype(np.intp)
+        self.depth = np.zeros(ensemble.n_trees, dtype=np.intp)
+        start = 0
+        level = 0
+        while references.size:
+            ids = np.arange(start, start + references.size, dtype=np.intp)
+            internal = references >= 0
+            split, leaf_ids = references[internal], ids[~internal]
+            split_ids = ids[internal]
+            self.leaf_of[leaf_ids] = ~references[~internal]
+            self.nodes["threshold"][leaf_ids] = np.nan
+            self.nodes["first_child"][leaf_ids] = leaf_ids
+            self.nodes["threshold"][split_ids] = ensemble.threshold[split]
+            self.nodes["feature"][split_ids] = ensemble.feature[split]
+            next_start = start + references.size
+            self.nodes["first_child"][split_ids] = next_start + 2 * np.arange(split.size)
+            self.default_right[split_ids] = ~ensemble.default_left[split]
+            self.missing[split_ids] = ensemble.missing[split]
+            self.category[split_ids] = category_of[split]
+            self.depth[tree[internal]] = level + 1
+            references = children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)]
+            tree = np.repeat(tree[internal], 2)
+            start = next_start
+            level += 1
