@@ -170,7 +170,8 @@ class TreeEngine:
     ) -> NDArray[np.bool_]:
         ensemble = self.ensemble
         with np.errstate(invalid="ignore"):
-            truncated = np.trunc(values)
+            # In float64: float32 cannot hold int32's largest value, and rounds a bound given to it.
+            truncated = np.trunc(values.astype(np.float64))
             in_range = (truncated >= 0) & (truncated <= LARGEST_CODE)
         codes = np.where(in_range, truncated, 0).astype(np.intp)
         # "known": a known-category column holds codes by now (NaN: missing or unknown). "truncate":
@@ -242,14 +243,14 @@ class TreeEngine:
                 if by_output:
                     self._add_by_output(total[:, start : start + block_rows], leaves, trees)
                 else:
-                    self._add_vectors(total[start : start + block_rows], leaves)
+                    self._add_vectors(total[start : start + block_rows], leaves, trees)
         if self.ensemble.average:
             if by_output:
                 total /= self.trees_per_output[:, None]
             else:
                 total /= self.trees_per_output[None, :]
         if not by_output:
-            return total
+            return total if self.ensemble.score_order == "C" else np.asfortranarray(total)
         return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)
 
     def _needs_general_step(self, block: NDArray[Any]) -> bool:
@@ -261,11 +262,16 @@ class TreeEngine:
         for offset, output in enumerate(self.tree_output[trees]):
             total[output] += values[offset]
 
-    def _add_vectors(self, total: NDArray[Any], leaves: NDArray[np.intp]) -> None:
-        """Leaves of a value vector each (a forest's class fractions), added tree by tree."""
+    def _add_vectors(self, total: NDArray[Any], leaves: NDArray[np.intp], trees: slice) -> None:
+        """Leaves of a value vector each (a forest's class fractions), added tree by tree to
+        their tree's outputs (columns of `total`)."""
         values = self.leaf_values.take(leaves, axis=0)
-        for tree_values in values:
-            total += tree_values
+        if self.width == self.n_outputs:
+            for tree_values in values:
+                total += tree_values
+            return
+        for tree_values, output in zip(values, self.tree_output[trees], strict=True):
+            total[:, output : output + self.width] += tree_values
 
     # The Engine interface ----------------------------------------------------------------------
 

@@ -27,8 +27,8 @@ How an ensemble computes its output for a row `x`:
    category code is in its bitset: `category_bitsets[category_offsets[i]:category_offsets[i+1]]`
    for the i-th categorical node, bit `c % 32` of word `c // 32`, beyond the last word not set.
    `category_rule` says how a value becomes a code:
-   - "known" (scikit-learn's HistGradientBoosting): the code of a value equal to one of the
-     feature's known categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted),
+   - "known" (scikit-learn's HistGradientBoosting): a feature with known categories is categorical
+     (every split on it is, and only those are); the code of a value equal to one of its known categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted),
      is its position among them; anything else (NaN, an unknown category) is missing and goes to
      the default child;
    - "truncate" (LightGBM): NaN is missing under MISSING_NAN and 0.0 otherwise; the code is the
@@ -311,6 +311,16 @@ class TreeEnsemble:
             for f in range(self.n_features)
         )
         _require(increasing, "each feature's known_categories must be strictly increasing")
+        if self.category_rule == "known":
+            # A feature of known categories is read as codes: every split on it is categorical, and a
+            # categorical split reads such a feature.
+            categorical = np.zeros(self.n_nodes, dtype=bool)
+            categorical[self.categorical_nodes] = True
+            has_categories = np.diff(self.known_offsets) > 0
+            _require(
+                bool((has_categories[self.feature] == categorical).all()),
+                "under the known rule, the splits on a feature are categorical exactly when it has known categories",
+            )
 
     def _validate_outputs(self) -> None:
         _check(self.base_score, "base_score", (self.leaf_values.dtype.name,), 1)
