@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from build.engines import UnsupportedEstimatorError, check_exactness, compile_estimator, compiler_for
 from build.engines.base import serialize
+from build.native_models import model_libraries
 from build.spec import ModelSpec
 from build.train import MODEL_FILE, check_rows, train_if_needed, write_manifest
 from serving.config import PACKAGE_MODEL_DIR
@@ -106,13 +107,15 @@ def bake_model(target: Path, choice: EngineChoice, cache_dir: Path, spec: ModelS
         else:
             (model_dir / COMPILED_FILE).write_bytes(payload)
     if record is None:
+        estimator = joblib.load(result.model_path)
         shutil.copy2(result.model_path, model_dir / MODEL_FILE)
         record = EngineRecord(
             name=SCIKIT_LEARN,
             file=MODEL_FILE,
             sha256=manifest.sha256,
             fallback_reason=fallback_reason,
-            dataframe_input=fitted_on_a_dataframe(joblib.load(result.model_path)),
+            dataframe_input=fitted_on_a_dataframe(estimator),
+            libraries=model_libraries(estimator) or None,
         )
     baked = manifest.model_copy(update={"engine": record})
     write_manifest(baked, model_dir / MANIFEST_FILE)

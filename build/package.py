@@ -30,13 +30,15 @@ from build.slim import (
     strip_shared_objects,
 )
 from build.spec import SpecError, add_spec_argument, load_spec
-from build.train import LIBRARIES, model_cache_dir
+from build.train import LIBRARIES, MODEL_LIBRARIES, model_cache_dir
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED
 
 log = logging.getLogger(__name__)
 
 EVENTS_DIR = PROJECT_ROOT / "events"
+# The build environment's pins: XGBoost's and LightGBM's versions, for a model served through them.
+BUILD_REQUIREMENTS = PROJECT_ROOT / "requirements-dev.txt"
 LAMBDA_PYTHON_VERSION = "3.12"
 # Both tags are needed: with only the first pip settles for old numpy/scipy/scikit-learn,
 # with only the second it falls back to pydantic 1.
@@ -71,15 +73,19 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def check_training_environment(requirements: Path) -> None:
-    """Refuse to train with library versions other than the ones the function will run."""
+def check_training_environment(requirements: Path, build_requirements: Path = BUILD_REQUIREMENTS) -> None:
+    """Refuse to train with library versions other than the ones the function will run: the
+    function's pins, and the build's for XGBoost and LightGBM (shipped when a model of theirs is
+    served through them)."""
     pins = pinned_versions(requirements)
+    build_pins = pinned_versions(build_requirements)
     if sys.version_info[:2] != (3, 12):
         raise BuildError(f"the build must run on Python {LAMBDA_PYTHON_VERSION}, not {sys.version.split()[0]}")
     mismatches = [
-        f"{name} {metadata.version(name)} installed, {pins[name]} pinned"
-        for name in LIBRARIES
-        if metadata.version(name) != pins.get(name)
+        f"{name} {metadata.version(name)} installed, {pinned.get(name)} pinned"
+        for names, pinned in ((LIBRARIES, pins), (MODEL_LIBRARIES, build_pins))
+        for name in names
+        if metadata.version(name) != pinned.get(name)
     ]
     if mismatches:
         raise BuildError(
@@ -88,9 +94,18 @@ def check_training_environment(requirements: Path) -> None:
         )
 
 
-def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe_input: bool) -> Path:
+def lambda_requirements(
+    requirements: Path,
+    target: Path,
+    engine: str,
+    dataframe_input: bool,
+    libraries: list[str] | None = None,
+    build_requirements: Path = BUILD_REQUIREMENTS,
+) -> Path:
     """The pins to install: less what the Lambda runtime provides (saying who pulled it in), and
-    less scikit-learn and what only it needs when the model is served compiled."""
+    less scikit-learn and what only it needs when the model is served compiled; plus the model's
+    own `libraries` (xgboost-cpu, lightgbm) at the build's pinned versions when it is served
+    through them."""
     kept = []
     shipped_anyway = RUNTIME_COPY_NOT_ENOUGH["pandas"] if dataframe_input else frozenset()
     for line in requirements.read_text().splitlines():
@@ -110,6 +125,10 @@ def lambda_requirements(requirements: Path, target: Path, engine: str, dataframe
             log.info("leaving out %s: the model is not called with a DataFrame", name)
         else:
             kept.append(line)
+    build_pins = pinned_versions(build_requirements)
+    for name in libraries or []:
+        log.info("adding %s %s: the model is served through it", name, build_pins[name])
+        kept.append(f"{name}=={build_pins[name]}")
     # Not mutated, equivalent: the file's name is never read: its path is returned to pip, the only reader.
     filtered = target / "requirements.txt"  # pragma: no mutate
     filtered.write_text("\n".join(kept) + "\n")
@@ -158,7 +177,9 @@ def build_package(target: Path, architecture: str, engine: EngineChoice, spec_pa
     target.mkdir(parents=True)
     served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine
     with tempfile.TemporaryDirectory() as scratch:
-        pins = lambda_requirements(requirements, Path(scratch), served_by.name, served_by.dataframe_input)
+        pins = lambda_requirements(
+            requirements, Path(scratch), served_by.name, served_by.dataframe_input, served_by.libraries
+        )
         install_dependencies(pins, target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)

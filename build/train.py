@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
+from build.native_models import LIBRARY_PACKAGES, is_native, load_native, model_libraries
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError, PickledVersionError
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 MODEL_CACHE_DIR = PROJECT_ROOT / ".model-cache"
 MODEL_FILE = "model.joblib"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
+# Installed in the build environment (requirements-dev.txt): recorded for the models that use them.
+MODEL_LIBRARIES = tuple(LIBRARY_PACKAGES.values())
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,11 @@ def model_cache_dir(spec: ModelSpec) -> Path:
     return MODEL_CACHE_DIR / spec.name
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(estimator: Any = None) -> dict[str, str]:
+    """Python's and the libraries' versions; XGBoost's or LightGBM's too when the estimator uses it."""
     versions = {"python": platform.python_version()}
     versions.update({name: metadata.version(name) for name in LIBRARIES})
+    versions.update({name: metadata.version(name) for name in model_libraries(estimator)})
     return versions
 
 
@@ -94,7 +99,7 @@ def fingerprint(spec: ModelSpec) -> str:
         "files": {path.name: sha256_of(path) for path in _input_files(spec)},
         "training_code": sha256_of(Path(__file__)),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "libraries": {name: metadata.version(name) for name in LIBRARIES},
+        "libraries": {name: metadata.version(name) for name in LIBRARIES + MODEL_LIBRARIES},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -300,7 +305,7 @@ def build_manifest(spec: ModelSpec, estimator: Any, metrics: dict[str, Any], mod
         example=example,
         training=spec.training.model_dump(mode="json") if spec.training else {"estimator_file": spec.estimator_file},
         metrics=metrics,
-        libraries=library_versions(),
+        libraries=library_versions(estimator),
         fingerprint=fingerprint(spec),
         probabilities=spec.task != "classification" or callable(getattr(estimator, "predict_proba", None)),
         profile=profile_rows(spec, estimator, rows, classes),
@@ -332,20 +337,27 @@ def _take_fitted(spec: ModelSpec, model_path: Path) -> tuple[Any, dict[str, Any]
     digest = hashlib.sha256(payload).hexdigest()
     if spec.sha256 is not None and digest != spec.sha256:
         raise SpecError(f"`sha256`: {source.name} has sha256 {digest}, the spec expects {spec.sha256}")
-    try:
-        estimator = unpickle_estimator(payload, source)
-    except PickledVersionError as error:
-        pickled = error.pickled_with
-        running = metadata.version("scikit-learn")
-        raise SpecError(
-            f"`estimator_file`: {source.name} was pickled with scikit-learn {pickled}, and the function runs "
-            f"{running} (functions/predict/requirements.txt): pickle the estimator again with scikit-learn "
-            f"{running}, e.g. with this project's .venv/bin/python (docs/own-model.md)"
-        ) from None
-    except ModelLoadError as error:
-        raise SpecError(f"`estimator_file`: {error.message}") from None
+    native = is_native(source)
+    if native:
+        estimator = load_native(source, spec)
+    else:
+        try:
+            estimator = unpickle_estimator(payload, source)
+        except PickledVersionError as error:
+            running = metadata.version("scikit-learn")
+            raise SpecError(
+                f"`estimator_file`: {source.name} was pickled with scikit-learn {error.pickled_with}, and the "
+                f"function runs {running} (functions/predict/requirements.txt): pickle the estimator again with "
+                f"scikit-learn {running}, e.g. with this project's .venv/bin/python (docs/own-model.md)"
+            ) from None
+        except ModelLoadError as error:
+            raise SpecError(f"`estimator_file`: {error.message}") from None
     check_interface(spec, estimator)
-    shutil.copyfile(source, model_path)
+    if native:
+        # Kept as the estimator that serves it, pickled: every later step reads a joblib.
+        joblib.dump(estimator, model_path)
+    else:
+        shutil.copyfile(source, model_path)
     rows = check_rows(spec)
     metrics: dict[str, Any] = {"test_rows": len(rows.held_out)}
     if rows.held_out_target is not None and len(rows.held_out):

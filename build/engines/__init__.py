@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build.engines import boosting, forest
+from build.engines import lightgbm as compile_lightgbm
+from build.engines import xgboost as compile_xgboost
 from build.engines.base import CompiledArrays, Compiler, ExactnessError, UnsupportedEstimatorError
 from build.engines.linear import LINEAR
 from build.engines.pipeline import PIPELINE
@@ -40,6 +42,8 @@ COMPILERS: list[Compiler] = [
     LINEAR,
     PIPELINE,
     TreeCompiler("boosted_trees", boosting.supports, boosting.ensemble).compiler,
+    TreeCompiler("xgboost", compile_xgboost.supports, compile_xgboost.ensemble).compiler,
+    TreeCompiler("lightgbm", compile_lightgbm.supports, compile_lightgbm.ensemble).compiler,
 ]
 
 

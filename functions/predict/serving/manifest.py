@@ -65,6 +65,9 @@ class EngineRecord(BaseModel):
     dataframe_input: bool = False
     """The scikit-learn engine calls the estimator with a pandas DataFrame, as it was fitted: the
     package ships pandas."""
+    libraries: list[str] | None = None
+    """The model's own libraries (xgboost-cpu, lightgbm) the scikit-learn engine predicts through:
+    the package ships them, at the build environment's pinned versions."""
 
 
 Share = Annotated[float, Field(ge=0, le=1)]

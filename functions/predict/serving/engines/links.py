@@ -13,6 +13,7 @@ format (serving/engines/trees.py) stores.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable
 from typing import Any
@@ -96,12 +97,160 @@ def _exp(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
         return np.exp(scores)
 
 
+# XGBoost: float32 scores and glibc's float `expf` ------------------------------------------------
+
+_LIBM = ctypes.CDLL("libm.so.6")
+_LIBM.expf.restype = ctypes.c_float
+_LIBM.expf.argtypes = [ctypes.c_float]
+# float32 inputs whose expf is a normal float32: outside them every value goes through libm itself.
+EXPF_DIRECT_RANGE = (-87.0, 88.8)
+# A float64 carries 29 bits below a float32's last bit. When exp's float64 value is this many
+# float64 units or more from the midpoint between two float32s, rounding it gives glibc's expf.
+EXPF_MIDPOINT = 1 << 28
+EXPF_MIDPOINT_MARGIN = 1 << 22
+EXPF_LOW_BITS = (1 << 29) - 1
+XGBOOST_EXP_CAP = np.float32(88.7)
+XGBOOST_SIGMOID_EPS = np.float32(1e-16)
+
+
+def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
+    """glibc's `expf` (the C library XGBoost calls) of each float32, bit for bit, vectorised.
+
+    Calling libm per element through ctypes costs microseconds a value. Instead numpy's float64
+    `exp` is rounded to float32; that is glibc's answer wherever the float64 value is not near
+    the midpoint between two float32s: checked exhaustively, for all 2,237,634,970 float32 inputs
+    in EXPF_DIRECT_RANGE, against glibc 2.36 with a margin 4x narrower than EXPF_MIDPOINT_MARGIN
+    (glibc's expf, unchanged since 2.28, is within 0.502 ulp, so it can only differ from the
+    correctly rounded value that close to a midpoint). The few values near a midpoint (about 0.4
+    %) and those outside the range go to libm's expf itself."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        wide = np.exp(values.astype(np.float64))
+        result = wide.astype(np.float32)
+    low_bits = (wide.view(np.uint64) & np.uint64(EXPF_LOW_BITS)).astype(np.int64)
+    low, high = EXPF_DIRECT_RANGE
+    direct = (np.abs(low_bits - EXPF_MIDPOINT) >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)
+    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
+    for index in np.flatnonzero(~direct.reshape(-1)):
+        flat_result[index] = _LIBM.expf(float(flat_values[index]))
+    return result
+
+
+def xgboost_sigmoid(scores: NDArray[np.float32]) -> NDArray[np.float32]:
+    """XGBoost's common::Sigmoid in float: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)`."""
+    capped = np.minimum(-scores, XGBOOST_EXP_CAP)
+    denominator = expf(capped) + np.float32(1)
+    denominator += XGBOOST_SIGMOID_EPS
+    return np.float32(1) / denominator
+
+
+def _xgboost_logistic(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """A regressor's binary:logistic / reg:logistic values."""
+    return xgboost_sigmoid(scores)
+
+
+def _xgboost_binary(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """XGBClassifier.predict_proba of binary:logistic: the sigmoid, and `1.0 - p` before it in numpy."""
+    positive = xgboost_sigmoid(scores[:, 0])
+    return np.vstack((1.0 - positive, positive)).transpose()
+
+
+def _xgboost_softprob(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """XGBoost's common::Softmax per row: the float max (fmaxf, in class order), expf of the
+    float differences, their sum in double in class order, each divided by the sum as a float."""
+    top = scores[:, 0].copy()
+    for column in range(1, scores.shape[1]):
+        np.fmax(scores[:, column], top, out=top)
+    exponentials = expf(scores - top[:, None])
+    total = np.zeros(scores.shape[0], dtype=np.float64)
+    for column in range(scores.shape[1]):
+        total += exponentials[:, column]
+    result: NDArray[np.float32] = exponentials / total.astype(np.float32)[:, None]
+    return result
+
+
+def _xgboost_margin_softmax(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """XGBClassifier.predict_proba of multi:softmax: scipy.special.softmax of the float32 margins
+    (numpy's max, exp and sum, in float32)."""
+    shifted = np.exp(scores - np.max(scores, axis=1, keepdims=True))
+    result: NDArray[Any] = shifted / np.sum(shifted, axis=1, keepdims=True)
+    return result
+
+
+def _xgboost_exp(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """count:poisson, reg:gamma, reg:tweedie: expf of the margin."""
+    return expf(scores)
+
+
+# LightGBM: float64 scores and libm's double `exp` ---------------------------------------------
+
+
+def exp_libm(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """libm's `exp` of each double, as `expit` computes it (numpy's complex exp)."""
+    exponent = np.zeros(values.shape, dtype=np.complex128)
+    exponent.real = values
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.exp(exponent, out=exponent)
+    result = np.ascontiguousarray(exponent.real)
+    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
+    for index in np.flatnonzero(~(np.abs(flat_values) < COMPLEX_EXP_LIMIT)):
+        flat_result[index] = libm_exp(float(flat_values[index]))
+    return result
+
+
+def lightgbm_sigmoid(scores: NDArray[np.float64], sigmoid: float) -> NDArray[np.float64]:
+    """LightGBM's binary and one-vs-rest ConvertOutput: `1 / (1 + exp(-sigmoid * x))` in double."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + exp_libm(-sigmoid * scores))
+
+
+def _lightgbm_binary(scores: NDArray[np.float64], sigmoid: float) -> NDArray[np.float64]:
+    """LGBMClassifier.predict_proba of a binary model: `np.vstack((1.0 - p, p)).transpose()`."""
+    positive = lightgbm_sigmoid(scores[:, 0], sigmoid)
+    return np.vstack((1.0 - positive, positive)).transpose()
+
+
+def _lightgbm_softmax(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
+    """LightGBM's Common::Softmax per row: max in class order, libm exp of the differences, their
+    sum in class order from 0, each divided by it."""
+    top = scores[:, 0].copy()
+    for column in range(1, scores.shape[1]):
+        np.copyto(top, scores[:, column], where=top < scores[:, column])
+    exponentials = exp_libm(scores - top[:, None])
+    total = np.zeros(scores.shape[0], dtype=np.float64)
+    for column in range(scores.shape[1]):
+        total += exponentials[:, column]
+    result: NDArray[np.float64] = exponentials / total[:, None]
+    return result
+
+
+def _lightgbm_exp(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
+    """poisson, gamma, tweedie: libm's exp."""
+    return exp_libm(scores)
+
+
+def _lightgbm_square(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
+    """reg_sqrt: `Sign(x) * x * x`, Sign an int in {-1, 0, 1}."""
+    sign = (scores > 0).astype(np.float64) - (scores < 0)
+    result: NDArray[np.float64] = sign * scores * scores
+    return result
+
+
 LINKS: dict[str, Link] = {
     "identity": _identity,
     "expit": _expit,
     "exponential_loss": _exponential_loss,
     "softmax": _softmax,
     "exp": _exp,
+    "xgboost_logistic": _xgboost_logistic,
+    "xgboost_binary": _xgboost_binary,
+    "xgboost_softprob": _xgboost_softprob,
+    "xgboost_margin_softmax": _xgboost_margin_softmax,
+    "xgboost_exp": _xgboost_exp,
+    "lightgbm_sigmoid": lightgbm_sigmoid,
+    "lightgbm_binary": _lightgbm_binary,
+    "lightgbm_softmax": _lightgbm_softmax,
+    "lightgbm_exp": _lightgbm_exp,
+    "lightgbm_square": _lightgbm_square,
 }
 """Every link by its stored name. scikit-learn's are above; XGBoost's and LightGBM's register
 here too (their sigmoid, softmax, one-vs-rest sigmoid and exp, each with its library's own

@@ -1,0 +1,94 @@
+"""Model files in a library's own format, as `estimator_file`, told apart by their extension:
+`.json` / `.ubj` an XGBoost Booster (`Booster.save_model`), `.txt` a LightGBM Booster
+(`Booster.save_model`). Anything else is a joblib of a fitted estimator.
+
+A native model becomes the estimator its library's scikit-learn wrapper would be: XGBoost's own
+XGBClassifier/XGBRegressor loaded from the file, LightGBM's Booster inside
+serving/engines/boosters.py's wrappers. Which one comes from the model's objective, and must
+agree with the spec's `task`. Also: which libraries' packages a model needs when it is served
+through its library rather than compiled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from build.spec import ModelSpec, SpecError
+from serving.engines.boosters import CLASSIFIER_OBJECTIVES, LightGBMBoosterClassifier, LightGBMBoosterRegressor
+
+XGBOOST_SUFFIXES = frozenset({".json", ".ubj"})
+LIGHTGBM_SUFFIXES = frozenset({".txt"})
+# The package each library's models need, by the top-level module of their classes.
+LIBRARY_PACKAGES = {"xgboost": "xgboost-cpu", "lightgbm": "lightgbm"}
+XGBOOST_CLASSIFIER_PREFIXES = ("binary:", "multi:")
+
+
+def is_native(path: Path) -> bool:
+    return path.suffix.lower() in XGBOOST_SUFFIXES | LIGHTGBM_SUFFIXES
+
+
+def _check_task(spec: ModelSpec, path: Path, objective: str, is_classifier: bool) -> None:
+    if is_classifier != (spec.task == "classification"):
+        kind = "classification" if is_classifier else "regression"
+        raise SpecError(f"`task` is {spec.task!r}, but {path.name}'s objective {objective!r} is for {kind}")
+
+
+def _xgboost(path: Path, spec: ModelSpec) -> Any:
+    import xgboost
+
+    try:
+        booster = xgboost.Booster(model_file=str(path))
+    except xgboost.core.XGBoostError as error:
+        raise SpecError(f"`estimator_file` {path.name} is not an XGBoost model: {str(error).splitlines()[0]}") from None
+    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    is_classifier = objective.startswith(XGBOOST_CLASSIFIER_PREFIXES)
+    _check_task(spec, path, objective, is_classifier)
+    wrapper = xgboost.XGBClassifier() if is_classifier else xgboost.XGBRegressor()
+    wrapper.load_model(str(path))
+    return wrapper
+
+
+def _lightgbm(path: Path, spec: ModelSpec) -> Any:
+    import lightgbm
+
+    try:
+        booster = lightgbm.Booster(model_file=str(path))
+    except lightgbm.basic.LightGBMError as error:
+        raise SpecError(f"`estimator_file` {path.name} is not a LightGBM model: {error}") from None
+    objective = _text_objective(path)
+    is_classifier = objective in CLASSIFIER_OBJECTIVES
+    _check_task(spec, path, objective, is_classifier)
+    return LightGBMBoosterClassifier(booster) if is_classifier else LightGBMBoosterRegressor(booster)
+
+
+def _text_objective(path: Path) -> str:
+    """The objective's name from a LightGBM text model's header (before its first tree)."""
+    with path.open() as lines:
+        for line in lines:
+            if line.startswith("Tree="):
+                break
+            if line.startswith("objective="):
+                return line.removeprefix("objective=").split()[0]
+    return "custom"
+
+
+def load_native(path: Path, spec: ModelSpec) -> Any:
+    """The estimator of a native model file; SpecError (one line) if it cannot be read or its
+    objective disagrees with the spec's task."""
+    if path.suffix.lower() in XGBOOST_SUFFIXES:
+        return _xgboost(path, spec)
+    return _lightgbm(path, spec)
+
+
+def model_libraries(estimator: Any) -> list[str]:
+    """The packages (xgboost-cpu, lightgbm) the estimator, or a Pipeline's steps, need to predict."""
+    steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
+    found = {
+        LIBRARY_PACKAGES[module]
+        for step in steps
+        for module in (type(step).__module__.split(".")[0], getattr(type(step), "library", None))
+        if module in LIBRARY_PACKAGES
+    }
+    return sorted(found)

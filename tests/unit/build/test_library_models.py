@@ -1,0 +1,62 @@
+"""XGBoost and LightGBM models build from specs: compiled behind the gate, or served through
+their library with the reason said and the library recorded for the package."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from build import PROJECT_ROOT
+from build.bake import bake_model
+from build.engines import check_exactness, compile_estimator, compiler_for
+from build.spec import load_spec
+from serving.engines import load_engine
+from serving.manifest import COMPILED, SCIKIT_LEARN
+
+
+@pytest.mark.parametrize(
+    ("spec_file", "kind", "library"),
+    [("xgboost-wine.toml", "xgboost", "xgboost-cpu"), ("lightgbm-penguins.toml", "lightgbm", "lightgbm")],
+)
+def test_example_specs_compile_exactly(tmp_path: Path, spec_file: str, kind: str, library: str) -> None:
+    baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(PROJECT_ROOT / "models" / spec_file))
+    assert baked.serving_engine.name == COMPILED
+    assert baked.serving_engine.kind == kind
+    assert baked.serving_engine.guarantee == "bitwise-same-libraries"
+    assert library in baked.libraries
+    assert not (tmp_path / "package" / "model" / "model.joblib").exists()
+
+
+def test_a_native_model_that_does_not_compile_is_served_through_its_library(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = np.random.default_rng(0).normal(size=(60, 2))
+    with xgboost.config_context(verbosity=0):
+        model = xgboost.XGBRegressor(booster="gblinear", n_estimators=3).fit(rows, rows[:, 0])
+        model.get_booster().save_model(str(tmp_path / "linear.json"))
+    np.savetxt(tmp_path / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
+    (tmp_path / "spec.toml").write_text(
+        'name = "linear"\ntask = "regression"\nestimator_file = "linear.json"\nsample_data = "rows.csv"\n'
+        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
+    )
+    with caplog.at_level(logging.INFO), xgboost.config_context(verbosity=0):
+        baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
+    assert baked.serving_engine.name == SCIKIT_LEARN
+    assert baked.serving_engine.libraries == ["xgboost-cpu"]
+    assert "XGBoost booster 'gblinear' is not compiled" in caplog.text
+
+
+def test_a_pipeline_ending_in_xgboost_compiles_with_its_final_step() -> None:
+    rows = np.random.default_rng(1).normal(size=(200, 3)) * [1, 100, 0.01]
+    labels = (rows[:, 0] + rows[:, 1] / 100 > 0).astype(int)
+    pipeline = make_pipeline(StandardScaler(), xgboost.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1))
+    pipeline.fit(rows, labels)
+    engine = load_engine(compile_estimator(pipeline))
+    probes = compiler_for(pipeline).probe_rows(pipeline, rows)
+    assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)

@@ -1,0 +1,110 @@
+"""Native XGBoost and LightGBM model files become the estimators their wrappers would be."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import numpy as np
+import pytest
+import xgboost
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from build.engines import lightgbm as compile_lightgbm
+from build.engines import xgboost as compile_xgboost
+from build.native_models import is_native, load_native, model_libraries
+from build.package import lambda_requirements
+from build.spec import ModelSpec, SpecError
+from serving.engines.tree_engine import TreeEngine
+
+ROWS = np.random.default_rng(0).normal(size=(120, 3))
+LABELS = (ROWS[:, 0] > 0).astype(int) + (ROWS[:, 1] > 1).astype(int)
+
+
+def spec(task: str, n_classes: int = 3) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "name": "native",
+            "task": task,
+            "estimator_file": "model",
+            "sample_data": "rows.csv",
+            "features": [{"name": f"x{i}"} for i in range(3)],
+            "class_names": [f"c{i}" for i in range(n_classes)] if task == "classification" else None,
+        }
+    )
+
+
+def same_bits(left: Any, right: Any) -> bool:
+    return bool(left.dtype == right.dtype and left.shape == right.shape and left.tobytes() == right.tobytes())
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ubj"])
+def test_xgboost_booster_file_serves_as_its_wrapper(tmp_path: Path, suffix: str) -> None:
+    trained = xgboost.XGBClassifier(n_estimators=5, max_depth=3, n_jobs=1).fit(ROWS, LABELS)
+    path = tmp_path / f"model{suffix}"
+    trained.get_booster().save_model(str(path))
+    assert is_native(path)
+    loaded = load_native(path, spec("classification"))
+    assert isinstance(loaded, xgboost.XGBClassifier)
+    assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
+    engine = TreeEngine.from_arrays(compile_xgboost.ensemble(loaded).to_arrays())
+    assert same_bits(engine.predict_proba(ROWS), trained.predict_proba(ROWS))
+
+
+def test_lightgbm_text_file_serves_as_its_wrapper(tmp_path: Path) -> None:
+    trained = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=5, n_jobs=1, verbose=-1).fit(ROWS, LABELS)
+    path = tmp_path / "model.txt"
+    trained.booster_.save_model(str(path))
+    loaded = load_native(path, spec("classification"))
+    assert loaded.classes_.tolist() == [0, 1, 2]
+    assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
+    assert same_bits(loaded.predict(ROWS), trained.predict(ROWS))
+    engine = TreeEngine.from_arrays(compile_lightgbm.ensemble(loaded).to_arrays())
+    assert same_bits(engine.predict_proba(ROWS), trained.predict_proba(ROWS))
+    assert same_bits(engine.predict(ROWS), trained.predict(ROWS))
+
+
+def test_lightgbm_binary_text_file_gives_two_probability_columns(tmp_path: Path) -> None:
+    binary = (LABELS > 0).astype(int)
+    trained = lightgbm.LGBMClassifier(n_estimators=4, num_leaves=4, n_jobs=1, verbose=-1).fit(ROWS, binary)
+    path = tmp_path / "model.txt"
+    trained.booster_.save_model(str(path))
+    loaded = load_native(path, spec("classification", n_classes=2))
+    assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
+
+
+def test_a_native_model_whose_objective_disagrees_with_the_task_is_refused(tmp_path: Path) -> None:
+    trained = lightgbm.LGBMRegressor(n_estimators=2, n_jobs=1, verbose=-1).fit(ROWS, ROWS[:, 0])
+    path = tmp_path / "model.txt"
+    trained.booster_.save_model(str(path))
+    expected = "`task` is 'classification', but model.txt's objective 'regression' is for regression"
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        load_native(path, spec("classification"))
+
+
+def test_a_file_that_is_not_a_model_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text("{}")
+    with pytest.raises(SpecError, match=re.escape("model.json is not an XGBoost model")) as raised:
+        load_native(path, spec("regression"))
+    assert "\n" not in str(raised.value)
+
+
+def test_models_name_the_library_packages_they_predict_through() -> None:
+    booster_model = xgboost.XGBRegressor(n_estimators=1).fit(ROWS, ROWS[:, 0])
+    assert model_libraries(make_pipeline(StandardScaler(), booster_model)) == ["xgboost-cpu"]
+    assert model_libraries(StandardScaler()) == []
+
+
+def test_the_fallback_package_installs_the_build_environments_library_pin(tmp_path: Path) -> None:
+    function_pins = tmp_path / "requirements.txt"
+    function_pins.write_text("numpy==2.5.5\nscikit-learn==1.9.1\n")
+    build_pins = tmp_path / "requirements-dev.txt"
+    build_pins.write_text("lightgbm==4.7.0      # via -r requirements-dev.in\nxgboost-cpu==3.4.1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    written = lambda_requirements(function_pins, out, "scikit-learn", False, ["lightgbm"], build_pins)
+    assert written.read_text().splitlines() == ["numpy==2.5.5", "scikit-learn==1.9.1", "lightgbm==4.7.0"]
