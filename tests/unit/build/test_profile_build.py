@@ -14,7 +14,7 @@ from build import drift_package
 from build.dataset import training_table
 from build.spec import load_spec
 from build.train import check_rows, split_rows, train_if_needed
-from serving.errors import InvalidManifestError
+from serving.errors import ModelLoadError
 from serving.manifest import Manifest
 from serving.model import load_model
 
@@ -98,7 +98,7 @@ def test_a_manifest_whose_profile_disagrees_with_it_is_refused_at_load(
         frequencies = manifest["profile"]["predictions"]["frequencies"]
         frequencies[-1] = round(1 - sum(frequencies[:-1]), 10)
     path.write_text(json.dumps(manifest))
-    with pytest.raises(InvalidManifestError, match=message):
+    with pytest.raises(ModelLoadError, match=message):
         load_model(tiny_model_dir)
 
 

@@ -26,7 +26,7 @@ from build.spec import SpecError, load_spec
 from build.train import encoded_categories, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
-from tests.conftest import imported_app
+from tests.unit.conftest import imported_app
 from tests.events import http_api_event, response_json
 
 FOREST = 'estimator = "sklearn.ensemble.RandomForestClassifier"'
