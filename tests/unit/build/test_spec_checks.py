@@ -26,8 +26,8 @@ from build.spec import SpecError, load_spec
 from build.train import encoded_categories, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
-from tests.unit.conftest import imported_app
 from tests.events import http_api_event, response_json
+from tests.unit.conftest import imported_app
 
 FOREST = 'estimator = "sklearn.ensemble.RandomForestClassifier"'
 
