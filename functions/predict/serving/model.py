@@ -115,6 +115,10 @@ def _load_engine(record: EngineRecord, payload: bytes, path: Path) -> tuple[Engi
     return sklearn_engine, recorded, sklearn_engine.labels_are_argmax
 
 
+def _typed(value: Any) -> Any:
+    return [(type(item), item) for item in value] if isinstance(value, list) else (type(value), value)
+
+
 def _check_interface(engine: Engine, recorded: dict[str, Any], manifest: Manifest, path: Path) -> None:
     """The manifest is trusted for nothing the model records itself: names in order, counts, classes."""
     claimed: dict[str, Any] = {
@@ -129,7 +133,8 @@ def _check_interface(engine: Engine, recorded: dict[str, Any], manifest: Manifes
         "classes": [] if engine.classes is None else engine.classes.tolist(),
     }
     for key, value in recorded.items():
-        if value is not None and value != claimed[key]:
+        # Compared with their types: a class 1.0 is not the manifest's 1 (the answer would read 1.0).
+        if value is not None and _typed(value) != _typed(claimed[key]):
             raise ModelLoadError(
                 f"model {path} records {key} {shorten(str(value))}, its manifest says {shorten(str(claimed[key]))}"
             )

@@ -40,7 +40,10 @@ def check_width(rows: NDArray[Any], n_features: int) -> None:
 def check_format_version(arrays: Arrays, prefix: str, engine: str, expected: int) -> None:
     """Refuse arrays written in a format this code does not read: a package built by another
     version of the build, whose arrays could mean something else."""
-    found = int(arrays[prefix + "format_version"])
+    stored = arrays[prefix + "format_version"]
+    if stored.ndim != 0 or stored.dtype.kind not in "iu":
+        raise ValueError(f"compiled {engine} format_version is a {stored.ndim}-d {stored.dtype} array, not an integer")
+    found = int(stored)
     if found != expected:
         raise ValueError(f"compiled {engine} format {found}, expected {expected}: rebuild the package")
 

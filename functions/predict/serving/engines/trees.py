@@ -217,7 +217,7 @@ class TreeEnsemble:
         indices in range, each tree a tree (every node and leaf one parent, children after their
         parent), finite values, known names for the rules."""
         _require(self.kind in KINDS, f"kind {self.kind!r} is not one of {KINDS}")
-        _require(1 <= self.n_features <= MAX_INDEX, f"n_features {self.n_features} must be at least 1")
+        _require(1 <= self.n_features <= MAX_INDEX, f"n_features {self.n_features} must be from 1 to {MAX_INDEX}")
         _require(self.input_dtype in INPUT_DTYPES, f"input_dtype {self.input_dtype!r} is not one of {INPUT_DTYPES}")
         _require(self.input_check in INPUT_CHECKS, f"input_check {self.input_check!r} is not one of {INPUT_CHECKS}")
         _require(self.comparison in COMPARISONS, f"comparison {self.comparison!r} is not one of {COMPARISONS}")
@@ -342,6 +342,11 @@ class TreeEnsemble:
                 and self.classes.size >= 1
                 and len(set(self.classes.tolist())) == self.classes.size,
                 "classes must be unique",
+            )
+            # A score per class, or one score for two classes (a binary model's raw score).
+            _require(
+                self.classes.size == self.n_outputs or (self.n_outputs == 1 and self.classes.size == 2),
+                f"{self.classes.size} classes for {self.n_outputs} scores",
             )
             _require(
                 self.decision in CLASSIFIER_DECISIONS,
