@@ -146,8 +146,10 @@ def check_estimator(spec: ModelSpec, estimator: Any) -> None:
     wanted_task = is_classifier(estimator) if spec.task == "classification" else is_regressor(estimator)
     if not wanted_task:
         raise SpecError(f"`task` is {spec.task!r}, but the estimator is a {type(estimator).__name__}")
-    validate = getattr(estimator, "_validate_params", None)  # scikit-learn's own parameter check
-    if callable(validate):
+    # scikit-learn's own parameter check; the XGBoost and LightGBM wrappers inherit the method but
+    # declare no constraints for it to check (they check their params when they fit).
+    validate = getattr(estimator, "_validate_params", None)
+    if callable(validate) and hasattr(estimator, "_parameter_constraints"):
         try:
             validate()
         except (ValueError, TypeError) as error:

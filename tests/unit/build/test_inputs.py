@@ -132,7 +132,7 @@ def test_the_architecture_is_an_input(project: Path) -> None:
     assert inputs_digest("x86_64", project) != inputs_digest("arm64", project)
 
 
-def test_the_chosen_spec_and_the_files_beside_it_are_inputs(
+def test_the_chosen_spec_and_the_files_it_names_are_inputs(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     default = inputs_digest("x86_64", project)
@@ -140,7 +140,7 @@ def test_the_chosen_spec_and_the_files_beside_it_are_inputs(
     inside = inputs_digest("x86_64", project)
     own = tmp_path / "my-model"
     own.mkdir()
-    (own / "spec.toml").write_text('name = "mine"\n')
+    (own / "spec.toml").write_text('name = "mine"\n[training]\ndata = "rows.csv"\n')
     (own / "rows.csv").write_text("a,b\n1,2\n")
     monkeypatch.setenv("MODEL", str(own / "spec.toml"))
     outside = inputs_digest("x86_64", project)

@@ -78,7 +78,7 @@ def test_build_compiles_the_forest_and_leaves_scikit_learn_out(
     assert {"scikit-learn", "scipy", "joblib", "threadpoolctl"}.isdisjoint(offline_build["x86_64"])
     assert {"numpy", "fastapi", "mangum", "pydantic", "aws-lambda-powertools"} <= set(offline_build["x86_64"])
     assert (out / "app.py").is_file()
-    assert (out / "serving" / "engines" / "forest.py").is_file()
+    assert (out / "serving" / "engines" / "tree_engine.py").is_file()
     assert not (out / "stale").exists()
     assert not (out / "Makefile").exists()
     assert not list(out.rglob("__pycache__"))

@@ -148,7 +148,7 @@ def test_a_compiler_that_does_not_name_its_engine_kind_is_a_programming_error(mo
     with pytest.raises(TypeError) as refused:
         compile_estimator(REGRESSOR, "model/")
     assert str(refused.value) == "the nameless compiler did not name its engine kind"
-    assert str(compile_estimator(CLASSIFIER, "model/")["model/engine"]) == "forest"
+    assert str(compile_estimator(CLASSIFIER, "model/")["model/engine"]) == "trees"
 
 
 @pytest.mark.parametrize("estimator", [LogisticRegression(max_iter=500), Ridge()], ids=["logistic", "ridge"])
@@ -185,10 +185,15 @@ def test_a_split_off_by_one_float32_is_caught_by_the_gates_probes(
 
     def misplaced_thresholds(estimator: Any, prefix: str = "") -> dict[str, Any]:
         arrays: dict[str, Any] = real(estimator, prefix)
+        threshold = arrays[prefix + "threshold"]
         for feature in range(seen.shape[1]):
-            original = arrays[f"thresholds_{feature}"]
-            arrays[f"thresholds_{feature}"] = up_to_the_next_float32(original, seen[:, feature])
-            moved.append(int((arrays[f"thresholds_{feature}"] != original).sum()))
+            at = arrays[prefix + "feature"] == feature
+            original = threshold[at].astype(np.float64)
+            # The tree format keeps a threshold per node: move each distinct one, as sorted.
+            distinct = np.unique(original)
+            shifted = up_to_the_next_float32(distinct, seen[:, feature])[np.searchsorted(distinct, original)]
+            threshold[at] = shifted.astype(threshold.dtype)
+            moved.append(int((shifted != original).sum()))
         return arrays
 
     monkeypatch.setattr("build.bake.compile_estimator", misplaced_thresholds)
