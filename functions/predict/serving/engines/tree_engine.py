@@ -54,6 +54,8 @@ COMPACT_FRACTION = 0.25
 MASK_BITS = 64
 MASK_TABLE_BYTES = 16 << 20
 MASK_BLOCK_BYTES = 1 << 20
+# Up to this many rows, leaf values are summed with a call an output rather than a call a tree.
+FEW_ROWS = 64
 LARGEST_CODE = float(np.iinfo(np.int32).max)
 MAX_NODES = np.iinfo(np.int32).max
 
@@ -95,6 +97,10 @@ class TreeEngine:
         # An output no tree adds to keeps its start value (divided by 1).
         self.trees_per_output = np.maximum(counts, 1)
         self.masks = self._leaf_masks(ensemble)
+        # Each output that trees add to (one value a leaf) with its trees, in order.
+        self.trees_of_output = [
+            (int(output), np.flatnonzero(self.tree_output == output)) for output in np.flatnonzero(trees_at)
+        ]
 
     def _leaf_masks(self, ensemble: TreeEnsemble) -> _LeafMasks | None:
         """Leaf masks where they apply and their tables are small; None where the walk serves."""
@@ -264,13 +270,14 @@ class TreeEngine:
                 block = features[start : start + block_rows]
                 if masks is not None:
                     all_trees = slice(0, n_trees)
-                    self._add(total, start, block_rows, masks.leaves(block, bool(np.isnan(block).any())), all_trees)
+                    positions = masks.positions(block, bool(np.isnan(block).any()))
+                    self._add(total, start, block_rows, masks.leaf_values, positions, all_trees)
                     continue
                 general = self._needs_general_step(block)
                 chunk = max(1, PAIRS_PER_WALK // block.shape[0])
                 for first in range(0, n_trees, chunk):
                     trees = slice(first, min(first + chunk, n_trees))
-                    self._add(total, start, block_rows, self._walk(block, trees, general), trees)
+                    self._add(total, start, block_rows, self.leaf_values, self._walk(block, trees, general), trees)
             if self.ensemble.average:
                 if by_output:
                     total /= self.trees_per_output[:, None]
@@ -280,25 +287,41 @@ class TreeEngine:
             return total if self.ensemble.score_order == "C" else np.asfortranarray(total)
         return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)
 
-    def _add(self, total: NDArray[Any], start: int, block_rows: int, leaves: NDArray[np.intp], trees: slice) -> None:
+    def _add(
+        self,
+        total: NDArray[Any],
+        start: int,
+        block_rows: int,
+        leaf_values: NDArray[Any],
+        leaves: NDArray[np.intp],
+        trees: slice,
+    ) -> None:
+        """`leaf_values[leaves]` (leaves: (trees, rows)) added tree by tree to a block's scores."""
         if self.width == 1:
-            self._add_by_output(total[:, start : start + block_rows], leaves, trees)
+            self._add_by_output(total[:, start : start + block_rows], leaf_values.take(leaves), trees)
         else:
-            self._add_vectors(total[start : start + block_rows], leaves, trees)
+            self._add_vectors(total[start : start + block_rows], leaf_values.take(leaves, axis=0), trees)
 
     def _needs_general_step(self, block: NDArray[Any]) -> bool:
         return self.has_categories or self.has_zero_missing or bool(np.isnan(block).any())
 
-    def _add_by_output(self, total: NDArray[Any], leaves: NDArray[np.intp], trees: slice) -> None:
-        """Leaves of one value each, added tree by tree to their tree's output row of `total`."""
-        values = self.leaf_values[:, 0].take(leaves)
+    def _add_by_output(self, total: NDArray[Any], values: NDArray[Any], trees: slice) -> None:
+        """Leaf values (trees, rows), added tree by tree to their tree's output row of `total`."""
+        if values.shape[1] <= FEW_ROWS and trees.start == 0 and trees.stop == self.n_trees:
+            # Few rows: a call a tree would cost more than the sums. add.accumulate adds in
+            # order, one tree after the other (a reduce could pair them), from the start value
+            # (start + v0 is v0 + start: IEEE addition commutes).
+            for output, its_trees in self.trees_of_output:
+                sums = values.take(its_trees, axis=0)
+                sums[0] += total[output]
+                total[output] = np.add.accumulate(sums, axis=0)[-1]
+            return
         for offset, output in enumerate(self.tree_output[trees]):
             total[output] += values[offset]
 
-    def _add_vectors(self, total: NDArray[Any], leaves: NDArray[np.intp], trees: slice) -> None:
-        """Leaves of a value vector each (a forest's class fractions), added tree by tree to
-        their tree's outputs (columns of `total`)."""
-        values = self.leaf_values.take(leaves, axis=0)
+    def _add_vectors(self, total: NDArray[Any], values: NDArray[Any], trees: slice) -> None:
+        """Leaf value vectors (trees, rows, width; a forest's class fractions), added tree by tree
+        to their tree's outputs (columns of `total`)."""
         if self.width == self.n_outputs:
             for tree_values in values:
                 total += tree_values
@@ -418,6 +441,8 @@ class _LeafMasks:
         tree_of_leaf = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(leaf_offsets))
         self.in_order = np.empty(ensemble.n_leaves, dtype=np.intp)
         self.in_order[leaf_offsets[tree_of_leaf] + position] = np.arange(ensemble.n_leaves, dtype=np.intp)
+        # The leaf values in that order: a position is looked up in them directly.
+        self.leaf_values = ensemble.leaf_values.take(self.in_order, axis=0)
         ones = (np.left_shift(np.uint64(1), left_count.astype(np.uint64)) - np.uint64(1)) << low.astype(np.uint64)
         masks = (~ones).astype(dtype)  # the low bits: a word narrower than 64 keeps its own leaves
         tree_of_node = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(ensemble.node_offsets))
@@ -442,23 +467,29 @@ class _LeafMasks:
         counts = np.bincount(ensemble.feature, minlength=ensemble.n_features)
         return int((counts + 2 * (counts > 0)).sum()) * ensemble.n_trees * dtype.itemsize
 
-    def leaves(self, block: NDArray[Any], has_nan: bool) -> NDArray[np.intp]:
-        """The leaf each row of `block` reaches in each tree: shape (trees, rows)."""
-        reachable = np.full((block.shape[0], self.first_leaf.size), self.full, dtype=self.dtype)
+    def positions(self, block: NDArray[Any], has_nan: bool) -> NDArray[np.intp]:
+        """The in-order number (`in_order` maps it to the leaf) of the leaf each row of `block`
+        reaches in each tree: shape (trees, rows)."""
+        n_rows = block.shape[0]
+        # (rows, trees): a bin's words for every tree are one row of a table, copied whole.
+        reachable = np.full((n_rows, self.first_leaf.size), self.full, dtype=self.dtype)
+        words = np.empty_like(reachable)
         for feature, values, table in self.features:
             column = block[:, feature]
             bins = np.searchsorted(values, column, side=self.side)
             if has_nan:
                 bins[np.isnan(column)] = values.size + 1
-            reachable &= table.take(bins, axis=0)
+            np.take(table, bins, axis=0, out=words)
+            reachable &= words
         # The bits below the lowest set bit, counted: (word & -word) - 1, in place.
-        lowest = ~reachable
-        lowest += self.dtype.type(1)
-        lowest &= reachable
-        lowest -= self.dtype.type(1)
-        positions = np.bitwise_count(lowest).astype(np.intp)
-        positions += self.first_leaf
-        return np.ascontiguousarray(self.in_order.take(positions).T)
+        np.invert(reachable, out=words)
+        words += self.dtype.type(1)
+        words &= reachable
+        words -= self.dtype.type(1)
+        # Turned to (trees, rows) as bytes, the narrowest array of the walk.
+        positions = np.empty((self.first_leaf.size, n_rows), dtype=np.intp)
+        np.add(np.bitwise_count(words).T, self.first_leaf[:, None], out=positions)
+        return positions
 
 
 def _in_order(ensemble: TreeEnsemble) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
