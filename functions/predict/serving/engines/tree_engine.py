@@ -19,7 +19,18 @@ trees (a forest of unlimited depth) do not walk the depth of their deepest leaf 
 A batch with NaN, a model with categorical splits or LightGBM's zero-as-missing takes the
 general step, which also routes missing values and reads category bitsets.
 
-Memory grows with the number of nodes: the node arrays, plus bounded working arrays.
+Leaf masks instead of the walk (_LeafMasks): for a model whose trees have at most MASK_BITS
+leaves, no categorical split and no missing rule but NaN's (scikit-learn's boosting, most
+XGBoost and LightGBM models), QuickScorer's bitvectors are built at load from the node arrays
+when their tables fit in MASK_TABLE_BYTES. A row then costs a binary search and an AND of a
+row of words per feature instead of a walk per level: several times faster on many shallow
+trees. Both find the leaf by the same comparisons, and the sums are the same.
+
+Few rows (<= FEW_ROWS): each output's leaf values are summed with one add.accumulate, in tree
+order, rather than one numpy call per tree.
+
+Memory grows with the number of nodes: the node arrays, the mask tables (bounded), plus
+bounded working arrays.
 """
 
 from __future__ import annotations
@@ -55,7 +66,7 @@ MASK_BITS = 64
 MASK_TABLE_BYTES = 16 << 20
 MASK_BLOCK_BYTES = 1 << 20
 # Up to this many rows, leaf values are summed with a call an output rather than a call a tree.
-FEW_ROWS = 64
+FEW_ROWS = 256
 LARGEST_CODE = float(np.iinfo(np.int32).max)
 MAX_NODES = np.iinfo(np.int32).max
 
@@ -476,10 +487,10 @@ class _LeafMasks:
         words = np.empty_like(reachable)
         for feature, values, table in self.features:
             column = block[:, feature]
-            bins = np.searchsorted(values, column, side=self.side)
+            bins = values.searchsorted(column, side=self.side)
             if has_nan:
                 bins[np.isnan(column)] = values.size + 1
-            np.take(table, bins, axis=0, out=words)
+            table.take(bins, axis=0, out=words)
             reachable &= words
         # The bits below the lowest set bit, counted: (word & -word) - 1, in place.
         np.invert(reachable, out=words)

@@ -37,7 +37,7 @@ def numeric(ensemble: TreeEnsemble) -> TreeEnsemble:
     comparison=st.sampled_from(["<=", "<"]),
     input_dtype=st.sampled_from(["float32", "float64"]),
     value_dtype=st.sampled_from(["float32", "float64"]),
-    n_rows=st.sampled_from([1, 5, 64, 65, 300]),
+    n_rows=st.sampled_from([1, 5, tree_engine.FEW_ROWS, tree_engine.FEW_ROWS + 1]),
 )
 def test_leaf_masks_find_the_leaves_the_walk_finds_bit_for_bit(
     seed: int, comparison: str, input_dtype: str, value_dtype: str, n_rows: int
