@@ -1,0 +1,75 @@
+"""The tree engine's leaf masks (QuickScorer's bitvectors, serving/engines/tree_engine.py) find
+the leaves the format says, bit for bit as the walk does, on generated ensembles of numeric
+splits with NaN routed by `default_left`; and they are built only where they apply."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serving.engines import tree_engine
+from serving.engines.tree_engine import TreeEngine
+from serving.engines.trees import MISSING_NAN, TreeEnsemble
+from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores
+
+
+def numeric(ensemble: TreeEnsemble) -> TreeEnsemble:
+    """The ensemble with every split numeric and NaN its only missing value."""
+    return dataclasses.replace(
+        ensemble,
+        category_rule="truncate",
+        missing=np.full(ensemble.missing.size, MISSING_NAN, dtype=np.uint8),
+        categorical_nodes=np.zeros(0, dtype=np.int32),
+        category_offsets=np.zeros(1, dtype=np.int32),
+        category_bitsets=np.zeros(0, dtype=np.uint32),
+        known_offsets=np.zeros(ensemble.n_features + 1, dtype=np.int32),
+        known_categories=np.zeros(0),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    comparison=st.sampled_from(["<=", "<"]),
+    input_dtype=st.sampled_from(["float32", "float64"]),
+    value_dtype=st.sampled_from(["float32", "float64"]),
+    n_rows=st.sampled_from([1, 5, tree_engine.FEW_ROWS, tree_engine.FEW_ROWS + 1]),
+)
+def test_leaf_masks_find_the_leaves_the_walk_finds_bit_for_bit(
+    seed: int, comparison: str, input_dtype: str, value_dtype: str, n_rows: int
+) -> None:
+    ensemble = numeric(random_ensemble(seed, "truncate", comparison, input_dtype, value_dtype))
+    ensemble = TreeEnsemble.from_arrays(ensemble.to_arrays())  # valid as stored
+    rows = random_rows(seed, ensemble, n_rows)
+    engine = TreeEngine(ensemble)
+    assert engine.masks is not None
+    walking = TreeEngine(ensemble)
+    walking.masks = None
+
+    expected = reference_scores(ensemble, rows)[:, 0]
+    assert engine.predict(rows).tobytes() == expected.tobytes()
+    assert walking.predict(rows).tobytes() == expected.tobytes()
+
+
+def test_masks_are_built_only_for_numeric_nan_missing_trees_of_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    ensemble = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    assert ensemble.categorical_nodes.size or (ensemble.missing != MISSING_NAN).any()
+    assert TreeEngine(ensemble).masks is None
+    assert TreeEngine(numeric(ensemble)).masks is not None
+    monkeypatch.setattr(tree_engine, "MASK_BITS", 1)  # trees of more leaves than a word holds
+    assert TreeEngine(numeric(ensemble)).masks is None
+    monkeypatch.setattr(tree_engine, "MASK_BITS", 64)
+    monkeypatch.setattr(tree_engine, "MASK_TABLE_BYTES", 1)  # tables too large
+    assert TreeEngine(numeric(ensemble)).masks is None
+
+
+@pytest.mark.parametrize("block_bytes", [1, 100, 1 << 20])
+def test_mask_blocks_do_not_change_the_answer(block_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    ensemble = numeric(random_ensemble(11, "truncate", "<", "float32", "float64"))
+    rows = random_rows(3, ensemble, 500)
+    monkeypatch.setattr(tree_engine, "MASK_BLOCK_BYTES", block_bytes)
+    assert TreeEngine(ensemble).predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
