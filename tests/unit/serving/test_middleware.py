@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from local.lambda_local import LambdaContext
@@ -63,7 +63,12 @@ def call(app: ModuleType, shape: str, stage: str, path: str, method: str = "GET"
     return response
 
 
+# Each example imports the app afresh (a cold start under that base path): half the profile's count.
+COLD_STARTS = settings(max_examples=max(1, settings().max_examples // 2))
+
+
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
+@COLD_STARTS
 @given(base_path=base_paths, data=st.data())
 def test_the_api_answers_under_the_base_path(
     shape: str, base_path: str, data: st.DataObject, iris_model_dir: Path
@@ -82,6 +87,7 @@ def test_the_api_answers_under_the_base_path(
 
 
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
+@COLD_STARTS
 @given(base_path=base_paths, tail=st.text(KEY_CHARACTERS, min_size=1, max_size=6))
 def test_a_path_that_only_starts_like_the_base_path_is_not_under_it(
     shape: str, base_path: str, tail: str, iris_model_dir: Path
