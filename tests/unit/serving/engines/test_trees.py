@@ -310,7 +310,7 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
     ("changes", "message"),
     [
         ({"kind": "ranker"}, "kind 'ranker' is not one of"),
-        ({"n_features": 0}, "n_features 0 must be at least 1"),
+        ({"n_features": 0}, "n_features 0 must be from 1 to"),
         ({"input_dtype": "float16"}, "input_dtype 'float16' is not one of"),
         ({"input_check": "some"}, "input_check 'some' is not one of"),
         ({"comparison": ">"}, "comparison '>' is not one of"),
