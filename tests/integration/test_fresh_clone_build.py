@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from build import PROJECT_ROOT
-from build.inputs import input_files, is_fresh
+from build.inputs import input_files, is_fresh, spec_files
 from local.lambda_local import DEFAULT_PACKAGE
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
@@ -21,7 +21,7 @@ from serving.manifest import MANIFEST_FILE
 def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     # Only the inputs of the build's hash: the build must need nothing else.
-    for path in input_files(PROJECT_ROOT):
+    for path in [*input_files(PROJECT_ROOT), *spec_files(PROJECT_ROOT)]:
         (clone / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / path, clone / path)
     stubs = tmp_path / "bin"
