@@ -6,7 +6,8 @@ predictions, its probabilities when asked for, and the model's name, version and
 Lambda request id and the time go to the function's log as one line. A CloudWatch Logs
 subscription filter matching `FILTER_PATTERN` hands those lines, and only those, to Amazon Data
 Firehose, which writes them to the capture bucket (template.yaml, docs/drift.md). The request
-pays for a random draw and, when sampled, one json.dumps and one write (bench/capture.py).
+pays for a random draw and, when sampled, a record built as text from parts encoded at start
+and one write and flush (bench/capture.py measures it; docs/drift.md gives the figure).
 
 The draw uses the `random` module's global state, which serving/snapstart.py reseeds after a
 SnapStart restore, so environments restored from one snapshot do not sample in lockstep.
@@ -19,11 +20,13 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from numpy.typing import NDArray
 
+from serving.codecs import codec_for
 from serving.manifest import Manifest
 
 CAPTURE_KEY = "capture"
@@ -32,14 +35,29 @@ FILTER_PATTERN = f'{{ $.{CAPTURE_KEY} = "{CAPTURE_SCHEMA}" }}'
 """The subscription filter's pattern: template.yaml's CaptureSubscriptionFilter says the same."""
 MAX_RECORD_CHARS = 200_000
 """A record stays below CloudWatch Logs' 256 KB event size: a larger batch is split across records."""
-# One encoder for every record: json.dumps with options builds a new one per call.
+RECORD_KEYS_CHARS = 64
+"""A record's characters besides its header, its rows and its request id: the keys, brackets and first_row."""
 ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""What a record is, as json would write it; the record is built as text (`json_value`), since each
+call of a JSONEncoder builds its C encoder anew and costs microseconds even for one number."""
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
 
-def _nan_as_null(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
+def json_value(value: Any) -> str:
+    """`value` exactly as ENCODER writes it, NaN (a missing value) as null; fast for the types a
+    validated row, a label and a probability hold (json itself writes a float as its repr)."""
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return repr(value)
+        if math.isnan(value):
+            return "null"
+    elif kind is str:
+        return encode_basestring_ascii(value)
+    elif kind is int:
+        return repr(value)
+    return ENCODER.encode(value)  # anything else, and ±inf: refused as json refuses it
 
 
 class Capture:
@@ -49,9 +67,14 @@ class Capture:
         self.rate = percent / 100
         captured = {feature.name for feature in manifest.captured_features}
         self.positions = [index for index, feature in enumerate(manifest.features) if feature.name in captured]
-        self.names = [feature.name for feature in manifest.features if feature.name in captured]
         self.every_feature = len(self.positions) == len(manifest.features)
-        self.nullable = any(feature.allow_missing for feature in manifest.features)
+        kept = [feature for feature in manifest.features if feature.name in captured]
+        # Validated numbers that cannot be missing are finite floats, which json writes as their
+        # repr: `%r` formats them straight away, other values go through json_value.
+        self.plain_numbers = all(codec_for(feature).numeric and not feature.allow_missing for feature in kept)
+        slot = "%r" if self.plain_numbers else "%s"
+        # One row's object with a slot per value: its keys are encoded once, here.
+        self.row_format = "{" + ",".join(f"{encode_basestring_ascii(feature.name)}:{slot}" for feature in kept) + "}"
         header = {
             CAPTURE_KEY: CAPTURE_SCHEMA,
             "model": manifest.name,
@@ -59,7 +82,7 @@ class Capture:
             "engine": manifest.serving_engine.name,
         }
         # The same for every record: encoded once, the record's own fields follow it.
-        self.header = ENCODER.encode(header)[:-1] + ","
+        self.header = ENCODER.encode(header)[:-1] + ',"time_ms":'
         self.stream = stream
         self.request_id = ""
 
@@ -69,39 +92,49 @@ class Capture:
             self.write(rows, labels, probabilities)
 
     def write(self, rows: NDArray[Any], labels: list[Any], probabilities: NDArray[Any] | None) -> None:
+        """Write the rows' record(s): one line per MAX_RECORD_CHARS, rows in order, then flush."""
         values = (rows if self.every_feature else rows[:, self.positions]).tolist()
-        if self.nullable:
-            values = [[_nan_as_null(value) for value in row] for row in values]
-        instances = [dict(zip(self.names, row, strict=True)) for row in values]
-        proba = probabilities.tolist() if probabilities is not None else None
-        self._emit(instances, labels, proba, first_row=0, time_ms=int(time.time() * 1000))
-
-    def _emit(
-        self,
-        instances: list[dict[str, Any]],
-        labels: list[Any],
-        proba: list[list[float]] | None,
-        first_row: int,
-        time_ms: int,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "time_ms": time_ms,
-            "request_id": self.request_id,
-            "first_row": first_row,
-            "instances": instances,
-            "predictions": labels,
-        }
-        if proba is not None:
-            fields["probabilities"] = proba
-        line = self.header + ENCODER.encode(fields)[1:]
-        if len(line) > MAX_RECORD_CHARS and len(instances) > 1:
-            half = len(instances) // 2
-            self._emit(instances[:half], labels[:half], proba[:half] if proba else None, first_row, time_ms)
-            self._emit(instances[half:], labels[half:], proba[half:] if proba else None, first_row + half, time_ms)
-            return
+        row_format = self.row_format
+        if self.plain_numbers:
+            instances = [row_format % tuple(row) for row in values]
+        else:
+            instances = [row_format % tuple(map(json_value, row)) for row in values]
+        predictions = [json_value(label) for label in labels]
+        proba = None
+        if probabilities is not None:
+            proba = ["[" + ",".join(map(json_value, row)) + "]" for row in probabilities.tolist()]
+        start = (
+            f"{self.header}{int(time.time() * 1000)},"
+            f'"request_id":{encode_basestring_ascii(self.request_id)},"first_row":'
+        )
         stream = self.stream or sys.stdout
-        stream.write(line + "\n")
+        budget = MAX_RECORD_CHARS - len(start) - RECORD_KEYS_CHARS
+        for first, end in _record_bounds(instances, predictions, proba, budget):
+            line = (
+                f'{start}{first},"instances":[{",".join(instances[first:end])}],'
+                f'"predictions":[{",".join(predictions[first:end])}]'
+            )
+            if proba is not None:
+                line += f',"probabilities":[{",".join(proba[first:end])}]'
+            stream.write(line + "}\n")
         stream.flush()
+
+
+def _record_bounds(
+    instances: list[str], predictions: list[str], proba: list[str] | None, budget: int
+) -> Iterator[tuple[int, int]]:
+    """The [first, end) rows of each record: as many as fit in `budget` characters (one row at least)."""
+    if len(instances) == 1:  # the request path's usual case
+        yield 0, 1
+        return
+    first, size = 0, 0
+    for index, instance in enumerate(instances):
+        row_size = len(instance) + len(predictions[index]) + (len(proba[index]) if proba else 0) + 3
+        if index > first and size + row_size > budget:
+            yield first, index
+            first, size = index, 0
+        size += row_size
+    yield first, len(instances)
 
 
 active: Capture | None = None

@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from serving import capture
-from serving.capture import FILTER_PATTERN, MAX_RECORD_CHARS, Capture
+from serving.capture import ENCODER, FILTER_PATTERN, MAX_RECORD_CHARS, Capture
 from serving.manifest import Feature, Manifest
 from serving.snapstart import reseed_random
 from tests.cloudformation import source_template
@@ -189,3 +191,77 @@ def test_environments_restored_from_one_snapshot_sample_differently(training_dir
     random.seed(1)
     assert decisions() == without_reseed, "the same state draws the same requests"
     assert first_restore != second_restore
+
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+finite_numbers = st.floats(min_value=-FLOAT32_MAX, max_value=FLOAT32_MAX, allow_nan=False)
+probabilities = st.lists(st.floats(min_value=0, max_value=1), min_size=3, max_size=3)
+
+
+def as_json_writes_it(manifest: Manifest, line: str, rows: list[list[Any]], labels: list[Any], proba: Any) -> str:
+    """The record as the json module writes it, keys in the record's order: what the line must equal."""
+    names = [feature.name for feature in manifest.features]
+    record: dict[str, Any] = {
+        "capture": "v1",
+        "model": manifest.name,
+        "version": manifest.version,
+        "engine": manifest.serving_engine.name,
+        "time_ms": json.loads(line)["time_ms"],
+        "request_id": 'req-"1"\\é',
+        "first_row": 0,
+        "instances": [
+            {name: None if isinstance(value, float) and math.isnan(value) else value for name, value in zip(names, row, strict=True)}
+            for row in rows
+        ],
+        "predictions": labels,
+    }
+    if proba is not None:
+        record["probabilities"] = proba
+    return ENCODER.encode(record) + "\n"
+
+
+@given(
+    rows=st.lists(st.lists(finite_numbers, min_size=4, max_size=4), min_size=1, max_size=5),
+    proba=st.none() | st.lists(probabilities, min_size=5, max_size=5),
+    data=st.data(),
+)
+def test_a_record_of_numbers_is_exactly_what_json_writes(
+    training_dir: Path, rows: list[list[float]], proba: list[list[float]] | None, data: st.DataObject
+) -> None:
+    manifest = iris_manifest(training_dir)
+    labels = data.draw(st.lists(st.integers(0, 2), min_size=len(rows), max_size=len(rows)))
+    proba = proba[: len(rows)] if proba is not None else None
+    stream = io.StringIO()
+    capture = Capture(manifest, 100, stream)
+    capture.request_id = 'req-"1"\\é'
+    capture.write(np.array(rows), labels, None if proba is None else np.array(proba))
+    line = stream.getvalue()
+    assert line == as_json_writes_it(manifest, line, rows, labels, proba)
+    assert matches(FILTER_PATTERN, line.rstrip("\n"))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.text(max_size=12) | st.just(math.nan), finite_numbers | st.just(math.nan), finite_numbers),
+        min_size=1,
+        max_size=4,
+    ),
+    label=st.integers() | st.text(max_size=8) | finite_numbers | st.booleans(),
+)
+def test_a_record_of_categories_missing_values_and_any_label_is_exactly_what_json_writes(
+    training_dir: Path, rows: list[tuple[Any, ...]], label: Any
+) -> None:
+    iris = iris_manifest(training_dir)
+    features = [
+        Feature(name="island", type="category", categories=["Biscoe"], allow_missing=True),
+        iris.features[1].model_copy(update={"allow_missing": True}),
+        iris.features[2],
+    ]
+    manifest = iris.model_copy(update={"features": features, "profile": None})
+    stream = io.StringIO()
+    capture = Capture(manifest, 100, stream)
+    capture.request_id = 'req-"1"\\é'
+    capture.write(np.array(rows, dtype=object), [label] * len(rows), None)
+    line = stream.getvalue()
+    assert line == as_json_writes_it(manifest, line, [list(row) for row in rows], [label] * len(rows), None)
