@@ -193,10 +193,13 @@ def test_environments_restored_from_one_snapshot_sample_differently(training_dir
     assert first_restore != second_restore
 
 
-
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 finite_numbers = st.floats(min_value=-FLOAT32_MAX, max_value=FLOAT32_MAX, allow_nan=False)
 probabilities = st.lists(st.floats(min_value=0, max_value=1), min_size=3, max_size=3)
+
+
+def missing_as_null(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def as_json_writes_it(manifest: Manifest, line: str, rows: list[list[Any]], labels: list[Any], proba: Any) -> str:
@@ -210,10 +213,7 @@ def as_json_writes_it(manifest: Manifest, line: str, rows: list[list[Any]], labe
         "time_ms": json.loads(line)["time_ms"],
         "request_id": 'req-"1"\\é',
         "first_row": 0,
-        "instances": [
-            {name: None if isinstance(value, float) and math.isnan(value) else value for name, value in zip(names, row, strict=True)}
-            for row in rows
-        ],
+        "instances": [{name: missing_as_null(value) for name, value in zip(names, row, strict=True)} for row in rows],
         "predictions": labels,
     }
     if proba is not None:
