@@ -362,6 +362,9 @@ SECTION_DOCUMENTS = {
     "cost": Path("docs/operations.md"),
     "scoring": Path("docs/scoring.md"),  # bench/scoring.py's
     "scoring-estimate": Path("README.md"),  # bench/scoring.py's
+    "capture-cost": Path("docs/drift.md"),  # bench/capture.py's
+    "drift-run-cost": Path("docs/drift.md"),  # bench/capture.py's
+    "drift-measured": Path("docs/drift.md"),  # bench/capture.py's
 }
 
 
