@@ -6,7 +6,8 @@ report a user runs locally and the metric the alarm watches are the same numbers
 
 Drift is the population stability index (PSI) on the profile's own bins: deciles of each number
 feature (a value equal to an edge falls in the bin below it), each category of a category
-feature (plus one bin for categories the training rows never had), each class of a classifier's
+feature (plus one bin for categories the training rows never had; each feature's codec says
+which of the two profiles its column gets), each class of a classifier's
 predictions and deciles of a regressor's. PSI = sum((current - reference) * ln(current /
 reference)), with shares floored at `FLOOR` so that an empty bin counts as a large change, not an
 infinite one. It needs no raw reference rows, only the profile's shares, and reads the same at
@@ -28,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from serving.codecs import codec_for
 from serving.manifest import CategoryProfile, ClassProfile, Feature, Label, NumberProfile, Profile
 
 QUANTILES = tuple(step / 10 for step in range(1, 10))
@@ -163,11 +165,7 @@ def build_profile(
     for position, feature in enumerate(features):
         if feature.name in not_captured:
             continue
-        column = rows[:, position]
-        if feature.type == "category":
-            described[feature.name] = category_profile(column.tolist(), feature.categories or [])
-        else:
-            described[feature.name] = number_profile(np.asarray(column, dtype=np.float64))
+        described[feature.name] = codec_for(feature).profile(rows[:, position])
     outputs: ClassProfile | NumberProfile = (
         class_profile(predictions, classes) if classes else number_profile(as_numbers(predictions))
     )

@@ -4,7 +4,8 @@ A codec is bound to one feature of the model and owns everything its type decide
 value a /predict body may hold for it (as a pydantic type and as JSON Schema), how a CSV cell
 is read as that JSON value (one cell, and a whole column on the scoring fast path), the Open
 Inference Protocol datatypes its tensor may have and how that tensor's values are decoded, how
-a training CSV's cell is read, and which definitions of the feature are valid. Every other
+a training CSV's cell is read, which definitions of the feature are valid, and how its column
+of training rows is profiled for drift. Every other
 module asks the feature's codec (serving.codecs.codec_for) rather than testing its type.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from serving.manifest import Feature
+    from serving.manifest import CategoryProfile, Feature, NumberProfile
 
 # The text of a missing value in a CSV cell, as the API is sent JSON null.
 MISSING_CELL = ""
@@ -103,3 +104,9 @@ class FeatureCodec(ABC):
     def training_value(self, cell: str) -> Any:
         """A training CSV's non-missing cell as the value the estimator is fitted on; ValueError
         saying why when it is not one."""
+
+    # The training profile that drift is measured against (serving/profile.py).
+
+    @abstractmethod
+    def profile(self, column: NDArray[Any]) -> NumberProfile | CategoryProfile:
+        """The profile of the feature's column of profiled rows (missing values NaN or None)."""

@@ -19,7 +19,7 @@ from serving.codecs.base import MISSING_CELL, FeatureCodec
 from serving.errors import BadRequestError, describe_problems, quote
 
 if TYPE_CHECKING:
-    from serving.manifest import Feature
+    from serving.manifest import CategoryProfile, Feature
 
 BYTES = "BYTES"
 MAX_LISTED_CATEGORIES = 10
@@ -96,3 +96,9 @@ class CategoryCodec(FeatureCodec):
         if cell not in self.allowed:
             raise ValueError(f"is not one of the feature's categories {self.categories}")
         return cell
+
+    def profile(self, column: NDArray[Any]) -> CategoryProfile:
+        # Imported here: serving.profile imports the manifest's schema, which imports the codecs.
+        from serving.profile import category_profile
+
+        return category_profile(column.tolist(), self.categories)

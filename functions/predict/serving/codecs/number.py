@@ -23,7 +23,7 @@ from serving.codecs.base import MISSING_CELL, FeatureCodec
 from serving.errors import BadRequestError, quote
 
 if TYPE_CHECKING:
-    from serving.manifest import Feature
+    from serving.manifest import Feature, NumberProfile
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT_DATATYPES, FP32, INTEGER_DATATYPE = ["FP32", "FP64"], "FP32", "INT64"
@@ -146,3 +146,9 @@ class NumberCodec(FeatureCodec):
         if not math.isfinite(number):
             raise ValueError("is not a finite number")
         return number
+
+    def profile(self, column: NDArray[Any]) -> NumberProfile:
+        # Imported here: serving.profile imports the manifest's schema, which imports the codecs.
+        from serving.profile import number_profile
+
+        return number_profile(np.asarray(column, dtype=np.float64))

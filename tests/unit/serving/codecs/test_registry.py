@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import get_args
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -42,3 +44,14 @@ def test_the_manifest_refuses_a_feature_its_codec_refuses() -> None:
         Feature(name="n", categories=["a"])
     with pytest.raises(ValidationError, match=r"Input should be 'number' or 'category'"):
         Feature.model_validate({"name": "d", "type": "date"})
+
+
+@pytest.mark.parametrize("feature_type", sorted(CODECS))
+def test_a_features_codec_profiles_its_column_as_the_profile_of_its_type(feature_type: str) -> None:
+    feature = Feature(name="f", type=feature_type, categories=["a", "b"] if feature_type == "category" else None)
+    column = np.array(["a", "b", "a", None] if feature_type == "category" else [1.0, 2.0, 2.0, math.nan], dtype=object)
+
+    described = codec_for(feature).profile(column)
+
+    assert described.type == feature_type
+    assert described.missing_rate == 0.25
