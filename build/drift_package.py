@@ -1,8 +1,10 @@
 """Assemble the scheduled drift function's package (template.yaml's DriftFunction).
 
 It holds the function (functions/drift), the serving modules it shares with the prediction
-function (the manifest's schema, the capture record's keys, the profile and its drift scores),
-the manifest of the model the build serves (whose profile drift is measured against), and numpy
+function (the manifest's schema and the feature codecs it asks, the capture record's keys, the
+profile and its drift scores, the S3 model bundle's reader and its settings), the manifest of the
+model the build serves (whose profile drift is measured against, unless the stack serves a model
+from ModelBucket: then the function reads that bundle's manifest), and numpy
 and pydantic at the prediction function's pins: no scikit-learn, no FastAPI.
 """
 
@@ -25,7 +27,19 @@ log = logging.getLogger(__name__)
 
 DRIFT_FUNCTION_DIR = PROJECT_ROOT / "functions" / "drift"
 SOURCES = ("scheduled.py", "capture_objects.py")
-SHARED_SERVING_MODULES = ("__init__.py", "manifest.py", "capture.py", "profile.py")
+SHARED_SERVING_MODULES = (
+    "__init__.py",
+    "manifest.py",
+    "codecs/__init__.py",
+    "codecs/base.py",
+    "codecs/number.py",
+    "codecs/category.py",
+    "errors.py",
+    "config.py",
+    "bundle.py",
+    "capture.py",
+    "profile.py",
+)
 PACKAGES = frozenset(
     {"numpy", "pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection"}
 )
@@ -44,7 +58,7 @@ def build_drift_package(target: Path, architecture: str, spec_path: Path) -> Non
     trained = train_if_needed(model_cache_dir(spec), spec)
     if target.exists():
         shutil.rmtree(target)
-    (target / "serving").mkdir(parents=True)
+    (target / "serving" / "codecs").mkdir(parents=True)
     for name in SOURCES:
         shutil.copyfile(DRIFT_FUNCTION_DIR / name, target / name)
     for name in SHARED_SERVING_MODULES:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from capture_objects import collect, s3_objects
+from serving.bundle import bundle_manifest, download
+from serving.config import s3_model_source
 from serving.manifest import MANIFEST_FILE, Manifest
 from serving.profile import DriftResult, Thresholds, score_drift
 
@@ -41,12 +43,26 @@ def _setting(name: str) -> str:
     return value
 
 
-def load_manifest(directory: Path = PACKAGE_DIR) -> Manifest:
-    manifest = Manifest.model_validate_json((directory / MANIFEST_FILE).read_bytes())
+def _profiled(manifest: Manifest, where: str) -> Manifest:
     if manifest.profile is None:
-        raise DriftConfigurationError(f"the packaged {MANIFEST_FILE} has no profile: rebuild with `make build`")
+        raise DriftConfigurationError(f"{where} has no profile: rebuild the model with `make build`")
     manifest.check_profile()
     return manifest
+
+
+def load_manifest(directory: Path = PACKAGE_DIR) -> Manifest:
+    manifest = Manifest.model_validate_json((directory / MANIFEST_FILE).read_bytes())
+    return _profiled(manifest, f"the packaged {MANIFEST_FILE}")
+
+
+def served_manifest(client: Any) -> Manifest:
+    """The manifest of the model the prediction function serves, whose profile and version drift is
+    measured against: the pinned bundle's when the stack loads its model from ModelBucket (the same
+    MODEL_S3_* settings as the prediction function), else the one packaged with the built model."""
+    source = s3_model_source()
+    if source is None:
+        return load_manifest()
+    return _profiled(bundle_manifest(download(source, client), source), f"the manifest in {source.uri}")
 
 
 def _document(namespace: str, dimensions: dict[str, str], values: dict[str, float], unit: str) -> str:
@@ -133,4 +149,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # schedule passes it; else the invocation time.
     scheduled = event.get("scheduled_time") if isinstance(event, dict) else None
     end = datetime.fromisoformat(scheduled) if scheduled else datetime.now(UTC)
-    return run(boto3.client("s3"), load_manifest(), end)
+    client = boto3.client("s3")
+    return run(client, served_manifest(client), end)

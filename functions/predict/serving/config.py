@@ -98,7 +98,8 @@ class Settings:
     capture_percent: float = 0.0
 
 
-def _s3_source() -> S3ModelSource | None:
+def s3_model_source() -> S3ModelSource | None:
+    """The pinned model bundle the MODEL_S3_* settings name, or None when no bucket is set."""
     values = {variable: os.environ.get(variable, "") for _, variable, _ in S3_PIN}
     bucket_variable = S3_PIN[0][1]
     if not values[bucket_variable]:
@@ -142,7 +143,7 @@ def load_settings() -> Settings:
         role=os.environ.get("SERVICE_ROLE") or "predict",
         # Off unless the template turns it on: the X-Ray SDK then stays off the cold path.
         tracing=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
-        model_source=_s3_source(),
+        model_source=s3_model_source(),
         api_base_path=_api_base_path(),
         capture_percent=_capture_percent(),
     )

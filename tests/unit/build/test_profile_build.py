@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +124,28 @@ def test_the_drift_functions_package_has_its_code_the_manifest_and_the_pinned_nu
         "capture_objects.py",
         "scheduled.py",
         "serving/__init__.py",
+        "serving/bundle.py",
         "serving/capture.py",
+        "serving/codecs/__init__.py",
+        "serving/codecs/base.py",
+        "serving/codecs/category.py",
+        "serving/codecs/number.py",
+        "serving/config.py",
+        "serving/errors.py",
         "serving/manifest.py",
         "serving/profile.py",
     ]
+    # Its own modules are all it needs of the project: imported in a clean process from the
+    # package alone (numpy and pydantic from this environment, as the package installs them).
+    imported = subprocess.run(
+        [sys.executable, "-c", "import scheduled; scheduled.load_manifest()"],
+        cwd=target,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
     assert (target / "manifest.json").read_bytes() == (training_dir / "manifest.json").read_bytes()
     pins = (Path(__file__).resolve().parents[3] / "functions" / "predict" / "requirements.txt").read_text()
     assert installed

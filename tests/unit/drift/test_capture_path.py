@@ -18,8 +18,11 @@ from moto import mock_aws
 from sklearn.datasets import load_iris
 
 import scheduled
+from build.publish import publish
 from capture_objects import CaptureReadError, collect, hour_prefixes, local_objects, parse_object, s3_objects
 from serving.capture import FILTER_PATTERN, Capture
+from serving.config import S3_PIN
+from serving.errors import ModelLoadError
 from serving.manifest import Manifest
 from tests.cloudformation import source_template
 from tests.filter_pattern import matches
@@ -198,13 +201,70 @@ def test_the_scheduled_function_publishes_each_score_as_a_metric(
     assert (petal_length > 0.2) == (shift > 0)
 
 
-def test_the_scheduled_function_reads_nothing_but_the_capture_bucket() -> None:
+def test_the_scheduled_function_reads_nothing_but_the_capture_bucket_and_the_served_model_bundle() -> None:
     properties = source_template()["Resources"]["DriftFunction"]["Properties"]
-    [policy] = properties["Policies"]
+    [policy, model_bundle] = properties["Policies"]
     actions = sorted(statement["Action"] for statement in policy["Statement"])
     assert actions == ["s3:GetObject", "s3:ListBucket"]
     resources = [json.dumps(statement["Resource"]) for statement in policy["Statement"]]
     assert all("CaptureBucket" in resource for resource in resources)
+    condition, granted, otherwise = model_bundle["Fn::If"]
+    assert condition == "UseS3Model"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    [statement] = granted["Statement"]
+    assert statement["Action"] == "s3:GetObjectVersion"
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ModelBucket}/${ModelKey}"}
+
+
+def test_the_scheduled_function_has_the_prediction_functions_model_pin() -> None:
+    resources = source_template()["Resources"]
+    predict = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]
+    drift = resources["DriftFunction"]["Properties"]["Environment"]["Variables"]
+    pin = [variable for _, variable, _ in S3_PIN]
+    assert {name: drift[name] for name in pin} == {name: predict[name] for name in pin}
+
+
+@pytest.mark.usefixtures("drift_environment")
+def test_a_model_served_from_model_bucket_is_scored_against_its_own_profile(
+    aws: dict[str, Any],
+    manifest: Manifest,
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The packaged manifest is the built model's; the stack serves another version from S3."""
+    aws["s3"].create_bucket(Bucket="models")
+    aws["s3"].put_bucket_versioning(Bucket="models", VersioningConfiguration={"Status": "Enabled"})
+    pinned = publish(aws["s3"], "models", "iris/model.zip", tiny_model_dir)
+    for field, variable, _ in S3_PIN:
+        monkeypatch.setenv(variable, getattr(pinned, field))
+    served = Manifest.model_validate_json((tiny_model_dir / "manifest.json").read_bytes())
+    assert served.version != manifest.version
+    generator = np.random.default_rng(5)
+    deliver(aws["logs"], captured_lines(served, iris_rows(generator, 200)))
+    deliver(aws["logs"], captured_lines(manifest, iris_rows(generator, 30)))  # before the deployment
+    end = datetime.now(UTC) + timedelta(minutes=1)
+
+    summary = scheduled.handler({"scheduled_time": end.isoformat()}, None)
+
+    assert (summary["version"], summary["rows"]) == (served.version, 200)
+    assert summary["other_models"] == {f"{manifest.name}:{manifest.version}": 30}
+    [model] = [document for document in emf_documents(capsys.readouterr().out) if "Feature" not in document]
+    assert model["CapturedRows"] == 200
+
+
+@pytest.mark.usefixtures("drift_environment")
+def test_a_model_bundle_that_is_not_the_pinned_one_stops_the_run(
+    aws: dict[str, Any], tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws["s3"].create_bucket(Bucket="models")
+    aws["s3"].put_bucket_versioning(Bucket="models", VersioningConfiguration={"Status": "Enabled"})
+    pinned = publish(aws["s3"], "models", "iris/model.zip", tiny_model_dir)
+    for field, variable, _ in S3_PIN:
+        monkeypatch.setenv(variable, "0" * 64 if field == "sha256" else getattr(pinned, field))
+
+    with pytest.raises(ModelLoadError, match="MODEL_SHA256 expects 0000"):
+        scheduled.handler({}, None)
 
 
 def test_the_scheduled_functions_package_manifest_must_have_a_profile(tmp_path: Path, manifest: Manifest) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.cloudformation import deployed, transformed
+from tests.cloudformation import deployed
 
 CAPTURE_ON = {"CaptureSamplePercent": "5"}
 SCHEDULE_ON = {**CAPTURE_ON, "EnableDriftSchedule": "true"}
@@ -78,12 +78,32 @@ def test_an_email_adds_a_topic_the_alarm_notifies() -> None:
     assert created["DriftTopic"]["Properties"]["Subscription"][0]["Endpoint"] == "ml@example.com"
 
 
-def test_the_drift_role_may_read_the_capture_and_write_its_logs_only() -> None:
-    role = transformed(SCHEDULE_ON)["Resources"]["DriftFunctionRole"]["Properties"]
+def drift_role_statements(parameters: dict[str, str]) -> list[dict[str, Any]]:
+    role = resources(parameters)["DriftFunctionRole"]["Properties"]
     [managed] = role["ManagedPolicyArns"]
     assert managed.endswith(":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
-    statements = [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+    return [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_drift_role_may_read_the_capture_and_write_its_logs_only() -> None:
+    statements = drift_role_statements(SCHEDULE_ON)
     assert sorted(statement["Action"] for statement in statements) == ["s3:GetObject", "s3:ListBucket"]
+
+
+def test_with_a_model_from_model_bucket_the_drift_role_may_also_read_that_pinned_bundle() -> None:
+    pinned = {"ModelBucket": "models", "ModelKey": "iris/model.zip", "ModelVersionId": "v1", "ModelSha256": "a" * 64}
+    statements = drift_role_statements({**SCHEDULE_ON, **pinned})
+    assert sorted(statement["Action"] for statement in statements) == [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+    ]
+    [bundle] = [statement for statement in statements if statement["Action"] == "s3:GetObjectVersion"]
+    # The prediction function's own grant: exactly the pinned object (Fn::Sub of the two parameters).
+    predict_role = resources({**SCHEDULE_ON, **pinned})["PredictFunctionRole"]["Properties"]
+    assert bundle in [
+        statement for policy in predict_role["Policies"] for statement in policy["PolicyDocument"]["Statement"]
+    ]
 
 
 def test_the_transformed_template_with_everything_on_passes_cfn_lint(tmp_path: Path) -> None:
