@@ -265,3 +265,42 @@ def test_a_record_of_categories_missing_values_and_any_label_is_exactly_what_jso
     capture.write(np.array(rows, dtype=object), [label] * len(rows), None)
     line = stream.getvalue()
     assert line == as_json_writes_it(manifest, line, [list(row) for row in rows], [label] * len(rows), None)
+
+
+def hive_reads(column_type: str, value: Any) -> bool:
+    """Whether the JSON SerDe reads `value` as a Hive `column_type` (what Athena sees), null included."""
+    if value is None:
+        return True
+    if column_type.startswith("array<"):
+        inner = column_type[len("array<") : -1]
+        return isinstance(value, list) and all(hive_reads(inner, item) for item in value)
+    if column_type.startswith("map<string,"):
+        inner = column_type[len("map<string,") : -1]
+        return isinstance(value, dict) and all(hive_reads(inner, item) for item in value.values())
+    if column_type == "string":  # a JSON string, or any other primitive as its text
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
+    limits = {"int": 2**31, "bigint": 2**63}
+    if column_type in limits:
+        return type(value) is int and -limits[column_type] <= value < limits[column_type]
+    if column_type == "double":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    raise AssertionError(f"no rule for the Hive type {column_type}")
+
+
+def test_a_record_has_the_glue_tables_columns_each_of_its_type(training_dir: Path) -> None:
+    """What Athena queries: every column the table declares, nothing it does not, of its type."""
+    table = source_template()["Resources"]["CaptureTable"]["Properties"]["TableInput"]
+    columns = {column["Name"]: column["Type"] for column in table["StorageDescriptor"]["Columns"]}
+    manifest = iris_manifest(training_dir)
+    nullable = [feature.model_copy(update={"allow_missing": True}) for feature in manifest.features]
+    stream = io.StringIO()
+    capture = Capture(manifest.model_copy(update={"features": nullable}), 100, stream)
+    capture.request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    capture.write(np.array([IRIS_ROW, [math.nan, *IRIS_ROW[1:]]]), [1, 2], np.array([[0.1, 0.8, 0.1], [0, 0, 1.0]]))
+    [record] = written(stream)
+
+    assert set(record) == set(columns)
+    assert all(column == column.lower() for column in record), "Hive folds column names to lower case"
+    mistyped = {name: record[name] for name, kind in columns.items() if not hive_reads(kind, record[name])}
+    assert not mistyped
+    assert not {partition["Name"] for partition in table["PartitionKeys"]} & set(record)
