@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-trees bench-scoring clean
+.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-trees bench-scoring bench-capture clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ bench-trees: setup ## tree models (forest, GradientBoosting, HistGradientBoostin
 
 bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md
 	python -m bench.scoring
+
+bench-capture: setup ## capture's cost per request (off, 10 %, 100 %), make drift on 1,000,000 captured records, and what both cost; writes the figures in docs/drift.md
+	python -m bench.capture
 
 clean: ## remove the build output, the caches, mutmut's copy, the virtualenv and node_modules
 	rm -rf .aws-sam .model-cache drift-report .lambda-runtime-provided bench/.build mutants $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -262,7 +262,8 @@ def measured_section(
     target = report.Target(20.0)
     return "\n".join(
         [
-            f"`python -m bench.capture` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores shared with other "
+            f"`make bench-capture` (`python -m bench.capture`) on {time.strftime('%Y-%m-%d')} "
+            f"({os.cpu_count()} cores shared with other "
             f"jobs; load average 1/5/15 min {loads[0]} before, {loads[1]} after). Each figure is the best of "
             f"{ROUNDS} rounds of {CALLS:,} calls, as wall-clock and as this process's CPU time:",
             "",
