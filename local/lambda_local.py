@@ -5,14 +5,14 @@
 
 The built package runs as on Lambda: in a child process of the template's Python, isolated (`-I -S
 -B`: only the package and the standard library importable, no bytecode written), one invocation at
-a time. Memory size and timeout come from template.yaml, read in the parent (the SAM translator's
-YAML loader knows CloudFormation's tags) and handed to the child; a timeout or a crash ends the
-child and the next invocation starts a new one, a cold start, as Lambda replaces the environment.
-start-api is the standard library's ThreadingHTTPServer turning requests into HTTP API events.
+a time, with the memory size and timeout of template.yaml (read here, in the parent, with the SAM
+translator's YAML loader, which knows CloudFormation's tags). A timeout or a crash ends the child:
+the next invocation is a cold start in a new one, as on Lambda. start-api is the standard
+library's ThreadingHTTPServer turning requests into HTTP API events.
 
-The child runs this file too (`runtime`), and bench/probe.py, build/trace_cold_path.py and
-local/score.py import it by path in their isolated processes: its top-level imports stay light
-(they count in the cold starts measured), and what only the parent needs is imported where used.
+The child runs this file too, and bench/probe.py, build/trace_cold_path.py and local/score.py
+import it in isolated processes: its top-level imports are light ones the function imports anyway
+(they count in the cold starts measured); what only the parent needs is imported where used.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ import io
 import json
 import logging
 import os
-import select
 import sys
 import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -47,7 +45,7 @@ TEMPLATE = PROJECT_ROOT / "template.yaml"
 FUNCTION_NAME = "PredictFunction"
 # Where sam build puts the function's package: the one definition, for make, the build and the tests.
 DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / FUNCTION_NAME
-# A Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
+# Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
 # directory on the path), no site-packages, no bytecode written (/var/task is read-only).
 ISOLATED_PYTHON_FLAGS = ("-I", "-S", "-B")
 HANDLER = "app.handler"
@@ -63,8 +61,7 @@ MAX_MESSAGE_CHARS = 200
 # botocore): needed only to run with tracing on or with a model from S3.
 RUNTIME_PATH_VARIABLE = "LAMBDA_LOCAL_RUNTIME_PATH"
 
-# The runner's own log (failures, requests served), on stderr beside the function's.
-log = logging.getLogger("lambda_local")
+log = logging.getLogger("lambda_local")  # the runner's own log, on stderr beside the function's
 
 
 class LocalRunnerError(Exception):
@@ -79,10 +76,7 @@ class FunctionFailed(Exception):
         self.document = document
 
 
-@dataclass(frozen=True)
-class FunctionSettings:
-    """The function's settings in template.yaml that the runner emulates."""
-
+class FunctionSettings(NamedTuple):
     runtime: str
     memory_mb: int
     timeout_s: int
@@ -90,40 +84,33 @@ class FunctionSettings:
 
 @functools.cache
 def function_settings() -> FunctionSettings:
-    """The function's runtime, memory and timeout: its own property, else the Globals one, else
-    Lambda's default (there is none for the runtime)."""
+    """The function's runtime, memory and timeout in template.yaml: its own property, else the
+    Globals one, else Lambda's default (there is none for the runtime)."""
     import yaml  # the parent's only: the isolated child has no site-packages
     from samtranslator.yaml_helper import yaml_parse
 
     try:
         template = yaml_parse(TEMPLATE.read_text())
-    except OSError as error:
-        raise LocalRunnerError(f"cannot read {TEMPLATE}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise LocalRunnerError(f"{TEMPLATE} is not valid YAML: {error}") from error
+    except (OSError, yaml.YAMLError) as error:
+        raise LocalRunnerError(f"cannot read {TEMPLATE}: {error}") from error
     own = ((template.get("Resources") or {}).get(FUNCTION_NAME) or {}).get("Properties") or {}
     merged = {**((template.get("Globals") or {}).get("Function") or {}), **own}
     if not isinstance(merged.get("Runtime"), str):
         raise LocalRunnerError(f"template.yaml: no Runtime for {FUNCTION_NAME} (in its Properties or Globals.Function)")
-
-    def whole_number(name: str, default: int) -> int:
-        value = merged.get(name, default)
+    numbers = {"MemorySize": LAMBDA_DEFAULT_MEMORY_MB, "Timeout": LAMBDA_DEFAULT_TIMEOUT_S}
+    for name, default in numbers.items():
+        numbers[name] = value = merged.get(name, default)
         if type(value) is not int or value < 1:
             shown = json.dumps(value)[:MAX_MESSAGE_CHARS]
             raise LocalRunnerError(f"template.yaml: {FUNCTION_NAME} {name} is {shown}; expected a whole number")
-        return value
-
-    memory_mb = whole_number("MemorySize", LAMBDA_DEFAULT_MEMORY_MB)
-    return FunctionSettings(merged["Runtime"], memory_mb, whole_number("Timeout", LAMBDA_DEFAULT_TIMEOUT_S))
+    return FunctionSettings(merged["Runtime"], numbers["MemorySize"], numbers["Timeout"])
 
 
-def check_interpreter(runtime: str, major: int, minor: int, executable: str) -> None:
+def check_interpreter(runtime: str) -> None:
     """Refuse to run the package under another Python than the runtime it was built for."""
-    if f"python{major}.{minor}" != runtime:
-        raise LocalRunnerError(
-            f"the package is built for {runtime} (Runtime in template.yaml) but this is python{major}.{minor} "
-            f"({executable}): run it with {runtime}"
-        )
+    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if running != runtime:
+        raise LocalRunnerError(f"the package is built for {runtime} (template.yaml) but this is {sys.executable}")
 
 
 def check_package(package: Path) -> None:
@@ -132,24 +119,17 @@ def check_package(package: Path) -> None:
 
 
 # The child's side: what Lambda's Python runtime does inside the execution environment.
-@dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
 
-    function_name: str = FUNCTION_NAME
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = field(
-        default_factory=lambda: int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", LAMBDA_DEFAULT_MEMORY_MB))
-    )
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
-    log_stream_name: str = "local"
-    timeout_s: float = LAMBDA_DEFAULT_TIMEOUT_S
-    deadline: float = field(init=False)
+    function_name, function_version, log_stream_name = FUNCTION_NAME, "$LATEST", "local"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}"
+    log_group_name = f"/aws/lambda/{FUNCTION_NAME}"
 
-    def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.timeout_s
+    def __init__(self, timeout_s: float = LAMBDA_DEFAULT_TIMEOUT_S) -> None:
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", LAMBDA_DEFAULT_MEMORY_MB))
+        self.aws_request_id = str(uuid.uuid4())
+        self.deadline = time.monotonic() + timeout_s
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
@@ -159,15 +139,9 @@ def load_handler(package: Path) -> Handler:
     """Import the handler from `package` with the environment variables Lambda sets (the memory
     size as the runner handed it), the package first on the import path."""
     check_package(package)
-    environment = {
-        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LAMBDA_DEFAULT_MEMORY_MB),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "LAMBDA_TASK_ROOT": str(package),
-    }
-    for name, value in environment.items():
+    lambda_variables = {"AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}
+    lambda_variables |= {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "LAMBDA_TASK_ROOT": str(package)}
+    for name, value in {**lambda_variables, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LAMBDA_DEFAULT_MEMORY_MB)}.items():
         os.environ.setdefault(name, value)
     sys.path.insert(0, str(package))
     if os.environ.get(RUNTIME_PATH_VARIABLE):  # what Lambda's /var/runtime adds after /var/task
@@ -177,44 +151,34 @@ def load_handler(package: Path) -> Handler:
     return handler
 
 
-def error_document(error: BaseException, kind: str, message: str | None = None) -> dict[str, Any]:
-    """Lambda's answer to a failed invocation."""
-    trace = traceback.format_tb(error.__traceback__)
-    return {"errorMessage": message or str(error), "errorType": kind, "stackTrace": trace}
-
-
 def runtime(package: Path, timeout_s: float) -> None:
     """The child: import the handler (the cold start), then answer each JSON event line on stdin
-    with one line on the runner's pipe, the original stdout: `{"response": ...}` or `{"error": ...}`
-    (`"fatal": true` when the handler could not even be imported). The function's own prints join
-    its log on stderr, as on Lambda."""
-    answers = os.fdopen(os.dup(1), "w")
+    with one line on the runner's pipe, the original stdout: `{"response": ...}` or `{"error":
+    <Lambda's error document>}`, `"fatal": true` if the handler could not be imported. The
+    function's prints join its log on stderr, as on Lambda."""
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     assert isinstance(sys.stdout, io.TextIOWrapper)
     sys.stdout.reconfigure(line_buffering=True)  # each line as printed, as Lambda's log shows it
 
-    def answer(reply: dict[str, Any]) -> None:
-        answers.write(json.dumps(reply) + "\n")
-        answers.flush()
+    def failure(error: Exception, kind: str) -> dict[str, Any]:
+        trace = traceback.format_tb(error.__traceback__)
+        return {"errorMessage": str(error), "errorType": kind, "stackTrace": trace}
 
     try:
         handler = load_handler(package)
     except Exception as error:
         log.exception("init failed: %s could not be imported", HANDLER)
         kind = "Runtime.ImportModuleError" if isinstance(error, ImportError) else type(error).__name__
-        answer({"error": error_document(error, kind), "fatal": True})
+        answers.write(json.dumps({"error": failure(error, kind), "fatal": True}) + "\n")
         return
     for line in sys.stdin:
         try:
-            response = handler(json.loads(line), LambdaContext(timeout_s=timeout_s))
+            reply = {"response": handler(json.loads(line), LambdaContext(timeout_s))}
         except Exception as error:
             log.exception("the function raised")
-            answer({"error": error_document(error, type(error).__name__)})
-            continue
-        try:
-            answer({"response": response})
-        except (TypeError, ValueError) as error:  # Lambda answers with JSON only
-            answer({"error": error_document(error, "Runtime.MarshalError", f"Unable to marshal response: {error}")})
+            reply = {"error": failure(error, type(error).__name__)}
+        answers.write(json.dumps(reply) + "\n")
 
 
 # The parent's side: the execution environment seen from outside.
@@ -230,14 +194,15 @@ class IsolatedFunction:
     def invoke(self, event: Event) -> Any:
         """The handler's response to `event`; FunctionFailed with Lambda's error document if it
         raised, ran past its timeout (plus Lambda's init limit on a cold start) or exited."""
+        import select
         import subprocess
 
         with self.lock:
             cold = self.child is None
             if self.child is None:
-                command = [sys.executable, *ISOLATED_PYTHON_FLAGS, __file__, RUNTIME_COMMAND]
+                arguments = [RUNTIME_COMMAND, str(self.package), str(self.settings.timeout_s)]
                 self.child = subprocess.Popen(
-                    [*command, str(self.package), str(self.settings.timeout_s)],
+                    [sys.executable, *ISOLATED_PYTHON_FLAGS, __file__, *arguments],
                     env={**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.settings.memory_mb)},
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -273,23 +238,18 @@ class IsolatedFunction:
             self.child = None
 
 
-def read_event(path: Path) -> Event:
-    try:
-        event: Event = json.loads(path.read_bytes())
-    except OSError as error:
-        raise LocalRunnerError(f"cannot read event {path}: {error.strerror}") from error
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-        raise LocalRunnerError(f"event {path} is not valid JSON: {error}") from error
-    return event
-
-
 def invoke(function: IsolatedFunction, event_paths: Sequence[Path]) -> int:
-    """Invoke one execution environment with each event in turn (a cold start, then warm ones).
-
-    The response goes to stdout (a JSON array of them for several events); an event that failed
-    gets Lambda's error document and the next event is invoked. Returns the number of failures.
-    """
-    events = [read_event(path) for path in event_paths]
+    """Invoke one execution environment with each event in turn (a cold start, then warm ones) and
+    print the responses (a JSON array for several events), Lambda's error document for a failed
+    one, whose next event is still invoked. Returns the number of failures."""
+    events = []
+    for path in event_paths:
+        try:
+            events.append(json.loads(path.read_bytes()))
+        except OSError as error:
+            raise LocalRunnerError(f"cannot read event {path}: {error.strerror}") from error
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+            raise LocalRunnerError(f"event {path} is not valid JSON: {error}") from error
     responses: list[Any] = []
     for path, event in zip(event_paths, events, strict=True):
         try:
@@ -308,22 +268,19 @@ def http_api_event(method: str, target: str, headers: Sequence[tuple[str, str]],
     joined: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in headers:
-        lowered = name.lower()
-        if lowered == "cookie":
+        if name.lower() == "cookie":
             cookies += [part.strip() for part in value.split(";") if part.strip()]
         else:
-            joined[lowered] = f"{joined[lowered]},{value}" if lowered in joined else value
+            joined[name.lower()] = f"{joined[name.lower()]},{value}" if name.lower() in joined else value
     now = time.time()
     http = {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": client_ip}
-    context = {
-        "accountId": "123456789012",
-        "apiId": "local",
+    context: dict[str, Any] = {"accountId": "123456789012", "apiId": "local", "domainPrefix": "local"}
+    context |= {
         "domainName": joined.get("host", "127.0.0.1"),
-        "domainPrefix": "local",
+        "stage": "$default",
         "http": {**http, "userAgent": joined.get("user-agent", "")},
         "requestId": str(uuid.uuid4()),
         "routeKey": "$default",
-        "stage": "$default",
         "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
         "timeEpoch": int(now * 1000),
     }
@@ -338,29 +295,30 @@ def http_api_event(method: str, target: str, headers: Sequence[tuple[str, str]],
 
 def start_api(function: IsolatedFunction, host: str, port: int) -> None:
     """Serve HTTP: each request, any method, becomes an HTTP API event for the function. The
-    runner answers only what API Gateway would answer itself: a body it cannot read or over the
-    payload limits, and a failed invocation (500, API Gateway's own body)."""
+    runner answers only what API Gateway answers itself, as JSON: a body it cannot read or over
+    the payload limits, and a failed invocation (500, API Gateway's own body)."""
     from http import HTTPStatus
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    json_type = [("content-type", "application/json")]
 
     class ApiGateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = 60  # an idle keep-alive connection holds its thread no longer
         disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait
 
-        def __getattr__(self, name: str) -> Callable[[], None]:
-            if name.startswith("do_"):  # the standard library dispatches to do_<METHOD>
-                return self.forward
-            raise AttributeError(name)
-
         def forward(self) -> None:
-            body = self.read_body()
-            if body is None:
-                return
+            length = self.headers.get("content-length", "0").strip()
+            if "transfer-encoding" in self.headers:
+                return self.send_error(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
+            if not (length.isascii() and length.isdigit()):
+                return self.send_error(HTTPStatus.BAD_REQUEST, f"Content-Length {json.dumps(length)} is not a number")
+            if len(length) > 9 or int(length) > API_GATEWAY_PAYLOAD_LIMIT_BYTES:
+                return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request body is over 10 MB")
+            body = self.rfile.read(int(length))  # read even when over Lambda's limit: the client reads the answer
             if len(body) > LAMBDA_PAYLOAD_LIMIT_BYTES:
                 limit = f"Lambda's {LAMBDA_PAYLOAD_LIMIT_BYTES:,}-byte payload limit"
-                self.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, JSON, error(f"the body is over {limit}: split it"))
-                return
+                return self.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, json_type, f"the body is over {limit}: split it")
             event = http_api_event(self.command, self.path, self.headers.items(), body, self.client_address[0])
             try:
                 response = function.invoke(event)
@@ -371,27 +329,15 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
                 status = HTTPStatus(int(response.get("statusCode", 200)))
             except (FunctionFailed, AttributeError, TypeError, ValueError) as failure:
                 log.error("%s %s: the function failed: %s", self.command, self.path, failure)
-                self.reply(HTTPStatus.INTERNAL_SERVER_ERROR, JSON, b'{"message":"Internal Server Error"}')
-                return
-            self.reply(status, headers, payload)
+                return self.reply(HTTPStatus.INTERNAL_SERVER_ERROR, json_type, b'{"message":"Internal Server Error"}')
+            return self.reply(status, headers, payload)
 
-        def read_body(self) -> bytes | None:
-            """The request's body, or None once the request was refused (up to API Gateway's limit,
-            an oversized body is read, so that the client reads the answer rather than a reset)."""
-            length = self.headers.get("content-length", "0").strip()
-            if "transfer-encoding" in self.headers:
-                self.send_error(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
-            elif not (length.isascii() and length.isdigit()):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Content-Length {json.dumps(length)} is not a number")
-            elif len(length) > 9 or int(length) > API_GATEWAY_PAYLOAD_LIMIT_BYTES:
-                self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request body is over 10 MB")
-            elif len(body := self.rfile.read(int(length))) < int(length):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"the body ended after {len(body)} of {int(length)} bytes")
-            else:
-                return body
-            return None
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = forward  # API Gateway's ANY
 
-        def reply(self, status: int, headers: list[tuple[str, Any]], payload: bytes) -> None:
+        def reply(self, status: int, headers: list[tuple[str, Any]], payload: bytes | str) -> None:
+            """The answer; a str payload is one of the runner's own refusals, sent as `{"error": ...}`."""
+            if isinstance(payload, str):
+                payload = json.dumps({"error": payload[:MAX_MESSAGE_CHARS]}).encode()
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "transfer-encoding"):
@@ -402,13 +348,8 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
                 self.wfile.write(payload)
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-            # Every refusal as JSON, then the connection closes: the rest of it cannot be trusted.
-            self.reply(code, [*JSON, ("connection", "close")], error(message or HTTPStatus(code).phrase))
-
-    JSON = [("content-type", "application/json")]
-
-    def error(message: str) -> bytes:
-        return json.dumps({"error": message[:MAX_MESSAGE_CHARS]}).encode()
+            # The standard library's refusals too; then the connection closes: its rest cannot be trusted.
+            self.reply(code, [*json_type, ("connection", "close")], message or HTTPStatus(code).phrase)
 
     try:
         server = ThreadingHTTPServer((host, port), ApiGateway)
@@ -416,8 +357,7 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
         reason = failure.strerror or str(failure)
         raise LocalRunnerError(f"cannot listen on {host}:{port}: {reason} (--port 0 picks a free port)") from failure
     server.daemon_threads = True
-    bound_host, bound_port = server.server_address[:2]
-    log.info("serving %s on http://%s:%d (Ctrl+C to stop)", function.package, bound_host, bound_port)
+    log.info("serving %s on http://%s:%d (Ctrl+C to stop)", function.package, *server.server_address[:2])
     with server:
         server.serve_forever()
 
@@ -429,15 +369,12 @@ def main() -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
     if sys.argv[1:2] == [RUNTIME_COMMAND]:
-        runtime(Path(sys.argv[2]), float(sys.argv[3]))
-        return
+        return runtime(Path(sys.argv[2]), float(sys.argv[3]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="built package directory")
     commands = parser.add_subparsers(dest="command", required=True)
     invoke_parser = commands.add_parser("invoke", help="invoke the handler with event files, like sam local invoke")
-    invoke_parser.add_argument(
-        "events", type=Path, nargs="+", help="event JSON files, e.g. events/http-api-predict.json"
-    )
+    invoke_parser.add_argument("events", type=Path, nargs="+", help="event files, e.g. events/http-api-predict.json")
     api_parser = commands.add_parser("start-api", help="serve the handler over HTTP, like sam local start-api")
     api_parser.add_argument("--host", default="127.0.0.1")
     api_parser.add_argument("--port", type=int, default=3000)
@@ -445,15 +382,13 @@ def main() -> None:
     function = None
     try:
         settings = function_settings()
-        check_interpreter(settings.runtime, sys.version_info.major, sys.version_info.minor, sys.executable)
+        check_interpreter(settings.runtime)
         check_package(args.package)
         function = IsolatedFunction(args.package.resolve(), settings)
-        if args.command == "invoke":
-            failures = invoke(function, args.events)
-            if failures:
-                raise LocalRunnerError(f"{failures} of {len(args.events)} invocations failed (see above)")
-        else:
+        if args.command == "start-api":
             start_api(function, args.host, args.port)
+        elif failures := invoke(function, args.events):
+            raise LocalRunnerError(f"{failures} of {len(args.events)} invocations failed (see above)")
     except LocalRunnerError as failure:
         raise SystemExit(f"lambda_local.py: {failure}") from None
     except KeyboardInterrupt:

@@ -18,6 +18,9 @@ from serving.scoring import DEFAULT_ID_COLUMN, ROW, Scorer
 
 # The batch function's service name ends in its role (SERVICE_ROLE=batch-scoring in template.yaml).
 model = start().model
+# A CSV file may begin with a UTF-8 byte-order mark, which the Map's reader keeps in the header's
+# first name ("\ufeffid"): batch_job's start and finish read the file without it, and so do the rows.
+BYTE_ORDER_MARK = "\ufeff"
 
 _scorers: dict[tuple[str | None, bool], Scorer] = {}
 
@@ -35,7 +38,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     items = event["Items"]
     id_column = options.get("id_column", DEFAULT_ID_COLUMN)
     scorer = _scorer(None if id_column is None else str(id_column), bool(options.get("probabilities", False)))
-    scored = scorer.score([item["row"] for item in items], first_row=0, text=bool(options.get("text", False)))
+    rows = [item["row"] for item in items]
+    if rows and all(isinstance(row, dict) for row in rows) and str(next(iter(rows[0]), "")).startswith(BYTE_ORDER_MARK):
+        rows = [{str(key).removeprefix(BYTE_ORDER_MARK): value for key, value in row.items()} for row in rows]
+    scored = scorer.score(rows, first_row=0, text=bool(options.get("text", False)))
     numbers = [int(item["index"]) + 1 for item in items]
     for result in scored.predictions + scored.errors:
         if ROW in result:

@@ -42,3 +42,18 @@ def test_a_batch_is_scored_with_rows_numbered_as_in_the_file(
     assert [{name: item[name] for name in api["probabilities"][0]} for item in result["predictions"]] == api[
         "probabilities"
     ]
+
+
+@pytest.mark.parametrize("first_column", ["id", "sepal_length"])
+def test_a_byte_order_mark_the_maps_reader_kept_in_the_first_header_name_is_no_part_of_it(
+    batch_module: ModuleType, first_column: str
+) -> None:
+    names = ["id", *NAMES] if first_column == "id" else [*NAMES, "id"]
+    rows = [{name: str(index) if name == "id" else "5.1" for name in names} for index in range(3)]
+    marked = [{f"\ufeff{name}" if name == first_column else name: value for name, value in row.items()} for row in rows]
+
+    scored = batch_module.handler(batch(marked, 0, text=True, id_column="id"), LambdaContext())
+
+    assert scored == batch_module.handler(batch(rows, 0, text=True, id_column="id"), LambdaContext())
+    assert [item["id"] for item in scored["predictions"]] == ["0", "1", "2"]
+    assert scored["errors"] == []
