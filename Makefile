@@ -100,7 +100,7 @@ node_modules/.package-lock.json: package-lock.json
 bench: setup ## compiled vs scikit-learn engine per model, and the naive baseline; writes bench/RESULTS.md and the tables in docs/benchmark.md and docs/operations.md
 	python -m bench.run
 
-bench-trees: setup ## tree models (forest, GradientBoosting, HistGradientBoosting) at a small and a production size, compiled vs the library (TREES_ARGS="--production-trees 100" for a quicker run); writes the trees table in docs/benchmark.md
+bench-trees: setup ## tree models (forest, GradientBoosting, HistGradientBoosting, XGBoost, LightGBM) at a small and a production size, compiled vs the library (TREES_ARGS=--quick for a smoke run); writes the trees table in docs/benchmark.md
 	python -m bench.trees $(TREES_ARGS)
 
 bench-scoring: build ## make score against scikit-learn's predict loop (100,000 and 1,000,000 rows); writes the tables in docs/scoring.md and README.md

@@ -16,23 +16,26 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT
-from build.package import EVENTS_DIR
+from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
+from build.package import EVENTS_DIR, HOST_ARCHITECTURE, copy_function_code, install_dependencies, lambda_requirements
+from build.slim import slim
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
 from local.lambda_local import FUNCTION_NAME
 from serving.config import PACKAGE_MODEL_DIR
-from serving.manifest import MANIFEST_FILE, SCIKIT_LEARN
+from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 BUILD_DIR = BENCH_DIR / ".build"
 MODELS_DIR = DEFAULT_SPEC.parent
 BASELINE_DIR = BENCH_DIR / "baseline"
 BASELINE_PACKAGE = BUILD_DIR / "baseline" / "BaselineFunction"
+DEPENDENCIES_DIR = BUILD_DIR / "dependencies"
 STAMP_FILE = "inputs.sha256"
 FAILURE_FILE = "build-failed.txt"
 # build.package's option naming the engine to bake (it becomes --engine when the compiled
@@ -165,3 +168,31 @@ def build_baseline(model_file: Path, rebuild: bool = False) -> Path:
 def estimator_file(scikit_learn_build: Build) -> Path:
     """The pickled estimator a scikit-learn-engine package serves."""
     return scikit_learn_build.package / PACKAGE_MODEL_DIR / MODEL_FILE
+
+
+def code_and_dependencies_bytes(engine: str, libraries: tuple[str, ...] = (), rebuild: bool = False) -> int:
+    """Unzipped bytes of a package before its model: the function's code and the dependencies the
+    build installs for `engine` (COMPILED or SCIKIT_LEARN, the latter with the model's
+    `libraries`, xgboost-cpu or lightgbm) and slims, as build.package does. Each set is installed
+    once into bench/.build/dependencies and reused while the pins are unchanged. Not pruned to
+    what the cold path imports nor given bytecode: both need a built model and change a few MB."""
+    if engine not in (COMPILED, SCIKIT_LEARN):
+        raise ValueError(f"engine {engine!r}: expected {COMPILED!r} or {SCIKIT_LEARN!r}")
+    package = DEPENDENCIES_DIR / "-".join((engine, *libraries)) / "package"
+    measured = package.parent / "unzipped-bytes"
+    requirements = FUNCTION_DIR / "requirements.txt"
+
+    def build() -> None:
+        if package.exists():
+            shutil.rmtree(package)
+        package.mkdir(parents=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            pins = lambda_requirements(requirements, Path(scratch), engine, False, list(libraries))
+            install_dependencies(pins, package, HOST_ARCHITECTURE)
+        slim(package)
+        copy_function_code(FUNCTION_DIR, package)
+        measured.write_text(str(sizes.measure(package).unzipped_bytes))
+
+    key = inputs_key(FUNCTION_DIR, PROJECT_ROOT / "build" / "package.py", PROJECT_ROOT / "build" / "slim.py")
+    build_if_changed(package, key, build, rebuild)
+    return int(measured.read_text())

@@ -13,7 +13,7 @@ MB = 1_000_000
 UNZIPPED_LIMIT_BYTES = 262_144_000
 ZIPPED_DIRECT_UPLOAD_LIMIT_BYTES = 52_428_800
 LARGEST_SHOWN = 10
-MODEL_FROM_S3 = 'make publish BUCKET=<versioned bucket>, docs/api.md "A model from S3"'
+MODEL_FROM_S3 = 'the ModelBucket parameter, docs/api.md "A model from S3"'
 
 
 class PackageTooLargeError(Exception):

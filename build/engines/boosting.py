@@ -67,9 +67,12 @@ def _link(estimator: Any) -> str:
     return link
 
 
-def _settings(estimator: Any, n_outputs: int) -> dict[str, Any]:
-    """The settings both families share: kind, classes, link, tree outputs and decision."""
+def _settings(estimator: Any, n_outputs: int, binary_decision: str) -> dict[str, Any]:
+    """The settings both families share: kind, classes, link, comparison and decision, where a
+    binary classifier's decision is the family's own (`binary_decision`: GradientBoosting picks the
+    positive class at a raw score of 0, HistGradientBoosting above it)."""
     is_classifier = hasattr(estimator, "classes_")
+    decision = "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else binary_decision
     return {
         "kind": "classifier" if is_classifier else "regressor",
         "n_features": int(estimator.n_features_in_),
@@ -77,7 +80,7 @@ def _settings(estimator: Any, n_outputs: int) -> dict[str, Any]:
         "link": _link(estimator),
         "comparison": "<=",
         "average": False,
-        "decision": "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else None,
+        "decision": decision,
     }
 
 
@@ -101,17 +104,14 @@ def _gradient_boosting(estimator: Any) -> TreeEnsemble:
         )
         for regressor in estimator.estimators_.ravel()  # stage by stage, one tree per output
     ]
-    settings = _settings(estimator, n_outputs)
-    if settings["decision"] is None:
-        settings["decision"] = "raw_at_least_zero"
     return assemble(
         trees,
+        **_settings(estimator, n_outputs, binary_decision="raw_at_least_zero"),
         input_dtype="float32",
         input_check="finite",
         tree_output=[output for _ in range(stages) for output in range(n_outputs)],
         base_score=baseline,
         score_order="C",
-        **settings,
     )
 
 
@@ -186,11 +186,9 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
     n_outputs = len(estimator._predictors[0]) if estimator._predictors else int(estimator._baseline_prediction.size)
     # scikit-learn starts from zeros and adds the baseline: 0 + -0.0 is 0.0.
     baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]
-    settings = _settings(estimator, n_outputs)
-    if settings["decision"] is None:
-        settings["decision"] = "raw_above_zero"
     return assemble(
         trees,
+        **_settings(estimator, n_outputs, binary_decision="raw_above_zero"),
         input_dtype="float64",
         input_check="any",
         tree_output=[output for iteration in estimator._predictors for output in range(len(iteration))],
@@ -198,7 +196,6 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
         score_order="F",  # its raw scores are a Fortran-ordered array
         category_rule="known",
         known_categories=categories,
-        **settings,
     )
 
 

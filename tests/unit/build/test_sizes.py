@@ -53,3 +53,20 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         sizes.PackageTooLargeError, match=r"2\.0 MB unzipped, over Lambda's 1\.0 MB limit; .*scipy 2\.0"
     ):
         report.check_limit()
+
+
+def test_a_model_too_large_for_the_package_is_pointed_to_s3_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = sizes.measure(make_tree(tmp_path, {"model/model.npz": 3_000_000, "numpy/core.so": 500_000}))
+    monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", 2_000_000)
+
+    with pytest.raises(sizes.PackageTooLargeError) as raised:
+        report.check_limit()
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "largest: model 3.0 MB, numpy 0.5 MB" in message
+    assert message.endswith(
+        'serve the model from S3 instead (the ModelBucket parameter, docs/api.md "A model from S3")'
+    )

@@ -19,8 +19,8 @@ LIBRARY = "lightgbm"
 CLASSIFIER_OBJECTIVES = frozenset({"binary", "multiclass", "multiclassova"})
 
 
-class LightGBMBoosterRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
-    """LGBMRegressor.predict of a Booster: its values with the trees up to best_iteration."""
+class _LightGBMBooster(BaseEstimator):  # type: ignore[misc]
+    """What both wrappers share: the Booster, read by the compiler as a wrapper's `booster_`."""
 
     library = LIBRARY
 
@@ -34,27 +34,18 @@ class LightGBMBoosterRegressor(RegressorMixin, BaseEstimator):  # type: ignore[m
     @property
     def n_features_in_(self) -> int:
         return int(self.booster.num_feature())
+
+
+class LightGBMBoosterRegressor(RegressorMixin, _LightGBMBooster):  # type: ignore[misc]
+    """LGBMRegressor.predict of a Booster: its values with the trees up to best_iteration."""
 
     def predict(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         values: NDArray[np.float64] = self.booster.predict(rows)
         return values
 
 
-class LightGBMBoosterClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class LightGBMBoosterClassifier(ClassifierMixin, _LightGBMBooster):  # type: ignore[misc]
     """LGBMClassifier.predict_proba and predict of a Booster trained on labels 0..n_classes-1."""
-
-    library = LIBRARY
-
-    def __init__(self, booster: Any) -> None:
-        self.booster = booster
-
-    @property
-    def booster_(self) -> Any:
-        return self.booster
-
-    @property
-    def n_features_in_(self) -> int:
-        return int(self.booster.num_feature())
 
     @property
     def classes_(self) -> NDArray[np.int64]:

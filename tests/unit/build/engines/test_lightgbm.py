@@ -16,6 +16,7 @@ from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import ZERO_THRESHOLD
+from tests.unit.build.engines.bitwise import assert_same, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary", "multiclass", "multiclassova"]
 REGRESSOR_OBJECTIVES = ["regression", "regression_l1", "poisson", "huber", "gamma", "tweedie"]
@@ -24,20 +25,7 @@ CATEGORY_GRID = [np.nan, 0.0, 1.0, 2.0, 3.0, 5.0, 9.0, 40.0]
 
 
 def compiled(estimator: Any) -> TreeEngine:
-    return TreeEngine.from_arrays(compile_lightgbm.ensemble(estimator).to_arrays())
-
-
-def assert_same(estimator: Any, engine: TreeEngine, rows: NDArray[np.float64]) -> None:
-    expected = np.asarray(estimator.predict(rows))
-    actual = engine.predict(rows)
-    assert expected.dtype == actual.dtype
-    assert expected.tobytes() == actual.tobytes()
-    if engine.classes is not None:
-        expected_proba = estimator.predict_proba(rows)
-        actual_proba = engine.predict_proba(rows)
-        assert expected_proba.dtype == actual_proba.dtype
-        assert expected_proba.shape == actual_proba.shape
-        assert expected_proba.tobytes() == actual_proba.tobytes()
+    return through_arrays(compile_lightgbm.ensemble(estimator))
 
 
 @st.composite

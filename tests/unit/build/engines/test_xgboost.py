@@ -16,6 +16,7 @@ from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
+from tests.unit.build.engines.bitwise import assert_same, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary:logistic", "multi:softprob", "multi:softmax"]
 REGRESSOR_OBJECTIVES = ["reg:squarederror", "reg:absoluteerror", "count:poisson", "reg:gamma", "reg:logistic"]
@@ -24,23 +25,7 @@ GRID = [np.nan, -0.0, 0.0, 0.1, 0.25, 1.0, 1.5, 2.0, 3.3, -2.5, 1e-7, 7.0]
 
 
 def compiled(estimator: Any) -> TreeEngine:
-    """The engine as the package loads it: through the stored arrays."""
-    return TreeEngine.from_arrays(compile_xgboost.ensemble(estimator).to_arrays())
-
-
-def assert_same(estimator: Any, engine: TreeEngine, rows: NDArray[np.float64]) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        expected = np.asarray(estimator.predict(rows))
-        actual = engine.predict(rows)
-        assert expected.dtype == actual.dtype
-        assert expected.tobytes() == actual.tobytes()
-        if engine.classes is not None:
-            expected_proba = estimator.predict_proba(rows)
-            actual_proba = engine.predict_proba(rows)
-            assert expected_proba.dtype == actual_proba.dtype
-            assert expected_proba.shape == actual_proba.shape
-            assert expected_proba.tobytes() == actual_proba.tobytes()
+    return through_arrays(compile_xgboost.ensemble(estimator))
 
 
 @st.composite
