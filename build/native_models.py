@@ -95,12 +95,29 @@ def load_native(path: Path, spec: ModelSpec) -> Any:
     return _lightgbm(path, spec)
 
 
+def _steps(estimator: Any) -> list[Any]:
+    return [step for _, step in getattr(estimator, "steps", [])] or [estimator]
+
+
+def fitted_on_pandas_categories(estimator: Any) -> str | None:
+    """The class of the XGBoost or LightGBM model (or Pipeline step) fitted on a DataFrame with
+    pandas categorical columns, if any: it takes only a DataFrame holding those columns with the
+    same categories, which rows of the API's values are not."""
+    for step in _steps(estimator):
+        if getattr(getattr(step, "booster_", None), "pandas_categorical", None):  # LightGBM
+            return type(step).__name__
+        get_booster = getattr(step, "get_booster", None)
+        fitted_on_frame = getattr(step, "feature_names_in_", None) is not None
+        if fitted_on_frame and callable(get_booster) and "c" in (get_booster().feature_types or []):  # XGBoost
+            return type(step).__name__
+    return None
+
+
 def model_libraries(estimator: Any) -> list[str]:
     """The packages (xgboost-cpu, lightgbm) the estimator, or a Pipeline's steps, need to predict."""
-    steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
     found = {
         LIBRARY_PACKAGES[module]
-        for step in steps
+        for step in _steps(estimator)
         for module in (type(step).__module__.split(".")[0], getattr(type(step), "library", None))
         if module in LIBRARY_PACKAGES
     }

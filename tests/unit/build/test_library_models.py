@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from build import PROJECT_ROOT
 from build.bake import bake_model
 from build.engines import check_exactness, compile_estimator, compiler_for
-from build.spec import load_spec
+from build.spec import SpecError, load_spec
 from serving.engines import load_engine
 from serving.manifest import COMPILED, SCIKIT_LEARN
 
@@ -60,3 +60,31 @@ def test_a_pipeline_ending_in_xgboost_compiles_with_its_final_step() -> None:
     engine = load_engine(compile_estimator(pipeline))
     probes = compiler_for(pipeline).probe_rows(pipeline, rows)
     assert check_exactness(pipeline, engine, {"rows": rows, "probes": probes}) == len(rows) + len(probes)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_a_model_fitted_on_pandas_categorical_columns_is_refused_in_one_line(tmp_path: Path, library: str) -> None:
+    import joblib
+    import lightgbm
+    import pandas as pd
+
+    frame = pd.DataFrame({"size": np.arange(60.0), "colour": pd.Categorical(["red", "green", "blue"] * 20)})
+    labels = (frame["colour"] == "red").astype(int).to_numpy()
+    if library == "xgboost":
+        model = xgboost.XGBClassifier(n_estimators=2, enable_categorical=True, n_jobs=1).fit(frame, labels)
+    else:
+        model = lightgbm.LGBMClassifier(n_estimators=2, min_child_samples=2, verbose=-1, n_jobs=1).fit(frame, labels)
+    joblib.dump(model, tmp_path / "model.joblib")
+    rows = "\n".join(
+        f"{size},{colour},{label}" for size, colour, label in zip(frame["size"], frame["colour"], labels, strict=True)
+    )
+    (tmp_path / "rows.csv").write_text("size,colour,target\n" + rows + "\n")
+    (tmp_path / "spec.toml").write_text(
+        'name = "categorical"\ntask = "classification"\nestimator_file = "model.joblib"\nsample_data = "rows.csv"\n'
+        '[[features]]\nname = "size"\n[[features]]\nname = "colour"\ntype = "category"\n'
+        'categories = ["red", "green", "blue"]\n'
+    )
+    with pytest.raises(SpecError, match="fitted on pandas categorical columns") as raised:
+        bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
+    assert "\n" not in str(raised.value)
+    assert type(model).__name__ in str(raised.value)
