@@ -113,6 +113,16 @@ def fitted_on_pandas_categories(estimator: Any) -> str | None:
     return None
 
 
+def outputs_per_row(estimator: Any) -> int:
+    """How many values the estimator (a Pipeline: its last step) predicts per row: scikit-learn's
+    `n_outputs_`, XGBoost's number of targets (several quantiles, multi-target regression)."""
+    last = _steps(estimator)[-1]
+    get_booster = getattr(last, "get_booster", None)
+    if callable(get_booster) and hasattr(last, "n_features_in_"):
+        return int(json.loads(get_booster().save_config())["learner"]["learner_model_param"]["num_target"])
+    return int(getattr(last, "n_outputs_", 1))
+
+
 def model_libraries(estimator: Any) -> list[str]:
     """The packages (xgboost-cpu, lightgbm) the estimator, or a Pipeline's steps, need to predict."""
     found = {

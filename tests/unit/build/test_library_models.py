@@ -88,3 +88,20 @@ def test_a_model_fitted_on_pandas_categorical_columns_is_refused_in_one_line(tmp
         bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
     assert "\n" not in str(raised.value)
     assert type(model).__name__ in str(raised.value)
+
+
+def test_a_model_of_several_outputs_per_row_is_refused_in_one_line(tmp_path: Path) -> None:
+    import joblib
+
+    rows = np.random.default_rng(2).normal(size=(60, 2))
+    with xgboost.config_context(verbosity=0):
+        model = xgboost.XGBRegressor(objective="reg:quantileerror", quantile_alpha=[0.1, 0.9], n_estimators=2)
+        model.fit(rows, rows[:, 0])
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.savetxt(tmp_path / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
+    (tmp_path / "spec.toml").write_text(
+        'name = "quantiles"\ntask = "regression"\nestimator_file = "model.joblib"\nsample_data = "rows.csv"\n'
+        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
+    )
+    with pytest.raises(SpecError, match="predicts 2 values per row; a model spec serves one"):
+        bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
