@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +106,65 @@ def test_a_model_of_several_outputs_per_row_is_refused_in_one_line(tmp_path: Pat
     )
     with pytest.raises(SpecError, match="predicts 2 values per row; a model spec serves one"):
         bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
+
+
+def _fresh_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """Rows like the model's own with cells made missing, signed zeros, tiny, huge or far outside."""
+    rng = np.random.default_rng(seed)
+    fresh = rows[rng.integers(len(rows), size=200)].copy()
+    odd = np.array([np.nan, 0.0, -0.0, 1e-300, -1e-40, 1e-36, 3.5e38, -1e300, 1e300, 99.0, -7.0])
+    changed = rng.random(fresh.shape) < 0.3
+    fresh[changed] = rng.choice(odd, size=int(changed.sum()))
+    return np.vstack([rows, fresh])
+
+
+@pytest.mark.parametrize("form", ["xgboost-wrapper", "xgboost-booster-ubj", "lightgbm-text", "imputer-lightgbm"])
+def test_a_spec_of_each_form_serves_the_librarys_answers_bit_for_bit(tmp_path: Path, form: str) -> None:
+    import joblib
+    import lightgbm
+    from sklearn.impute import SimpleImputer
+
+    from serving.model import load_model
+
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(200, 3)) * [1, 100, 1e-3]
+    rows[rng.random(rows.shape) < 0.15] = np.nan
+    labels = (np.nan_to_num(rows[:, 0]) + np.nan_to_num(rows[:, 1]) / 100 > 0).astype(int) + (rows[:, 2] > 0)
+    params = {"n_estimators": 8, "n_jobs": 1, "random_state": 0}
+    if form.startswith("xgboost"):
+        model: Any = xgboost.XGBClassifier(max_depth=3, **params).fit(rows, labels)
+    elif form == "lightgbm-text":
+        model = lightgbm.LGBMClassifier(num_leaves=7, verbose=-1, **params).fit(rows, labels)
+    else:
+        model = make_pipeline(SimpleImputer(), lightgbm.LGBMClassifier(num_leaves=7, verbose=-1, **params))
+        model.fit(rows, labels)
+    file_name = {"xgboost-booster-ubj": "model.ubj", "lightgbm-text": "model.txt"}.get(form, "model.joblib")
+    if form == "xgboost-booster-ubj":
+        model.get_booster().save_model(str(tmp_path / file_name))
+    elif form == "lightgbm-text":
+        model.booster_.save_model(str(tmp_path / file_name))
+    else:
+        joblib.dump(model, tmp_path / file_name)
+    lines = [
+        ",".join("" if np.isnan(v) else repr(float(v)) for v in row) + f",{y}"
+        for row, y in zip(rows, labels, strict=True)
+    ]
+    (tmp_path / "rows.csv").write_text("a,b,c,target\n" + "\n".join(lines) + "\n")
+    features = "".join(f'[[features]]\nname = "{name}"\nallow_missing = true\n' for name in "abc")
+    (tmp_path / "spec.toml").write_text(
+        f'name = "forms"\ntask = "classification"\nestimator_file = "{file_name}"\nsample_data = "rows.csv"\n{features}'
+    )
+    with xgboost.config_context(verbosity=0):
+        baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
+    assert baked.serving_engine.name == COMPILED
+    served = load_model(tmp_path / "package" / "model")
+    fresh = _fresh_rows(rows, seed=len(form))
+    expected_proba = model.predict_proba(fresh)
+    expected = model.predict(fresh)
+    proba = served.engine.predict_proba(fresh)
+    assert (proba.dtype, proba.shape, proba.tobytes()) == (
+        expected_proba.dtype,
+        expected_proba.shape,
+        expected_proba.tobytes(),
+    )
+    assert served.engine.predict(fresh).tolist() == expected.tolist()
