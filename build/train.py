@@ -31,7 +31,14 @@ from sklearn.model_selection import train_test_split
 
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.dataset import Table, make_estimator, sample_table, training_table
-from build.native_models import LIBRARY_PACKAGES, is_native, load_native, model_libraries
+from build.native_models import (
+    LIBRARY_PACKAGES,
+    fitted_on_pandas_categories,
+    is_native,
+    load_native,
+    model_libraries,
+    outputs_per_row,
+)
 from build.spec import SKLEARN_DATASET_PREFIX, ModelSpec, SpecError, add_spec_argument, load_spec
 from serving.engines.scikit_learn import as_fitted, unpickle_estimator
 from serving.errors import ModelLoadError, PickledVersionError
@@ -171,6 +178,15 @@ def check_interface(spec: ModelSpec, estimator: Any) -> None:
     wanted_task = is_classifier(estimator) if spec.task == "classification" else is_regressor(estimator)
     if not wanted_task:
         raise SpecError(f"`task` is {spec.task!r}, but the estimator is a {type(estimator).__name__}")
+    categorical = fitted_on_pandas_categories(estimator)
+    if categorical is not None:
+        raise SpecError(
+            f"`estimator_file`: the {categorical} was fitted on pandas categorical columns, which the API's rows "
+            "are not: fit it on the categories' integer codes (LightGBM categorical_feature, XGBoost "
+            "feature_types 'c'), or encode them in a Pipeline step before it"
+        )
+    if (outputs := outputs_per_row(estimator)) != 1:
+        raise SpecError(f"`estimator_file`: the estimator predicts {outputs} values per row; a model spec serves one")
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features != len(spec.features):
         raise SpecError(f"`features` lists {len(spec.features)} features; the estimator takes {n_features}")

@@ -19,7 +19,7 @@ from serving.engines.trees import BITSET_WORD_BITS, MISSING_NAN, MISSING_ZERO, Z
 from serving.manifest import Guarantee
 
 # Links that are comparisons and sums only: the same bits on any CPU.
-EXACT_ANYWHERE_LINKS = frozenset({"identity"})
+EXACT_ANYWHERE_LINKS = frozenset({"identity", "xgboost_raw_binary"})
 # The gate's probes: at most this many rows of thresholds and their neighbours.
 PROBE_ROW_BUDGET = 60_000
 PROBE_RANDOM_ROWS = 2_000

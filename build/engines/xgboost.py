@@ -12,16 +12,17 @@ src/objective/, src/learner.cc) and checked by the exactness gate on every build
   or one per class since 3.1;
 - trees add `leaf * tree_weight` (1, or DART's weight) to their output group in float32, one
   tree after another in tree order;
-- the objective's PredTransform (serving/engines/links.py: sigmoid, softmax, expf), then the
-  scikit-learn wrapper's own steps (`1.0 - p` for the first column of a binary model, argmax or
-  `p > 0.5` for labels, scipy's softmax for multi:softmax's probabilities);
+- the objective's PredTransform (serving/engines/links.py: sigmoid, softmax, expf, none for
+  binary:logitraw and the regression objectives), then the scikit-learn wrapper's own steps
+  (`1.0 - p` for the first column of a binary model, argmax or `p > 0.5` for labels, scipy's
+  softmax for multi:softmax's probabilities);
 - the wrapper predicts with the trees up to `best_iteration` when early stopping recorded one.
 
 The thresholds are read from the model's UBJSON form (`save_raw("ubj")`), which holds the exact
 float32 values (text dumps round them). What is not compiled (gblinear, categorical splits,
-multi-output trees, a `missing` other than NaN, objectives whose wrapper output is not
-predict/predict_proba of one output) raises UnsupportedEstimatorError saying so, and the model
-is served by XGBoost itself.
+multi-output trees and several targets, a `missing` other than NaN, a model without trees,
+objectives whose wrapper output is not predict/predict_proba of one output) raises
+UnsupportedEstimatorError saying so, and the model is served by XGBoost itself.
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ LIBRARY = "xgboost"
 PACKAGE = "xgboost-cpu"
 LOGISTIC = frozenset({"binary:logistic", "reg:logistic"})
 LOG_LINK = frozenset({"count:poisson", "reg:gamma", "reg:tweedie"})
-IDENTITY = frozenset({"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:squaredlogerror"})
+IDENTITY = frozenset(
+    {
+        "reg:squarederror",
+        "reg:absoluteerror",
+        "reg:pseudohubererror",
+        "reg:squaredlogerror",
+        "reg:quantileerror",  # one quantile; several are several targets, refused as such
+        "binary:logitraw",
+    }
+)
 MULTICLASS = frozenset({"multi:softprob", "multi:softmax"})
 KRT_EPS = np.float32(1e-6)
 
@@ -157,8 +167,9 @@ def _outputs(estimator: Any, objective: str, n_groups: int) -> tuple[str, str, s
         raise UnsupportedEstimatorError(f"XGBRegressor objective {objective!r} is not compiled")
     n_classes = int(estimator.n_classes_)
     classes = np.asarray(estimator.classes_)
-    if objective == "binary:logistic" and n_classes == 2 and n_groups == 1:
-        return "classifier", "xgboost_binary", "proba_above_half", classes
+    if objective in ("binary:logistic", "binary:logitraw") and n_classes == 2 and n_groups == 1:
+        link = "xgboost_binary" if objective == "binary:logistic" else "xgboost_raw_binary"
+        return "classifier", link, "proba_above_half", classes
     if objective in MULTICLASS and n_classes > 2 and n_groups == n_classes:
         if objective == "multi:softmax":
             # The wrapper returns the booster's class index as int32.
@@ -181,6 +192,10 @@ def ensemble(estimator: Any) -> TreeEnsemble:
         raise UnsupportedEstimatorError(f"XGBoost base_score has {margins.size} values for {n_groups} outputs")
     indptr = np.asarray(model["iteration_indptr"], dtype=np.intp)
     end = int(indptr[_iteration_end(estimator, indptr.size - 1)])
+    if end == 0:
+        # n_estimators=0 or 0 rounds: XGBoost then adds base_score to the margin as it is,
+        # without turning it into one through the objective (ProbToMargin), unlike any trained model.
+        raise UnsupportedEstimatorError("an XGBoost model without trees is not compiled")
     return assemble(
         _trees(model, end),
         kind=kind,

@@ -154,6 +154,12 @@ def _xgboost_binary(scores: NDArray[np.float32], _: float) -> NDArray[np.float32
     return np.vstack((1.0 - positive, positive)).transpose()
 
 
+def _xgboost_raw_binary(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
+    """XGBClassifier.predict_proba of binary:logitraw: the margin itself, and `1.0 - margin` before it."""
+    margin = scores[:, 0]
+    return np.vstack((1.0 - margin, margin)).transpose()
+
+
 def _xgboost_softprob(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
     """XGBoost's common::Softmax per row: the float max (fmaxf, in class order), expf of the
     float differences, their sum in double in class order, each divided by the sum as a float."""
@@ -243,6 +249,7 @@ LINKS: dict[str, Link] = {
     "exp": _exp,
     "xgboost_logistic": _xgboost_logistic,
     "xgboost_binary": _xgboost_binary,
+    "xgboost_raw_binary": _xgboost_raw_binary,
     "xgboost_softprob": _xgboost_softprob,
     "xgboost_margin_softmax": _xgboost_margin_softmax,
     "xgboost_exp": _xgboost_exp,
