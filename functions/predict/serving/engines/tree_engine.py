@@ -6,18 +6,30 @@ library itself (treelite and ONNX Runtime differ from XGBoost and LightGBM, and 
 scikit-learn in float32), and the package must not carry scikit-learn, XGBoost or LightGBM.
 
 How: a node walk vectorised over (tree, row) pairs, one depth level per step. At load the
-leaves become nodes of their own that lead back to themselves (threshold NaN: no comparison
-sends them right), so every pair takes one step per level without asking whether it has
-arrived; the children are packed, `children[2 * node + goes_right]`; indices are intp, the
-width numpy gathers with without converting. A step is a handful of in-place numpy calls
-(gather the feature, the value, the threshold; compare; pick the child). Pairs are laid out
-tree by tree, so the leaves come out as (trees, rows) and are added to the scores sequentially
-in tree order, as every library adds them. Rows are taken in blocks and trees in chunks of
-about PAIRS_PER_WALK pairs, so a walk's arrays stay in the CPU's cache and its memory is
-bounded; every few levels the pairs that have reached their leaf are set aside, so unbalanced
-trees (a forest of unlimited depth) do not walk the depth of their deepest leaf for every row.
-A batch with NaN, a model with categorical splits or LightGBM's zero-as-missing takes the
-general step, which also routes missing values and reads category bitsets.
+nodes are laid out tree by tree (a walk over a few trees reads a few runs of memory), level by
+level within a tree; the leaves become nodes of their own that lead back to themselves
+(threshold NaN: no comparison sends them right) and hold their leaf number where a node holds
+its feature, so every pair takes one step per level without asking whether it has arrived and
+no array maps nodes to leaves. The children are packed, `children[2 * node + goes_right]`.
+A step is a handful of in-place numpy calls (gather the record, the value; compare; pick the
+child). Pairs are laid out tree by tree, so the leaves come out as (trees, rows) and are added
+to the scores sequentially in tree order, as every library adds them. Rows are taken in blocks
+and trees in chunks of about PAIRS_PER_WALK pairs, so a walk's arrays stay in the CPU's cache
+and its memory is bounded (smaller chunks, more levels between set-asides, larger blocks: all
+measured slower on a 100-tree forest of unlimited depth); every few levels the pairs that have
+reached their leaf are set aside, so unbalanced trees do not walk the depth of their deepest
+leaf for every row. A batch with NaN, a model with categorical splits or LightGBM's
+zero-as-missing takes the general step, which also routes missing values and reads category
+bitsets; the arrays only it reads (missing rules, categories) exist only for models that have them.
+
+Threads: a batch of at least 2 x ROWS_PER_THREAD rows is split into one run of rows a CPU the
+process may use (os.sched_getaffinity: Lambda gives 2 vCPUs from 1,769 MB), each run scored as
+one thread would score it. Rows are independent and each row's sums keep their order, so the
+answer is the same bits; numpy releases the GIL in its gathers, compares and adds, so the runs
+overlap. The libraries do the same: scikit-learn's forests with n_jobs, HistGradientBoosting,
+XGBoost and LightGBM with OpenMP over rows. A step per row costs numpy a few passes over memory
+where a library's C loop costs one, so on one CPU a deep forest's large batch takes about 1.3-1.7x
+scikit-learn's single-threaded CPU time.
 
 Leaf masks instead of the walk (_LeafMasks): for a model whose trees have at most MASK_BITS
 leaves, no categorical split and no missing rule but NaN's (scikit-learn's boosting, most
@@ -29,8 +41,8 @@ trees. Both find the leaf by the same comparisons, and the sums are the same.
 Few rows (<= FEW_ROWS): each output's leaf values are summed with one add.accumulate, in tree
 order, rather than one numpy call per tree.
 
-Memory grows with the number of nodes: the node arrays, the mask tables (bounded), plus
-bounded working arrays.
+Memory grows with the number of nodes: a 16-byte record and a byte a node or leaf, the mask
+tables (bounded), plus bounded working arrays a thread.
 """
 
 from __future__ import annotations
