@@ -6,18 +6,30 @@ library itself (treelite and ONNX Runtime differ from XGBoost and LightGBM, and 
 scikit-learn in float32), and the package must not carry scikit-learn, XGBoost or LightGBM.
 
 How: a node walk vectorised over (tree, row) pairs, one depth level per step. At load the
-leaves become nodes of their own that lead back to themselves (threshold NaN: no comparison
-sends them right), so every pair takes one step per level without asking whether it has
-arrived; the children are packed, `children[2 * node + goes_right]`; indices are intp, the
-width numpy gathers with without converting. A step is a handful of in-place numpy calls
-(gather the feature, the value, the threshold; compare; pick the child). Pairs are laid out
-tree by tree, so the leaves come out as (trees, rows) and are added to the scores sequentially
-in tree order, as every library adds them. Rows are taken in blocks and trees in chunks of
-about PAIRS_PER_WALK pairs, so a walk's arrays stay in the CPU's cache and its memory is
-bounded; every few levels the pairs that have reached their leaf are set aside, so unbalanced
-trees (a forest of unlimited depth) do not walk the depth of their deepest leaf for every row.
-A batch with NaN, a model with categorical splits or LightGBM's zero-as-missing takes the
-general step, which also routes missing values and reads category bitsets.
+nodes are laid out tree by tree (a walk over a few trees reads a few runs of memory), level by
+level within a tree; the leaves become nodes of their own that lead back to themselves
+(threshold NaN: no comparison sends them right) and hold their leaf number where a node holds
+its feature, so every pair takes one step per level without asking whether it has arrived and
+no array maps nodes to leaves. The children are packed, `children[2 * node + goes_right]`.
+A step is a handful of in-place numpy calls (gather the record, the value; compare; pick the
+child). Pairs are laid out tree by tree, so the leaves come out as (trees, rows) and are added
+to the scores sequentially in tree order, as every library adds them. Rows are taken in blocks
+and trees in chunks of about PAIRS_PER_WALK pairs, so a walk's arrays stay in the CPU's cache
+and its memory is bounded (smaller chunks, more levels between set-asides, larger blocks: all
+measured slower on a 100-tree forest of unlimited depth); every few levels the pairs that have
+reached their leaf are set aside, so unbalanced trees do not walk the depth of their deepest
+leaf for every row. A batch with NaN, a model with categorical splits or LightGBM's
+zero-as-missing takes the general step, which also routes missing values and reads category
+bitsets; the arrays only it reads (missing rules, categories) exist only for models that have them.
+
+Threads: a batch of at least 2 x ROWS_PER_THREAD rows is split into one run of rows a CPU the
+process may use (os.sched_getaffinity: Lambda gives 2 vCPUs from 1,769 MB), each run scored as
+one thread would score it. Rows are independent and each row's sums keep their order, so the
+answer is the same bits; numpy releases the GIL in its gathers, compares and adds, so the runs
+overlap. The libraries do the same: scikit-learn's forests with n_jobs, HistGradientBoosting,
+XGBoost and LightGBM with OpenMP over rows. A step per row costs numpy a few passes over memory
+where a library's C loop costs one, so on one CPU a deep forest's large batch takes about 1.3-1.7x
+scikit-learn's single-threaded CPU time.
 
 Leaf masks instead of the walk (_LeafMasks): for a model whose trees have at most MASK_BITS
 leaves, no categorical split and no missing rule but NaN's (scikit-learn's boosting, most
@@ -29,12 +41,14 @@ trees. Both find the leaf by the same comparisons, and the sums are the same.
 Few rows (<= FEW_ROWS): each output's leaf values are summed with one add.accumulate, in tree
 order, rather than one numpy call per tree.
 
-Memory grows with the number of nodes: the node arrays, the mask tables (bounded), plus
-bounded working arrays.
+Memory grows with the number of nodes: a 16-byte record and a byte a node or leaf, the mask
+tables (bounded), plus bounded working arrays a thread.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -67,6 +81,10 @@ MASK_TABLE_BYTES = 16 << 20
 MASK_BLOCK_BYTES = 1 << 20
 # Up to this many rows, leaf values are summed with a call an output rather than a call a tree.
 FEW_ROWS = 256
+# A batch is split across the CPUs this process may use (Lambda: 2 vCPUs from 1,769 MB), in runs
+# of at least ROWS_PER_THREAD rows: fewer rows cost less than starting a thread.
+WORKERS = len(os.sched_getaffinity(0))
+ROWS_PER_THREAD = 2048
 LARGEST_CODE = float(np.iinfo(np.int32).max)
 MAX_NODES = np.iinfo(np.int32).max
 
@@ -79,15 +97,15 @@ class TreeEngine:
         self.n_features = ensemble.n_features
         self.classes: NDArray[Any] | None = ensemble.classes
         self.input_dtype = np.dtype(ensemble.input_dtype)
-        layout = _Layout(ensemble)
+        self.has_zero_missing = bool((ensemble.missing == MISSING_ZERO).any())
+        self.has_none_missing = bool((ensemble.missing == MISSING_NONE).any())
+        layout = _Layout(ensemble, self.has_zero_missing or self.has_none_missing)
         self.nodes = layout.nodes
-        self.leaf_of = layout.leaf_of
+        self.roots = layout.roots
         self.depth = layout.depth
         self.default_right = layout.default_right
         self.missing = layout.missing
         self.category = layout.category
-        self.has_zero_missing = bool((ensemble.missing == MISSING_ZERO).any())
-        self.has_none_missing = bool((ensemble.missing == MISSING_NONE).any())
         self.has_categories = ensemble.categorical_nodes.size > 0
         # Columns of known categories: scikit-learn's encoder refuses infinity there.
         self.known_columns = np.flatnonzero(np.diff(ensemble.known_offsets) > 0)
@@ -176,7 +194,7 @@ class TreeEngine:
         """One level with missing values and categories routed as serving/engines/trees.py says."""
         threshold = nodes["threshold"]
         nan = np.isnan(values)
-        kind = self.missing.take(node, mode="clip") if self.has_zero_missing or self.has_none_missing else None
+        kind = None if self.missing is None else self.missing.take(node, mode="clip")
         if kind is not None and nan.any():
             as_zero = nan & (kind != MISSING_NAN)
             values = np.where(as_zero, 0.0, values).astype(values.dtype)
@@ -190,7 +208,7 @@ class TreeEngine:
             missing = missing | ((kind == MISSING_ZERO) & (np.abs(values) <= ZERO_THRESHOLD))
         if missing.any():
             goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)
-        if self.has_categories:
+        if self.category is not None:
             category = self.category.take(node, mode="clip")
             at = np.flatnonzero(category >= 0)
             if at.size:
@@ -202,7 +220,7 @@ class TreeEngine:
     def _category_goes_right(
         self,
         feature: NDArray[np.int32],
-        category: NDArray[np.intp],
+        category: NDArray[np.int32],
         values: NDArray[Any],
         nan: NDArray[np.bool_],
         node: NDArray[np.intp],
@@ -223,8 +241,8 @@ class TreeEngine:
         """The leaf each row reaches in each tree of `trees`: shape (trees, rows)."""
         n_rows = features.shape[0]
         n_trees = trees.stop - trees.start
-        # Tree t's root is node t: pairs tree by tree, rows within.
-        node = np.repeat(np.arange(trees.start, trees.stop, dtype=np.intp), n_rows)
+        # Pairs tree by tree, rows within.
+        node = np.repeat(self.roots[trees], n_rows)
         row_start = np.tile(np.arange(n_rows, dtype=np.intp) * self.n_features, n_trees)
         flat = features.reshape(-1)
         position = None  # the pairs still walking, once some were set aside
@@ -239,7 +257,8 @@ class TreeEngine:
             np.take(flat, index, out=values, mode="clip")
             step(node, nodes, values)
             if (level + 1) % COMPACT_EVERY == 0:
-                done = self.leaf_of.take(node, mode="clip") >= 0
+                # At a leaf when this level began (a leaf's threshold is NaN): it stays there.
+                done = np.isnan(nodes["threshold"])
                 n_done = int(np.count_nonzero(done))
                 if n_done == node.size:
                     break
@@ -255,7 +274,8 @@ class TreeEngine:
             reached[position] = node
         else:
             reached = node
-        return self.leaf_of.take(reached, mode="clip").reshape(n_trees, n_rows)
+        # A leaf's record holds its leaf number where a node's holds its feature.
+        return self.nodes["feature"].take(reached, mode="clip").reshape(n_trees, n_rows)
 
     # Sums --------------------------------------------------------------------------------------
 
@@ -263,7 +283,6 @@ class TreeEngine:
         """The scores, shape (rows, outputs), in the library's memory order."""
         features = self._features(rows)
         n_rows = features.shape[0]
-        n_trees = self.n_trees
         by_output = self.width == 1
         # Scores as the trees add to them: (outputs, rows) for one value a leaf, else (rows, width).
         total = (
@@ -271,25 +290,29 @@ class TreeEngine:
             if by_output
             else np.repeat(self.ensemble.base_score[None, :], n_rows, axis=0)
         )
-        # Sums may overflow to infinity (float32), as the library's do: no warning of it.
-        with np.errstate(over="ignore", invalid="ignore"):
-            masks = self.masks
-            block_rows = max(1, min(n_rows, ROWS_PER_BLOCK))
-            if masks is not None:
-                block_rows = max(1, min(block_rows, MASK_BLOCK_BYTES // (n_trees * masks.dtype.itemsize)))
-            for start in range(0, n_rows, block_rows):
-                block = features[start : start + block_rows]
-                if masks is not None:
-                    all_trees = slice(0, n_trees)
-                    positions = masks.positions(block, bool(np.isnan(block).any()))
-                    self._add(total, start, block_rows, masks.leaf_values, positions, all_trees)
-                    continue
-                general = self._needs_general_step(block)
-                chunk = max(1, PAIRS_PER_WALK // block.shape[0])
-                for first in range(0, n_trees, chunk):
-                    trees = slice(first, min(first + chunk, n_trees))
-                    self._add(total, start, block_rows, self.leaf_values, self._walk(block, trees, general), trees)
-            if self.ensemble.average:
+        # Rows are independent: a large batch is split into one run of rows a CPU, each thread
+        # adding to its own rows in the same order as one thread would (numpy releases the GIL).
+        n_parts = max(1, min(WORKERS, n_rows // ROWS_PER_THREAD))
+        bounds = [n_rows * part // n_parts for part in range(n_parts + 1)]
+        errors: list[BaseException] = []
+
+        def fill(start: int, stop: int) -> None:
+            try:
+                self._fill(total, features, start, stop)
+            except Exception as error:  # noqa: BLE001 - re-raised in the calling thread below
+                errors.append(error)
+
+        threads = [threading.Thread(target=fill, args=bounds[part : part + 2]) for part in range(1, n_parts)]
+        for thread in threads:
+            thread.start()
+        fill(bounds[0], bounds[1])
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        if self.ensemble.average:
+            # Overflowed float32 sums divided: inf / n, as the library's.
+            with np.errstate(over="ignore", invalid="ignore"):
                 if by_output:
                     total /= self.trees_per_output[:, None]
                 else:
@@ -298,20 +321,42 @@ class TreeEngine:
             return total if self.ensemble.score_order == "C" else np.asfortranarray(total)
         return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)
 
+    def _fill(self, total: NDArray[Any], features: NDArray[Any], start: int, stop: int) -> None:
+        """Adds the trees' leaf values of rows start..stop to their scores in `total`, in blocks."""
+        n_trees = self.n_trees
+        masks = self.masks
+        block_rows = max(1, min(stop - start, ROWS_PER_BLOCK))
+        if masks is not None:
+            block_rows = max(1, min(block_rows, MASK_BLOCK_BYTES // (n_trees * masks.dtype.itemsize)))
+        # Sums may overflow to infinity (float32), as the library's do: no warning of it. (numpy's
+        # error state is per thread: set here, where the sums run.)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for first_row in range(start, stop, block_rows):
+                rows = slice(first_row, min(first_row + block_rows, stop))
+                block = features[rows]
+                if masks is not None:
+                    positions = masks.positions(block, bool(np.isnan(block).any()))
+                    self._add(total, rows, masks.leaf_values, positions, slice(0, n_trees))
+                    continue
+                general = self._needs_general_step(block)
+                chunk = max(1, PAIRS_PER_WALK // block.shape[0])
+                for first in range(0, n_trees, chunk):
+                    trees = slice(first, min(first + chunk, n_trees))
+                    self._add(total, rows, self.leaf_values, self._walk(block, trees, general), trees)
+
     def _add(
         self,
         total: NDArray[Any],
-        start: int,
-        block_rows: int,
+        rows: slice,
         leaf_values: NDArray[Any],
         leaves: NDArray[np.intp],
         trees: slice,
     ) -> None:
         """`leaf_values[leaves]` (leaves: (trees, rows)) added tree by tree to a block's scores."""
         if self.width == 1:
-            self._add_by_output(total[:, start : start + block_rows], leaf_values.take(leaves), trees)
+            self._add_by_output(total[:, rows], leaf_values.take(leaves), trees)
         else:
-            self._add_vectors(total[start : start + block_rows], leaf_values.take(leaves, axis=0), trees)
+            self._add_vectors(total[rows], leaf_values.take(leaves, axis=0), trees)
 
     def _needs_general_step(self, block: NDArray[Any]) -> bool:
         return self.has_categories or self.has_zero_missing or bool(np.isnan(block).any())
@@ -365,7 +410,7 @@ class TreeEngine:
 
 
 def _in_bitsets(
-    bitsets: NDArray[np.uint32], offsets: NDArray[np.int32], which: NDArray[np.intp], codes: NDArray[np.intp]
+    bitsets: NDArray[np.uint32], offsets: NDArray[np.int32], which: NDArray[np.int32], codes: NDArray[np.intp]
 ) -> NDArray[np.bool_]:
     """Whether bit `codes[i]` is set in bitset `which[i]` (words `offsets[w]:offsets[w + 1]`)."""
     start = offsets.take(which).astype(np.intp)
@@ -378,12 +423,14 @@ def _in_bitsets(
 
 
 class _Layout:
-    """The ensemble's nodes laid out for the walk: level by level across all trees (the roots are
-    nodes 0..n_trees-1, in tree order), the two children of a node side by side, and the leaves as
-    nodes that lead back to themselves. One record a node (threshold, feature, first child) is
-    one gather a level."""
+    """The ensemble's nodes laid out for the walk: tree by tree (a tree's nodes together, so a walk
+    over a few trees reads a few cache-sized runs), level by level within a tree, the two children
+    of a node side by side, and the leaves as nodes that lead back to themselves. One record a
+    node (threshold, feature, first child) is one gather a level; a leaf's record holds its leaf
+    number where a node's holds its feature, and NaN as its threshold (no comparison sends it
+    right). The arrays the general step needs only for some models are None for the others."""
 
-    def __init__(self, ensemble: TreeEnsemble) -> None:
+    def __init__(self, ensemble: TreeEnsemble, has_missing_rules: bool) -> None:
         n_nodes = ensemble.n_nodes
         size = n_nodes + ensemble.n_leaves
         if size >= MAX_NODES:
@@ -392,41 +439,62 @@ class _Layout:
         fields: list[tuple[str, Any]] = [("threshold", dtype), ("feature", np.int32), ("first_child", np.int32)]
         if dtype.itemsize == 4:
             fields.append(("padding", np.int32))  # 16-byte records: one aligned copy each
-        self.nodes = np.zeros(size, dtype=fields)
-        self.leaf_of = np.full(size, -1, dtype=np.intp)
-        self.default_right = np.zeros(size, dtype=bool)
-        self.missing = np.full(size, MISSING_NAN, dtype=np.uint8)
-        self.category = np.full(size, -1, dtype=np.intp)
-        category_of = np.full(n_nodes, -1, dtype=np.intp)
-        category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size)
+        nodes = np.zeros(size, dtype=fields)
+        default_right = np.zeros(size, dtype=bool)
+        missing = np.full(size, MISSING_NAN, dtype=np.uint8) if has_missing_rules else None
+        category = None
+        if ensemble.categorical_nodes.size:
+            category_of = np.full(n_nodes, -1, dtype=np.int32)
+            category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size, dtype=np.int32)
+            category = np.full(size, -1, dtype=np.int32)
+        slot_tree = np.empty(size, dtype=np.int32)
         node_counts = np.diff(ensemble.node_offsets)
         # A reference is a node (>= 0) or ~leaf, as in the stored children.
         references = np.where(node_counts > 0, ensemble.node_offsets[:-1], ~ensemble.leaf_offsets[:-1]).astype(np.intp)
         tree = np.arange(ensemble.n_trees, dtype=np.intp)
-        children = ensemble.children.astype(np.intp)
+        children = ensemble.children
         self.depth = np.zeros(ensemble.n_trees, dtype=np.intp)
         start = 0
         level = 0
+        # First level by level across all trees (each level's slots in tree order), then sorted by tree.
         while references.size:
-            ids = np.arange(start, start + references.size, dtype=np.intp)
+            stop = start + references.size
+            level_nodes = nodes[start:stop]
             internal = references >= 0
-            split, leaf_ids = references[internal], ids[~internal]
-            split_ids = ids[internal]
-            self.leaf_of[leaf_ids] = ~references[~internal]
-            self.nodes["threshold"][leaf_ids] = np.nan
-            self.nodes["first_child"][leaf_ids] = leaf_ids
-            self.nodes["threshold"][split_ids] = ensemble.threshold[split]
-            self.nodes["feature"][split_ids] = ensemble.feature[split]
-            next_start = start + references.size
-            self.nodes["first_child"][split_ids] = next_start + 2 * np.arange(split.size)
-            self.default_right[split_ids] = ~ensemble.default_left[split]
-            self.missing[split_ids] = ensemble.missing[split]
-            self.category[split_ids] = category_of[split]
+            split = references[internal]
+            slot_tree[start:stop] = tree
+            leaves = level_nodes[~internal]
+            leaves["threshold"] = np.nan
+            leaves["feature"] = ~references[~internal]
+            leaves["first_child"] = np.flatnonzero(~internal) + start
+            splits = level_nodes[internal]
+            splits["threshold"] = ensemble.threshold[split]
+            splits["feature"] = ensemble.feature[split]
+            splits["first_child"] = stop + 2 * np.arange(split.size)
+            level_nodes[internal] = splits
+            level_nodes[~internal] = leaves
+            default_right[start:stop][internal] = ~ensemble.default_left[split]
+            if missing is not None:
+                missing[start:stop][internal] = ensemble.missing[split]
+            if category is not None:
+                category[start:stop][internal] = category_of[split]
             self.depth[tree[internal]] = level + 1
-            references = children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)]
+            references = children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)].astype(np.intp)
             tree = np.repeat(tree[internal], 2)
-            start = next_start
+            start = stop
             level += 1
+        order = np.argsort(slot_tree, kind="stable").astype(np.int32)
+        del slot_tree
+        slot_of = np.empty(size, dtype=np.int32)
+        slot_of[order] = np.arange(size, dtype=np.int32)
+        self.nodes = nodes.take(order)
+        del nodes
+        self.nodes["first_child"] = slot_of.take(self.nodes["first_child"])
+        self.roots = slot_of[: ensemble.n_trees].astype(np.intp)
+        del slot_of
+        self.default_right = default_right.take(order)
+        self.missing = None if missing is None else missing.take(order)
+        self.category = None if category is None else category.take(order)
 
 
 class _LeafMasks:

@@ -264,6 +264,52 @@ def test_blocks_chunks_and_set_aside_pairs_do_not_change_the_answer(
         assert TreeEngine(ensemble).predict(rows).tobytes() == expected.tobytes()
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rule=st.sampled_from(["known", "truncate"]),
+    workers=st.integers(2, 4),
+    rows_per_thread=st.integers(1, 9),
+    rows_per_block=st.integers(1, 5),
+    n_rows=st.integers(1, 40),
+)
+def test_a_batch_split_across_threads_answers_as_one_thread_and_the_format_do(
+    seed: int, rule: str, workers: int, rows_per_thread: int, rows_per_block: int, n_rows: int
+) -> None:
+    """Rows split into runs a thread (of sizes that cross the block size and the thread threshold):
+    the same bits as one thread and as the row-by-row reference."""
+    ensemble = random_ensemble(seed, rule, "<=", "float32", "float64")
+    rows = random_rows(seed, ensemble, n_rows)
+    engine = TreeEngine(ensemble)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tree_engine, "ROWS_PER_BLOCK", rows_per_block)
+        patch.setattr(tree_engine, "WORKERS", 1)
+        alone = engine.predict(rows)
+        patch.setattr(tree_engine, "WORKERS", workers)
+        patch.setattr(tree_engine, "ROWS_PER_THREAD", rows_per_thread)
+        split = engine.predict(rows)
+    assert split.tobytes() == alone.tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+
+
+def test_an_error_in_a_scoring_thread_is_raised_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a batch answered with some rows left at their start value."""
+    ensemble = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    rows = random_rows(3, ensemble, 20)
+    engine = TreeEngine(ensemble)
+    monkeypatch.setattr(tree_engine, "WORKERS", 2)
+    monkeypatch.setattr(tree_engine, "ROWS_PER_THREAD", 5)
+    fill = engine._fill
+
+    def fail_after_the_first_rows(total: Any, features: Any, start: int, stop: int) -> None:
+        if start > 0:
+            raise MemoryError("no memory for the second run of rows")
+        fill(total, features, start, stop)
+
+    monkeypatch.setattr(engine, "_fill", fail_after_the_first_rows)
+    with pytest.raises(MemoryError, match="second run of rows"):
+        engine.predict(rows)
+
+
 def small_classifier(**changes: Any) -> TreeEnsemble:
     """Two trees over two features: one split each, and a tree of one leaf."""
     fields: dict[str, Any] = {
