@@ -6,6 +6,7 @@ ValueError into a 4xx does the same for the engine; each builds its own short me
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 QUOTED_LIMIT = 40
@@ -18,8 +19,20 @@ def shortened(value: object, limit: int = QUOTED_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# XGBoost's native errors (XGBoostError, a ValueError) open with "[time] source-file:line: " and
+# end with a stack trace of the server's paths: neither tells a client what was wrong.
+NATIVE_LOCATION = re.compile(r"^\[[0-9:]+\] \S+:[0-9]+: ")
+NATIVE_STACK = "\nStack trace:"
+
+
 class EngineInputError(ValueError):
     """Input the estimator refuses, refused by the engine in the same place."""
+
+    @classmethod
+    def from_library(cls, error: ValueError) -> EngineInputError:
+        """A library's refusal as a client error, in its words without a native location or stack."""
+        message = str(error).partition(NATIVE_STACK)[0]
+        return cls(NATIVE_LOCATION.sub("", message.strip()) or type(error).__name__)
 
 
 class UnknownCategoryError(EngineInputError):

@@ -115,8 +115,9 @@ def as_fitted(estimator: Any) -> Any:
 class ScikitLearnEngine:
     """The Engine interface over a fitted estimator, for models no compiled engine supports.
 
-    scikit-learn raises ValueError for input it cannot take (its convention for validation);
-    that becomes EngineInputError, a client error, like the compiled engines' own.
+    scikit-learn raises ValueError for input it cannot take (its convention for validation), and
+    so does XGBoost (XGBoostError); that becomes EngineInputError, a client error, like the
+    compiled engines' own, in the library's words.
     """
 
     def __init__(self, estimator: Any) -> None:
@@ -133,7 +134,7 @@ class ScikitLearnEngine:
         try:
             return np.asarray(self.predictor.predict(rows))
         except ValueError as error:
-            raise EngineInputError(str(error)) from error
+            raise EngineInputError.from_library(error) from error
 
     def predict_proba(self, rows: NDArray[Any]) -> NDArray[np.float64]:
         if self.classes is None:
@@ -141,5 +142,5 @@ class ScikitLearnEngine:
         try:
             proba: NDArray[np.float64] = self.predictor.predict_proba(rows)
         except ValueError as error:
-            raise EngineInputError(str(error)) from error
+            raise EngineInputError.from_library(error) from error
         return proba

@@ -120,6 +120,29 @@ def test_rows_scikit_learn_refuses_are_a_client_error_with_its_message(method: s
     assert str(refused.value) == str(expected.value)
 
 
+def test_a_library_refusal_reaches_the_client_without_its_native_location_or_stack_trace() -> None:
+    """XGBoost (served through itself, here a linear booster) refuses infinity with an XGBoostError
+    naming its C++ source file and a stack trace of the server's paths; the client gets the reason."""
+    xgboost = pytest.importorskip("xgboost")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # gblinear is deprecated, and still served
+        estimator = xgboost.XGBClassifier(booster="gblinear", n_estimators=2).fit(IRIS.data, IRIS.target)
+        engine = ScikitLearnEngine(estimator)
+        rows = IRIS.data[:1].copy()
+        rows[0, 0] = np.inf
+        with pytest.raises(ValueError, match="Stack trace") as raised:
+            estimator.predict_proba(rows)
+        with pytest.raises(EngineInputError) as refused:
+            engine.predict_proba(rows)
+
+    message = str(refused.value)
+    assert message in str(raised.value)
+    assert message.startswith("Check failed")
+    assert "inf" in message
+    assert "\n" not in message
+    assert "/" not in message
+
+
 def _refuse_to_be_called(*args: object) -> None:
     raise AssertionError("the estimator's own method was called")
 
