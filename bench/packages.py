@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
-from build.package import EVENTS_DIR, HOST_ARCHITECTURE, copy_function_code, install_dependencies, lambda_requirements
+from build.package import (
+    BUILD_REQUIREMENTS,
+    EVENTS_DIR,
+    HOST_ARCHITECTURE,
+    copy_function_code,
+    install_dependencies,
+    lambda_requirements,
+)
 from build.slim import slim
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
@@ -173,26 +180,31 @@ def estimator_file(scikit_learn_build: Build) -> Path:
 def code_and_dependencies_bytes(engine: str, libraries: tuple[str, ...] = (), rebuild: bool = False) -> int:
     """Unzipped bytes of a package before its model: the function's code and the dependencies the
     build installs for `engine` (COMPILED or SCIKIT_LEARN, the latter with the model's
-    `libraries`, xgboost-cpu or lightgbm) and slims, as build.package does. Each set is installed
-    once into bench/.build/dependencies and reused while the pins are unchanged. Not pruned to
-    what the cold path imports nor given bytecode: both need a built model and change a few MB."""
+    `libraries`, xgboost-cpu or lightgbm) and slims, as build.package does. Each dependency set is
+    installed once into bench/.build/dependencies and reused while the pins and the build's
+    install and slim code are unchanged. Not pruned to what the cold path imports nor given
+    bytecode: both need a built model and change a few MB."""
     if engine not in (COMPILED, SCIKIT_LEARN):
         raise ValueError(f"engine {engine!r}: expected {COMPILED!r} or {SCIKIT_LEARN!r}")
-    package = DEPENDENCIES_DIR / "-".join((engine, *libraries)) / "package"
-    measured = package.parent / "unzipped-bytes"
+    dependencies = DEPENDENCIES_DIR / "-".join((engine, *libraries)) / "package"
+    measured = dependencies.parent / "unzipped-bytes"
     requirements = FUNCTION_DIR / "requirements.txt"
 
     def build() -> None:
-        if package.exists():
-            shutil.rmtree(package)
-        package.mkdir(parents=True)
+        if dependencies.exists():
+            shutil.rmtree(dependencies)
+        dependencies.mkdir(parents=True)
         with tempfile.TemporaryDirectory() as scratch:
             pins = lambda_requirements(requirements, Path(scratch), engine, False, list(libraries))
-            install_dependencies(pins, package, HOST_ARCHITECTURE)
-        slim(package)
-        copy_function_code(FUNCTION_DIR, package)
-        measured.write_text(str(sizes.measure(package).unzipped_bytes))
+            install_dependencies(pins, dependencies, HOST_ARCHITECTURE)
+        slim(dependencies)
+        measured.write_text(str(sizes.measure(dependencies).unzipped_bytes))
+        (dependencies / "app.py").touch()  # what build_if_changed takes for a finished package
 
-    key = inputs_key(FUNCTION_DIR, PROJECT_ROOT / "build" / "package.py", PROJECT_ROOT / "build" / "slim.py")
-    build_if_changed(package, key, build, rebuild)
-    return int(measured.read_text())
+    build_code = [PROJECT_ROOT / "build" / name for name in ("package.py", "slim.py")]
+    key = inputs_key(requirements, BUILD_REQUIREMENTS, *build_code)
+    build_if_changed(dependencies, key, build, rebuild)
+    with tempfile.TemporaryDirectory() as scratch:
+        code = Path(scratch) / "code"
+        copy_function_code(FUNCTION_DIR, code)
+        return int(measured.read_text()) + sizes.measure(code).unzipped_bytes
