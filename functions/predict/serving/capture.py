@@ -20,7 +20,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -108,8 +108,11 @@ class Capture:
             f'"request_id":{encode_basestring_ascii(self.request_id)},"first_row":'
         )
         stream = self.stream or sys.stdout
-        budget = MAX_RECORD_CHARS - len(start) - RECORD_KEYS_CHARS
-        for first, end in _record_bounds(instances, predictions, proba, budget):
+        if len(instances) == 1:  # the request path's usual case: one record
+            bounds: Iterable[tuple[int, int]] = ((0, 1),)
+        else:
+            bounds = _record_bounds(instances, predictions, proba, MAX_RECORD_CHARS - len(start) - RECORD_KEYS_CHARS)
+        for first, end in bounds:
             line = (
                 f'{start}{first},"instances":[{",".join(instances[first:end])}],'
                 f'"predictions":[{",".join(predictions[first:end])}]'
@@ -124,9 +127,6 @@ def _record_bounds(
     instances: list[str], predictions: list[str], proba: list[str] | None, budget: int
 ) -> Iterator[tuple[int, int]]:
     """The [first, end) rows of each record: as many as fit in `budget` characters (one row at least)."""
-    if len(instances) == 1:  # the request path's usual case
-        yield 0, 1
-        return
     first, size = 0, 0
     for index, instance in enumerate(instances):
         row_size = len(instance) + len(predictions[index]) + (len(proba[index]) if proba else 0) + 3
