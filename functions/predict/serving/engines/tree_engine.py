@@ -439,62 +439,47 @@ class _Layout:
         fields: list[tuple[str, Any]] = [("threshold", dtype), ("feature", np.int32), ("first_child", np.int32)]
         if dtype.itemsize == 4:
             fields.append(("padding", np.int32))  # 16-byte records: one aligned copy each
-        nodes = np.zeros(size, dtype=fields)
-        default_right = np.zeros(size, dtype=bool)
-        missing = np.full(size, MISSING_NAN, dtype=np.uint8) if has_missing_rules else None
-        category = None
+        self.nodes = nodes = np.zeros(size, dtype=fields)
+        self.default_right = np.zeros(size, dtype=bool)
+        self.missing = np.full(size, MISSING_NAN, dtype=np.uint8) if has_missing_rules else None
+        self.category = None
         if ensemble.categorical_nodes.size:
             category_of = np.full(n_nodes, -1, dtype=np.int32)
             category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size, dtype=np.int32)
-            category = np.full(size, -1, dtype=np.int32)
-        slot_tree = np.empty(size, dtype=np.int32)
+            self.category = np.full(size, -1, dtype=np.int32)
+        n_trees = ensemble.n_trees
+        # Tree t's slots (its nodes and leaves) start where its nodes and leaves before it end.
+        first_slot = (ensemble.node_offsets[:-1] + ensemble.leaf_offsets[:-1]).astype(np.intp)
+        placed = np.zeros(n_trees, dtype=np.intp)
         node_counts = np.diff(ensemble.node_offsets)
-        # A reference is a node (>= 0) or ~leaf, as in the stored children.
+        # A reference is a node (>= 0) or ~leaf, as in the stored children; each level's in tree order.
         references = np.where(node_counts > 0, ensemble.node_offsets[:-1], ~ensemble.leaf_offsets[:-1]).astype(np.intp)
-        tree = np.arange(ensemble.n_trees, dtype=np.intp)
-        children = ensemble.children
-        self.depth = np.zeros(ensemble.n_trees, dtype=np.intp)
-        start = 0
+        tree = np.arange(n_trees, dtype=np.intp)
+        slots = self.roots = first_slot.copy()
+        self.depth = np.zeros(n_trees, dtype=np.intp)
         level = 0
-        # First level by level across all trees (each level's slots in tree order), then sorted by tree.
         while references.size:
-            stop = start + references.size
-            level_nodes = nodes[start:stop]
             internal = references >= 0
-            split = references[internal]
-            slot_tree[start:stop] = tree
-            leaves = level_nodes[~internal]
-            leaves["threshold"] = np.nan
-            leaves["feature"] = ~references[~internal]
-            leaves["first_child"] = np.flatnonzero(~internal) + start
-            splits = level_nodes[internal]
-            splits["threshold"] = ensemble.threshold[split]
-            splits["feature"] = ensemble.feature[split]
-            splits["first_child"] = stop + 2 * np.arange(split.size)
-            level_nodes[internal] = splits
-            level_nodes[~internal] = leaves
-            default_right[start:stop][internal] = ~ensemble.default_left[split]
-            if missing is not None:
-                missing[start:stop][internal] = ensemble.missing[split]
-            if category is not None:
-                category[start:stop][internal] = category_of[split]
+            split, split_slots, leaf_slots = references[internal], slots[internal], slots[~internal]
+            nodes["threshold"][leaf_slots] = np.nan
+            nodes["feature"][leaf_slots] = ~references[~internal]
+            nodes["first_child"][leaf_slots] = leaf_slots
+            nodes["threshold"][split_slots] = ensemble.threshold[split]
+            nodes["feature"][split_slots] = ensemble.feature[split]
+            self.default_right[split_slots] = ~ensemble.default_left[split]
+            if self.missing is not None:
+                self.missing[split_slots] = ensemble.missing[split]
+            if self.category is not None:
+                self.category[split_slots] = category_of[split]
             self.depth[tree[internal]] = level + 1
-            references = children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)].astype(np.intp)
+            placed += np.bincount(tree, minlength=n_trees)
+            # The next level: each split's two children, side by side after the tree's slots so far.
             tree = np.repeat(tree[internal], 2)
-            start = stop
+            rank = np.arange(tree.size) - np.searchsorted(tree, tree)
+            slots = first_slot[tree] + placed[tree] + rank
+            nodes["first_child"][split_slots] = slots[0::2]
+            references = ensemble.children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)].astype(np.intp)
             level += 1
-        order = np.argsort(slot_tree, kind="stable").astype(np.int32)
-        del slot_tree
-        slot_of = np.empty(size, dtype=np.int32)
-        slot_of[order] = np.arange(size, dtype=np.int32)
-        self.nodes = nodes.take(order)
-        del nodes
-        self.nodes["first_child"] = slot_of.take(self.nodes["first_child"])
-        self.roots = slot_of[: ensemble.n_trees].astype(np.intp)
-        del slot_of
-        self.default_right = default_right.take(order)
-        self.missing = None if missing is None else missing.take(order)
-        self.category = None if category is None else category.take(order)
 
 
 class _LeafMasks:
