@@ -76,7 +76,8 @@ def decode_numbers(values: Sequence[Any], datatype: str, where: str, nullable: l
     array = np.asarray(values, dtype=np.float64)  # null becomes NaN
     bad = ~np.isfinite(array) | (np.abs(array) > limit)
     if any(nullable):
-        bad &= np.asarray([value is not None for value in values], dtype=bool)
+        # Not mutated, equivalent: a list of bools is a bool array, and protocol data is never empty.
+        bad &= np.asarray([value is not None for value in values], dtype=bool)  # pragma: no mutate
     outside = np.flatnonzero(bad)
     if outside.size:
         raise _out_of_range(where, int(outside[0]), values[outside[0]], limit)
