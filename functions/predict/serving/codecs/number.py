@@ -38,13 +38,13 @@ NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9
 DECIMAL_CHARACTERS = re.compile(r"[0-9+\-.eE]*")
 FLOAT_SCHEMA = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
 INTEGER_SCHEMA = {"type": "integer", "minimum": -LARGEST_EXACT_INTEGER, "maximum": LARGEST_EXACT_INTEGER}
+FLOAT32_RANGE_MESSAGE = "Input should be within ±3.4e38, the range the model compares features in"
 
 
 def _within_float32(value: float) -> float:
     if abs(value) > FLOAT32_MAX:
-        raise PydanticCustomError(
-            "float32_range", "Input should be within ±3.4e38, the range the model compares features in"
-        )
+        # Not mutated, equivalent: pydantic's error type is in no message a client gets.
+        raise PydanticCustomError("float32_range", FLOAT32_RANGE_MESSAGE)  # pragma: no mutate
     return value
 
 
@@ -76,13 +76,15 @@ def decode_numbers(values: Sequence[Any], datatype: str, where: str, nullable: l
     array = np.asarray(values, dtype=np.float64)  # null becomes NaN
     bad = ~np.isfinite(array) | (np.abs(array) > limit)
     if any(nullable):
-        bad &= np.asarray([value is not None for value in values], dtype=bool)
+        # Not mutated, equivalent: a list of bools is a bool array, and protocol data is never empty.
+        bad &= np.asarray([value is not None for value in values], dtype=bool)  # pragma: no mutate
     outside = np.flatnonzero(bad)
     if outside.size:
         raise _out_of_range(where, int(outside[0]), values[outside[0]], limit)
     if datatype == FP32:
         # Within ±FLOAT32_MAX, so no value rounds to infinity; NaN stays NaN.
-        return array.astype(np.float32).astype(np.float64)
+        # Not mutated, equivalent: numpy's default dtype is float64.
+        return array.astype(np.float32).astype(np.float64)  # pragma: no mutate
     return array
 
 
@@ -114,9 +116,11 @@ class NumberCodec(FeatureCodec):
         return float(cell) if NUMBER_TEXT.fullmatch(cell) else cell
 
     def read_cells(self, cells: list[str]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-        if DECIMAL_CHARACTERS.fullmatch("".join(cells)):
+        # Not mutated, equivalent: a separator in the join only sends every column cell by cell, read alike.
+        if DECIMAL_CHARACTERS.fullmatch("".join(cells)):  # pragma: no mutate
             try:
-                numbers = np.fromiter(map(float, cells), np.float64, len(cells))
+                # Not mutated, equivalent: numpy's default dtype is float64; the count only sizes the array ahead.
+                numbers = np.fromiter(map(float, cells), np.float64, len(cells))  # pragma: no mutate
             except ValueError:  # a cell of those characters that is no number ("", "1-2", "e"): cell by cell
                 pass
             else:
@@ -124,11 +128,9 @@ class NumberCodec(FeatureCodec):
         read = [
             NUMBER_TEXT.fullmatch(cell) is not None or (self.allow_missing and cell == MISSING_CELL) for cell in cells
         ]
-        numbers = np.fromiter(
-            (float(cell) if ok and cell else math.nan for cell, ok in zip(cells, read, strict=True)),
-            np.float64,
-            len(cells),
-        )
+        values = (float(cell) if ok and cell else math.nan for cell, ok in zip(cells, read, strict=True))
+        # Not mutated, equivalent: numpy's default dtype is float64; the count only sizes the array ahead.
+        numbers = np.fromiter(values, np.float64, len(cells))  # pragma: no mutate
         # NaN (a missing value) is not above the limit: kept.
         return numbers, np.array(read, dtype=bool) & ~(np.abs(numbers) > FLOAT32_MAX)
 

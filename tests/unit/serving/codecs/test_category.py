@@ -67,7 +67,11 @@ def test_a_refusal_lists_the_accepted_values_bounded_and_braces_kept() -> None:
 
 @pytest.mark.parametrize(
     ("categories", "reason"),
-    [(None, "lists its accepted values in `categories`"), ([], "lists its accepted values"), (["a", "a"], "twice")],
+    [
+        (None, "^a category feature lists its accepted values in `categories`$"),
+        ([], "^a category feature lists its accepted values in `categories`$"),
+        (["a", "a"], "^`categories` lists a value twice$"),
+    ],
 )
 def test_a_category_feature_needs_distinct_categories(categories: list[str] | None, reason: str) -> None:
     feature = Feature.model_construct(name="x", type="category", categories=categories, allow_missing=False)

@@ -145,6 +145,15 @@ def test_a_refused_protocol_value_names_its_index_and_what_is_accepted() -> None
         codec.decode([BEYOND_FLOAT32], "FP32", "inputs[0]")
 
 
+def test_a_value_after_a_null_is_still_checked() -> None:
+    """A missing value is skipped, not the rest of the tensor: "7" after it is refused, not read as 7."""
+    codec = codec_for(Feature(name="x", allow_missing=True))
+
+    refusal = r'^inputs\[0\]\.data\[1\] is "7"; FP64 data must be JSON numbers or null$'
+    with pytest.raises(BadRequestError, match=refusal):
+        codec.decode([None, "7"], "FP64", "inputs[0]")
+
+
 def test_a_number_feature_takes_no_categories() -> None:
     with pytest.raises(ValueError, match="`categories` is only for features of type category"):
         NumberCodec.check(Feature.model_construct(name="x", type="number", categories=["a"], allow_missing=False))
