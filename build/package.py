@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         help="how the model is served: auto compiles what the compiled engines support and keeps scikit-learn "
         "for the rest (saying why); compiled fails instead",
     )
+    add_spec_argument(parser)
     parser.add_argument(
         "--model-source",
         choices=MODEL_SOURCES,
@@ -241,7 +242,6 @@ def main(argv: list[str] | None = None) -> None:
         help="package: the model ships in the package; s3: it is left out, for `make publish` and the "
         "ModelBucket parameter (default: $MODEL_SOURCE, else package)",
     )
-    add_spec_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     if args.out is None:

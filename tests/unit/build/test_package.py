@@ -294,7 +294,7 @@ def test_a_requirement_pip_cannot_read_fails_the_build_in_one_line(
     pins = tmp_path / "requirements.txt"
     pins.write_text("numpy==\n")
 
-    def build_that_installs(target: Path, architecture: str, engine: str, spec_path: Path) -> None:
+    def build_that_installs(target: Path, architecture: str, engine: str, spec_path: Path, model_source: str) -> None:
         package.install_dependencies(pins, target, architecture)
 
     monkeypatch.setattr(package, "build_package", build_that_installs)

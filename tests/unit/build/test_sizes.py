@@ -53,3 +53,10 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         sizes.PackageTooLargeError, match=r"2\.0 MB unzipped, over Lambda's 1\.0 MB limit; .*scipy 2\.0"
     ):
         report.check_limit()
+
+
+def test_over_the_limit_with_the_model_points_to_s3_and_without_it_does_not() -> None:
+    with pytest.raises(PackageTooLargeError, match=r"numpy .* MB; leave the model out .*`make publish BUCKET="):
+        size_report(LAMBDA_UNZIPPED_QUOTA + 1).check_limit()
+    with pytest.raises(PackageTooLargeError, match=r"numpy .* MB \(the model is already left out\)$"):
+        size_report(LAMBDA_UNZIPPED_QUOTA + 1).check_limit(model_in_package=False)
