@@ -10,6 +10,10 @@ PORT ?= 3000
 # The model spec to build and serve (models/iris.toml when empty); sam build hands it to build/.
 MODEL ?=
 export MODEL
+# Where the deployed function gets its model: package (the default) or s3 (left out of the
+# package; `make publish` builds so). sam build hands it to build/.
+MODEL_SOURCE ?=
+export MODEL_SOURCE
 # sam build needs python3.12 on PATH: the virtualenv's interpreter provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
@@ -33,7 +37,7 @@ lock: setup ## re-pin functions/predict/requirements.txt and requirements-dev.tx
 
 # Skipped when the package was built from the same inputs for the same ARCH (build/inputs.py).
 # The package's path is defined once, in local/lambda_local.py: every tool here defaults to it.
-build: setup ## sam build: train or reuse the model (MODEL=<spec.toml>) and assemble the package (ARCH=arm64 for Graviton; FORCE=1 even if unchanged)
+build: setup ## sam build: train or reuse the model (MODEL=<spec.toml>) and assemble the package (ARCH=arm64 for Graviton; FORCE=1 even if unchanged; MODEL_SOURCE=s3 leaves the model out, for make publish)
 	@if [[ -z "$(FORCE)" ]] && python -m build.inputs check --architecture $(ARCH); then \
 		echo "sam build skipped: nothing that goes into the package changed since it was built for $(ARCH) (FORCE=1 rebuilds)"; \
 	else \
@@ -66,9 +70,11 @@ drift: setup ## drift report of captured requests: CAPTURE=<folder>|s3://<bucket
 	@[[ -n "$(CAPTURE)" ]] || { echo "usage: make drift CAPTURE=<folder or s3://bucket/captures/> [HOURS=24] [START=<ISO time>] [END=<ISO time>] [OUT=drift-report] [MANIFEST=<manifest.json>]"; exit 2; }
 	python local/drift.py "$(CAPTURE)" $(if $(HOURS),--hours $(HOURS)) $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(OUT),--out $(OUT)) $(if $(MANIFEST),--manifest $(MANIFEST))
 
-publish: ## upload the built model to the versioned bucket BUCKET=... for the ModelBucket parameter
-	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>]"; exit 1; }
-	@$(MAKE) --no-print-directory build
+# Builds the package without the model (MODEL_SOURCE=s3): a deployed function loads it from S3,
+# so a model too large for the package deploys too (docs/api.md "A model from S3").
+publish: ## build the package without the model and upload the model to the versioned bucket BUCKET=... for the ModelBucket parameter; prints the sam deploy to run
+	@[[ -n "$(BUCKET)" ]] || { echo "usage: make publish BUCKET=<versioned bucket> [KEY=<key>] [MODEL=<spec.toml>]"; exit 1; }
+	@$(MAKE) --no-print-directory build MODEL_SOURCE=s3
 	python -m build.publish --bucket $(BUCKET) $(if $(KEY),--key $(KEY))
 
 lint: setup ## ruff and mypy

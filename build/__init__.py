@@ -20,5 +20,21 @@ def configured_spec_path() -> Path:
     return Path(os.environ.get(MODEL_VARIABLE) or DEFAULT_SPEC).resolve()
 
 
+MODEL_SOURCE_VARIABLE = "MODEL_SOURCE"
+"""Where the deployed function gets its model: `package` (baked in, the default) or `s3` (`make build
+MODEL_SOURCE=s3`: baked and verified as usual, then kept beside the package for `make publish`)."""
+MODEL_SOURCES = ("package", "s3")
+UNPACKAGED_MODEL_SUFFIX = ".model"
+
+
+def configured_model_source() -> str:
+    return os.environ.get(MODEL_SOURCE_VARIABLE) or MODEL_SOURCES[0]
+
+
+def unpackaged_model_dir(package: Path) -> Path:
+    """Where a package built for the S3 model source keeps its model: beside it, not in it."""
+    return package.with_name(package.name + UNPACKAGED_MODEL_SUFFIX)
+
+
 if str(FUNCTION_DIR) not in sys.path:
     sys.path.append(str(FUNCTION_DIR))

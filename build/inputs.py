@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from build import DEFAULT_SPEC, PROJECT_ROOT, configured_spec_path
+from build import DEFAULT_SPEC, MODEL_SOURCES, PROJECT_ROOT, configured_model_source, configured_spec_path
 from local.lambda_local import DEFAULT_PACKAGE
 
 # Top-level entries nothing in the package is built from. Hidden ones (.venv, .aws-sam, .git,
@@ -108,8 +108,12 @@ def spec_files(root: Path = PROJECT_ROOT) -> list[Path]:
 
 
 def inputs_digest(architecture: str, root: Path = PROJECT_ROOT) -> str:
-    """A sha256 over the architecture, the model spec chosen, and every input file's path and content."""
+    """A sha256 over the architecture, the model spec chosen, the model source (when not the package)
+    and every input file's path and content."""
     digest = hashlib.sha256(f"architecture {architecture}\nmodel {chosen_spec(root)}\n".encode())
+    if configured_model_source() != MODEL_SOURCES[0]:
+        # Only then: a package built before the setting existed stays fresh.
+        digest.update(f"model source {configured_model_source()}\n".encode())
     for path in [*input_files(root), *spec_files(root)]:
         digest.update(f"{path.as_posix()}\0{hashlib.sha256((root / path).read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()

@@ -1,6 +1,8 @@
 """Assemble the Lambda package: pinned dependencies for the Lambda platform, the function's
 code, and the baked model with its manifest. `sam build` runs this through the function's
-Makefile; it can also be run by hand.
+Makefile; it can also be run by hand. With the S3 model source (`--model-source s3`,
+MODEL_SOURCE=s3) the model is baked, gated and smoke-tested in the package as usual, then moved
+beside it (build.unpackaged_model_dir) for `make publish`: the size limit applies without it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from build import FUNCTION_DIR, PROJECT_ROOT, sizes
+from build import FUNCTION_DIR, MODEL_SOURCES, PROJECT_ROOT, configured_model_source, sizes, unpackaged_model_dir
 from build.bake import ENGINE_CHOICES, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
@@ -167,13 +169,17 @@ def copy_function_code(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SOURCE_EXCLUDES))
 
 
-def build_package(target: Path, architecture: str, engine: EngineChoice, spec_path: Path) -> None:
+def build_package(
+    target: Path, architecture: str, engine: EngineChoice, spec_path: Path, model_source: str = MODEL_SOURCES[0]
+) -> None:
     requirements = FUNCTION_DIR / "requirements.txt"
     check_training_environment(requirements)
     spec = load_spec(spec_path)
     log.info("building the model spec %s (%s), engine: %s", spec_path, spec.name, engine)
-    if target.exists():
-        shutil.rmtree(target)
+    unpackaged = unpackaged_model_dir(target)
+    for previous in (target, unpackaged):
+        if previous.exists():
+            shutil.rmtree(previous)
     target.mkdir(parents=True)
     served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine
     with tempfile.TemporaryDirectory() as scratch:
@@ -202,10 +208,14 @@ def build_package(target: Path, architecture: str, engine: EngineChoice, spec_pa
             HOST_ARCHITECTURE,
         )
         compile_modules(sorted(target.rglob("*.py")))
+    model_in_package = model_source == MODEL_SOURCES[0]
+    if not model_in_package:
+        shutil.move(target / PACKAGE_MODEL_DIR, unpackaged)
+        log.info("model left out of the package, kept at %s: `make publish BUCKET=...` uploads it", unpackaged)
     report = sizes.measure(target)
     # Not mutated, equivalent: the report holds no %: logging prints it the same as through %s.
     log.info("%s", report.render())  # pragma: no mutate
-    report.check_limit()
+    report.check_limit(model_in_package)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,12 +235,19 @@ def main(argv: list[str] | None = None) -> None:
         "for the rest (saying why); compiled fails instead",
     )
     add_spec_argument(parser)
+    parser.add_argument(
+        "--model-source",
+        choices=MODEL_SOURCES,
+        default=configured_model_source(),
+        help="package: the model ships in the package; s3: it is left out, for `make publish` and the "
+        "ModelBucket parameter (default: $MODEL_SOURCE, else package)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[build] %(message)s", stream=sys.stdout)
     if args.out is None:
         parser.error("--out is required when ARTIFACTS_DIR is not set")
     try:
-        build_package(args.out.resolve(), args.architecture, args.engine, args.spec.resolve())
+        build_package(args.out.resolve(), args.architecture, args.engine, args.spec.resolve(), args.model_source)
     except (
         BuildError,
         SpecError,

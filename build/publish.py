@@ -2,10 +2,11 @@
 
     python -m build.publish --bucket my-models [--key iris-random-forest/model.zip]
 
-It bundles model/manifest.json and the engine file it names (its serving engine) from the built package
+It bundles manifest.json and the engine file it names (its serving engine) from the built model
 (reproducibly: the same model gives the same bytes), uploads the bundle, and prints the
 `sam deploy --parameter-overrides` that pin exactly that object version and its sha256.
-The bucket must have versioning enabled.
+The built model is the one a build with MODEL_SOURCE=s3 left beside the package (`make publish`
+builds so), else the one in the package. The bucket must have versioning enabled.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from build import unpackaged_model_dir
+from build.inputs import stack_name
 from local.lambda_local import DEFAULT_PACKAGE
 from serving.config import PACKAGE_MODEL_DIR, S3ModelSource
 from serving.manifest import MANIFEST_FILE, Manifest
@@ -43,6 +46,12 @@ def make_bundle(model_dir: Path) -> bytes:
         for name in (MANIFEST_FILE, engine_file):
             bundle.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), (model_dir / name).read_bytes())
     return buffer.getvalue()
+
+
+def built_model_dir(package: Path) -> Path:
+    """The model a build left beside the package (MODEL_SOURCE=s3), else the one in it."""
+    beside = unpackaged_model_dir(package)
+    return beside if beside.is_dir() else package / PACKAGE_MODEL_DIR
 
 
 def publish(client: Any, bucket: str, key: str, model_dir: Path) -> S3ModelSource:
@@ -72,11 +81,15 @@ def main(argv: list[str] | None = None) -> None:
     import boto3
 
     try:
-        published = publish(boto3.client("s3"), args.bucket, args.key, args.package / PACKAGE_MODEL_DIR)
+        published = publish(boto3.client("s3"), args.bucket, args.key, built_model_dir(args.package))
     except PublishError as error:
         log.error("publish failed: %s", error)
         raise SystemExit(1) from error
-    log.info("deploy it with: sam deploy --parameter-overrides %s", published.parameter_overrides())
+    log.info(
+        "deploy it with: sam deploy --stack-name %s --parameter-overrides %s",
+        stack_name(args.package),
+        published.parameter_overrides(),
+    )
 
 
 if __name__ == "__main__":

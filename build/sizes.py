@@ -13,7 +13,12 @@ MB = 1_000_000
 UNZIPPED_LIMIT_BYTES = 262_144_000
 ZIPPED_DIRECT_UPLOAD_LIMIT_BYTES = 52_428_800
 LARGEST_SHOWN = 10
-MODEL_FROM_S3 = 'the ModelBucket parameter, docs/api.md "A model from S3"'
+# What to do when the model makes the package too large: the S3 model source (docs/api.md "A model from S3").
+MODEL_FROM_S3 = (
+    "leave the model out of the package and load it from S3: `make publish BUCKET=<versioned bucket>` "
+    "(builds with MODEL_SOURCE=s3 and uploads the model), then the `sam deploy ... --parameter-overrides "
+    'ModelBucket=...` it prints (docs/api.md "A model from S3")'
+)
 
 
 class PackageTooLargeError(Exception):
@@ -39,13 +44,14 @@ class SizeReport:
             lines.append("note: over 50 MB zipped, so it is uploaded through S3 (sam deploy does this)")
         return "\n".join(lines)
 
-    def check_limit(self) -> None:
+    def check_limit(self, model_in_package: bool = True) -> None:
+        """Refuse a package over the limit; while it holds the model, say how to load the model from S3."""
         if self.unzipped_bytes > UNZIPPED_LIMIT_BYTES:
             raise PackageTooLargeError(
                 f"package is {self.unzipped_bytes / MB:.1f} MB unzipped, over Lambda's "
                 f"{UNZIPPED_LIMIT_BYTES / MB:.1f} MB limit; largest: "
                 + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in self.by_top_level[:5])
-                + f"; serve the model from S3 instead ({MODEL_FROM_S3})"
+                + (f"; {MODEL_FROM_S3}" if model_in_package else " (the model is already left out)")
             )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build import PROJECT_ROOT, inputs
+from build import MODEL_SOURCE_VARIABLE, PROJECT_ROOT, inputs
 from build.inputs import input_files, inputs_digest, is_fresh, last_spec, spec_files, stamp_path
 from local.lambda_local import DEFAULT_PACKAGE
 
@@ -130,6 +130,15 @@ def test_adding_removing_or_renaming_an_input_changes_the_digest(
 
 def test_the_architecture_is_an_input(project: Path) -> None:
     assert inputs_digest("x86_64", project) != inputs_digest("arm64", project)
+
+
+def test_the_model_source_is_an_input(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_package = inputs_digest("x86_64", project)
+    monkeypatch.setenv(MODEL_SOURCE_VARIABLE, "package")
+    assert inputs_digest("x86_64", project) == in_package
+
+    monkeypatch.setenv(MODEL_SOURCE_VARIABLE, "s3")
+    assert inputs_digest("x86_64", project) != in_package
 
 
 def test_the_chosen_spec_and_the_files_it_names_are_inputs(

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from build import DEFAULT_SPEC, PROJECT_ROOT, package, sizes, train
+from build import DEFAULT_SPEC, MODEL_SOURCE_VARIABLE, PROJECT_ROOT, package, sizes, train, unpackaged_model_dir
 from build.bake import COMPILED_FILE
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
@@ -294,7 +294,7 @@ def test_a_requirement_pip_cannot_read_fails_the_build_in_one_line(
     pins = tmp_path / "requirements.txt"
     pins.write_text("numpy==\n")
 
-    def build_that_installs(target: Path, architecture: str, engine: str, spec_path: Path) -> None:
+    def build_that_installs(target: Path, architecture: str, engine: str, spec_path: Path, model_source: str) -> None:
         package.install_dependencies(pins, target, architecture)
 
     monkeypatch.setattr(package, "build_package", build_that_installs)
@@ -483,3 +483,54 @@ def test_the_build_exits_non_zero_when_the_package_answers_500(
 
     assert exited.value.code == 1
     assert "build failed: the package answered sample events with server errors: {" in caplog.text
+
+
+def test_a_model_too_large_for_the_package_builds_for_the_s3_model_source(
+    tmp_path: Path,
+    offline_build: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = tmp_path / "PredictFunction"
+    package.main(["--out", str(out), "--model-source", "s3"])
+    without_model = sizes.measure(out).unzipped_bytes
+    # Room for everything but the model.
+    monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", without_model)
+
+    with pytest.raises(SystemExit):
+        package.main(["--out", str(out)])
+    package.main(["--out", str(out), "--model-source", "s3"])
+
+    (failure,) = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert "\n" not in failure
+    assert re.search(
+        r"over Lambda's .* limit; .*`make publish BUCKET=<versioned bucket>` \(builds with MODEL_SOURCE=s3", failure
+    )
+    assert not (out / PACKAGE_MODEL_DIR).exists()
+    left_out = unpackaged_model_dir(out)
+    engine_file = json.loads((left_out / MANIFEST_FILE).read_text())["engine"]["file"]
+    assert (left_out / engine_file).is_file()
+
+
+def test_the_model_source_is_read_from_the_environment(
+    tmp_path: Path, offline_build: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MODEL_SOURCE_VARIABLE, "s3")
+    out = tmp_path / "PredictFunction"
+
+    package.main(["--out", str(out)])
+
+    assert (unpackaged_model_dir(out) / MANIFEST_FILE).is_file()
+    assert not (out / PACKAGE_MODEL_DIR).exists()
+
+
+def test_a_package_build_removes_the_model_a_previous_s3_build_left_out(
+    tmp_path: Path, offline_build: dict[str, list[str]]
+) -> None:
+    out = tmp_path / "PredictFunction"
+    package.main(["--out", str(out), "--model-source", "s3"])
+
+    package.main(["--out", str(out)])
+
+    assert (out / PACKAGE_MODEL_DIR / MANIFEST_FILE).is_file()
+    assert not unpackaged_model_dir(out).exists()

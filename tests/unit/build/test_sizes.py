@@ -55,18 +55,8 @@ def test_size_guard_fails_over_the_lambda_limit(tmp_path: Path, monkeypatch: pyt
         report.check_limit()
 
 
-def test_a_model_too_large_for_the_package_is_pointed_to_s3_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    report = sizes.measure(make_tree(tmp_path, {"model/model.npz": 3_000_000, "numpy/core.so": 500_000}))
-    monkeypatch.setattr(sizes, "UNZIPPED_LIMIT_BYTES", 2_000_000)
-
-    with pytest.raises(sizes.PackageTooLargeError) as raised:
-        report.check_limit()
-
-    message = str(raised.value)
-    assert "\n" not in message
-    assert "largest: model 3.0 MB, numpy 0.5 MB" in message
-    assert message.endswith(
-        'serve the model from S3 instead (the ModelBucket parameter, docs/api.md "A model from S3")'
-    )
+def test_over_the_limit_with_the_model_points_to_s3_and_without_it_does_not() -> None:
+    with pytest.raises(PackageTooLargeError, match=r"numpy .* MB; leave the model out .*`make publish BUCKET="):
+        size_report(LAMBDA_UNZIPPED_QUOTA + 1).check_limit()
+    with pytest.raises(PackageTooLargeError, match=r"numpy .* MB \(the model is already left out\)$"):
+        size_report(LAMBDA_UNZIPPED_QUOTA + 1).check_limit(model_in_package=False)
