@@ -128,7 +128,9 @@ class NumberCodec(FeatureCodec):
         read = [
             NUMBER_TEXT.fullmatch(cell) is not None or (self.allow_missing and cell == MISSING_CELL) for cell in cells
         ]
-        values = (float(cell) if ok and cell else math.nan for cell, ok in zip(cells, read, strict=True))
+        # Not mutated, equivalent: `read` has one entry per cell, so `strict` never fires.
+        pairs = zip(cells, read, strict=True)  # pragma: no mutate
+        values = (float(cell) if ok and cell else math.nan for cell, ok in pairs)
         # Not mutated, equivalent: numpy's default dtype is float64; the count only sizes the array ahead.
         numbers = np.fromiter(values, np.float64, len(cells))  # pragma: no mutate
         # NaN (a missing value) is not above the limit: kept.

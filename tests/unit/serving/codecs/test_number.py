@@ -154,6 +154,16 @@ def test_a_value_after_a_null_is_still_checked() -> None:
         codec.decode([None, "7"], "FP64", "inputs[0]")
 
 
+def test_the_largest_float32_is_accepted_in_a_column_read_cell_by_cell() -> None:
+    """A missing cell sends its column off the fast path; the bound stays inclusive there too."""
+    codec = codec_for(Feature(name="x", allow_missing=True))
+
+    numbers, read = codec.read_cells([repr(FLOAT32_MAX), ""])
+
+    assert read.tolist() == [True, True]
+    assert numbers[0] == FLOAT32_MAX
+
+
 def test_a_number_feature_takes_no_categories() -> None:
     with pytest.raises(ValueError, match="`categories` is only for features of type category"):
         NumberCodec.check(Feature.model_construct(name="x", type="number", categories=["a"], allow_missing=False))
