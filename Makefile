@@ -83,18 +83,19 @@ lint: setup ## ruff and mypy
 	mypy
 
 # The tests run on every core (pytest-xdist; WORKERS=1 for one process), with the hypothesis
-# profile HYPOTHESIS_PROFILE names (tests/conftest.py: `ci` unless set).
+# profile HYPOTHESIS_PROFILE names (tests/conftest.py: `ci` unless set). Coverage (pyproject.toml:
+# sources, core and floor) is measured and gated once, by `make test`; the inner loop goes without.
 WORKERS ?= auto
 PYTEST := pytest --numprocesses=$(WORKERS) --dist=worksteal
 
-test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests
-	$(PYTEST)
+test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests with the coverage floor
+	$(PYTEST) --cov --cov-report=term-missing:skip-covered
 
-test-unit: setup node_modules/.package-lock.json ## tests/unit only: no build, no built package (tests/integration needs one)
+test-unit: setup node_modules/.package-lock.json ## tests/unit only, without coverage: no build, no built package (tests/integration needs one)
 	$(PYTEST) tests/unit
 
 fuzz: setup node_modules/.package-lock.json ## the property tests and fuzzers with many more examples (hypothesis profile `deep`); run before calling an issue done
-	HYPOTHESIS_PROFILE=deep $(PYTEST) --no-cov tests/unit
+	HYPOTHESIS_PROFILE=deep $(PYTEST) tests/unit
 
 mutate: setup ## mutation testing of the critical modules (not in CI; MUTANTS="serving.model.*" for some): a score per module (docs/mutation.md)
 	python tools/mutation/mutate.py run $(MUTANTS)

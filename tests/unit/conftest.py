@@ -88,6 +88,13 @@ def iris_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     return baked(load_spec(DEFAULT_SPEC), request.param, tmp_path_factory) / PACKAGE_MODEL_DIR
 
 
+# For a test whose outcome the serving engine cannot change (routing, configuration, tracing, what a cold
+# start imports): the compiled engine only, the one the build bakes for Iris, instead of once per engine.
+# Each engine's answers are checked where they can differ (predictions, /model, the gate). Apply it to a
+# test that reaches `iris_model_dir` (directly or through `app_module`): it overrides that fixture's params.
+one_engine = pytest.mark.parametrize("iris_model_dir", [COMPILED], indirect=True)
+
+
 def tiny_spec(**params: Any) -> ModelSpec:
     """The default spec with a small seeded forest: fast to train, same files and manifest."""
     spec = load_spec(DEFAULT_SPEC)

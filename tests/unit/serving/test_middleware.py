@@ -22,7 +22,7 @@ from local.lambda_local import LambdaContext
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
 from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, http_api_event, response_json, response_text
-from tests.unit.conftest import LogRecords, imported_app
+from tests.unit.conftest import LogRecords, imported_app, one_engine
 
 # Written out here, not imported: what API Gateway accepts in a mapping key (letters, digits and
 # $-_.+!*'()), so the generated base paths do not come from the pattern under test.
@@ -63,10 +63,12 @@ def call(app: ModuleType, shape: str, stage: str, path: str, method: str = "GET"
     return response
 
 
-# Each example imports the app afresh (a cold start under that base path): half the profile's count.
+# Each example imports the app afresh (a cold start under that base path): half the profile's count, on one
+# engine (`one_engine`): the base path is resolved before the model is called, and both engines answer the seed.
 COLD_STARTS = settings(max_examples=max(1, settings().max_examples // 2))
 
 
+@one_engine
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
 @COLD_STARTS
 @given(base_path=base_paths, data=st.data())
@@ -86,6 +88,7 @@ def test_the_api_answers_under_the_base_path(
     assert status["statusCode"] == 200
 
 
+@one_engine
 @pytest.mark.parametrize("shape", EVENT_BUILDERS)
 @COLD_STARTS
 @given(base_path=base_paths, tail=st.text(KEY_CHARACTERS, min_size=1, max_size=6))
@@ -105,6 +108,7 @@ def test_a_path_that_only_starts_like_the_base_path_is_not_under_it(
     assert response_json(response)["error"].startswith(f"no route for POST {called}; available: ")
 
 
+@one_engine
 @pytest.mark.parametrize(("shape", "stage"), [("http-api", "prod"), ("rest-api", "Prod"), ("rest-api", "v1")])
 def test_the_execute_api_url_keeps_its_stage_when_a_base_path_is_set(
     shape: str, stage: str, iris_model_dir: Path, lambda_context: LambdaContext
@@ -122,6 +126,7 @@ def test_the_execute_api_url_keeps_its_stage_when_a_base_path_is_set(
     assert schema["servers"] == [{"url": f"/{stage}"}]
 
 
+@one_engine
 @pytest.mark.parametrize("shape", ["http-api", "rest-api"])
 def test_a_mapping_key_named_like_its_stage_is_taken_off_once(shape: str, iris_model_dir: Path) -> None:
     # https://api.example.com/v1/predict mapped to the stage v1: the URL carries the key, not the stage.
@@ -156,6 +161,7 @@ def test_a_bad_base_path_is_refused(value: str) -> None:
             load_settings()
 
 
+@one_engine
 @pytest.mark.parametrize(
     ("value", "hidden"),
     [("/predict", "/predict"), ("/v2", "/v2/health/live"), ("/v2/models/iris", "/v2/models/{name}/infer")],

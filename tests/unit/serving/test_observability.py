@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from tests.events import http_api_event
-from tests.unit.conftest import LogRecords
+from tests.unit.conftest import LogRecords, one_engine
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.1, 2.8, 4.7, 1.2], [6.3, 3.3, 6.0, 2.5], [6.4, 3.2, 4.5, 1.5]]
 
@@ -98,6 +98,8 @@ def test_mangum_is_quiet(app_module: ModuleType) -> None:
 
 # Tracing around the real entry point: app.handler, with tracing switched on as the template does it, sends the
 # handler's segment and a `model.predict` subsegment to X-Ray (an in-memory emitter stands in for the daemon).
+# Each test starts a Python process (the SDK patches libraries globally): on one engine (`one_engine`), as the
+# subsegment wraps the model call whichever engine makes it, and the SDK's import does not depend on it.
 
 
 TRACED_APP = textwrap.dedent(
@@ -161,6 +163,7 @@ def traced_invocations(model_dir: Path, events: list[dict[str, Any]], disabled: 
     return seen
 
 
+@one_engine
 def test_app_handler_traces_the_model_call(iris_model_dir: Path) -> None:
     predict = http_api_event()
     model = http_api_event(method="GET", path="/model", body=None)
@@ -175,6 +178,7 @@ def test_app_handler_traces_the_model_call(iris_model_dir: Path) -> None:
         assert inside == subsegments
 
 
+@one_engine
 def test_tracing_switched_off_sends_nothing(iris_model_dir: Path) -> None:
     seen = traced_invocations(iris_model_dir, [http_api_event()], disabled="true")
 
@@ -197,6 +201,7 @@ COLD_START_IMPORTS = textwrap.dedent(
 )
 
 
+@one_engine
 def test_tracing_switched_off_costs_the_cold_start_nothing(iris_model_dir: Path) -> None:
     """Off, as the template's switch sets POWERTOOLS_TRACE_DISABLED, the function never builds a
     tracer: the X-Ray SDK (and the libraries it patches) stays out of the cold start. On, it is in."""

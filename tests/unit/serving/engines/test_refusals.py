@@ -49,6 +49,8 @@ def stored(estimator: Any, rows: np.ndarray = IRIS.data) -> dict[str, Any]:
 
 
 PIPELINE_ARRAYS = stored(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)))
+# Fitted and compiled once, not per generated example: only the stored kind varies.
+LINEAR_ARRAYS = stored(ESTIMATORS["linear"])
 
 
 @pytest.fixture(scope="module", params=sorted(ESTIMATORS))
@@ -85,7 +87,7 @@ def test_an_unknown_engine_kind_is_refused_naming_the_known_ones(kind: str) -> N
 def test_a_linear_model_of_an_unknown_kind_is_refused(kind: str) -> None:
     """A linear model is a classifier or a regressor; any other word (a typo, another case) is a
     package this function cannot read, not a regressor."""
-    arrays = {**stored(ESTIMATORS["linear"]), "kind": np.array(kind)}
+    arrays = {**LINEAR_ARRAYS, "kind": np.array(kind)}
     expected = f"kind {kind!r} is not one of ('classifier', 'regressor')"
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         load_engine(arrays)
