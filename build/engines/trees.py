@@ -48,12 +48,14 @@ class LibraryTree:
 def float32_thresholds(thresholds: NDArray[np.float64], comparison: str) -> NDArray[np.float32]:
     """float32 thresholds that decide every float32 input as the float64 ones do: for `x <= t` the
     largest float32 not above `t`, for `x < t` the smallest not below it."""
-    with np.errstate(over="ignore"):  # beyond float32's range: infinity, moved back below
+    # Beyond float32's range a threshold rounds to infinity, moved back below; the largest float32
+    # moved up is infinity (every float32 is below such a threshold): no overflow to warn of.
+    with np.errstate(over="ignore"):
         rounded = thresholds.astype(np.float32)
-    widened = rounded.astype(np.float64)
-    if comparison == "<=":
-        return np.where(widened > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
-    return np.where(widened < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
+        widened = rounded.astype(np.float64)
+        if comparison == "<=":
+            return np.where(widened > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
+        return np.where(widened < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
 
 
 def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp]]:

@@ -42,6 +42,20 @@ def test_float32_thresholds_decide_every_float32_value_as_the_float64_ones(
         assert bool(single < stored) == (float(single) < threshold)
 
 
+@pytest.mark.parametrize("comparison", ["<=", "<"])
+def test_thresholds_at_the_edge_of_float32s_range_compile_without_an_overflow_warning(comparison: str) -> None:
+    largest = float(np.finfo(np.float32).max)
+    edges = np.array([largest, np.nextafter(largest, np.inf), -np.nextafter(largest, np.inf), 1e300, -1e300])
+
+    stored = float32_thresholds(edges, comparison)  # warnings are errors in the tests
+
+    for value in (largest, -largest, np.inf, -np.inf):
+        single = np.float32(value)
+        decided = single <= stored if comparison == "<=" else single < stored
+        expected = float(single) <= edges if comparison == "<=" else float(single) < edges
+        assert decided.tolist() == expected.tolist()
+
+
 def test_the_probes_hold_every_threshold_its_neighbours_and_the_extremes() -> None:
     estimator = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, Y)
     compiled = compiler_for(estimator)
