@@ -26,7 +26,7 @@ for source in (PROJECT_ROOT, PROJECT_ROOT / "functions" / "predict", PROJECT_ROO
 
 from pydantic import ValidationError  # noqa: E402
 
-from capture_objects import CaptureReadError, collect, local_objects, s3_objects  # noqa: E402
+from capture_objects import CaptureReadError, collect, local_objects, s3_objects, summary_of  # noqa: E402
 from local.drift_report import render  # noqa: E402
 from serving.manifest import MANIFEST_FILE, Manifest  # noqa: E402
 from serving.profile import Thresholds, score_drift  # noqa: E402
@@ -106,17 +106,7 @@ def drift_summary(arguments: argparse.Namespace) -> dict[str, Any]:
     thresholds = Thresholds(arguments.psi_threshold, arguments.missing_threshold, arguments.unknown_threshold)
     captured = collect(objects(arguments.capture, start, end), manifest, start, end)
     result = score_drift(manifest.profile, captured.columns, captured.predictions, manifest.classes, thresholds)
-    return {
-        "model": manifest.name,
-        "version": manifest.version,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "objects": captured.objects,
-        "records": captured.records,
-        "other_models": dict(captured.other_models),
-        "thresholds": thresholds.__dict__,
-        **result.as_dict(),
-    }
+    return summary_of(manifest, start, end, captured, result, thresholds=thresholds.__dict__)
 
 
 def main(argv: list[str] | None = None) -> int:

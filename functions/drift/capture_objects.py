@@ -21,6 +21,7 @@ from typing import Any
 
 from serving.capture import CAPTURE_KEY, CAPTURE_SCHEMA
 from serving.manifest import Manifest
+from serving.profile import DriftResult
 
 HOUR_FORMAT = "%Y/%m/%d/%H/"
 """Firehose's default time prefix under the configured prefix."""
@@ -134,3 +135,21 @@ def collect(objects: Iterable[tuple[str, bytes]], manifest: Manifest, start: dat
                     column.append(instance.get(name))
             captured.predictions.extend(record["predictions"])
     return captured
+
+
+def summary_of(
+    manifest: Manifest, start: datetime, end: datetime, captured: Captured, result: DriftResult, **extra: Any
+) -> dict[str, Any]:
+    """What both drift checks (make drift, the scheduled function) report: the model, the range,
+    what was read, anything `extra`, and the scores."""
+    return {
+        "model": manifest.name,
+        "version": manifest.version,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "objects": captured.objects,
+        "records": captured.records,
+        "other_models": dict(captured.other_models),
+        **extra,
+        **result.as_dict(),
+    }

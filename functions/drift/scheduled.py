@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from capture_objects import collect, s3_objects
+from capture_objects import collect, s3_objects, summary_of
 from serving.bundle import bundle_manifest, download
 from serving.config import s3_model_source
 from serving.manifest import MANIFEST_FILE, Manifest
@@ -125,16 +125,7 @@ def run(client: Any, manifest: Manifest, end: datetime) -> dict[str, Any]:
     )
     for line in metric_documents(result, _setting("METRICS_NAMESPACE"), _setting("AWS_LAMBDA_FUNCTION_NAME")):
         sys.stdout.write(line + "\n")
-    summary = {
-        "model": manifest.name,
-        "version": manifest.version,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "objects": captured.objects,
-        "records": captured.records,
-        "other_models": dict(captured.other_models),
-        **result.as_dict(),
-    }
+    summary = summary_of(manifest, start, end, captured, result)
     # The scores only, not the distributions: the invocation's result stays small.
     for drift in [*summary["features"], summary["predictions"]]:
         for key in ("bins", "reference", "current"):
