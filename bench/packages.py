@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from build import DEFAULT_SPEC, FUNCTION_DIR, PROJECT_ROOT, sizes
+from build import DEFAULT_SPEC, FUNCTION_DIR, HOST_ARCHITECTURE, PROJECT_ROOT, sizes
 from build.package import (
     BUILD_REQUIREMENTS,
     EVENTS_DIR,
-    HOST_ARCHITECTURE,
     copy_function_code,
     install_dependencies,
     lambda_requirements,

@@ -47,11 +47,13 @@ from threadpoolctl import threadpool_limits
 
 from bench.packages import BUILD_DIR, code_and_dependencies_bytes
 from bench.report import SECTION_DOCUMENTS, replace_between_markers, table
+from build import HOST_ARCHITECTURE
 from build.bake import GATE_ROWS
 from build.engines import check_exactness, compile_estimator, compiler_for
 from build.engines.base import serialize
+from build.native import compile_tree_walk
 from build.sizes import MB
-from serving.engines import load_engine
+from serving.engines import load_engine, tree_engine
 from serving.manifest import COMPILED, SCIKIT_LEARN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,6 +303,10 @@ def measure(model: Fitted, rounds: int, scratch: Path) -> list[str]:
     compiled_cold, compiled_rss = cold_start(npz, row_file, rounds)
     library_cold, library_rss = cold_start(model.model_file, row_file, rounds)
     batch_rows = np.resize(held_out, (max(BATCHES), held_out.shape[1]))
+    # One thread each for the warm runs (threadpool_limits in main for OpenMP): the same CPU for both.
+    if "n_jobs" in estimator.get_params():
+        estimator.set_params(n_jobs=1)
+    tree_engine.WORKERS = 1
     warm = []
     for batch in BATCHES:
         batch_of = batch_rows[:batch]
@@ -347,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     scales = {size: args.scale * (QUICK_SCALE if args.quick and size == "production" else 1) for size in SIZES}
     # One OpenMP thread for the libraries, as for the compiled engine and the cold starts: their
     # spinning threads crawl on a loaded machine, and a Lambda below 1,769 MB has one vCPU.
+    compile_tree_walk(HOST_ARCHITECTURE)  # the C walk, as the build builds it
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory() as scratch:
         models = [fitted(family, size, scales[size], args.models) for family in args.families for size in args.sizes]
         results = [measure(model, rounds, Path(scratch)) for model in models]
@@ -355,7 +362,8 @@ def main(argv: list[str] | None = None) -> None:
         f"`python -m bench.trees {' '.join(argv if argv is not None else sys.argv[1:])}`, "
         f"{time.strftime('%Y-%m-%d')}, load average {load[0]:.1f} (1 min) on {os.cpu_count()} cores; "
         f"best of {rounds} warm runs, median of {rounds} cold starts (a fresh process loading the model and "
-        "answering one row: numpy and the compiled file, against joblib and the library). "
+        "answering one row: numpy, the C walk and the compiled file, against joblib and the library); warm "
+        "runs on one thread each (the compiled engine's WORKERS, the library's n_jobs and OpenMP threads). "
         f"Each pair is compiled / library, where the library is the model's own (scikit-learn, XGBoost, "
         f"LightGBM) and its own predict_proba; {FEATURES} features. Package: the function's code and the dependencies "
         "the build installs and slims for the engine, plus the model file (before the cold-path pruning and bytecode). "

@@ -5,6 +5,7 @@ exactness gate tests the very evaluator that ships.
 """
 
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = PROJECT_ROOT / "functions" / "predict"
 DEFAULT_SPEC = PROJECT_ROOT / "models" / "iris.toml"
 MODEL_VARIABLE = "MODEL"
+HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+"""This machine's architecture as Lambda names it."""
 """The environment variable naming the model spec to build (`make build MODEL=...`, `MODEL=... sam build`)."""
 
 

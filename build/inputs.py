@@ -23,6 +23,7 @@ from typing import Any
 
 from build import DEFAULT_SPEC, MODEL_SOURCES, PROJECT_ROOT, configured_model_source, configured_spec_path
 from local.lambda_local import DEFAULT_PACKAGE
+from serving.engines import native
 
 # Top-level entries nothing in the package is built from. Hidden ones (.venv, .aws-sam, .git,
 # .model-cache, tool caches, .ci) are left out too: they are environments, outputs and caches.
@@ -45,6 +46,7 @@ NOT_INPUTS = frozenset(
     }
 )
 BYTECODE_CACHE = "__pycache__"
+NATIVE_LIBRARY = native.LIBRARY.name
 STAMP_SUFFIX = ".inputs"
 
 
@@ -58,7 +60,11 @@ def input_files(root: Path = PROJECT_ROOT) -> list[Path]:
         files.extend(
             path.relative_to(root)
             for path in candidates
-            if path.is_file() and BYTECODE_CACHE not in path.relative_to(root).parts and path.suffix != ".pyc"
+            if path.is_file()
+            and BYTECODE_CACHE not in path.relative_to(root).parts
+            and path.suffix != ".pyc"
+            # Built from tree_walk.c, an input, by the build itself.
+            and path.name != NATIVE_LIBRARY
         )
     return sorted(files)
 

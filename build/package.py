@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -19,11 +18,20 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from build import FUNCTION_DIR, MODEL_SOURCES, PROJECT_ROOT, configured_model_source, sizes, unpackaged_model_dir
+from build import (
+    FUNCTION_DIR,
+    HOST_ARCHITECTURE,
+    MODEL_SOURCES,
+    PROJECT_ROOT,
+    configured_model_source,
+    sizes,
+    unpackaged_model_dir,
+)
 from build.bake import ENGINE_CHOICES, CompileRefusedError, EngineChoice, bake_model
 from build.bytecode import SmokeTestError, compile_cold_path, compile_modules, trace_cold_path
 from build.checks import write_check_events
 from build.engines import ExactnessError
+from build.native import compile_tree_walk
 from build.slim import (
     RUNTIME_COPY_NOT_ENOUGH,
     RUNTIME_PROVIDED,
@@ -34,6 +42,7 @@ from build.slim import (
 from build.spec import SpecError, add_spec_argument, load_spec
 from build.train import LIBRARIES, MODEL_LIBRARIES, model_cache_dir
 from serving.config import PACKAGE_MODEL_DIR
+from serving.engines import native
 from serving.manifest import COMPILED
 
 log = logging.getLogger(__name__)
@@ -48,9 +57,9 @@ LAMBDA_PLATFORMS = {
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
 }
-HOST_ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 TRACING_PACKAGES = ("aws_xray_sdk", "wrapt", "aws_lambda_powertools/tracing")
-SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc")
+# The C walk is copied by itself, and only when built for the package's architecture.
+SOURCE_EXCLUDES = ("Makefile", "requirements.in", "requirements.txt", "__pycache__", "*.pyc", "*.so", "*.so.partial")
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)")
 # Shipped only for an estimator fitted on a DataFrame, served by the scikit-learn engine.
 DATAFRAME_ONLY = frozenset({"pandas"})
@@ -181,6 +190,8 @@ def build_package(
         if previous.exists():
             shutil.rmtree(previous)
     target.mkdir(parents=True)
+    # Before the bake: its exactness gate runs the walk that ships.
+    walk = compile_tree_walk(architecture)
     served_by = bake_model(target, engine, model_cache_dir(spec), spec).serving_engine
     with tempfile.TemporaryDirectory() as scratch:
         pins = lambda_requirements(
@@ -189,6 +200,10 @@ def build_package(
         install_dependencies(pins, target, architecture)
     slim(target)
     copy_function_code(FUNCTION_DIR, target)
+    if walk is not None:
+        shipped_walk = target / native.LIBRARY.relative_to(FUNCTION_DIR)
+        shipped_walk.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(walk, shipped_walk)
     if architecture == HOST_ARCHITECTURE:
         # Removed whether the smoke test passes or not.
         with tempfile.TemporaryDirectory() as smoke_events:

@@ -1,4 +1,5 @@
-"""What every test shares: the hypothesis profiles.
+"""What every test shares: the hypothesis profiles, and the tree engine's C walk built as the build
+builds it (serving/engines/native.py), so the tests run the walk that ships.
 
 The property tests and fuzzers give no example count of their own: the profile does. `ci` (the
 default, what `make test` runs) keeps the suite within minutes; `deep` (`make fuzz`, set by
@@ -12,6 +13,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from build import HOST_ARCHITECTURE
+from build.native import compile_tree_walk
+
 # Generated inputs go through a whole handler or a fitted model: slow per example, and slower on a
 # loaded machine. The example count bounds a test's time, never a deadline per example.
 COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
@@ -19,3 +23,7 @@ COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, Heal
 settings.register_profile("ci", max_examples=30, derandomize=True, database=None, print_blob=True, **COMMON)
 settings.register_profile("deep", max_examples=1_000, **COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure() -> None:
+    compile_tree_walk(HOST_ARCHITECTURE)

@@ -15,11 +15,21 @@ from types import SimpleNamespace
 
 import pytest
 
-from build import DEFAULT_SPEC, MODEL_SOURCE_VARIABLE, PROJECT_ROOT, package, sizes, train, unpackaged_model_dir
+from build import (
+    DEFAULT_SPEC,
+    HOST_ARCHITECTURE,
+    MODEL_SOURCE_VARIABLE,
+    PROJECT_ROOT,
+    package,
+    sizes,
+    train,
+    unpackaged_model_dir,
+)
 from build.bake import COMPILED_FILE
 from build.bytecode import ColdPath
 from build.package import BuildError, check_training_environment, pinned_versions
 from serving.config import PACKAGE_MODEL_DIR
+from serving.engines import native
 from serving.manifest import MANIFEST_FILE
 from tests.unit.build.conftest import fake_package, logging_unconfigured
 
@@ -371,6 +381,8 @@ def test_the_host_build_smoke_tests_prunes_and_compiles_but_never_prunes_the_fun
     ]
     assert own_code
     assert all((out / path).is_file() for path in own_code)
+    # The tree engine's C walk, built for this machine, which runs the package's architecture.
+    assert native.load(out / "serving" / "engines" / native.LIBRARY.name) is not None
     assert not (out / "dependency" / "unused").exists()
     assert (out / "dependency" / "used.py").is_file()
     for name in TRACING_FILES:
@@ -386,13 +398,15 @@ def test_a_build_for_another_architecture_is_not_run_and_ships_bytecode_for_ever
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    other = next(architecture for architecture in package.LAMBDA_PLATFORMS if architecture != package.HOST_ARCHITECTURE)
+    other = next(architecture for architecture in package.LAMBDA_PLATFORMS if architecture != HOST_ARCHITECTURE)
 
     def cannot_run(target: Path, events: list[Path]) -> ColdPath:
-        raise AssertionError(f"a package for {other} cannot run on {package.HOST_ARCHITECTURE}")
+        raise AssertionError(f"a package for {other} cannot run on {HOST_ARCHITECTURE}")
 
     monkeypatch.setattr(package, "trace_cold_path", cannot_run)
-    caplog.set_level(logging.INFO, logger=package.__name__)
+    # The C walk this machine built stays for the other tests; the build removes it for `other`.
+    monkeypatch.setattr(native, "LIBRARY", tmp_path / native.LIBRARY.name)
+    caplog.set_level(logging.INFO)
     out = tmp_path / "PredictFunction"
 
     package.main(["--out", str(out), "--architecture", other])
@@ -402,10 +416,13 @@ def test_a_build_for_another_architecture_is_not_run_and_ships_bytecode_for_ever
     assert (out / "app.py") in modules
     assert all(Path(cache_from_source(str(module))).is_file() for module in modules)
     assert (
-        f"building for {other} on {package.HOST_ARCHITECTURE}: the package cannot run here, so it is not smoke-tested, "
+        f"building for {other} on {HOST_ARCHITECTURE}: the package cannot run here, so it is not smoke-tested, "
         "pruned or stripped, and every module gets bytecode"
     ) in caplog.messages
     assert any(message.startswith("package size: ") for message in caplog.messages)
+    # Its gate ran the numpy walk, which ships: no C walk of this machine's architecture.
+    assert not (out / "serving" / "engines" / native.LIBRARY.name).exists()
+    assert any(message.startswith("the tree engine will walk with numpy") for message in caplog.messages)
 
 
 def test_a_package_over_the_size_limit_fails_the_build_saying_so_on_stdout(

@@ -45,9 +45,9 @@ def test_leaf_masks_find_the_leaves_the_walk_finds_bit_for_bit(
     ensemble = numeric(random_ensemble(seed, "truncate", comparison, input_dtype, value_dtype))
     ensemble = TreeEnsemble.from_arrays(ensemble.to_arrays())  # valid as stored
     rows = random_rows(seed, ensemble, n_rows)
-    engine = TreeEngine(ensemble)
+    engine = TreeEngine(ensemble, use_native=False)
     assert engine.masks is not None
-    walking = TreeEngine(ensemble)
+    walking = TreeEngine(ensemble, use_native=False)
     walking.masks = None
 
     expected = reference_scores(ensemble, rows)[:, 0]
@@ -55,16 +55,19 @@ def test_leaf_masks_find_the_leaves_the_walk_finds_bit_for_bit(
     assert walking.predict(rows).tobytes() == expected.tobytes()
 
 
-def test_masks_are_built_only_for_numeric_nan_missing_trees_of_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_masks_are_built_only_for_the_numpy_walk_of_numeric_nan_missing_trees_of_small_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ensemble = random_ensemble(11, "truncate", "<=", "float64", "float64")
     assert ensemble.categorical_nodes.size or (ensemble.missing != MISSING_NAN).any()
-    assert TreeEngine(ensemble).masks is None
-    assert TreeEngine(numeric(ensemble)).masks is not None
+    assert TreeEngine(ensemble, use_native=False).masks is None
+    assert TreeEngine(numeric(ensemble), use_native=False).masks is not None
+    assert TreeEngine(numeric(ensemble)).masks is None  # the C walk outruns them
     monkeypatch.setattr(tree_engine, "MASK_BITS", 1)  # trees of more leaves than a word holds
-    assert TreeEngine(numeric(ensemble)).masks is None
+    assert TreeEngine(numeric(ensemble), use_native=False).masks is None
     monkeypatch.setattr(tree_engine, "MASK_BITS", 64)
     monkeypatch.setattr(tree_engine, "MASK_TABLE_BYTES", 1)  # tables too large
-    assert TreeEngine(numeric(ensemble)).masks is None
+    assert TreeEngine(numeric(ensemble), use_native=False).masks is None
 
 
 @pytest.mark.parametrize("block_bytes", [1, 100, 1 << 20])
@@ -72,4 +75,7 @@ def test_mask_blocks_do_not_change_the_answer(block_bytes: int, monkeypatch: pyt
     ensemble = numeric(random_ensemble(11, "truncate", "<", "float32", "float64"))
     rows = random_rows(3, ensemble, 500)
     monkeypatch.setattr(tree_engine, "MASK_BLOCK_BYTES", block_bytes)
-    assert TreeEngine(ensemble).predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+    assert (
+        TreeEngine(ensemble, use_native=False).predict(rows).tobytes()
+        == reference_scores(ensemble, rows)[:, 0].tobytes()
+    )

@@ -233,14 +233,18 @@ def random_rows(seed: int, ensemble: TreeEnsemble, n_rows: int) -> NDArray[np.fl
     comparison=st.sampled_from(["<=", "<"]),
     input_dtype=st.sampled_from(["float32", "float64"]),
     value_dtype=st.sampled_from(["float32", "float64"]),
+    use_native=st.booleans(),
 )
 def test_the_engine_computes_what_the_format_says_bit_for_bit(
-    seed: int, rule: str, comparison: str, input_dtype: str, value_dtype: str
+    seed: int, rule: str, comparison: str, input_dtype: str, value_dtype: str, use_native: bool
 ) -> None:
+    """With the C walk (built by the tests as the build builds it) and with the numpy walk."""
     ensemble = random_ensemble(seed, rule, comparison, input_dtype, value_dtype)
     rows = random_rows(seed, ensemble, 60)
+    engine = TreeEngine(TreeEnsemble.from_arrays(ensemble.to_arrays()), use_native=use_native)
+    assert (engine.native is not None) == use_native
 
-    scores = TreeEngine(TreeEnsemble.from_arrays(ensemble.to_arrays())).predict(rows)
+    scores = engine.predict(rows)
 
     expected = reference_scores(ensemble, rows)[:, 0]
     assert scores.dtype == expected.dtype
@@ -261,7 +265,7 @@ def test_blocks_chunks_and_set_aside_pairs_do_not_change_the_answer(
     for every, fraction in [(1, 0.0), (4, 0.25), (1000, 1.0)]:
         monkeypatch.setattr(tree_engine, "COMPACT_EVERY", every)
         monkeypatch.setattr(tree_engine, "COMPACT_FRACTION", fraction)
-        assert TreeEngine(ensemble).predict(rows).tobytes() == expected.tobytes()
+        assert TreeEngine(ensemble, use_native=False).predict(rows).tobytes() == expected.tobytes()
 
 
 @settings(max_examples=25, deadline=None)
@@ -272,21 +276,23 @@ def test_blocks_chunks_and_set_aside_pairs_do_not_change_the_answer(
     rows_per_thread=st.integers(1, 9),
     rows_per_block=st.integers(1, 5),
     n_rows=st.integers(1, 40),
+    use_native=st.booleans(),
 )
 def test_a_batch_split_across_threads_answers_as_one_thread_and_the_format_do(
-    seed: int, rule: str, workers: int, rows_per_thread: int, rows_per_block: int, n_rows: int
+    seed: int, rule: str, workers: int, rows_per_thread: int, rows_per_block: int, n_rows: int, use_native: bool
 ) -> None:
-    """Rows split into runs a thread (of sizes that cross the block size and the thread threshold):
-    the same bits as one thread and as the row-by-row reference."""
+    """Rows split into runs a thread (of sizes that cross the block size and the thread threshold),
+    walked in C or in numpy: the same bits as one thread and as the row-by-row reference."""
     ensemble = random_ensemble(seed, rule, "<=", "float32", "float64")
     rows = random_rows(seed, ensemble, n_rows)
-    engine = TreeEngine(ensemble)
+    engine = TreeEngine(ensemble, use_native=use_native)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tree_engine, "ROWS_PER_BLOCK", rows_per_block)
         patch.setattr(tree_engine, "WORKERS", 1)
         alone = engine.predict(rows)
         patch.setattr(tree_engine, "WORKERS", workers)
         patch.setattr(tree_engine, "ROWS_PER_THREAD", rows_per_thread)
+        patch.setattr(tree_engine, "PAIRS_PER_THREAD", rows_per_thread)
         split = engine.predict(rows)
     assert split.tobytes() == alone.tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
 
@@ -298,6 +304,7 @@ def test_an_error_in_a_scoring_thread_is_raised_to_the_caller(monkeypatch: pytes
     engine = TreeEngine(ensemble)
     monkeypatch.setattr(tree_engine, "WORKERS", 2)
     monkeypatch.setattr(tree_engine, "ROWS_PER_THREAD", 5)
+    monkeypatch.setattr(tree_engine, "PAIRS_PER_THREAD", 5)
     fill = engine._fill
 
     def fail_after_the_first_rows(total: Any, features: Any, start: int, stop: int) -> None:

@@ -1,0 +1,132 @@
+"""The tree engine's C walk (serving/engines/native.py, tree_walk.c): the same bits as the numpy
+walk and the format's row-by-row reference on generated ensembles, whatever its block sizes; the
+numpy walk serves where the library is missing or does not load; it needs nothing of the system."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from build import HOST_ARCHITECTURE
+from build.native import compile_tree_walk
+from serving.engines import native
+from serving.engines.tree_engine import TreeEngine
+from serving.engines.trees import MISSING_NAN, MISSING_NONE, TreeEnsemble
+from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores
+
+# tree_walk.c's tuning constants: every path (fixed-depth steps, slots handed on, partial groups
+# and blocks) with small groups and blocks, and as shipped.
+VARIANTS = {
+    "as shipped": (),
+    "slots handed on, small groups and blocks": ("FIXED_DEPTH=0", "GROUP=3", "ROWS_PER_BLOCK=5"),
+    "fixed depth, one row a group": ("FIXED_DEPTH=64", "GROUP=1", "ROWS_PER_BLOCK=2"),
+}
+
+
+@pytest.fixture(scope="module")
+def libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("walks")
+    built = {}
+    for name, defines in VARIANTS.items():
+        path = compile_tree_walk(HOST_ARCHITECTURE, folder / f"{len(built)}.so", defines=defines)
+        assert path is not None, f"the C walk ({name}) did not build"
+        built[name] = native.load(path)
+    return built
+
+
+def none_rules_only(ensemble: TreeEnsemble, seed: int) -> TreeEnsemble:
+    """The ensemble's numeric splits with NaN and None rules only: the C walk's plain step, where
+    a None node's NaN goes where 0.0 goes."""
+    rng = np.random.default_rng(seed)
+    missing = np.where(rng.random(ensemble.missing.size) < 0.5, MISSING_NAN, MISSING_NONE).astype(np.uint8)
+    arrays = ensemble.to_arrays()
+    arrays.update(
+        missing=missing,
+        category_rule=np.array("truncate"),
+        categorical_nodes=np.zeros(0, dtype=np.int32),
+        category_offsets=np.zeros(1, dtype=np.int32),
+        category_bitsets=np.zeros(0, dtype=np.uint32),
+        known_offsets=np.zeros(ensemble.n_features + 1, dtype=np.int32),
+        known_categories=np.zeros(0),
+    )
+    return TreeEnsemble.from_arrays(arrays)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rule=st.sampled_from(["known", "truncate", "nan and none only"]),
+    comparison=st.sampled_from(["<=", "<"]),
+    input_dtype=st.sampled_from(["float32", "float64"]),
+    value_dtype=st.sampled_from(["float32", "float64"]),
+    n_rows=st.sampled_from([1, 4, 33, 130]),
+    variant=st.sampled_from(sorted(VARIANTS)),
+)
+def test_the_c_walk_answers_as_the_numpy_walk_and_the_format_bit_for_bit(
+    libraries: dict[str, object],
+    seed: int,
+    rule: str,
+    comparison: str,
+    input_dtype: str,
+    value_dtype: str,
+    n_rows: int,
+    variant: str,
+) -> None:
+    ensemble = random_ensemble(seed, "truncate" if rule != "known" else rule, comparison, input_dtype, value_dtype)
+    if rule == "nan and none only":
+        ensemble = none_rules_only(ensemble, seed)
+    rows = random_rows(seed, ensemble, n_rows)
+    numpy_walk = TreeEngine(ensemble, use_native=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(native, "library", lambda: libraries[variant])
+        c_walk = TreeEngine(ensemble)
+    assert c_walk.native is not None
+
+    expected = reference_scores(ensemble, rows)[:, 0]
+    assert c_walk.predict(rows).tobytes() == expected.tobytes()
+    assert numpy_walk.predict(rows).tobytes() == expected.tobytes()
+
+
+def test_without_the_library_the_numpy_walk_serves_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    ensemble = random_ensemble(5, "truncate", "<=", "float64", "float64")
+    rows = random_rows(5, ensemble, 50)
+    with_library = TreeEngine(ensemble)
+    monkeypatch.setattr(native, "LIBRARY", Path("/nonexistent/_tree_walk.so"))
+    native.library.cache_clear()
+    try:
+        without = TreeEngine(ensemble)
+    finally:
+        native.library.cache_clear()
+    assert with_library.native is not None
+    assert without.native is None
+    assert without.predict(rows).tobytes() == with_library.predict(rows).tobytes()
+
+
+def test_a_library_that_does_not_load_is_logged_and_the_numpy_walk_serves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "_tree_walk.so"
+    broken.write_bytes(b"not a shared object")
+    with caplog.at_level(logging.WARNING, logger=native.__name__):
+        assert native.load(broken) is None
+    assert "the tree engine walks with numpy: _tree_walk.so does not load here" in caplog.text
+
+
+def test_the_library_needs_nothing_of_the_system_it_runs_on() -> None:
+    """No shared library needed (not even libc) and no symbol to find in one: it loads on any
+    Linux of its architecture, whatever the build machine's glibc."""
+    library = compile_tree_walk(HOST_ARCHITECTURE)
+    assert library is not None
+    dynamic = subprocess.run(
+        ["readelf", "--dynamic", "--dyn-syms", "--wide", str(library)], capture_output=True, text=True, check=True
+    )
+    assert "NEEDED" not in dynamic.stdout
+    undefined = [line for line in dynamic.stdout.splitlines() if " UND " in line and line.split()[-1] != "UND"]
+    assert undefined == []
+    assert all(name in dynamic.stdout for name in native.SCORE_FUNCTIONS)
