@@ -81,7 +81,10 @@ def compile_tree_walk(
             log.warning(
                 "the tree engine will walk with numpy: %s could not build its C walk: %s",
                 compiler,
-                (compiled.stderr.strip().splitlines() or [f"exit status {compiled.returncode}"])[-1],
+                next(
+                    (line for line in compiled.stderr.splitlines() if "error" in line),
+                    f"exit status {compiled.returncode}",
+                ),
             )
             return None
         partial_path.replace(library)

@@ -67,7 +67,8 @@ static int in_bitset(const ensemble_t *e, int32_t which, int64_t code) {
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Whether node n sends value v right, with missing values and categories as trees.py says. */
-ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double threshold, double v, const int less) {
+ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double threshold, double v,
+                                     const int less) {
     int kind = e->missing ? e->missing[n] : MISSING_NAN;
     int nan = v != v;
     if (nan && kind != MISSING_NAN) {
@@ -97,102 +98,113 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
 #define GROUP 32
 #endif
 /* Trees at most this deep walk every row the tree's depth in steps without a branch (a leaf
-   leads back to itself); deeper ones, often unbalanced, hand a finished row's slot to the next. */
+   leads back to itself), FIXED_GROUP rows at once (few enough for registers: measured faster than
+   more); deeper ones, often unbalanced, hand a finished row's slot to the next. */
+#ifndef FIXED_GROUP
+#define FIXED_GROUP 8
+#endif
 #ifndef FIXED_DEPTH
 #define FIXED_DEPTH 8
 #endif
 
-#define DEFINE_SCORE(NAME, NODE, IN, SUM)                                                              \
-    ALWAYS_INLINE void NAME##_block(const ensemble_t *e, const IN *restrict x, int64_t first,          \
-                                    int64_t last, int64_t n_features, SUM *restrict total,             \
-                                    int64_t row_stride, int64_t output_stride, const int general,      \
-                                    const int less) {                                                  \
-        const NODE *restrict nodes = (const NODE *)e->nodes;                                           \
-        const SUM *restrict leaf_values = (const SUM *)e->leaf_values;                                 \
-        const uint8_t *restrict default_right = e->default_right;                                      \
-        const int64_t width = e->width, n_trees = e->n_trees;                                          \
-        for (int64_t t = 0; t < n_trees; t++) {                                                        \
-            const int64_t root = e->roots[t];                                                          \
-            SUM *restrict output = total + e->tree_output[t] * output_stride;                          \
-            int64_t at[GROUP], row_of[GROUP];                                                          \
-            if (e->depth[t] <= FIXED_DEPTH) {                                                          \
-                for (int64_t r0 = first; r0 < last; r0 += GROUP) {                                     \
-                    const int64_t g = last - r0 < GROUP ? last - r0 : GROUP;                           \
-                    for (int64_t i = 0; i < g; i++) at[i] = root;                                      \
-                    for (int64_t level = 0; level < e->depth[t]; level++) {                            \
-                        for (int64_t i = 0; i < g; i++) {                                              \
-                            const NODE *node = nodes + at[i];                                          \
-                            const IN threshold = node->threshold;                                      \
-                            const int leaf = threshold != threshold;                                   \
-                            const IN v = x[(r0 + i) * n_features + (leaf ? 0 : node->feature)];        \
-                            int right;                                                                 \
-                            if (general) {                                                             \
-                                right = !leaf && general_goes_right(e, at[i], (double)threshold, (double)v, less); \
-                            } else {                                                                   \
-                                int compared = less ? v >= threshold : v > threshold;                  \
-                                right = v != v ? default_right[at[i]] : compared;                      \
-                            }                                                                          \
-                            at[i] = node->first_child + right;                                         \
-                        }                                                                              \
-                    }                                                                                  \
-                    for (int64_t i = 0; i < g; i++) {                                                  \
-                        const SUM *value = leaf_values + (int64_t)nodes[at[i]].feature * width;        \
-                        SUM *score = output + (r0 + i) * row_stride;                                   \
-                        for (int64_t k = 0; k < width; k++) score[k * output_stride] += value[k];      \
-                    }                                                                                  \
-                }                                                                                      \
-                continue;                                                                              \
-            }                                                                                          \
-            int64_t next = first, walking = 0;                                                         \
-            for (int64_t i = 0; i < GROUP; i++) {                                                      \
-                row_of[i] = next < last ? next++ : -1;                                                 \
-                at[i] = root;                                                                          \
-                walking += row_of[i] >= 0;                                                             \
-            }                                                                                          \
-            while (walking) {                                                                          \
-                for (int64_t i = 0; i < GROUP; i++) {                                                  \
-                    const int64_t r = row_of[i];                                                       \
-                    if (r < 0) continue;                                                               \
-                    const NODE *node = nodes + at[i];                                                  \
-                    const IN threshold = node->threshold;                                              \
-                    if (threshold != threshold) {                                                      \
-                        const SUM *value = leaf_values + (int64_t)node->feature * width;               \
-                        SUM *score = output + r * row_stride;                                          \
-                        for (int64_t k = 0; k < width; k++) score[k * output_stride] += value[k];      \
-                        at[i] = root;                                                                  \
-                        row_of[i] = next < last ? next++ : -1;                                         \
-                        walking -= row_of[i] < 0;                                                      \
-                        continue;                                                                      \
-                    }                                                                                  \
-                    const IN v = x[r * n_features + node->feature];                                    \
-                    int right;                                                                         \
-                    if (general) {                                                                     \
-                        right = general_goes_right(e, at[i], (double)threshold, (double)v, less);      \
-                    } else {                                                                           \
-                        int compared = less ? v >= threshold : v > threshold;                          \
-                        right = v != v ? default_right[at[i]] : compared;                              \
-                    }                                                                                  \
-                    at[i] = node->first_child + right;                                                 \
-                }                                                                                      \
-            }                                                                                          \
-        }                                                                                              \
-    }                                                                                                  \
-    __attribute__((visibility("default"))) void NAME(const ensemble_t *e, const IN *x, int64_t n_rows, \
+#define DEFINE_SCORE(NAME, NODE, IN, SUM)                                                               \
+    ALWAYS_INLINE void NAME##_block(const ensemble_t *e, const IN *restrict x, int64_t first,           \
+                                    int64_t last, int64_t n_features, SUM *restrict total,              \
+                                    int64_t row_stride, int64_t output_stride, const int general,       \
+                                    const int less) {                                                   \
+        const NODE *restrict nodes = (const NODE *)e->nodes;                                            \
+        const SUM *restrict leaf_values = (const SUM *)e->leaf_values;                                  \
+        const uint8_t *restrict default_right = e->default_right;                                       \
+        const int64_t width = e->width, n_trees = e->n_trees;                                           \
+        for (int64_t t = 0; t < n_trees; t++) {                                                         \
+            const int64_t root = e->roots[t];                                                           \
+            SUM *restrict output = total + e->tree_output[t] * output_stride;                           \
+            int64_t at[GROUP], row_of[GROUP];                                                           \
+            if (e->depth[t] <= FIXED_DEPTH) {                                                           \
+                for (int64_t r0 = first; r0 < last; r0 += FIXED_GROUP) {                                \
+                    const int64_t g = last - r0 < FIXED_GROUP ? last - r0 : FIXED_GROUP;                \
+                    int64_t step_at[FIXED_GROUP];                                                       \
+                    const IN *row[FIXED_GROUP];                                                         \
+                    /* A partial group walks its last row again in the spare slots (not added). */      \
+                    for (int64_t i = 0; i < FIXED_GROUP; i++) {                                         \
+                        step_at[i] = root;                                                              \
+                        row[i] = x + (r0 + (i < g ? i : g - 1)) * n_features;                           \
+                    }                                                                                   \
+                    for (int64_t level = 0; level < e->depth[t]; level++) {                             \
+                        for (int64_t i = 0; i < FIXED_GROUP; i++) {                                     \
+                            const NODE *node = nodes + step_at[i];                                      \
+                            const IN threshold = node->threshold;                                       \
+                            const int leaf = threshold != threshold;                                    \
+                            const IN v = row[i][leaf ? 0 : node->feature];                              \
+                            int right;                                                                  \
+                            if (general) {                                                              \
+                                right = !leaf && general_goes_right(e, step_at[i], (double)threshold,   \
+                                                                   (double)v, less);                    \
+                            } else {                                                                    \
+                                int compared = less ? v >= threshold : v > threshold;                   \
+                                right = v != v ? default_right[step_at[i]] : compared;                  \
+                            }                                                                           \
+                            step_at[i] = node->first_child + right;                                     \
+                        }                                                                               \
+                    }                                                                                   \
+                    for (int64_t i = 0; i < g; i++) {                                                   \
+                        const SUM *value = leaf_values + (int64_t)nodes[step_at[i]].feature * width;    \
+                        SUM *score = output + (r0 + i) * row_stride;                                    \
+                        for (int64_t k = 0; k < width; k++) score[k * output_stride] += value[k];       \
+                    }                                                                                   \
+                }                                                                                       \
+                continue;                                                                               \
+            }                                                                                           \
+            int64_t next = first, walking = 0;                                                          \
+            for (int64_t i = 0; i < GROUP; i++) {                                                       \
+                row_of[i] = next < last ? next++ : -1;                                                  \
+                at[i] = root;                                                                           \
+                walking += row_of[i] >= 0;                                                              \
+            }                                                                                           \
+            while (walking) {                                                                           \
+                for (int64_t i = 0; i < GROUP; i++) {                                                   \
+                    const int64_t r = row_of[i];                                                        \
+                    if (r < 0) continue;                                                                \
+                    const NODE *node = nodes + at[i];                                                   \
+                    const IN threshold = node->threshold;                                               \
+                    if (threshold != threshold) {                                                       \
+                        const SUM *value = leaf_values + (int64_t)node->feature * width;                \
+                        SUM *score = output + r * row_stride;                                           \
+                        for (int64_t k = 0; k < width; k++) score[k * output_stride] += value[k];       \
+                        at[i] = root;                                                                   \
+                        row_of[i] = next < last ? next++ : -1;                                          \
+                        walking -= row_of[i] < 0;                                                       \
+                        continue;                                                                       \
+                    }                                                                                   \
+                    const IN v = x[r * n_features + node->feature];                                     \
+                    int right;                                                                          \
+                    if (general) {                                                                      \
+                        right = general_goes_right(e, at[i], (double)threshold, (double)v, less);       \
+                    } else {                                                                            \
+                        int compared = less ? v >= threshold : v > threshold;                           \
+                        right = v != v ? default_right[at[i]] : compared;                               \
+                    }                                                                                   \
+                    at[i] = node->first_child + right;                                                  \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+    __attribute__((visibility("default"))) void NAME(const ensemble_t *e, const IN *x, int64_t n_rows,  \
                                                      int64_t n_features, SUM *total, int64_t row_stride, \
                                                      int64_t output_stride) {                           \
-        int general = e->missing || e->category, less = e->flags & COMPARISON_LESS;                    \
-        for (int64_t first = 0; first < n_rows; first += ROWS_PER_BLOCK) {                             \
-            int64_t last = first + ROWS_PER_BLOCK < n_rows ? first + ROWS_PER_BLOCK : n_rows;          \
-            if (general && less) {                                                                     \
-                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 1, 1);   \
-            } else if (general) {                                                                      \
-                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 1, 0);   \
-            } else if (less) {                                                                         \
-                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 0, 1);   \
-            } else {                                                                                   \
-                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 0, 0);   \
-            }                                                                                          \
-        }                                                                                              \
+        int general = e->missing || e->category, less = e->flags & COMPARISON_LESS;                     \
+        for (int64_t first = 0; first < n_rows; first += ROWS_PER_BLOCK) {                              \
+            int64_t last = first + ROWS_PER_BLOCK < n_rows ? first + ROWS_PER_BLOCK : n_rows;           \
+            if (general && less) {                                                                      \
+                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 1, 1);    \
+            } else if (general) {                                                                       \
+                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 1, 0);    \
+            } else if (less) {                                                                          \
+                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 0, 1);    \
+            } else {                                                                                    \
+                NAME##_block(e, x, first, last, n_features, total, row_stride, output_stride, 0, 0);    \
+            }                                                                                           \
+        }                                                                                               \
     }
 
 DEFINE_SCORE(score_f32_f32, node32_t, float, float)

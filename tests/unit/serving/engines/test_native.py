@@ -25,7 +25,8 @@ from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, 
 VARIANTS = {
     "as shipped": (),
     "slots handed on, small groups and blocks": ("FIXED_DEPTH=0", "GROUP=3", "ROWS_PER_BLOCK=5"),
-    "fixed depth, one row a group": ("FIXED_DEPTH=64", "GROUP=1", "ROWS_PER_BLOCK=2"),
+    "fixed depth, small groups and blocks": ("FIXED_DEPTH=64", "FIXED_GROUP=3", "ROWS_PER_BLOCK=5"),
+    "one row a group": ("FIXED_DEPTH=2", "FIXED_GROUP=1", "GROUP=1", "ROWS_PER_BLOCK=2"),
 }
 
 
