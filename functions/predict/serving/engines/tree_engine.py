@@ -468,63 +468,62 @@ def _in_bitsets(
 
 
 class _Layout:
-    """The ensemble's nodes laid out for the walk: tree by tree (a tree's nodes together, so a walk
-    over a few trees reads a few cache-sized runs), level by level within a tree, the two children
-    of a node side by side, and the leaves as nodes that lead back to themselves. One record a
-    node (threshold, feature, first child) is one gather a level; a leaf's record holds its leaf
-    number where a node's holds its feature, and NaN as its threshold (no comparison sends it
-    right). The arrays the general step needs only for some models are None for the others."""
+    """The ensemble's nodes laid out for the walk, in one pass over the format's arrays: a slot for
+    each tree's root, then a slot for each entry of `children`, so a node's two children sit side
+    by side (slots `n_trees + 2n` and `+ 1`) and a tree's slots lie together, in its nodes' order.
+    The leaves are slots that lead back to themselves. One record a slot (threshold, feature,
+    first child) is one gather a step; a leaf's record holds its leaf number where a node's holds
+    its feature, and NaN as its threshold (no comparison sends it right). The arrays the general
+    step needs only for some models are None for the others. (Built level by level before: a
+    second of a 500-tree forest's cold start.)"""
 
     def __init__(self, ensemble: TreeEnsemble, has_missing_rules: bool) -> None:
-        n_nodes = ensemble.n_nodes
-        size = n_nodes + ensemble.n_leaves
+        n_trees, n_nodes = ensemble.n_trees, ensemble.n_nodes
+        size = n_trees + 2 * n_nodes  # every node and leaf once: a tree has one leaf more than nodes
         if size >= MAX_NODES:
             raise ValueError(f"{size} nodes and leaves: more than this engine indexes ({MAX_NODES})")
+        node_counts = np.diff(ensemble.node_offsets)
+        # What each slot holds, as `children` says it: a node (>= 0) or ~leaf.
+        roots = np.where(node_counts > 0, ensemble.node_offsets[:-1], ~ensemble.leaf_offsets[:-1])
+        reference = np.concatenate([roots, ensemble.children]).astype(np.intp)
+        split_slots = np.flatnonzero(reference >= 0)
+        leaf_slots = np.flatnonzero(reference < 0)
+        split = reference[split_slots]
         dtype = np.dtype(ensemble.input_dtype)
         fields: list[tuple[str, Any]] = [("threshold", dtype), ("feature", np.int32), ("first_child", np.int32)]
         if dtype.itemsize == 4:
             fields.append(("padding", np.int32))  # 16-byte records: one aligned copy each
         self.nodes = nodes = np.zeros(size, dtype=fields)
+        nodes["threshold"][split_slots] = ensemble.threshold[split]
+        nodes["feature"][split_slots] = ensemble.feature[split]
+        nodes["first_child"][split_slots] = n_trees + 2 * split
+        nodes["threshold"][leaf_slots] = np.nan
+        nodes["feature"][leaf_slots] = ~reference[leaf_slots]
+        nodes["first_child"][leaf_slots] = leaf_slots
+        self.roots = np.arange(n_trees, dtype=np.intp)
         self.default_right = np.zeros(size, dtype=bool)
-        self.missing = np.full(size, MISSING_NAN, dtype=np.uint8) if has_missing_rules else None
+        self.default_right[split_slots] = ~ensemble.default_left[split]
+        self.missing = None
+        if has_missing_rules:
+            self.missing = np.full(size, MISSING_NAN, dtype=np.uint8)
+            self.missing[split_slots] = ensemble.missing[split]
         self.category = None
         if ensemble.categorical_nodes.size:
             category_of = np.full(n_nodes, -1, dtype=np.int32)
             category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size, dtype=np.int32)
             self.category = np.full(size, -1, dtype=np.int32)
-        n_trees = ensemble.n_trees
-        # Tree t's slots (its nodes and leaves) start where its nodes and leaves before it end.
-        first_slot = (ensemble.node_offsets[:-1] + ensemble.leaf_offsets[:-1]).astype(np.intp)
-        placed = np.zeros(n_trees, dtype=np.intp)
-        node_counts = np.diff(ensemble.node_offsets)
-        # A reference is a node (>= 0) or ~leaf, as in the stored children; each level's in tree order.
-        references = np.where(node_counts > 0, ensemble.node_offsets[:-1], ~ensemble.leaf_offsets[:-1]).astype(np.intp)
-        tree = np.arange(n_trees, dtype=np.intp)
-        slots = self.roots = first_slot.copy()
+            self.category[split_slots] = category_of[split]
+        # Each tree's depth: the steps its deepest leaf takes from the root (0 for a lone leaf).
+        tree_of_node = np.repeat(np.arange(n_trees, dtype=np.intp), node_counts)
+        children = ensemble.children.astype(np.intp).reshape(-1, 2)
         self.depth = np.zeros(n_trees, dtype=np.intp)
-        level = 0
-        while references.size:
-            internal = references >= 0
-            split, split_slots, leaf_slots = references[internal], slots[internal], slots[~internal]
-            nodes["threshold"][leaf_slots] = np.nan
-            nodes["feature"][leaf_slots] = ~references[~internal]
-            nodes["first_child"][leaf_slots] = leaf_slots
-            nodes["threshold"][split_slots] = ensemble.threshold[split]
-            nodes["feature"][split_slots] = ensemble.feature[split]
-            self.default_right[split_slots] = ~ensemble.default_left[split]
-            if self.missing is not None:
-                self.missing[split_slots] = ensemble.missing[split]
-            if self.category is not None:
-                self.category[split_slots] = category_of[split]
-            self.depth[tree[internal]] = level + 1
-            placed += np.bincount(tree, minlength=n_trees)
-            # The next level: each split's two children, side by side after the tree's slots so far.
-            tree = np.repeat(tree[internal], 2)
-            rank = np.arange(tree.size) - np.searchsorted(tree, tree)
-            slots = first_slot[tree] + placed[tree] + rank
-            nodes["first_child"][split_slots] = slots[0::2]
-            references = ensemble.children[(2 * split[:, None] + np.array([0, 1])).reshape(-1)].astype(np.intp)
-            level += 1
+        level = ensemble.node_offsets[:-1][node_counts > 0].astype(np.intp)
+        steps = 0
+        while level.size:
+            steps += 1
+            self.depth[tree_of_node[level]] = steps
+            below = children[level].reshape(-1)
+            level = below[below >= 0]
 
 
 class _LeafMasks:
