@@ -34,7 +34,7 @@ with models_built_when_first_used():
     from serving.observability import instrument
     from serving.routes import router
     from serving.runtime import refusal_logged, start
-    from serving.schemas import RowParser, response_schemas
+    from serving.schemas import RowParser, error_schemas, response_schemas
 
 
 def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
@@ -65,7 +65,7 @@ def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
             "/predict": app.state.row_parser.openapi_body(manifest.example),
             **dict.fromkeys(inference.INFER_PATHS, inference.openapi_body(manifest)),
         },
-        schemas=response_schemas(manifest),
+        schemas={**response_schemas(manifest), **error_schemas()},
     )
     register_error_handlers(app)
     # Every path the app answers: the schema's, and the two it leaves out (the docs themselves).
