@@ -13,14 +13,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.cold_start import LEFT_OUT
+
 log = logging.getLogger(__name__)
 
 UNUSED_DIRECTORIES = ("tests", "__pycache__")
 UNUSED_TOP_LEVEL = ("bin",)
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp")
 # Never used by this function, yet imported: pydantic's v1 compatibility layer. FastAPI imports
-# it only to refuse v1 models and treats its absence as "no v1 models" (about 20 ms of cold start).
-UNUSED_SUBPACKAGES = ("pydantic/v1",)
+# it only to refuse v1 models and treats its absence as "no v1 models" (about 20 ms of cold start);
+# the function records it as absent (serving/cold_start.py), so that FastAPI's probes fail at once.
+UNUSED_SUBPACKAGES = tuple(name.replace(".", "/") for name in LEFT_OUT)
 # Packages the Lambda Python runtime already provides, for boto3: not shipped again, except
 # where the package itself needs them (RUNTIME_COPY_NOT_ENOUGH).
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})

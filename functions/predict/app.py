@@ -9,26 +9,32 @@ import gc
 # of the cold start. Once built they are frozen (below), so that no later collection walks them.
 gc.disable()
 
-from fastapi import FastAPI  # noqa: E402
-from mangum import Mangum  # noqa: E402
+from serving.cold_start import models_built_when_first_used, record_left_out_modules  # noqa: E402
 
-from serving import capture, inference  # noqa: E402
-from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError  # noqa: E402
-from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs  # noqa: E402
-from serving.error_handlers import register_error_handlers  # noqa: E402
-from serving.events import served_events_only  # noqa: E402
-from serving.middleware import (  # noqa: E402
-    BodySizeLimitMiddleware,
-    HeadAsGetMiddleware,
-    StageRootPathMiddleware,
-    UnexpectedErrorMiddleware,
-    shadowed_routes,
-)
-from serving.model import LoadedModel  # noqa: E402
-from serving.observability import instrument  # noqa: E402
-from serving.routes import router  # noqa: E402
-from serving.runtime import refusal_logged, start  # noqa: E402
-from serving.schemas import RowParser, response_schemas  # noqa: E402
+record_left_out_modules()
+# Every pydantic model these imports define, FastAPI's for the OpenAPI document above all, is built
+# by its first use (or before a SnapStart snapshot): serving/cold_start.py.
+with models_built_when_first_used():
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    from serving import capture, inference
+    from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError
+    from serving.docs import DOCS_PATH, OPENAPI_PATH, register_docs
+    from serving.error_handlers import register_error_handlers
+    from serving.events import served_events_only
+    from serving.middleware import (
+        BodySizeLimitMiddleware,
+        HeadAsGetMiddleware,
+        StageRootPathMiddleware,
+        UnexpectedErrorMiddleware,
+        shadowed_routes,
+    )
+    from serving.model import LoadedModel
+    from serving.observability import instrument
+    from serving.routes import router
+    from serving.runtime import refusal_logged, start
+    from serving.schemas import RowParser, error_schemas, response_schemas
 
 
 def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
@@ -59,7 +65,7 @@ def create_app(model: LoadedModel, base_path: str = "") -> FastAPI:
             "/predict": app.state.row_parser.openapi_body(manifest.example),
             **dict.fromkeys(inference.INFER_PATHS, inference.openapi_body(manifest)),
         },
-        schemas=response_schemas(manifest),
+        schemas={**response_schemas(manifest), **error_schemas()},
     )
     register_error_handlers(app)
     # Every path the app answers: the schema's, and the two it leaves out (the docs themselves).

@@ -32,7 +32,9 @@ def register_docs(
             )
             for path, body in request_bodies.items():
                 generated["paths"][path]["post"]["requestBody"] = body
-            generated["components"]["schemas"].update(schemas)
+            # In name order, as FastAPI writes its own.
+            components = generated["components"]
+            components["schemas"] = dict(sorted({**components["schemas"], **schemas}.items()))
             app.openapi_schema = generated
         return app.openapi_schema
 

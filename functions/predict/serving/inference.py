@@ -36,7 +36,7 @@ from serving.errors import MAX_PROBLEM_CHARS, BadRequestError, NotFoundError, de
 from serving.limits import MAX_INSTANCES
 from serving.manifest import Feature, Manifest
 from serving.model import LoadedModel
-from serving.schemas import MAX_FEATURES, ErrorResponse, RowParser
+from serving.schemas import MAX_FEATURES, RowParser, error_responses
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
 # The datatypes of an all-numeric model's one [N, features] tensor: a number's.
@@ -299,7 +299,7 @@ def refuse_binary_extension(request: Request) -> None:
         raise _binary_extension_error("send JSON tensors")
 
 
-ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorResponse} for status in (400, 404, 415)}
+ERRORS = error_responses(400, 404, 415)
 
 
 def _tensor(name: dict[str, Any], datatypes: list[str], shape: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

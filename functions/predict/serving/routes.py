@@ -12,16 +12,14 @@ from serving.manifest import Manifest
 from serving.model import LoadedModel
 from serving.schemas import (
     BatchPredictResponse,
-    ErrorResponse,
     ModelSummary,
     PredictResponse,
     RowParser,
     StatusResponse,
+    error_responses,
 )
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse} for status in (400, 413, 415, 422, 500)
-}
+ERROR_RESPONSES = error_responses(400, 413, 415, 422, 500)
 
 
 router = APIRouter()

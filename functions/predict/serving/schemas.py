@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic.json_schema import DefsRef, GenerateJsonSchema
 
 from serving.codecs import all_numeric, codec_for
 from serving.errors import InvalidRequestError, describe_problems, quote
@@ -74,6 +75,27 @@ class StatusResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str
+
+
+# Where an OpenAPI document keeps its component schemas.
+COMPONENTS = "#/components/schemas/"
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a route's error responses with `statuses`: an ErrorResponse body
+    (`error_schemas` is its schema). A reference rather than FastAPI's `model`, for which
+    FastAPI builds a serializer per route and status at start-up, and again at the route's first
+    request, only to describe it."""
+    body = {"application/json": {"schema": {"$ref": f"{COMPONENTS}{ErrorResponse.__name__}"}}}
+    return {status: {"content": body} for status in statuses}
+
+
+def error_schemas() -> dict[str, dict[str, Any]]:
+    """ErrorResponse's OpenAPI component schema, generated as FastAPI generates its own."""
+    generator = GenerateJsonSchema(ref_template=COMPONENTS + "{model}")
+    adapter = TypeAdapter(ErrorResponse)
+    _, definitions = generator.generate_definitions([(ErrorResponse.__name__, "serialization", adapter.core_schema)])
+    return {ErrorResponse.__name__: definitions[DefsRef(ErrorResponse.__name__)]}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """app.py's cold start, its imports included, runs without garbage collection (collections among the
 objects it builds to keep cost about a tenth of it), freezes what it built so that no later
-collection walks it, and leaves collection on afterwards, whether the function started or refused."""
+collection walks it, and leaves collection on afterwards, whether the function started or refused.
+It leaves FastAPI's OpenAPI models to their first use, and answers exactly as with them built."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from build import FUNCTION_DIR
+from build import FUNCTION_DIR, PROJECT_ROOT
 from serving.errors import ModelLoadError
+from tests.events import http_api_event
 from tests.unit.conftest import imported_app
 
 # A fresh interpreter's cold start: the collections started while app.py runs (from its first
@@ -75,3 +77,48 @@ def test_collection_is_back_on_after_a_refusal(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.delitem(sys.modules, "app", raising=False)
     assert gc.isenabled()
+
+
+# A fresh interpreter's cold start, then requests that need FastAPI's OpenAPI models: with FastAPI
+# first imported by app.py, as on Lambda, or imported before it (its models built when defined).
+ANSWERS = """
+import json, sys
+if sys.argv[1] == "built when defined":
+    import fastapi
+import app
+from fastapi.openapi.models import OpenAPI
+from local.lambda_local import LambdaContext
+
+built_at_start = OpenAPI.__pydantic_complete__
+answers = [app.handler(event, LambdaContext()) for event in json.load(sys.stdin)]
+print(json.dumps({"built_at_start": built_at_start, "answers": answers}))
+"""
+NEEDING_THE_OPENAPI_MODELS = [
+    http_api_event(method="GET", path="/openapi.json", body=None),
+    http_api_event(method="GET", path="/docs", body=None, stage="prod"),
+    http_api_event(method="GET", path="/nope", body=None),
+    http_api_event(),
+]
+
+
+def test_fastapi_s_openapi_models_are_built_by_their_first_use_and_answer_as_if_built_when_defined(
+    iris_model_dir: Path,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{FUNCTION_DIR}{os.pathsep}{PROJECT_ROOT}", "MODEL_DIR": str(iris_model_dir)}
+    seen = {}
+    for order in ("cold start", "built when defined"):
+        result = subprocess.run(
+            [sys.executable, "-c", ANSWERS, order],
+            input=json.dumps(NEEDING_THE_OPENAPI_MODELS),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        seen[order] = json.loads(result.stdout.splitlines()[-1])
+
+    assert seen["cold start"]["built_at_start"] is False
+    assert seen["built when defined"]["built_at_start"] is True
+    assert seen["cold start"]["answers"] == seen["built when defined"]["answers"]
+    assert [answer["statusCode"] for answer in seen["cold start"]["answers"]] == [200, 200, 404, 200]

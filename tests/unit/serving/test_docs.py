@@ -107,3 +107,31 @@ def test_every_reference_in_the_openapi_document_resolves(
     assert refs
     assert {ref.rpartition("/")[0] for ref in refs} == {"#/components/schemas"}
     assert {ref.rpartition("/")[2] for ref in refs} <= set(schema["components"]["schemas"])
+
+
+ERROR_STATUSES = {
+    ("/predict", "post"): ["400", "413", "415", "422", "500"],
+    ("/v2/models/{name}/infer", "post"): ["400", "404", "415"],
+}
+
+
+@pytest.mark.parametrize(("path", "method"), list(ERROR_STATUSES))
+def test_error_responses_are_documented_as_error_bodies(
+    path: str, method: str, app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    document = response_json(get(app_module, lambda_context, "http-api", None, "/openapi.json"))
+    responses = document["paths"][path][method]["responses"]
+    bad = app_module.handler(EVENT_BUILDERS["http-api"](raw_body="{"), lambda_context)
+
+    for status in ERROR_STATUSES[(path, method)]:
+        assert responses[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
+        assert responses[status]["description"]
+    assert document["components"]["schemas"]["ErrorResponse"] == {
+        "properties": {"error": {"type": "string", "title": "Error"}},
+        "required": ["error"],
+        "title": "ErrorResponse",
+        "type": "object",
+    }
+    assert list(response_json(bad)) == ["error"]

@@ -1,5 +1,6 @@
 """SnapStart runtime hooks registered by the function: environments restored from one snapshot
-must not share its random state."""
+must not share its random state, and no restored environment builds a model the cold start left
+to its first use."""
 
 from __future__ import annotations
 
@@ -70,3 +71,41 @@ def test_the_entry_point_registers_the_reseed_hook(iris_model_dir: Path) -> None
     first, second = seen["draws"]
     assert first != second
     assert seen["without_hooks"] not in (first, second)
+
+
+# A fresh interpreter imports the entry point as Lambda does, then runs the before-snapshot hooks the
+# way the runtime does: which models are left to build, before and after.
+SNAPSHOT = textwrap.dedent(
+    """
+    import json
+    from pydantic import BaseModel
+    from snapshot_restore_py import get_before_snapshot
+
+    import app
+
+    def unbuilt():
+        found, pending = [], BaseModel.__subclasses__()
+        while pending:
+            model = pending.pop()
+            pending += model.__subclasses__()
+            if not model.__pydantic_complete__:
+                found.append(f"{model.__module__}.{model.__qualname__}")
+        return sorted(found)
+
+    at_init = unbuilt()
+    for hook, args, kwargs in reversed(get_before_snapshot()):
+        hook(*args, **kwargs)
+    print(json.dumps({"at_init": at_init, "in_snapshot": unbuilt()}))
+    """
+)
+
+
+def test_every_model_the_cold_start_left_to_first_use_is_built_before_the_snapshot(iris_model_dir: Path) -> None:
+    env = {**os.environ, "MODEL_DIR": str(iris_model_dir), "PYTHONPATH": str(FUNCTION_DIR)}
+    result = subprocess.run(
+        [sys.executable, "-c", SNAPSHOT], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert "fastapi.openapi.models.OpenAPI" in seen["at_init"]
+    assert seen["in_snapshot"] == []
