@@ -8,7 +8,8 @@ The built package runs as on Lambda: in a child process of the template's Python
 a time, with the memory size and timeout of template.yaml (read here, in the parent, with the SAM
 translator's YAML loader, which knows CloudFormation's tags). A timeout or a crash ends the child:
 the next invocation is a cold start in a new one, as on Lambda. start-api is the standard
-library's ThreadingHTTPServer turning requests into HTTP API events.
+library's ThreadingHTTPServer turning requests into HTTP API events. What is written here is
+what only Lambda and API Gateway define: the event, the context, the error documents, the limits.
 
 The child runs this file too, and bench/probe.py, build/trace_cold_path.py and local/score.py
 import it in isolated processes: its top-level imports are light ones the function imports anyway
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import importlib
-import io
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from email.message import Message
     from subprocess import Popen
 
     Event = dict[str, Any]
@@ -48,7 +48,7 @@ DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / FUNCTION_NAME
 # Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
 # directory on the path), no site-packages, no bytecode written (/var/task is read-only).
 ISOLATED_PYTHON_FLAGS = ("-I", "-S", "-B")
-HANDLER = "app.handler"
+HANDLER_MODULE, HANDLER_FUNCTION = "app", "handler"
 REGION = "us-east-1"
 RUNTIME_COMMAND = "runtime"  # how the runner starts its child: not a command for users
 # Lambda's values when the template sets none, its init phase limit, its invocation payload limit
@@ -82,10 +82,10 @@ class FunctionSettings(NamedTuple):
     timeout_s: int
 
 
-@functools.cache
 def function_settings() -> FunctionSettings:
-    """The function's runtime, memory and timeout in template.yaml: its own property, else the
-    Globals one, else Lambda's default (there is none for the runtime)."""
+    """The function's runtime, memory and timeout in template.yaml (its own property, else the
+    Globals one, else Lambda's default; none for the runtime), refused unless this Python is the
+    runtime the package is built for."""
     import yaml  # the parent's only: the isolated child has no site-packages
     from samtranslator.yaml_helper import yaml_parse
 
@@ -101,20 +101,18 @@ def function_settings() -> FunctionSettings:
     for name, default in numbers.items():
         numbers[name] = value = merged.get(name, default)
         if type(value) is not int or value < 1:
-            shown = json.dumps(value)[:MAX_MESSAGE_CHARS]
+            shown = json.dumps(value, default=str)[:MAX_MESSAGE_CHARS]
             raise LocalRunnerError(f"template.yaml: {FUNCTION_NAME} {name} is {shown}; expected a whole number")
-    return FunctionSettings(merged["Runtime"], numbers["MemorySize"], numbers["Timeout"])
-
-
-def check_interpreter(runtime: str) -> None:
-    """Refuse to run the package under another Python than the runtime it was built for."""
-    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    if running != runtime:
-        raise LocalRunnerError(f"the package is built for {runtime} (template.yaml) but this is {sys.executable}")
+    settings = FunctionSettings(merged["Runtime"], numbers["MemorySize"], numbers["Timeout"])
+    if settings.runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
+        raise LocalRunnerError(
+            f"the package is built for {settings.runtime} (template.yaml) but this is {sys.executable}"
+        )
+    return settings
 
 
 def check_package(package: Path) -> None:
-    if not (package / "app.py").is_file():
+    if not (package / f"{HANDLER_MODULE}.py").is_file():
         raise LocalRunnerError(f"no built package at {package}: run `sam build` (or `make build`) first")
 
 
@@ -122,9 +120,8 @@ def check_package(package: Path) -> None:
 class LambdaContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
 
-    function_name, function_version, log_stream_name = FUNCTION_NAME, "$LATEST", "local"
+    function_name = FUNCTION_NAME
     invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}"
-    log_group_name = f"/aws/lambda/{FUNCTION_NAME}"
 
     def __init__(self, timeout_s: float = LAMBDA_DEFAULT_TIMEOUT_S) -> None:
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", LAMBDA_DEFAULT_MEMORY_MB))
@@ -146,8 +143,7 @@ def load_handler(package: Path) -> Handler:
     sys.path.insert(0, str(package))
     if os.environ.get(RUNTIME_PATH_VARIABLE):  # what Lambda's /var/runtime adds after /var/task
         sys.path.append(os.environ[RUNTIME_PATH_VARIABLE])
-    module_name, function_name = HANDLER.rsplit(".", 1)
-    handler: Handler = getattr(importlib.import_module(module_name), function_name)
+    handler: Handler = getattr(importlib.import_module(HANDLER_MODULE), HANDLER_FUNCTION)
     return handler
 
 
@@ -158,8 +154,6 @@ def runtime(package: Path, timeout_s: float) -> None:
     function's prints join its log on stderr, as on Lambda."""
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    assert isinstance(sys.stdout, io.TextIOWrapper)
-    sys.stdout.reconfigure(line_buffering=True)  # each line as printed, as Lambda's log shows it
 
     def failure(error: Exception, kind: str) -> dict[str, Any]:
         trace = traceback.format_tb(error.__traceback__)
@@ -168,7 +162,7 @@ def runtime(package: Path, timeout_s: float) -> None:
     try:
         handler = load_handler(package)
     except Exception as error:
-        log.exception("init failed: %s could not be imported", HANDLER)
+        log.exception("init failed: %s.%s could not be imported", HANDLER_MODULE, HANDLER_FUNCTION)
         kind = "Runtime.ImportModuleError" if isinstance(error, ImportError) else type(error).__name__
         answers.write(json.dumps({"error": failure(error, kind), "fatal": True}) + "\n")
         return
@@ -187,7 +181,8 @@ class IsolatedFunction:
     time from any thread; started at the first invocation and after one that ended it."""
 
     def __init__(self, package: Path, settings: FunctionSettings) -> None:
-        self.package, self.settings = package, settings
+        check_package(package)
+        self.package, self.settings = package.resolve(), settings
         self.lock = threading.Lock()
         self.child: Popen[str] | None = None
 
@@ -201,13 +196,13 @@ class IsolatedFunction:
             cold = self.child is None
             if self.child is None:
                 arguments = [RUNTIME_COMMAND, str(self.package), str(self.settings.timeout_s)]
+                # Unbuffered (-u) as Lambda's runtime makes the function's output; a session of its own:
+                # Ctrl+C stops the runner, which ends the child.
+                command = [sys.executable, *ISOLATED_PYTHON_FLAGS, "-u", __file__, *arguments]
+                environment = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.settings.memory_mb)}
+                pipe = subprocess.PIPE
                 self.child = subprocess.Popen(
-                    [sys.executable, *ISOLATED_PYTHON_FLAGS, __file__, *arguments],
-                    env={**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.settings.memory_mb)},
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    start_new_session=True,  # Ctrl+C stops the runner, which ends the child
+                    command, stdin=pipe, stdout=pipe, env=environment, text=True, start_new_session=True
                 )
             child = self.child
             assert child.stdin is not None
@@ -261,17 +256,13 @@ def invoke(function: IsolatedFunction, event_paths: Sequence[Path]) -> int:
     return sum(isinstance(response, dict) and "errorType" in response for response in responses)
 
 
-def http_api_event(method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, client_ip: str) -> Event:
+def http_api_event(method: str, target: str, headers: Message, body: bytes, client_ip: str) -> Event:
     """An API Gateway HTTP API payload 2.0 event for one HTTP request ($default stage): repeated
     headers joined with commas and cookies gathered into `cookies`, as API Gateway does."""
     path, _, query = target.partition("?")
-    joined: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        if name.lower() == "cookie":
-            cookies += [part.strip() for part in value.split(";") if part.strip()]
-        else:
-            joined[name.lower()] = f"{joined[name.lower()]},{value}" if name.lower() in joined else value
+    names = dict.fromkeys(name.lower() for name in headers if name.lower() != "cookie")
+    joined = {name: ",".join(headers.get_all(name, [])) for name in names}
+    cookies = [part.strip() for value in headers.get_all("cookie", []) for part in value.split(";") if part.strip()]
     now = time.time()
     http = {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": client_ip}
     context: dict[str, Any] = {"accountId": "123456789012", "apiId": "local", "domainPrefix": "local"}
@@ -319,7 +310,7 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
             if len(body) > LAMBDA_PAYLOAD_LIMIT_BYTES:
                 limit = f"Lambda's {LAMBDA_PAYLOAD_LIMIT_BYTES:,}-byte payload limit"
                 return self.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, json_type, f"the body is over {limit}: split it")
-            event = http_api_event(self.command, self.path, self.headers.items(), body, self.client_address[0])
+            event = http_api_event(self.command, self.path, self.headers, body, self.client_address[0])
             try:
                 response = function.invoke(event)
                 headers = [*(response.get("headers") or {}).items()]
@@ -352,11 +343,10 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
             self.reply(code, [*json_type, ("connection", "close")], message or HTTPStatus(code).phrase)
 
     try:
-        server = ThreadingHTTPServer((host, port), ApiGateway)
+        server = ThreadingHTTPServer((host, port), ApiGateway)  # its threads are daemons: Ctrl+C ends them
     except OSError as failure:
         reason = failure.strerror or str(failure)
         raise LocalRunnerError(f"cannot listen on {host}:{port}: {reason} (--port 0 picks a free port)") from failure
-    server.daemon_threads = True
     log.info("serving %s on http://%s:%d (Ctrl+C to stop)", function.package, *server.server_address[:2])
     with server:
         server.serve_forever()
@@ -381,10 +371,7 @@ def main() -> None:
     args = parser.parse_args()
     function = None
     try:
-        settings = function_settings()
-        check_interpreter(settings.runtime)
-        check_package(args.package)
-        function = IsolatedFunction(args.package.resolve(), settings)
+        function = IsolatedFunction(args.package, function_settings())
         if args.command == "start-api":
             start_api(function, args.host, args.port)
         elif failures := invoke(function, args.events):

@@ -364,8 +364,7 @@ def isolate() -> None:
     """Re-run this script isolated from site-packages and without writing bytecode, once this
     Python is found to be the template's runtime (template.yaml is read here, before isolating)."""
     if not (sys.flags.no_site and sys.flags.isolated and sys.flags.dont_write_bytecode):
-        settings = lambda_local.function_settings()
-        lambda_local.check_interpreter(settings.runtime)
+        lambda_local.function_settings()  # refuses another Python than the template's runtime
         os.execv(sys.executable, [sys.executable, *lambda_local.ISOLATED_PYTHON_FLAGS, __file__, *sys.argv[1:]])
 
 

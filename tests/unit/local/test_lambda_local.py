@@ -135,6 +135,20 @@ def test_a_post_reaches_the_isolated_function_as_an_http_api_event(api: int, sta
     assert not [entry for entry in seen["path"] if "site-packages" in entry]
 
 
+def test_repeated_headers_are_joined_with_commas_and_every_cookie_header_split(api: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", api, timeout=60)
+    connection.putrequest("GET", "/headers")
+    for name, value in [("X-Tag", "a"), ("Cookie", "c=1"), ("x-tag", "b"), ("cookie", "d=2; e=3")]:
+        connection.putheader(name, value)
+    connection.endheaders()
+    event = json.loads(connection.getresponse().read())["event"]
+    connection.close()
+
+    assert event["headers"]["x-tag"] == "a,b"
+    assert event["cookies"] == ["c=1", "d=2", "e=3"]
+    assert "cookie" not in event["headers"]
+
+
 def test_requests_are_served_by_one_warm_environment(api: int) -> None:
     pids = {request(api, "GET", f"/warm/{index}")[2]["pid"] for index in range(3)}
 
@@ -292,12 +306,10 @@ def template(globals_settings: dict[str, Any], own_settings: dict[str, Any]) -> 
 
 
 @pytest.fixture
-def template_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def template_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "template.yaml"
     monkeypatch.setattr(lambda_local, "TEMPLATE", path)
-    function_settings.cache_clear()
-    yield path
-    function_settings.cache_clear()
+    return path
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -306,7 +318,6 @@ def test_memory_and_timeout_are_the_functions_own_else_the_globals_else_lambdas_
     template_file: Path, globals_settings: dict[str, int], own_settings: dict[str, int]
 ) -> None:
     template_file.write_text(template(globals_settings, own_settings))
-    function_settings.cache_clear()
     merged = {**globals_settings, **own_settings}
 
     read = function_settings()
@@ -323,6 +334,7 @@ def test_memory_and_timeout_are_the_functions_own_else_the_globals_else_lambdas_
     [
         ({"Timeout": "!Ref TimeoutParameter"}, 'Timeout is {"Ref": "TimeoutParameter"}; expected a whole number'),
         ({"MemorySize": "'1024'"}, 'MemorySize is "1024"; expected a whole number'),
+        ({"Runtime": "python3.11"}, "the package is built for python3.11 (template.yaml) but this is "),
     ],
 )
 def test_a_setting_the_runner_cannot_use_is_a_clear_error(
