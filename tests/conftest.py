@@ -1,4 +1,4 @@
-"""What every test shares: the hypothesis profiles.
+"""What every test shares: one thread per library, and the hypothesis profiles.
 
 The property tests and fuzzers give no example count of their own: the profile does. `ci` (the
 default, what `make test` runs) keeps the suite within minutes; `deep` (`make fuzz`, set by
@@ -11,6 +11,15 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
+# One thread per test process for OpenMP and OpenBLAS (scikit-learn's HistGradientBoosting, XGBoost,
+# LightGBM, numpy): pytest-xdist already runs a process per core, so a library's extra threads only
+# wait for each other, and spin while they wait: a HistGradientBoosting fit cost 7-25 times the CPU
+# of one thread with two test workers on this 2-core machine. The libraries read these when they
+# load, after this conftest (the first one pytest imports; no plugin imports them); the cold starts
+# the tests spawn inherit them.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 # Generated inputs go through a whole handler or a fitted model: slow per example, and slower on a
 # loaded machine. The example count bounds a test's time, never a deadline per example.
