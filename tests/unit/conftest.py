@@ -22,6 +22,7 @@ from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
+from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
 from tests.shared import shared_once
 
@@ -95,6 +96,9 @@ def iris_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 one_engine = pytest.mark.parametrize("iris_model_dir", [COMPILED], indirect=True)
 
 
+LogRecords = Callable[[], list[dict[str, object]]]
+
+
 def tiny_spec(**params: Any) -> ModelSpec:
     """The default spec with a small seeded forest: fast to train, same files and manifest."""
     spec = load_spec(DEFAULT_SPEC)
@@ -134,12 +138,31 @@ def batch_module(app_module: ModuleType) -> Iterator[ModuleType]:
         yield importlib.import_module("batch")
 
 
+ColdStartWithoutAModel = Callable[[str], list[dict[str, object]]]
+
+
+@pytest.fixture
+def cold_start_without_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
+) -> ColdStartWithoutAModel:
+    """Imports an entry point module (`app` or `batch`) with MODEL_DIR an empty folder, as a cold start
+    whose model is missing: checks that the import refuses with the loader's error, and returns the
+    log records it wrote."""
+
+    def start(module: str) -> list[dict[str, object]]:
+        monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        with pytest.raises(ModelLoadError, match="manifest not found"):
+            importlib.import_module(module)
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        return log_records()
+
+    return start
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
-
-
-LogRecords = Callable[[], list[dict[str, object]]]
 
 
 @pytest.fixture
