@@ -14,30 +14,39 @@ from typing import Any
 import boto3
 import joblib
 import pytest
+from filelock import FileLock
 from moto import mock_aws
 
 from build import DEFAULT_SPEC
 from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
-from build.train import MODEL_FILE, fingerprint, train_if_needed
+from build.train import MODEL_CACHE_DIR, MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
 from tests.shared import shared_once
 
+# The models the tests train, kept between runs in the build's cache folder (ignored by git, emptied by
+# `make clean`), each in a folder named by its spec's fingerprint: that covers the recipe, its data, the
+# training code and the library versions, so a run reuses a model exactly when the build would.
+TRAINED_MODELS = MODEL_CACHE_DIR / ".tests"
 
-def trained(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`spec`'s model trained once per test run: model.joblib and its manifest."""
-    return shared_once(
-        tmp_path_factory, f"{spec.name}-{fingerprint(spec)[:16]}", lambda into: train_if_needed(into, spec)
-    )
+
+def trained(spec: ModelSpec) -> Path:
+    """`spec`'s model as the build trains it (model.joblib and its manifest), trained once for all runs
+    until an input changes (train_if_needed checks the fingerprint and the file's digest)."""
+    directory = TRAINED_MODELS / f"{spec.name}-{fingerprint(spec)[:16]}"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(directory.parent / f"{directory.name}.lock"):
+        train_if_needed(directory, spec)
+    return directory
 
 
 def baked(spec: ModelSpec, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A package directory holding `spec`'s model baked with `engine` (which must serve it), once per
     test run."""
-    training = trained(spec, tmp_path_factory)
+    training = trained(spec)
     package = shared_once(
         tmp_path_factory,
         f"{spec.name}-{fingerprint(spec)[:16]}-{engine}",
@@ -61,7 +70,7 @@ def no_metrics_left_over() -> None:
 @pytest.fixture(scope="session")
 def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The product's model as the build step trains it: model.joblib and its manifest."""
-    return trained(load_spec(DEFAULT_SPEC), tmp_path_factory)
+    return trained(load_spec(DEFAULT_SPEC))
 
 
 @pytest.fixture(scope="session")
