@@ -19,7 +19,7 @@ from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from serving import model as model_module
 from tests.events import EVENT_BUILDERS, http_api_event, response_json
-from tests.unit.conftest import ColdStartWithoutAModel
+from tests.unit.conftest import ColdStartWithoutAModel, one_engine
 
 IRIS = load_iris()
 
@@ -118,6 +118,8 @@ def test_missing_model_refuses_to_start(cold_start_without_a_model: ColdStartWit
     assert "manifest not found" in str(record["exception"])
 
 
+# The settings are refused before any model is read: one engine.
+@one_engine
 def test_an_incomplete_s3_pin_refuses_to_start_at_a_real_cold_start(iris_model_dir: Path) -> None:
     env = {
         **os.environ,
