@@ -1,5 +1,5 @@
-"""What every test shares: the hypothesis profiles, and the tree engine's C walk built as the build
-builds it (serving/engines/native.py), so the tests run the walk that ships.
+"""What every test shares: one thread per library, the hypothesis profiles, and the tree engine's
+C walk built as the build builds it (serving/engines/native.py), so the tests run the walk that ships.
 
 The property tests and fuzzers give no example count of their own: the profile does. `ci` (the
 default, what `make test` runs) keeps the suite within minutes; `deep` (`make fuzz`, set by
@@ -13,8 +13,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-from build import HOST_ARCHITECTURE
-from build.native import compile_tree_walk
+# One thread per test process for OpenMP and OpenBLAS (scikit-learn's HistGradientBoosting, XGBoost,
+# LightGBM, numpy): pytest-xdist already runs a process per core, so a library's extra threads only
+# wait for each other, and spin while they wait: a HistGradientBoosting fit cost 7-25 times the CPU
+# of one thread with two test workers on this 2-core machine. The libraries read these when they
+# load, after this conftest (the first one pytest imports; no plugin imports them); the cold starts
+# the tests spawn inherit them.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 # Generated inputs go through a whole handler or a fitted model: slow per example, and slower on a
 # loaded machine. The example count bounds a test's time, never a deadline per example.
@@ -26,4 +32,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure() -> None:
+    # Imported here: numpy (which build.native imports) reads the thread settings above when it loads.
+    from build import HOST_ARCHITECTURE
+    from build.native import compile_tree_walk
+
     compile_tree_walk(HOST_ARCHITECTURE)

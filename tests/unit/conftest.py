@@ -14,29 +14,39 @@ from typing import Any
 import boto3
 import joblib
 import pytest
+from filelock import FileLock
 from moto import mock_aws
 
 from build import DEFAULT_SPEC
 from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
-from build.train import MODEL_FILE, fingerprint, train_if_needed
+from build.train import MODEL_CACHE_DIR, MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_local import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
+from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
 from tests.shared import shared_once
 
+# The models the tests train, kept between runs in the build's cache folder (ignored by git, emptied by
+# `make clean`), each in a folder named by its spec's fingerprint: that covers the recipe, its data, the
+# training code and the library versions, so a run reuses a model exactly when the build would.
+TRAINED_MODELS = MODEL_CACHE_DIR / ".tests"
 
-def trained(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`spec`'s model trained once per test run: model.joblib and its manifest."""
-    return shared_once(
-        tmp_path_factory, f"{spec.name}-{fingerprint(spec)[:16]}", lambda into: train_if_needed(into, spec)
-    )
+
+def trained(spec: ModelSpec) -> Path:
+    """`spec`'s model as the build trains it (model.joblib and its manifest), trained once for all runs
+    until an input changes (train_if_needed checks the fingerprint and the file's digest)."""
+    directory = TRAINED_MODELS / f"{spec.name}-{fingerprint(spec)[:16]}"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(directory.parent / f"{directory.name}.lock"):
+        train_if_needed(directory, spec)
+    return directory
 
 
 def baked(spec: ModelSpec, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A package directory holding `spec`'s model baked with `engine` (which must serve it), once per
     test run."""
-    training = trained(spec, tmp_path_factory)
+    training = trained(spec)
     package = shared_once(
         tmp_path_factory,
         f"{spec.name}-{fingerprint(spec)[:16]}-{engine}",
@@ -60,7 +70,7 @@ def no_metrics_left_over() -> None:
 @pytest.fixture(scope="session")
 def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The product's model as the build step trains it: model.joblib and its manifest."""
-    return trained(load_spec(DEFAULT_SPEC), tmp_path_factory)
+    return trained(load_spec(DEFAULT_SPEC))
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +103,9 @@ def iris_model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 # Each engine's answers are checked where they can differ (predictions, /model, the gate). Apply it to a
 # test that reaches `iris_model_dir` (directly or through `app_module`): it overrides that fixture's params.
 one_engine = pytest.mark.parametrize("iris_model_dir", [COMPILED], indirect=True)
+
+
+LogRecords = Callable[[], list[dict[str, object]]]
 
 
 def tiny_spec(**params: Any) -> ModelSpec:
@@ -134,12 +147,31 @@ def batch_module(app_module: ModuleType) -> Iterator[ModuleType]:
         yield importlib.import_module("batch")
 
 
+ColdStartWithoutAModel = Callable[[str], list[dict[str, object]]]
+
+
+@pytest.fixture
+def cold_start_without_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
+) -> ColdStartWithoutAModel:
+    """Imports an entry point module (`app` or `batch`) with MODEL_DIR an empty folder, as a cold start
+    whose model is missing: checks that the import refuses with the loader's error, and returns the
+    log records it wrote."""
+
+    def start(module: str) -> list[dict[str, object]]:
+        monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        with pytest.raises(ModelLoadError, match="manifest not found"):
+            importlib.import_module(module)
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        return log_records()
+
+    return start
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
-
-
-LogRecords = Callable[[], list[dict[str, object]]]
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
-"""What the build's tests share: a stand-in package, the build without pip, and logging as a fresh process has it."""
+"""What the build's tests share: a stand-in package, the build without pip, a native model file's spec,
+and logging as a fresh process has it."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from build import DEFAULT_SPEC, package, train
 from build.bytecode import ColdPath
-from build.spec import load_spec
+from build.spec import ModelSpec, load_spec
 
 
 def fake_package(directory: Path, handler_body: str) -> Path:
@@ -22,6 +23,29 @@ def fake_package(directory: Path, handler_body: str) -> Path:
     source = "def handler(event, context):\n" + textwrap.indent(textwrap.dedent(handler_body), "    ")
     (directory / "app.py").write_text(source)
     return directory
+
+
+NativeSpec = Callable[..., ModelSpec]
+
+
+@pytest.fixture(scope="session")
+def native_spec() -> NativeSpec:
+    """The spec of a native XGBoost or LightGBM file `model` with the features x0, x1, x2:
+    `native_spec(task)`, or `native_spec("classification", n_classes=3)` to name classes c0, c1, c2."""
+
+    def make(task: str, n_classes: int | None = None) -> ModelSpec:
+        return ModelSpec.model_validate(
+            {
+                "name": "native",
+                "task": task,
+                "estimator_file": "model",
+                "sample_data": "rows.csv",
+                "features": [{"name": f"x{i}"} for i in range(3)],
+                "class_names": [f"c{i}" for i in range(n_classes)] if n_classes else None,
+            }
+        )
+
+    return make
 
 
 @pytest.fixture

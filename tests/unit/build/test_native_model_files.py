@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import lightgbm
 import numpy as np
@@ -20,28 +19,13 @@ from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from build.native_models import load_native
-from build.spec import ModelSpec
 from serving.engines.tree_engine import TreeEngine
+from tests.unit.build.conftest import NativeSpec
+from tests.unit.build.engines.bitwise import same_bits
 
 ROWS = np.random.default_rng(0).normal(size=(240, 3))
 ROWS[np.random.default_rng(1).random(ROWS.shape) < 0.1] = np.nan
 LABELS = (np.nan_to_num(ROWS[:, 0]) + np.random.default_rng(2).normal(size=240) > 0).astype(int)
-
-
-def spec(task: str) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": "native",
-            "task": task,
-            "estimator_file": "model",
-            "sample_data": "rows.csv",
-            "features": [{"name": f"x{i}"} for i in range(3)],
-        }
-    )
-
-
-def same_bits(left: NDArray[Any], right: NDArray[Any]) -> bool:
-    return bool(left.dtype == right.dtype and left.shape == right.shape and left.tobytes() == right.tobytes())
 
 
 def booster_proba(booster: xgboost.Booster, rows: NDArray[np.float64]) -> NDArray[np.float32]:
@@ -64,12 +48,12 @@ def early_stopped_booster() -> xgboost.Booster:
     extra=st.lists(st.sampled_from([np.nan, 0.0, -0.0, 1e30, -3.0, 0.25]), min_size=3, max_size=30),
 )
 def test_an_early_stopped_booster_file_answers_as_booster_predict_with_every_tree(
-    tmp_path_factory: pytest.TempPathFactory, suffix: str, extra: list[float]
+    native_spec: NativeSpec, tmp_path_factory: pytest.TempPathFactory, suffix: str, extra: list[float]
 ) -> None:
     path = tmp_path_factory.mktemp("native") / f"model{suffix}"
     early_stopped_booster().save_model(str(path))
     reloaded = xgboost.Booster(model_file=str(path))
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification"))
     engine = TreeEngine.from_arrays(compile_xgboost.ensemble(loaded).to_arrays())
     drawn = np.resize(np.array(extra), (len(extra) // 3 or 1) * 3).reshape(-1, 3)
     rows = np.vstack([ROWS, drawn, probe_rows(compile_xgboost.ensemble(loaded), ROWS)])
@@ -79,39 +63,43 @@ def test_an_early_stopped_booster_file_answers_as_booster_predict_with_every_tre
     assert same_bits(engine.predict_proba(rows), booster_proba(reloaded, rows))
 
 
-def test_an_early_stopped_wrapper_file_answers_as_the_wrapper_up_to_best_iteration(tmp_path: Path) -> None:
+def test_an_early_stopped_wrapper_file_answers_as_the_wrapper_up_to_best_iteration(
+    native_spec: NativeSpec, tmp_path: Path
+) -> None:
     wrapper = xgboost.XGBClassifier(n_estimators=200, learning_rate=0.9, n_jobs=1, early_stopping_rounds=2)
     wrapper.fit(ROWS[:160], LABELS[:160], eval_set=[(ROWS[160:], LABELS[160:])], verbose=False)
     path = tmp_path / "model.ubj"
     wrapper.save_model(str(path))
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification"))
     engine = TreeEngine.from_arrays(compile_xgboost.ensemble(loaded).to_arrays())
     assert loaded.best_iteration == wrapper.best_iteration
     assert same_bits(engine.predict_proba(ROWS), wrapper.predict_proba(ROWS))
     assert same_bits(engine.predict(ROWS), wrapper.predict(ROWS))
 
 
-def test_a_regressors_file_with_a_binary_objective_is_a_regressor(tmp_path: Path) -> None:
+def test_a_regressors_file_with_a_binary_objective_is_a_regressor(native_spec: NativeSpec, tmp_path: Path) -> None:
     # XGBRegressor(objective="binary:logistic") predicts probabilities as values: the file says
     # which wrapper saved it, which the objective alone would read as a classifier.
     regressor = xgboost.XGBRegressor(objective="binary:logistic", n_estimators=5, n_jobs=1).fit(ROWS, LABELS)
     path = tmp_path / "model.json"
     regressor.save_model(str(path))
-    loaded = load_native(path, spec("regression"))
+    loaded = load_native(path, native_spec("regression"))
     assert isinstance(loaded, xgboost.XGBRegressor)
     engine = TreeEngine.from_arrays(compile_xgboost.ensemble(loaded).to_arrays())
     assert same_bits(engine.predict(ROWS), regressor.predict(ROWS))
 
 
-def test_a_booster_file_without_trees_is_served_through_xgboost(tmp_path: Path) -> None:
+def test_a_booster_file_without_trees_is_served_through_xgboost(native_spec: NativeSpec, tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(ROWS, LABELS), 0).save_model(str(path))
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification"))
     with pytest.raises(UnsupportedEstimatorError, match="without trees"):
         compile_xgboost.ensemble(loaded)
 
 
-def test_a_lightgbm_file_answers_as_booster_predict_of_the_trees_it_holds(tmp_path: Path) -> None:
+def test_a_lightgbm_file_answers_as_booster_predict_of_the_trees_it_holds(
+    native_spec: NativeSpec, tmp_path: Path
+) -> None:
     train = lightgbm.Dataset(ROWS[:160], LABELS[:160])
     valid = lightgbm.Dataset(ROWS[160:], LABELS[160:], reference=train)
     params = {"objective": "binary", "learning_rate": 0.5, "num_leaves": 7, "verbose": -1, "num_threads": 1}
@@ -122,7 +110,7 @@ def test_a_lightgbm_file_answers_as_booster_predict_of_the_trees_it_holds(tmp_pa
         )
     path = tmp_path / "model.txt"
     booster.save_model(str(path))
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification"))
     engine = TreeEngine.from_arrays(compile_lightgbm.ensemble(loaded).to_arrays())
     positive = lightgbm.Booster(model_file=str(path)).predict(ROWS)
     assert same_bits(engine.predict_proba(ROWS)[:, 1], positive)

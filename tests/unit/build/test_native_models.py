@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import lightgbm
 import numpy as np
@@ -17,48 +16,33 @@ from build.engines import lightgbm as compile_lightgbm
 from build.engines import xgboost as compile_xgboost
 from build.native_models import is_native, load_native, model_libraries
 from build.package import lambda_requirements
-from build.spec import ModelSpec, SpecError
+from build.spec import SpecError
 from serving.engines.tree_engine import TreeEngine
+from tests.unit.build.conftest import NativeSpec
+from tests.unit.build.engines.bitwise import same_bits
 
 ROWS = np.random.default_rng(0).normal(size=(120, 3))
 LABELS = (ROWS[:, 0] > 0).astype(int) + (ROWS[:, 1] > 1).astype(int)
 
 
-def spec(task: str, n_classes: int = 3) -> ModelSpec:
-    return ModelSpec.model_validate(
-        {
-            "name": "native",
-            "task": task,
-            "estimator_file": "model",
-            "sample_data": "rows.csv",
-            "features": [{"name": f"x{i}"} for i in range(3)],
-            "class_names": [f"c{i}" for i in range(n_classes)] if task == "classification" else None,
-        }
-    )
-
-
-def same_bits(left: Any, right: Any) -> bool:
-    return bool(left.dtype == right.dtype and left.shape == right.shape and left.tobytes() == right.tobytes())
-
-
 @pytest.mark.parametrize("suffix", [".json", ".ubj"])
-def test_xgboost_booster_file_serves_as_its_wrapper(tmp_path: Path, suffix: str) -> None:
+def test_xgboost_booster_file_serves_as_its_wrapper(native_spec: NativeSpec, tmp_path: Path, suffix: str) -> None:
     trained = xgboost.XGBClassifier(n_estimators=5, max_depth=3, n_jobs=1).fit(ROWS, LABELS)
     path = tmp_path / f"model{suffix}"
     trained.get_booster().save_model(str(path))
     assert is_native(path)
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification", n_classes=3))
     assert isinstance(loaded, xgboost.XGBClassifier)
     assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
     engine = TreeEngine.from_arrays(compile_xgboost.ensemble(loaded).to_arrays())
     assert same_bits(engine.predict_proba(ROWS), trained.predict_proba(ROWS))
 
 
-def test_lightgbm_text_file_serves_as_its_wrapper(tmp_path: Path) -> None:
+def test_lightgbm_text_file_serves_as_its_wrapper(native_spec: NativeSpec, tmp_path: Path) -> None:
     trained = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=5, n_jobs=1, verbose=-1).fit(ROWS, LABELS)
     path = tmp_path / "model.txt"
     trained.booster_.save_model(str(path))
-    loaded = load_native(path, spec("classification"))
+    loaded = load_native(path, native_spec("classification", n_classes=3))
     assert loaded.classes_.tolist() == [0, 1, 2]
     assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
     assert same_bits(loaded.predict(ROWS), trained.predict(ROWS))
@@ -67,29 +51,31 @@ def test_lightgbm_text_file_serves_as_its_wrapper(tmp_path: Path) -> None:
     assert same_bits(engine.predict(ROWS), trained.predict(ROWS))
 
 
-def test_lightgbm_binary_text_file_gives_two_probability_columns(tmp_path: Path) -> None:
+def test_lightgbm_binary_text_file_gives_two_probability_columns(native_spec: NativeSpec, tmp_path: Path) -> None:
     binary = (LABELS > 0).astype(int)
     trained = lightgbm.LGBMClassifier(n_estimators=4, num_leaves=4, n_jobs=1, verbose=-1).fit(ROWS, binary)
     path = tmp_path / "model.txt"
     trained.booster_.save_model(str(path))
-    loaded = load_native(path, spec("classification", n_classes=2))
+    loaded = load_native(path, native_spec("classification", n_classes=2))
     assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
 
 
-def test_a_native_model_whose_objective_disagrees_with_the_task_is_refused(tmp_path: Path) -> None:
+def test_a_native_model_whose_objective_disagrees_with_the_task_is_refused(
+    native_spec: NativeSpec, tmp_path: Path
+) -> None:
     trained = lightgbm.LGBMRegressor(n_estimators=2, n_jobs=1, verbose=-1).fit(ROWS, ROWS[:, 0])
     path = tmp_path / "model.txt"
     trained.booster_.save_model(str(path))
     expected = "`task` is 'classification', but model.txt's objective 'regression' is for regression"
     with pytest.raises(SpecError, match=re.escape(expected)):
-        load_native(path, spec("classification"))
+        load_native(path, native_spec("classification", n_classes=3))
 
 
-def test_a_file_that_is_not_a_model_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_model_is_refused_in_one_line(native_spec: NativeSpec, tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     path.write_text("{}")
     with pytest.raises(SpecError, match=re.escape("model.json is not an XGBoost model")) as raised:
-        load_native(path, spec("regression"))
+        load_native(path, native_spec("regression"))
     assert "\n" not in str(raised.value)
 
 

@@ -18,9 +18,8 @@ from sklearn.datasets import load_iris
 from build import FUNCTION_DIR
 from local.lambda_local import LambdaContext
 from serving import model as model_module
-from serving.errors import ModelLoadError
 from tests.events import EVENT_BUILDERS, http_api_event, response_json
-from tests.unit.conftest import LogRecords
+from tests.unit.conftest import ColdStartWithoutAModel, one_engine
 
 IRIS = load_iris()
 
@@ -112,21 +111,15 @@ def test_model_is_loaded_once_across_invocations(
     assert {response["body"] for response in responses} == {'{"prediction":1}'}
 
 
-def test_missing_model_refuses_to_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
-) -> None:
-    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
-    monkeypatch.delitem(sys.modules, "app", raising=False)
+def test_missing_model_refuses_to_start(cold_start_without_a_model: ColdStartWithoutAModel) -> None:
+    [record] = cold_start_without_a_model("app")
 
-    with pytest.raises(ModelLoadError, match="manifest not found"):
-        importlib.import_module("app")
-
-    monkeypatch.delitem(sys.modules, "app", raising=False)
-    [record] = log_records()
     assert record["message"] == "refusing to start: the configuration or the model failed to load"
     assert "manifest not found" in str(record["exception"])
 
 
+# The settings are refused before any model is read: one engine.
+@one_engine
 def test_an_incomplete_s3_pin_refuses_to_start_at_a_real_cold_start(iris_model_dir: Path) -> None:
     env = {
         **os.environ,

@@ -66,9 +66,7 @@ def served(spec_file: str, engine: EngineName, tmp_path_factory: pytest.TempPath
     spec = load_spec(PROJECT_ROOT / "models" / spec_file)
     package = baked(spec, engine, tmp_path_factory)
     with imported_app(package / PACKAGE_MODEL_DIR) as app:
-        yield Served(
-            app, joblib.load(trained(spec, tmp_path_factory) / MODEL_FILE), check_rows(spec).held_out, spec, engine
-        )
+        yield Served(app, joblib.load(trained(spec) / MODEL_FILE), check_rows(spec).held_out, spec, engine)
 
 
 @pytest.fixture(scope="session", params=[COMPILED, SCIKIT_LEARN])

@@ -3,7 +3,6 @@ the settings without the API's web framework, and refuses to start as the API do
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -11,11 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from build import FUNCTION_DIR
-from serving.errors import ModelLoadError
-from tests.unit.conftest import LogRecords
+from tests.unit.conftest import ColdStartWithoutAModel
 
 WEB_FRAMEWORK = ("fastapi", "starlette", "mangum")
 # A fresh interpreter, as Lambda starts the batch function: import its entry point, then list
@@ -68,14 +64,8 @@ def test_the_batch_functions_cold_start_loads_the_model_without_the_web_framewor
 
 
 def test_the_batch_function_refuses_to_start_without_its_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
+    cold_start_without_a_model: ColdStartWithoutAModel,
 ) -> None:
-    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
-    monkeypatch.delitem(sys.modules, "batch", raising=False)
+    [record] = [record for record in cold_start_without_a_model("batch") if record["level"] == "ERROR"]
 
-    with pytest.raises(ModelLoadError, match="manifest not found"):
-        importlib.import_module("batch")
-
-    monkeypatch.delitem(sys.modules, "batch", raising=False)
-    [record] = [record for record in log_records() if record["level"] == "ERROR"]
     assert record["message"] == "refusing to start: the configuration or the model failed to load"

@@ -16,6 +16,7 @@ from snapshot_restore_py import get_after_restore
 
 from build import FUNCTION_DIR
 from serving.snapstart import reseed_random
+from tests.unit.conftest import one_engine
 
 # A fresh interpreter imports the entry point as Lambda does, takes the snapshot's random state,
 # then restores twice from it, running the after-restore hooks the way the runtime does.
@@ -59,6 +60,9 @@ def test_the_reseed_hook_gives_each_restored_environment_its_own_random_state() 
     assert first != second
 
 
+# app.py registers the hook whatever engine it loads: one engine (a scikit-learn engine's cold start costs
+# three times the CPU).
+@one_engine
 def test_the_entry_point_registers_the_reseed_hook(iris_model_dir: Path) -> None:
     env = {**os.environ, "MODEL_DIR": str(iris_model_dir), "PYTHONPATH": str(FUNCTION_DIR)}
     # A separate process: whether importing `app` registers the hook cannot be seen in a process

@@ -16,7 +16,7 @@ from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import ZERO_THRESHOLD
-from tests.unit.build.engines.bitwise import assert_same, through_arrays
+from tests.unit.build.engines.bitwise import assert_same, grid_rows, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary", "multiclass", "multiclassova"]
 REGRESSOR_OBJECTIVES = ["regression", "regression_l1", "poisson", "huber", "gamma", "tweedie"]
@@ -30,12 +30,10 @@ def compiled(estimator: Any) -> TreeEngine:
 
 @st.composite
 def datasets(draw: st.DrawFn) -> tuple[NDArray[np.float64], int]:
-    n_features = draw(st.integers(2, 4))
-    n_rows = draw(st.integers(40, 80))
-    cells = draw(st.lists(st.sampled_from(GRID), min_size=n_rows * n_features, max_size=n_rows * n_features))
-    rows = np.array(cells, dtype=np.float64).reshape(n_rows, n_features)
-    rows[:, -1] = draw(st.lists(st.sampled_from(CATEGORY_GRID), min_size=n_rows, max_size=n_rows))
-    return rows, draw(st.integers(0, 2**16))
+    """Grid rows whose last column holds category codes (or NaN)."""
+    rows, seed = draw(grid_rows(GRID, n_features=(2, 4), n_rows=(40, 80)))
+    rows[:, -1] = draw(st.lists(st.sampled_from(CATEGORY_GRID), min_size=len(rows), max_size=len(rows)))
+    return rows, seed
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,7 +16,7 @@ from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
-from tests.unit.build.engines.bitwise import assert_same, through_arrays
+from tests.unit.build.engines.bitwise import assert_same, grid_rows, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary:logistic", "multi:softprob", "multi:softmax"]
 REGRESSOR_OBJECTIVES = ["reg:squarederror", "reg:absoluteerror", "count:poisson", "reg:gamma", "reg:logistic"]
@@ -26,14 +26,6 @@ GRID = [np.nan, -0.0, 0.0, 0.1, 0.25, 1.0, 1.5, 2.0, 3.3, -2.5, 1e-7, 7.0]
 
 def compiled(estimator: Any) -> TreeEngine:
     return through_arrays(compile_xgboost.ensemble(estimator))
-
-
-@st.composite
-def datasets(draw: st.DrawFn) -> tuple[NDArray[np.float64], int]:
-    n_features = draw(st.integers(1, 4))
-    n_rows = draw(st.integers(24, 60))
-    cells = draw(st.lists(st.sampled_from(GRID), min_size=n_rows * n_features, max_size=n_rows * n_features))
-    return np.array(cells, dtype=np.float64).reshape(n_rows, n_features), draw(st.integers(0, 2**16))
 
 
 def fit(objective: str, rows: NDArray[np.float64], seed: int, params: dict[str, Any]) -> Any:
@@ -55,7 +47,7 @@ def fit(objective: str, rows: NDArray[np.float64], seed: int, params: dict[str, 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    data=datasets(),
+    data=grid_rows(GRID, n_features=(1, 4), n_rows=(24, 60)),
     objective=st.sampled_from(CLASSIFIER_OBJECTIVES + REGRESSOR_OBJECTIVES),
     n_estimators=st.integers(1, 8),
     max_depth=st.integers(1, 4),
