@@ -15,10 +15,10 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier
 
-from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for
+from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for, forest
 from build.engines.base import serialize
 from build.engines.forest import ensemble as forest_ensemble
-from build.engines.trees import float32_thresholds, probe_rows, probe_values
+from build.engines.trees import TreeCompiler, float32_thresholds, probe_rows, probe_values
 from serving.engines import load_engine
 
 X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
@@ -112,6 +112,32 @@ def test_a_refitted_estimator_is_compiled_afresh() -> None:
 
     assert first.shape == second.shape
     assert not np.array_equal(first, second, equal_nan=True)
+
+
+def test_a_tree_compiler_builds_one_ensemble_per_fit_for_its_arrays_guarantee_and_probes() -> None:
+    built: list[Any] = []
+
+    def counted_ensemble(estimator: Any) -> Any:
+        built.append(estimator)
+        return forest_ensemble(estimator)
+
+    compiler = TreeCompiler("forest", forest.supports, counted_ensemble).compiler
+    estimator = DecisionTreeClassifier(random_state=0).fit(X, Y)
+    arrays = compiler.compile(estimator, "steps/0/")
+    guarantee = compiler.guarantee(estimator)
+    probes = compiler.probe_rows(estimator, X)
+
+    assert built == [estimator]
+    expected = forest_ensemble(estimator)
+    assert compiler.name == "forest"
+    assert compiler.supports(estimator)
+    assert not compiler.supports(GradientBoostingClassifier())
+    assert arrays.keys() == expected.to_arrays("steps/0/").keys()
+    assert all(np.array_equal(arrays[key], value) for key, value in expected.to_arrays("steps/0/").items())
+    assert guarantee == "bitwise-anywhere"
+    assert np.array_equal(probes, probe_rows(expected, X), equal_nan=True)
+    compiler.compile(estimator.fit(X[:, ::-1].copy(), Y), "steps/0/")
+    assert len(built) == 2
 
 
 @pytest.mark.parametrize(
