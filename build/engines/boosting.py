@@ -106,6 +106,7 @@ def _gradient_boosting(estimator: Any) -> TreeEnsemble:
         )
         for regressor in estimator.estimators_.ravel()  # stage by stage, one tree per output
     ]
+    # Its raw scores are a C-ordered array: assemble's default score_order.
     return assemble(
         trees,
         **_settings(estimator, n_outputs, binary_decision="raw_at_least_zero"),
@@ -113,7 +114,6 @@ def _gradient_boosting(estimator: Any) -> TreeEnsemble:
         input_check="finite",
         tree_output=[output for _ in range(stages) for output in range(n_outputs)],
         base_score=baseline,
-        score_order="C",
     )
 
 
