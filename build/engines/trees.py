@@ -208,7 +208,8 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
 def _bits(words: NDArray[np.uint32]) -> NDArray[np.float64]:
     """The codes whose bits are set in `words`."""
     unpacked = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")
-    return np.flatnonzero(unpacked).astype(np.float64)
+    # Not mutated, equivalent: the codes are joined to the float64 known categories, which makes them float64.
+    return np.flatnonzero(unpacked).astype(np.float64)  # pragma: no mutate
 
 
 def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -221,7 +222,8 @@ def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.
     ]
     codes = np.unique(np.concatenate([known, *split_codes]))
     top = float(codes.max(initial=0.0))
-    others = np.array([-1.0, -0.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300])
+    # -0.0 and 0.0 are among every feature's extremes.
+    others = np.array([-1.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300])
     return np.concatenate([codes, np.nextafter(codes, np.inf), np.nextafter(codes, -np.inf), others])
 
 
