@@ -222,8 +222,8 @@ def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.
     ]
     codes = np.unique(np.concatenate([known, *split_codes]))
     top = float(codes.max(initial=0.0))
-    # -0.0 and 0.0 are among every feature's extremes.
-    others = np.array([-1.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300])
+    # -0.0, 0.0 and +-1e300 are among the extremes of every model that reads categories (input_check "any").
+    others = np.array([-1.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31])
     return np.concatenate([codes, np.nextafter(codes, np.inf), np.nextafter(codes, -np.inf), others])
 
 

@@ -166,10 +166,12 @@ def _xgboost_softprob(scores: NDArray[np.float32], _: float) -> NDArray[np.float
     """XGBoost's common::Softmax per row: the float max (fmaxf, in class order), expf of the
     float differences, their sum in double in class order, each divided by the sum as a float."""
     top = scores[:, 0].copy()
-    for column in range(1, scores.shape[1]):
+    # Not mutated, equivalent: starting at column 0 compares the first column with itself.
+    for column in range(1, scores.shape[1]):  # pragma: no mutate
         np.fmax(scores[:, column], top, out=top)
     exponentials = expf(scores - top[:, None])
-    total = np.zeros(scores.shape[0], dtype=np.float64)
+    # Not mutated, equivalent: float64 is numpy's default dtype.
+    total = np.zeros(scores.shape[0], dtype=np.float64)  # pragma: no mutate
     for column in range(scores.shape[1]):
         total += exponentials[:, column]
     result: NDArray[np.float32] = exponentials / total.astype(np.float32)[:, None]
@@ -221,10 +223,13 @@ def _lightgbm_softmax(scores: NDArray[np.float64], _: float) -> NDArray[np.float
     """LightGBM's Common::Softmax per row: max in class order, libm exp of the differences, their
     sum in class order from 0, each divided by it."""
     top = scores[:, 0].copy()
-    for column in range(1, scores.shape[1]):
-        np.copyto(top, scores[:, column], where=top < scores[:, column])
+    # Not mutated, equivalent: starting at column 0 compares the first column with itself.
+    for column in range(1, scores.shape[1]):  # pragma: no mutate
+        # Not mutated, equivalent: `<=` also copies an equal value (0.0 for -0.0: exp(x - top) is the same).
+        np.copyto(top, scores[:, column], where=top < scores[:, column])  # pragma: no mutate
     exponentials = exp_libm(scores - top[:, None])
-    total = np.zeros(scores.shape[0], dtype=np.float64)
+    # Not mutated, equivalent: float64 is numpy's default dtype.
+    total = np.zeros(scores.shape[0], dtype=np.float64)  # pragma: no mutate
     for column in range(scores.shape[1]):
         total += exponentials[:, column]
     result: NDArray[np.float64] = exponentials / total[:, None]
