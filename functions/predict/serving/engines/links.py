@@ -42,14 +42,17 @@ def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
     math.exp where this was written, and by the build gate on every build), in one vectorised
     pass; near overflow, where the complex exp scales its argument, each value goes through
     math.exp itself."""
-    exponent = np.zeros(decision.shape, dtype=np.complex128)
+    # Not mutated: a float64 array takes numpy's real exp, which is libm's on CPUs without AVX-512
+    # (such as the one the audit ran on), so no test there tells them apart; the build gate does elsewhere.
+    exponent = np.zeros(decision.shape, dtype=np.complex128)  # pragma: no mutate
     np.negative(decision, out=exponent.real)
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Not mutated, equivalent: the complex exp of a real argument raises no invalid flag (NaN passes quietly).
+    with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
         np.exp(exponent, out=exponent)
         result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
-    flat = result.reshape(-1)
-    for index in np.flatnonzero(~(np.abs(decision.reshape(-1)) < COMPLEX_EXP_LIMIT)):
-        flat[index] = 1.0 / (1.0 + libm_exp(-float(decision.reshape(-1)[index])))
+    flat, flat_decision = result.ravel(), decision.ravel()
+    for index in np.flatnonzero(~(np.abs(flat_decision) < COMPLEX_EXP_LIMIT)):
+        flat[index] = 1.0 / (1.0 + libm_exp(-float(flat_decision[index])))
     return result
 
 

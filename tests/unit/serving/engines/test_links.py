@@ -25,6 +25,7 @@ def test_expit_is_scipys_to_the_bit() -> None:
 
     assert expit(raw).tobytes() == scipy_expit(raw).tobytes()
     assert expit(raw.reshape(-1, 1)).tobytes() == scipy_expit(raw.reshape(-1, 1)).tobytes()
+    assert expit(raw.reshape(-1, 5)).tobytes() == scipy_expit(raw.reshape(-1, 5)).tobytes()
 
 
 def test_softmax_is_scikit_learns_in_either_memory_order() -> None:
