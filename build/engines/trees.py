@@ -75,7 +75,8 @@ def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp
 def bitset(codes: Sequence[int] | NDArray[Any]) -> NDArray[np.uint32]:
     """The uint32 words with bit `c` set for every code `c`."""
     codes = np.asarray(codes, dtype=np.int64)
-    words = np.zeros(int(codes.max(initial=-1)) // BITSET_WORD_BITS + 1, dtype=np.uint32)
+    # Not mutated, equivalent: a zero word more sends no code left.
+    words = np.zeros(int(codes.max(initial=-1)) // BITSET_WORD_BITS + 1, dtype=np.uint32)  # pragma: no mutate
     np.bitwise_or.at(words, codes // BITSET_WORD_BITS, (np.uint32(1) << (codes % BITSET_WORD_BITS)).astype(np.uint32))
     return words
 
@@ -294,7 +295,6 @@ class TreeCompiler:
     every one of its fitted attributes (a refit replaces them) are the same objects."""
 
     def __init__(self, name: str, supports: Callable[[Any], bool], ensemble: Callable[[Any], TreeEnsemble]) -> None:
-        self.name = name
         self._ensemble = ensemble
         self._last: tuple[tuple[Any, ...], TreeEnsemble] | None = None
         self.compiler = Compiler(

@@ -16,7 +16,9 @@ from typing import Any
 
 import boto3
 import hook
+import jmespath
 import pytest
+from aws_lambda_powertools.logging import correlation_paths
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from hypothesis import given
@@ -255,7 +257,8 @@ def test_the_event_has_a_real_http_api_events_fields_and_fixed_values() -> None:
     assert (real["routeKey"], real_context["routeKey"], real_context["stage"]) == ("$default", "$default", "$default")
     assert context["http"]["protocol"] == real_context["http"]["protocol"] == "HTTP/1.1"
     assert ipaddress.ip_address(context["http"]["sourceIp"]).is_loopback
-    assert isinstance(context["requestId"], str)
+    # The function logs it as each line's correlation id: the check's requests are told from users'.
+    assert jmespath.search(correlation_paths.API_GATEWAY_HTTP, event) == "pre-traffic-check"
 
 
 def test_an_event_without_query_or_body_has_empty_ones() -> None:

@@ -51,7 +51,8 @@ def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
         np.exp(exponent, out=exponent)
         result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
     flat, flat_decision = result.ravel(), decision.ravel()
-    for index in np.flatnonzero(~(np.abs(flat_decision) < COMPLEX_EXP_LIMIT)):
+    # Not mutated, equivalent: at the limit itself both ways give libm's exp (the complex exp scales above ~709).
+    for index in np.flatnonzero(~(np.abs(flat_decision) < COMPLEX_EXP_LIMIT)):  # pragma: no mutate
         flat[index] = 1.0 / (1.0 + libm_exp(-float(flat_decision[index])))
     return result
 
@@ -246,7 +247,8 @@ def _lightgbm_exp(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
 
 def _lightgbm_square(scores: NDArray[np.float64], _: float) -> NDArray[np.float64]:
     """reg_sqrt: `Sign(x) * x * x`, Sign an int in {-1, 0, 1}."""
-    sign = (scores > 0).astype(np.float64) - (scores < 0)
+    # Not mutated, equivalent: `>= 0` for `> 0` (x * x is 0.0 at either zero), float64 as numpy's default.
+    sign = (scores > 0).astype(np.float64) - (scores < 0)  # pragma: no mutate
     result: NDArray[np.float64] = sign * scores * scores
     return result
 

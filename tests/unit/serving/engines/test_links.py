@@ -119,7 +119,7 @@ def test_exp_is_scikit_learns_log_link_inverse_to_the_bit() -> None:
 
 def test_lightgbm_square_is_sign_times_the_score_squared() -> None:
     """reg_sqrt models: LightGBM's `Sign(x) * x * x`, with Sign an int, so -0.0 and 0.0 give 0.0."""
-    scores = np.array([[-3.5], [-1e-200], [-0.0], [0.0], [2.0], [1e150], [-np.inf]])
+    scores = np.array([[-3.5], [-1e-200], [-0.0], [0.0], [0.5], [1.0], [2.0], [1e150], [-np.inf]])
 
     expected = [(1 if x > 0 else -1 if x < 0 else 0) * x * x for x in scores[:, 0].tolist()]
 
