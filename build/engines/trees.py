@@ -6,6 +6,7 @@ and the model-level settings into `assemble`'s arguments; nothing else writes tr
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,10 +308,6 @@ class TreeCompiler:
 
     def ensemble(self, estimator: Any) -> TreeEnsemble:
         fitted = (estimator, *(value for name, value in sorted(vars(estimator).items()) if name.endswith("_")))
-        if (
-            self._last is None
-            or len(self._last[0]) != len(fitted)
-            or any(kept is not value for kept, value in zip(self._last[0], fitted, strict=True))
-        ):
+        if self._last is None or len(self._last[0]) != len(fitted) or any(map(operator.is_not, self._last[0], fitted)):
             self._last = (fitted, self._ensemble(estimator))
         return self._last[1]
