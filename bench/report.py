@@ -365,6 +365,7 @@ SECTION_DOCUMENTS = {
     "capture-cost": Path("docs/drift.md"),  # bench/capture.py's
     "drift-run-cost": Path("docs/drift.md"),  # bench/capture.py's
     "drift-measured": Path("docs/drift.md"),  # bench/capture.py's
+    "mutation-audit": Path("docs/mutation.md"),  # tools/mutation/mutate.py's
 }
 
 

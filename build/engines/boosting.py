@@ -91,19 +91,22 @@ def _gradient_boosting(estimator: Any) -> TreeEnsemble:
             " (scikit-learn's default) or init='zero' can be compiled"
         )
     # The init estimator's prediction does not depend on the row: take it from scikit-learn.
-    one_row = np.zeros((1, estimator.n_features_in_), dtype=np.float32)
-    baseline = np.asarray(estimator._raw_predict_init(one_row)[0], dtype=np.float64)
+    # Not mutated, equivalent: any row of zeros, of any dtype, gives the same prediction.
+    one_row = np.zeros((1, estimator.n_features_in_), dtype=np.float32)  # pragma: no mutate
+    # Not mutated, equivalent: _raw_predict_init returns float64 already.
+    baseline = np.asarray(estimator._raw_predict_init(one_row)[0], dtype=np.float64)  # pragma: no mutate
     stages, n_outputs = estimator.estimators_.shape
     trees = [
         LibraryTree(
             left=regressor.tree_.children_left.astype(np.intp),
             right=regressor.tree_.children_right.astype(np.intp),
-            feature=regressor.tree_.feature.astype(np.intp),
-            threshold=regressor.tree_.threshold.astype(np.float64),
+            feature=regressor.tree_.feature,  # intp and float64 already; assemble casts both
+            threshold=regressor.tree_.threshold,
             value=(estimator.learning_rate * regressor.tree_.value[:, 0, 0])[:, None],
         )
         for regressor in estimator.estimators_.ravel()  # stage by stage, one tree per output
     ]
+    # Its raw scores are a C-ordered array: assemble's default score_order.
     return assemble(
         trees,
         **_settings(estimator, n_outputs, binary_decision="raw_at_least_zero"),
@@ -111,7 +114,6 @@ def _gradient_boosting(estimator: Any) -> TreeEnsemble:
         input_check="finite",
         tree_output=[output for _ in range(stages) for output in range(n_outputs)],
         base_score=baseline,
-        score_order="C",
     )
 
 

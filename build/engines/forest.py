@@ -36,8 +36,8 @@ def _library_tree(tree: Any, n_values: int) -> LibraryTree:
     return LibraryTree(
         left=tree.children_left.astype(np.intp),
         right=tree.children_right.astype(np.intp),
-        feature=tree.feature.astype(np.intp),
-        threshold=tree.threshold.astype(np.float64),
+        feature=tree.feature,  # intp and float64 already; assemble casts both
+        threshold=tree.threshold,
         value=tree.value[:, 0, :n_values],
         default_left=tree.missing_go_to_left.astype(bool),
     )

@@ -6,6 +6,7 @@ and the model-level settings into `assemble`'s arguments; nothing else writes tr
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,8 @@ def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp
 def bitset(codes: Sequence[int] | NDArray[Any]) -> NDArray[np.uint32]:
     """The uint32 words with bit `c` set for every code `c`."""
     codes = np.asarray(codes, dtype=np.int64)
-    words = np.zeros(int(codes.max(initial=-1)) // BITSET_WORD_BITS + 1, dtype=np.uint32)
+    # Not mutated, equivalent: a zero word more sends no code left.
+    words = np.zeros(int(codes.max(initial=-1)) // BITSET_WORD_BITS + 1, dtype=np.uint32)  # pragma: no mutate
     np.bitwise_or.at(words, codes // BITSET_WORD_BITS, (np.uint32(1) << (codes % BITSET_WORD_BITS)).astype(np.uint32))
     return words
 
@@ -208,7 +210,8 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
 def _bits(words: NDArray[np.uint32]) -> NDArray[np.float64]:
     """The codes whose bits are set in `words`."""
     unpacked = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")
-    return np.flatnonzero(unpacked).astype(np.float64)
+    # Not mutated, equivalent: the codes are joined to the float64 known categories, which makes them float64.
+    return np.flatnonzero(unpacked).astype(np.float64)  # pragma: no mutate
 
 
 def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -221,7 +224,8 @@ def _categorical_values(ensemble: TreeEnsemble, feature: int, nodes: NDArray[np.
     ]
     codes = np.unique(np.concatenate([known, *split_codes]))
     top = float(codes.max(initial=0.0))
-    others = np.array([-1.0, -0.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300])
+    # -0.0, 0.0 and +-1e300 are among the extremes of every model that reads categories (input_check "any").
+    others = np.array([-1.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31])
     return np.concatenate([codes, np.nextafter(codes, np.inf), np.nextafter(codes, -np.inf), others])
 
 
@@ -292,7 +296,6 @@ class TreeCompiler:
     every one of its fitted attributes (a refit replaces them) are the same objects."""
 
     def __init__(self, name: str, supports: Callable[[Any], bool], ensemble: Callable[[Any], TreeEnsemble]) -> None:
-        self.name = name
         self._ensemble = ensemble
         self._last: tuple[tuple[Any, ...], TreeEnsemble] | None = None
         self.compiler = Compiler(
@@ -305,10 +308,6 @@ class TreeCompiler:
 
     def ensemble(self, estimator: Any) -> TreeEnsemble:
         fitted = (estimator, *(value for name, value in sorted(vars(estimator).items()) if name.endswith("_")))
-        if (
-            self._last is None
-            or len(self._last[0]) != len(fitted)
-            or any(kept is not value for kept, value in zip(self._last[0], fitted, strict=True))
-        ):
+        if self._last is None or len(self._last[0]) != len(fitted) or any(map(operator.is_not, self._last[0], fitted)):
             self._last = (fitted, self._ensemble(estimator))
         return self._last[1]

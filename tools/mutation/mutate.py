@@ -10,6 +10,7 @@ mutmut's pytest runs; docs/mutation.md says how to read the results.
 
     python tools/mutation/mutate.py run [MUTANT_GLOB...]   mutate for at most MUTATE_MINUTES, then score
     python tools/mutation/mutate.py score                  the score of the results so far
+    python tools/mutation/mutate.py score --no-write       the same, without rewriting docs/mutation.md
     python tools/mutation/mutate.py show NAME              any other mutmut command (show, apply, results)
 
 An equivalent mutant (one that cannot change what the code does) is not made at all: its line
@@ -18,7 +19,9 @@ with the line.
 
 mutmut keeps every verdict in mutants/ until the mutated function or its tests change, so each
 run goes on where the last one stopped: `run` stops after its time budget and scores what has
-been checked (the rest is counted as "not checked").
+been checked (the rest is counted as "not checked"). `run` and `score` also rewrite the table in
+docs/mutation.md (its "Latest audit" section, between bench's generated-section markers), so the
+figures there are never copied by hand.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -76,6 +80,9 @@ FIRST_SESSION_TESTS = 8
 TARGET_SCORE = 0.90
 # Statuses that are not a verdict on the tests: excluded from the score, listed in the table.
 UNSCORED = frozenset({"skipped", "not checked", "check was interrupted by user"})
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The generated section of docs/mutation.md that holds the latest table (bench/report.py's SECTION_DOCUMENTS).
+AUDIT_SECTION = "mutation-audit"
 
 
 def runtime_mutant_name(relative_source_path: Path, mutant_method_name: str) -> str:
@@ -114,13 +121,36 @@ def score_table(counts: dict[str, Counter[str]]) -> tuple[list[str], bool]:
     return lines, all_met
 
 
-def report() -> int:
-    lines, all_met = score_table(module_statuses())
+def audit_section(counts: dict[str, Counter[str]], run_seconds: float | None) -> str:
+    """docs/mutation.md's "Latest audit": when and on what load the table was read, how much of it
+    is checked, and the table."""
+    lines, all_met = score_table(counts)
+    total = sum(statuses.total() for statuses in counts.values())
+    unchecked = sum(count for statuses in counts.values() for status, count in statuses.items() if status in UNSCORED)
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    ran = f"; the last run took {run_seconds / 60:.0f} min" if run_seconds is not None else ""
+    verdict = "every module checked meets" if all_met else "some module is below"
+    header = (
+        f"Written by `tools/mutation/mutate.py` on {time.strftime('%Y-%m-%d %H:%M %Z')}, load average {load}"
+        f" on {os.cpu_count()} cores{ran}. {total - unchecked:,} of {total:,} mutants checked; {verdict}"
+        f" the {TARGET_SCORE:.0%} target."
+    )
+    return "\n".join([header, "", "```text", *lines, "```"])
+
+
+def report(*, write: bool = True, run_seconds: float | None = None) -> int:
+    counts = module_statuses()
+    lines, all_met = score_table(counts)
     sys.stdout.write("\n".join(lines) + "\n")
     if not all_met:
         sys.stdout.write(
             f"below the {TARGET_SCORE:.0%} target: python tools/mutation/mutate.py results lists the survivors\n"
         )
+    if write:
+        # Imported here: the bench's reporting is needed only to write the section, never in mutmut's runs.
+        from bench.report import update_documents
+
+        update_documents(PROJECT_ROOT, {AUDIT_SECTION: audit_section(counts, run_seconds)})
     return 0 if all_met else 1
 
 
@@ -143,6 +173,7 @@ def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str |
 def run(mutant_globs: list[str], minutes: float) -> int:
     """mutmut run in a child process, interrupted (as Ctrl-C would) when the budget is spent."""
     command = [sys.executable, __file__, "run-unbounded", *mutant_globs]
+    started = time.monotonic()
     with subprocess.Popen(command) as mutmut_run:
         try:
             mutmut_run.wait(timeout=minutes * 60)
@@ -150,14 +181,14 @@ def run(mutant_globs: list[str], minutes: float) -> int:
             sys.stdout.write(f"\nstopping after {minutes:g} minutes; `make mutate` again goes on from here\n")
             mutmut_run.send_signal(signal.SIGINT)
             mutmut_run.wait()
-    return report()
+    return report(run_seconds=time.monotonic() - started)
 
 
 def main(arguments: list[str]) -> int:
     if arguments[:1] == ["run"]:
         return run(arguments[1:], float(os.environ.get("MUTATE_MINUTES", DEFAULT_MINUTES)))
-    if arguments == ["score"]:
-        return report()
+    if arguments[:1] == ["score"] and set(arguments[1:]) <= {"--no-write"}:
+        return report(write="--no-write" not in arguments)
     if arguments[:1] == ["run-unbounded"]:
         arguments = ["run", *arguments[1:]]
         # A process started in the background ignores SIGINT; the budget's interrupt must reach mutmut.

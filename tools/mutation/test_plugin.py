@@ -194,3 +194,27 @@ def test_a_module_fixtures_calls_count_for_every_test_that_uses_it(tmp_path: Pat
         "test_first": ["build.bake", "build.probes", "serving.first"],
         "test_second": ["build.probes"],
     }
+
+
+# The table of two modules, one of them below the target, as docs/mutation.md's section.
+AUDIT_SECTION = """
+from collections import Counter
+import tools.mutation.mutate as mutate
+
+counts = {"met.py": Counter(killed=9, survived=1), "below.py": Counter(killed=1, survived=1, **{"not checked": 3})}
+print(mutate.audit_section(counts, run_seconds=125.0))
+"""
+
+
+def test_the_audit_section_holds_the_table_with_its_date_load_and_verdict() -> None:
+    section = run_python(AUDIT_SECTION).strip().splitlines()
+
+    assert section[0].startswith("Written by `tools/mutation/mutate.py` on ")
+    assert "load average " in section[0]
+    assert "the last run took 2 min" in section[0]
+    assert section[0].endswith("12 of 15 mutants checked; some module is below the 90% target.")
+    assert section[2] == "```text"
+    assert section[-1] == "```"
+    below, met = section[4].split(), section[5].split()
+    assert (below[0], below[1], below[-1]) == ("below.py", "5", "50.0%")
+    assert (met[0], met[1], met[-1]) == ("met.py", "10", "90.0%")

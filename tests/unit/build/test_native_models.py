@@ -60,6 +60,20 @@ def test_lightgbm_binary_text_file_gives_two_probability_columns(native_spec: Na
     assert same_bits(loaded.predict_proba(ROWS), trained.predict_proba(ROWS))
 
 
+def test_lightgbm_regressor_text_file_serves_as_its_wrapper(native_spec: NativeSpec, tmp_path: Path) -> None:
+    """A reg_sqrt model: its values are squared back on the way out, by LightGBM and the engine alike."""
+    target = np.abs(ROWS[:, 0]) * 10
+    trained = lightgbm.LGBMRegressor(n_estimators=5, num_leaves=5, reg_sqrt=True, n_jobs=1, verbose=-1)
+    trained.fit(ROWS, target)
+    path = tmp_path / "model.txt"
+    trained.booster_.save_model(str(path))
+    loaded = load_native(path, native_spec("regression"))
+    assert loaded.n_features_in_ == 3
+    assert same_bits(loaded.predict(ROWS), trained.predict(ROWS))
+    engine = TreeEngine.from_arrays(compile_lightgbm.ensemble(loaded).to_arrays())
+    assert same_bits(engine.predict(ROWS), trained.predict(ROWS))
+
+
 def test_a_native_model_whose_objective_disagrees_with_the_task_is_refused(
     native_spec: NativeSpec, tmp_path: Path
 ) -> None:

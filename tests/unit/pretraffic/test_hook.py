@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -15,13 +16,15 @@ from typing import Any
 
 import boto3
 import hook
+import jmespath
 import pytest
+from aws_lambda_powertools.logging import correlation_paths
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from build import DEFAULT_SPEC
+from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.checks import write_checks
 from build.spec import load_spec
 from local.lambda_local import LambdaContext
@@ -234,6 +237,28 @@ def test_the_event_carries_the_request_where_payload_2_0_readers_look(
     assert event["isBase64Encoded"] is False
     # The body is the JSON text of the request (a str, as API Gateway sends it), or absent.
     assert event["body"] is None if body is None else json.loads(event["body"]) == body
+
+
+def key_paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if not isinstance(value, dict):
+        return {prefix}
+    return {prefix} | {path for key, item in value.items() for path in key_paths(item, (*prefix, key))}
+
+
+def test_the_event_has_a_real_http_api_events_fields_and_fixed_values() -> None:
+    """Every field where the HTTP API's own event (events/http-api-predict.json) has it, header names
+    in lower case, and what the $default stage sends: its route key and stage, HTTP/1.1, an IP."""
+    real = json.loads((PROJECT_ROOT / "events" / "http-api-predict.json").read_text())
+    event = hook.http_event("POST", "/predict", "", {"features": [6.1, 2.8, 4.7, 1.2]})
+
+    assert key_paths(event) <= key_paths(real)
+    context, real_context = event["requestContext"], real["requestContext"]
+    assert (event["routeKey"], context["routeKey"], context["stage"]) == ("$default", "$default", "$default")
+    assert (real["routeKey"], real_context["routeKey"], real_context["stage"]) == ("$default", "$default", "$default")
+    assert context["http"]["protocol"] == real_context["http"]["protocol"] == "HTTP/1.1"
+    assert ipaddress.ip_address(context["http"]["sourceIp"]).is_loopback
+    # The function logs it as each line's correlation id: the check's requests are told from users'.
+    assert jmespath.search(correlation_paths.API_GATEWAY_HTTP, event) == "pre-traffic-check"
 
 
 def test_an_event_without_query_or_body_has_empty_ones() -> None:

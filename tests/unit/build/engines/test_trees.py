@@ -15,10 +15,18 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier
 
-from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for
+from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for, forest
 from build.engines.base import serialize
 from build.engines.forest import ensemble as forest_ensemble
-from build.engines.trees import float32_thresholds, probe_rows, probe_values
+from build.engines.trees import (
+    LibraryTree,
+    TreeCompiler,
+    assemble,
+    bitset,
+    float32_thresholds,
+    probe_rows,
+    probe_values,
+)
 from serving.engines import load_engine
 
 X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
@@ -92,6 +100,66 @@ def test_the_probes_of_a_model_that_reads_nan_and_categories_hold_them() -> None
     assert not np.isinf(probes[:, 0]).any()  # the encoder refuses infinity
 
 
+def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
+    """A tree whose root splits `feature` by category (`codes` go left), then feature 0 at 0.5."""
+    return LibraryTree(
+        left=np.array([1, 3, -1, -1, -1]),
+        right=np.array([2, 4, -1, -1, -1]),
+        feature=np.array([feature, 0, 0, 0, 0]),
+        threshold=np.array([0.0, 0.5, 0.0, 0.0, 0.0]),
+        value=np.arange(5.0)[:, None],
+        categories={0: bitset(codes)},
+    )
+
+
+def categorical_probes(trees: list[LibraryTree], rule: str, known: dict[int, Any] | None) -> list[set[float]]:
+    ensemble = assemble(
+        trees,
+        kind="regressor",
+        n_features=4,
+        classes=None,
+        input_dtype="float64",
+        input_check="any",
+        comparison="<=",
+        tree_output=[0] * len(trees),
+        base_score=np.zeros(1),
+        average=False,
+        link="identity",
+        decision="value",
+        category_rule=rule,
+        known_categories=known,
+    )
+    return [set(values.tolist()) for values in probe_values(ensemble)]
+
+
+def no_categories(top: float) -> set[float]:
+    """Values that are no category of a feature whose largest code is `top`: negative, fractional,
+    past the largest code, huge."""
+    return {-1.0, 0.5, top + 1, top + 0.5, top + 32, top + 256, 2.0**31, 1e300, -1e300}
+
+
+def test_the_probes_of_categorical_splits_hold_every_code_its_neighbours_and_non_categories() -> None:
+    """LightGBM's rule: the codes come from the splits' bitsets alone (here a second split's, in
+    two words, and a split that sends no code left)."""
+    probes = categorical_probes([categorical_stump(3, []), categorical_stump(2, [1, 5, 40])], "truncate", None)
+
+    codes = np.array([1.0, 5.0, 40.0])
+    assert set(codes) | set(np.nextafter(codes, np.inf)) | set(np.nextafter(codes, -np.inf)) <= probes[2]
+    assert no_categories(40.0) <= probes[2]
+    assert no_categories(0.0) <= probes[3]
+
+
+def test_the_probes_of_known_categories_hold_each_features_own() -> None:
+    """HistGradientBoosting's rule: every known category of the feature, split on or not."""
+    known = {1: np.array([0.0]), 2: np.array([1.0, 5.0, 7.0, 40.0])}
+    probes = categorical_probes([categorical_stump(1, [0]), categorical_stump(2, [1, 5])], "known", known)
+
+    assert {1.0, 5.0, 7.0, 40.0, np.nextafter(7.0, np.inf), np.nextafter(7.0, -np.inf)} <= probes[2]
+    assert no_categories(40.0) <= probes[2]
+    assert no_categories(0.0) <= probes[1]
+    assert 7.0 not in probes[1]
+
+
 def test_the_probes_are_bounded_and_every_feature_is_probed_in_each_row() -> None:
     estimator = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X @ np.arange(5.0))
     compiled = forest_ensemble(estimator)
@@ -112,6 +180,32 @@ def test_a_refitted_estimator_is_compiled_afresh() -> None:
 
     assert first.shape == second.shape
     assert not np.array_equal(first, second, equal_nan=True)
+
+
+def test_a_tree_compiler_builds_one_ensemble_per_fit_for_its_arrays_guarantee_and_probes() -> None:
+    built: list[Any] = []
+
+    def counted_ensemble(estimator: Any) -> Any:
+        built.append(estimator)
+        return forest_ensemble(estimator)
+
+    compiler = TreeCompiler("forest", forest.supports, counted_ensemble).compiler
+    estimator = DecisionTreeClassifier(random_state=0).fit(X, Y)
+    arrays = compiler.compile(estimator, "steps/0/")
+    guarantee = compiler.guarantee(estimator)
+    probes = compiler.probe_rows(estimator, X)
+
+    assert built == [estimator]
+    expected = forest_ensemble(estimator)
+    assert compiler.name == "forest"
+    assert compiler.supports(estimator)
+    assert not compiler.supports(GradientBoostingClassifier())
+    assert arrays.keys() == expected.to_arrays("steps/0/").keys()
+    assert all(np.array_equal(arrays[key], value) for key, value in expected.to_arrays("steps/0/").items())
+    assert guarantee == "bitwise-anywhere"
+    assert np.array_equal(probes, probe_rows(expected, X), equal_nan=True)
+    compiler.compile(estimator.fit(X[:, ::-1].copy(), Y), "steps/0/")
+    assert len(built) == 2
 
 
 @pytest.mark.parametrize(

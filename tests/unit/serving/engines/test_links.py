@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit as scipy_expit
+from sklearn._loss.link import LogLink
 from sklearn.utils.extmath import softmax as sklearn_softmax
 
 from serving.engines.links import LINKS, exp_libm, expf, expit
@@ -24,6 +25,7 @@ def test_expit_is_scipys_to_the_bit() -> None:
 
     assert expit(raw).tobytes() == scipy_expit(raw).tobytes()
     assert expit(raw.reshape(-1, 1)).tobytes() == scipy_expit(raw.reshape(-1, 1)).tobytes()
+    assert expit(raw.reshape(-1, 5)).tobytes() == scipy_expit(raw.reshape(-1, 5)).tobytes()
 
 
 def test_softmax_is_scikit_learns_in_either_memory_order() -> None:
@@ -101,3 +103,24 @@ def test_lightgbm_binary_is_one_over_one_plus_exp(score: float, sigmoid: float) 
     positive = 1.0 / (1.0 + math.exp(-sigmoid * score))
     proba = LINKS["lightgbm_binary"](np.array([[score]]), sigmoid)
     assert proba.tolist() == [[1.0 - positive, positive]]
+
+
+def test_exp_is_scikit_learns_log_link_inverse_to_the_bit() -> None:
+    """Poisson and Gamma models' values: numpy's exp, infinity past overflow without a warning."""
+    raw = np.concatenate(
+        [[0.0, -0.0, 709.78, 710.0, 1e300, -1e300, -745.2], np.random.default_rng(3).normal(0, 50, 500)]
+    )
+    scores = raw.reshape(-1, 1)
+    with np.errstate(over="ignore"):
+        expected = LogLink().inverse(scores)
+
+    assert LINKS["exp"](scores, 1.0).tobytes() == expected.tobytes()
+
+
+def test_lightgbm_square_is_sign_times_the_score_squared() -> None:
+    """reg_sqrt models: LightGBM's `Sign(x) * x * x`, with Sign an int, so -0.0 and 0.0 give 0.0."""
+    scores = np.array([[-3.5], [-1e-200], [-0.0], [0.0], [0.5], [1.0], [2.0], [1e150], [-np.inf]])
+
+    expected = [(1 if x > 0 else -1 if x < 0 else 0) * x * x for x in scores[:, 0].tolist()]
+
+    assert LINKS["lightgbm_square"](scores, 1.0)[:, 0].tobytes() == np.array(expected).tobytes()
