@@ -107,6 +107,25 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
 #define FIXED_DEPTH 8
 #endif
 
+/* COUNT rows (slots step_at, row) walk the tree's depth in steps without a branch. */
+#define FIXED_STEPS(NODE, IN, COUNT)                                                                    \
+    for (int64_t level = 0; level < e->depth[t]; level++) {                                             \
+        for (int64_t i = 0; i < (COUNT); i++) {                                                         \
+            const NODE *node = nodes + step_at[i];                                                      \
+            const IN threshold = node->threshold;                                                       \
+            const int leaf = threshold != threshold;                                                    \
+            const IN v = row[i][leaf ? 0 : node->feature];                                              \
+            int right;                                                                                  \
+            if (general) {                                                                              \
+                right = !leaf && general_goes_right(e, step_at[i], (double)threshold, (double)v, less); \
+            } else {                                                                                    \
+                int compared = less ? v >= threshold : v > threshold;                                   \
+                right = v != v ? default_right[step_at[i]] : compared;                                  \
+            }                                                                                           \
+            step_at[i] = node->first_child + right;                                                     \
+        }                                                                                               \
+    }
+
 #define DEFINE_SCORE(NAME, NODE, IN, SUM)                                                               \
     ALWAYS_INLINE void NAME##_block(const ensemble_t *e, const IN *restrict x, int64_t first,           \
                                     int64_t last, int64_t n_features, SUM *restrict total,              \
@@ -125,27 +144,15 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
                     const int64_t g = last - r0 < FIXED_GROUP ? last - r0 : FIXED_GROUP;                \
                     int64_t step_at[FIXED_GROUP];                                                       \
                     const IN *row[FIXED_GROUP];                                                         \
-                    /* A partial group walks its last row again in the spare slots (not added). */      \
-                    for (int64_t i = 0; i < FIXED_GROUP; i++) {                                         \
+                    for (int64_t i = 0; i < g; i++) {                                                   \
                         step_at[i] = root;                                                              \
-                        row[i] = x + (r0 + (i < g ? i : g - 1)) * n_features;                           \
+                        row[i] = x + (r0 + i) * n_features;                                             \
                     }                                                                                   \
-                    for (int64_t level = 0; level < e->depth[t]; level++) {                             \
-                        for (int64_t i = 0; i < FIXED_GROUP; i++) {                                     \
-                            const NODE *node = nodes + step_at[i];                                      \
-                            const IN threshold = node->threshold;                                       \
-                            const int leaf = threshold != threshold;                                    \
-                            const IN v = row[i][leaf ? 0 : node->feature];                              \
-                            int right;                                                                  \
-                            if (general) {                                                              \
-                                right = !leaf && general_goes_right(e, step_at[i], (double)threshold,   \
-                                                                   (double)v, less);                    \
-                            } else {                                                                    \
-                                int compared = less ? v >= threshold : v > threshold;                   \
-                                right = v != v ? default_right[step_at[i]] : compared;                  \
-                            }                                                                           \
-                            step_at[i] = node->first_child + right;                                     \
-                        }                                                                               \
+                    /* A full group's count is a constant: its slots stay in registers. */              \
+                    if (g == FIXED_GROUP) {                                                             \
+                        FIXED_STEPS(NODE, IN, FIXED_GROUP)                                              \
+                    } else {                                                                            \
+                        FIXED_STEPS(NODE, IN, g)                                                        \
                     }                                                                                   \
                     for (int64_t i = 0; i < g; i++) {                                                   \
                         const SUM *value = leaf_values + (int64_t)nodes[step_at[i]].feature * width;    \
@@ -155,14 +162,16 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
                 }                                                                                       \
                 continue;                                                                               \
             }                                                                                           \
+            /* Never more slots than rows: a single row does not look at GROUP - 1 empty slots. */      \
+            const int64_t slots = last - first < GROUP ? last - first : GROUP;                          \
             int64_t next = first, walking = 0;                                                          \
-            for (int64_t i = 0; i < GROUP; i++) {                                                       \
+            for (int64_t i = 0; i < slots; i++) {                                                       \
                 row_of[i] = next < last ? next++ : -1;                                                  \
                 at[i] = root;                                                                           \
                 walking += row_of[i] >= 0;                                                              \
             }                                                                                           \
             while (walking) {                                                                           \
-                for (int64_t i = 0; i < GROUP; i++) {                                                   \
+                for (int64_t i = 0; i < slots; i++) {                                                   \
                     const int64_t r = row_of[i];                                                        \
                     if (r < 0) continue;                                                                \
                     const NODE *node = nodes + at[i];                                                   \
