@@ -34,6 +34,8 @@ FLAGS = (
     "-fno-fast-math",
     "-ffp-contract=off",
     "-fno-stack-protector",
+    # Loops stay loops: GCC would otherwise turn some into calls to libc's memset.
+    "-fno-tree-loop-distribute-patterns",
     "-fvisibility=hidden",
     "-Wall",
     "-Werror",
@@ -47,7 +49,7 @@ def compile_tree_walk(
     source: Path | None = None,
     defines: tuple[str, ...] = (),
 ) -> Path | None:
-    """The library compiled for `architecture` (again only when its source is newer), or None
+    """The library compiled for `architecture` (again only when its source or flags are newer), or None
     with the reason logged: the numpy walk will serve. `defines` (NAME=VALUE) override
     tree_walk.c's tuning constants, for the tests that walk with other block sizes."""
     library = library or native.LIBRARY
@@ -66,7 +68,8 @@ def compile_tree_walk(
         library.unlink(missing_ok=True)
         log.warning("the tree engine will walk with numpy: no C compiler (%s) to build its C walk", compiler)
         return None
-    if library.exists() and library.stat().st_mtime >= source.stat().st_mtime:
+    # Built again when its source or this module (its flags) changed since.
+    if library.exists() and library.stat().st_mtime >= max(source.stat().st_mtime, Path(__file__).stat().st_mtime):
         return library
     # Written beside, then renamed: a concurrent build or test worker never loads half a file.
     with tempfile.NamedTemporaryFile(dir=library.parent, suffix=".so.partial", delete=False) as partial:

@@ -98,7 +98,8 @@ def test_only_single_output_tree_classifiers_are_supported() -> None:
         IRIS.data, np.c_[IRIS.target, IRIS.target % 2]
     )
 
-    assert TreeEnsembleClassifier.supports(ESTIMATORS["random-forest"])
+    # Fitted here: the fixture fits ESTIMATORS in place, but in another worker or later.
+    assert TreeEnsembleClassifier.supports(clone(ESTIMATORS["random-forest"]).fit(IRIS.data, IRIS.target))
     assert not TreeEnsembleClassifier.supports(multi_output)
     assert not TreeEnsembleClassifier.supports(LogisticRegression())
 
