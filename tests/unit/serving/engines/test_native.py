@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from build import HOST_ARCHITECTURE
@@ -59,7 +59,6 @@ def none_rules_only(ensemble: TreeEnsemble, seed: int) -> TreeEnsemble:
     return TreeEnsemble.from_arrays(arrays)
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     rule=st.sampled_from(["known", "truncate", "nan and none only"]),
