@@ -107,7 +107,14 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
 #define FIXED_DEPTH 8
 #endif
 
-/* COUNT rows (slots step_at, row) walk the tree's depth in steps without a branch. */
+/* Whether node N sends value V right: the general step, or the plain one (numbers, NaN to its
+   default side). Written once for both walks below. */
+#define GOES_RIGHT(N, THRESHOLD, V)                                                                     \
+    (general ? general_goes_right(e, (N), (double)(THRESHOLD), (double)(V), less)                       \
+             : ((V) != (V) ? default_right[(N)] : (less ? (V) >= (THRESHOLD) : (V) > (THRESHOLD))))
+
+/* COUNT rows (slots step_at, row) walk the tree's depth in steps without a branch (a leaf, whose
+   threshold is NaN, stays). */
 #define FIXED_STEPS(NODE, IN, COUNT)                                                                    \
     for (int64_t level = 0; level < e->depth[t]; level++) {                                             \
         for (int64_t i = 0; i < (COUNT); i++) {                                                         \
@@ -115,14 +122,7 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
             const IN threshold = node->threshold;                                                       \
             const int leaf = threshold != threshold;                                                    \
             const IN v = row[i][leaf ? 0 : node->feature];                                              \
-            int right;                                                                                  \
-            if (general) {                                                                              \
-                right = !leaf && general_goes_right(e, step_at[i], (double)threshold, (double)v, less); \
-            } else {                                                                                    \
-                int compared = less ? v >= threshold : v > threshold;                                   \
-                right = v != v ? default_right[step_at[i]] : compared;                                  \
-            }                                                                                           \
-            step_at[i] = node->first_child + right;                                                     \
+            step_at[i] = node->first_child + (!leaf && GOES_RIGHT(step_at[i], threshold, v));           \
         }                                                                                               \
     }
 
@@ -186,14 +186,7 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
                         continue;                                                                       \
                     }                                                                                   \
                     const IN v = x[r * n_features + node->feature];                                     \
-                    int right;                                                                          \
-                    if (general) {                                                                      \
-                        right = general_goes_right(e, at[i], (double)threshold, (double)v, less);       \
-                    } else {                                                                            \
-                        int compared = less ? v >= threshold : v > threshold;                           \
-                        right = v != v ? default_right[at[i]] : compared;                               \
-                    }                                                                                   \
-                    at[i] = node->first_child + right;                                                  \
+                    at[i] = node->first_child + GOES_RIGHT(at[i], threshold, v);                        \
                 }                                                                                       \
             }                                                                                           \
         }                                                                                               \
