@@ -91,8 +91,8 @@ PYTEST := pytest --numprocesses=$(WORKERS) --dist=worksteal
 test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests with the coverage floor
 	$(PYTEST) --cov --cov-report=term-missing:skip-covered
 
-test-unit: setup node_modules/.package-lock.json ## tests/unit only, without coverage: no build, no built package (tests/integration needs one)
-	$(PYTEST) tests/unit
+test-unit: setup node_modules/.package-lock.json ## the inner loop: tests/unit without the `slow` tests (make test runs them) and without coverage; no build, no built package
+	$(PYTEST) tests/unit -m "not slow"
 
 fuzz: setup node_modules/.package-lock.json ## the property tests and fuzzers with many more examples (hypothesis profile `deep`); run before calling an issue done
 	HYPOTHESIS_PROFILE=deep $(PYTEST) tests/unit
