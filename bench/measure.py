@@ -62,7 +62,7 @@ IMPORT_GROUPS = {
     "numpy": ("numpy",),
     "scikit-learn engine (scikit-learn, SciPy, joblib)": ("sklearn", "scipy", "joblib", "threadpoolctl", "narwhals"),
     "observability (Powertools, jmespath, X-Ray)": OBSERVABILITY_PACKAGES,
-    "bench harness (local/lambda_local.py)": ("lambda_local",),
+    "bench harness (local/lambda_runtime.py)": ("lambda_runtime",),
 }
 STANDARD_LIBRARY, OTHER = "standard library", "other"
 

@@ -32,7 +32,7 @@ from build.package import (
 from build.slim import slim
 from build.spec import SpecError, load_spec
 from build.train import MODEL_FILE, fingerprint
-from local.lambda_local import FUNCTION_NAME
+from local.lambda_runtime import FUNCTION_NAME
 from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN
 

@@ -30,15 +30,15 @@ def main() -> None:
     package, event_file, warm, fd = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     event = json.loads(event_file.read_text())
     sys.path.insert(0, str(LOCAL_TOOLS))
-    import lambda_local
+    import lambda_runtime
 
-    handler = lambda_local.load_handler(package)
-    first = handler(event, lambda_local.LambdaContext())
+    handler = lambda_runtime.load_handler(package)
+    first = handler(event, lambda_runtime.LambdaContext())
     with os.fdopen(fd, "w", buffering=1) as report:
         report.write(f"first {first['statusCode']} {first['body']}\n")
         warm_ns = []
         for _ in range(warm):
-            context = lambda_local.LambdaContext()
+            context = lambda_runtime.LambdaContext()
             started = time.perf_counter_ns()
             handler(event, context)
             warm_ns.append(time.perf_counter_ns() - started)

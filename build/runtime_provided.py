@@ -1,7 +1,7 @@
 """What Lambda's Python runtime provides beside the package (boto3, botocore and their helpers,
 left out of the package by build/slim.py), installed here at the function's pinned versions for
 local runs that import them: the package with tracing on, or with a model from S3.
-local/lambda_local.py puts the directory after the package on the import path when
+local/lambda_runtime.py puts the directory after the package on the import path when
 LAMBDA_LOCAL_RUNTIME_PATH names it, as /var/runtime follows /var/task on Lambda.
 """
 
@@ -13,7 +13,7 @@ import sys
 from build import FUNCTION_DIR, PROJECT_ROOT
 from build.package import pinned_versions
 from build.slim import RUNTIME_PROVIDED
-from local.lambda_local import RUNTIME_PATH_VARIABLE
+from local.lambda_runtime import RUNTIME_PATH_VARIABLE
 
 RUNTIME_PROVIDED_DIR = PROJECT_ROOT / ".lambda-runtime-provided"
 # What Lambda sets for a sampled request with active tracing, the runtime's libraries beside the

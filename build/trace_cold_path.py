@@ -16,11 +16,11 @@ LOCAL_TOOLS = Path(__file__).resolve().parent.parent / "local"
 def main() -> None:
     package, output, *events = (Path(arg) for arg in sys.argv[1:])
     sys.path.insert(0, str(LOCAL_TOOLS))
-    import lambda_local
+    import lambda_runtime
 
-    handler = lambda_local.load_handler(package.resolve())
+    handler = lambda_runtime.load_handler(package.resolve())
     statuses = {
-        event.name: handler(json.loads(event.read_text()), lambda_local.LambdaContext())["statusCode"]
+        event.name: handler(json.loads(event.read_text()), lambda_runtime.LambdaContext())["statusCode"]
         for event in events
     }
     root = str(package.resolve())

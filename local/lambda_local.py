@@ -3,65 +3,56 @@
     python local/lambda_local.py invoke events/http-api-predict.json [more.json ...]
     python local/lambda_local.py start-api [--port 3000]
 
-The built package runs as on Lambda: in a child process of the template's Python, isolated (`-I -S
--B`: only the package and the standard library importable, no bytecode written), one invocation at
-a time, with the memory size and timeout of template.yaml (read here, in the parent, with the SAM
-translator's YAML loader, which knows CloudFormation's tags). A timeout or a crash ends the child:
-the next invocation is a cold start in a new one, as on Lambda. start-api is the standard
-library's ThreadingHTTPServer turning requests into HTTP API events. What is written here is
-what only Lambda and API Gateway define: the event, the context, the error documents, the limits.
+The built package runs as on Lambda: in a child process of the template's Python running
+local/lambda_runtime.py, isolated (`-I -S -B`: only the package and the standard library
+importable, no bytecode written), one invocation at a time, with the memory size and timeout of
+template.yaml (read here, in the parent, with the SAM translator's YAML loader, which knows
+CloudFormation's tags). A timeout or a crash ends the child: the next invocation is a cold start
+in a new one, as on Lambda. start-api is the standard library's ThreadingHTTPServer turning
+requests into HTTP API events. What is written here is what only Lambda and API Gateway define:
+the event, the error documents, the limits, the timeouts.
 
-The child runs this file too, and bench/probe.py, build/trace_cold_path.py and local/score.py
-import it in isolated processes: its top-level imports are light ones the function imports anyway
-(they count in the cold starts measured); what only the parent needs is imported where used.
+local/score.py imports this file in an isolated process too: what only the runner needs is
+imported where used.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
 import json
-import logging
 import os
 import sys
 import threading
 import time
-import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+sys.path.append(str(Path(__file__).resolve().parent))  # lambda_runtime.py, beside it, as isolated processes import it
+import lambda_runtime
+from lambda_runtime import FUNCTION_NAME, LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_DEFAULT_TIMEOUT_S, log
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from email.message import Message
     from subprocess import Popen
 
     Event = dict[str, Any]
-    Handler = Callable[[Event, Any], Any]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_ROOT / "template.yaml"
-FUNCTION_NAME = "PredictFunction"
 # Where sam build puts the function's package: the one definition, for make, the build and the tests.
 DEFAULT_PACKAGE = PROJECT_ROOT / ".aws-sam" / "build" / FUNCTION_NAME
 # Python as Lambda runs the package: isolated (no user site, no PYTHON* variables, no script
 # directory on the path), no site-packages, no bytecode written (/var/task is read-only).
 ISOLATED_PYTHON_FLAGS = ("-I", "-S", "-B")
-HANDLER_MODULE, HANDLER_FUNCTION = "app", "handler"
-REGION = "us-east-1"
-RUNTIME_COMMAND = "runtime"  # how the runner starts its child: not a command for users
-# Lambda's values when the template sets none, its init phase limit, its invocation payload limit
-# and API Gateway's request limit (a larger body is not even read).
-LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_DEFAULT_TIMEOUT_S, LAMBDA_INIT_LIMIT_S = 128, 3, 10
+# Lambda's init phase limit, its invocation payload limit and API Gateway's request limit (a
+# larger body is not even read).
+LAMBDA_INIT_LIMIT_S = 10
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 API_GATEWAY_PAYLOAD_LIMIT_BYTES = 10 * 1024 * 1024
 MAX_MESSAGE_CHARS = 200
-# A directory standing in for what the Lambda runtime provides beside the package (boto3,
-# botocore): needed only to run with tracing on or with a model from S3.
-RUNTIME_PATH_VARIABLE = "LAMBDA_LOCAL_RUNTIME_PATH"
-
-log = logging.getLogger("lambda_local")  # the runner's own log, on stderr beside the function's
 
 
 class LocalRunnerError(Exception):
@@ -112,70 +103,10 @@ def function_settings() -> FunctionSettings:
 
 
 def check_package(package: Path) -> None:
-    if not (package / f"{HANDLER_MODULE}.py").is_file():
+    if not (package / f"{lambda_runtime.HANDLER_MODULE}.py").is_file():
         raise LocalRunnerError(f"no built package at {package}: run `sam build` (or `make build`) first")
 
 
-# The child's side: what Lambda's Python runtime does inside the execution environment.
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    function_name = FUNCTION_NAME
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION_NAME}"
-
-    def __init__(self, timeout_s: float = LAMBDA_DEFAULT_TIMEOUT_S) -> None:
-        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", LAMBDA_DEFAULT_MEMORY_MB))
-        self.aws_request_id = str(uuid.uuid4())
-        self.deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-def load_handler(package: Path) -> Handler:
-    """Import the handler from `package` with the environment variables Lambda sets (the memory
-    size as the runner handed it), the package first on the import path."""
-    check_package(package)
-    lambda_variables = {"AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}
-    lambda_variables |= {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "LAMBDA_TASK_ROOT": str(package)}
-    for name, value in {**lambda_variables, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LAMBDA_DEFAULT_MEMORY_MB)}.items():
-        os.environ.setdefault(name, value)
-    sys.path.insert(0, str(package))
-    if os.environ.get(RUNTIME_PATH_VARIABLE):  # what Lambda's /var/runtime adds after /var/task
-        sys.path.append(os.environ[RUNTIME_PATH_VARIABLE])
-    handler: Handler = getattr(importlib.import_module(HANDLER_MODULE), HANDLER_FUNCTION)
-    return handler
-
-
-def runtime(package: Path, timeout_s: float) -> None:
-    """The child: import the handler (the cold start), then answer each JSON event line on stdin
-    with one line on the runner's pipe, the original stdout: `{"response": ...}` or `{"error":
-    <Lambda's error document>}`, `"fatal": true` if the handler could not be imported. The
-    function's prints join its log on stderr, as on Lambda."""
-    answers = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-
-    def failure(error: Exception, kind: str) -> dict[str, Any]:
-        trace = traceback.format_tb(error.__traceback__)
-        return {"errorMessage": str(error), "errorType": kind, "stackTrace": trace}
-
-    try:
-        handler = load_handler(package)
-    except Exception as error:
-        log.exception("init failed: %s.%s could not be imported", HANDLER_MODULE, HANDLER_FUNCTION)
-        kind = "Runtime.ImportModuleError" if isinstance(error, ImportError) else type(error).__name__
-        answers.write(json.dumps({"error": failure(error, kind), "fatal": True}) + "\n")
-        return
-    for line in sys.stdin:
-        try:
-            reply = {"response": handler(json.loads(line), LambdaContext(timeout_s))}
-        except Exception as error:
-            log.exception("the function raised")
-            reply = {"error": failure(error, type(error).__name__)}
-        answers.write(json.dumps(reply) + "\n")
-
-
-# The parent's side: the execution environment seen from outside.
 class IsolatedFunction:
     """The package's handler in a child process of the template's Python, invoked one event at a
     time from any thread; started at the first invocation and after one that ended it."""
@@ -195,10 +126,10 @@ class IsolatedFunction:
         with self.lock:
             cold = self.child is None
             if self.child is None:
-                arguments = [RUNTIME_COMMAND, str(self.package), str(self.settings.timeout_s)]
+                arguments = [lambda_runtime.__file__, str(self.package), str(self.settings.timeout_s)]
                 # Unbuffered (-u) as Lambda's runtime makes the function's output; a session of its own:
                 # Ctrl+C stops the runner, which ends the child.
-                command = [sys.executable, *ISOLATED_PYTHON_FLAGS, "-u", __file__, *arguments]
+                command = [sys.executable, *ISOLATED_PYTHON_FLAGS, "-u", *arguments]
                 environment = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.settings.memory_mb)}
                 pipe = subprocess.PIPE
                 self.child = subprocess.Popen(
@@ -214,7 +145,7 @@ class IsolatedFunction:
             ready = select.select([child.stdout], [], [], limit)[0]
             reply = json.loads(child.stdout.readline() or "null") if ready else None
             if reply is None or reply.get("fatal"):
-                self.stop()
+                self.close()
             if not ready:
                 timed_out = f"Task timed out after {self.settings.timeout_s:.2f} seconds"
                 raise FunctionFailed({"errorType": "Sandbox.Timedout", "errorMessage": timed_out})
@@ -225,7 +156,8 @@ class IsolatedFunction:
                 raise FunctionFailed(reply["error"])
             return reply["response"]
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """End the child, if it runs."""
         if self.child is not None:
             self.child.kill()  # nothing if it already exited
             with contextlib.suppress(BrokenPipeError), self.child:  # closes its pipes, waits
@@ -265,7 +197,7 @@ def http_api_event(method: str, target: str, headers: Message, body: bytes, clie
     cookies = [part.strip() for value in headers.get_all("cookie", []) for part in value.split(";") if part.strip()]
     now = time.time()
     http = {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": client_ip}
-    context: dict[str, Any] = {"accountId": "123456789012", "apiId": "local", "domainPrefix": "local"}
+    context: dict[str, Any] = {"accountId": lambda_runtime.ACCOUNT_ID, "apiId": "local", "domainPrefix": "local"}
     context |= {
         "domainName": joined.get("host", "127.0.0.1"),
         "stage": "$default",
@@ -305,7 +237,8 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
             if not (length.isascii() and length.isdigit()):
                 return self.send_error(HTTPStatus.BAD_REQUEST, f"Content-Length {json.dumps(length)} is not a number")
             if len(length) > 9 or int(length) > API_GATEWAY_PAYLOAD_LIMIT_BYTES:
-                return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request body is over 10 MB")
+                over = f"the request body is over {API_GATEWAY_PAYLOAD_LIMIT_BYTES >> 20} MB"
+                return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, over)
             body = self.rfile.read(int(length))  # read even when over Lambda's limit: the client reads the answer
             if len(body) > LAMBDA_PAYLOAD_LIMIT_BYTES:
                 limit = f"Lambda's {LAMBDA_PAYLOAD_LIMIT_BYTES:,}-byte payload limit"
@@ -355,11 +288,7 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
 def main() -> None:
     import argparse
 
-    log.addHandler(logging.StreamHandler())  # stderr
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    if sys.argv[1:2] == [RUNTIME_COMMAND]:
-        return runtime(Path(sys.argv[2]), float(sys.argv[3]))
+    lambda_runtime.log_to_stderr()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="built package directory")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -369,20 +298,16 @@ def main() -> None:
     api_parser.add_argument("--host", default="127.0.0.1")
     api_parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
-    function = None
     try:
-        function = IsolatedFunction(args.package, function_settings())
-        if args.command == "start-api":
-            start_api(function, args.host, args.port)
-        elif failures := invoke(function, args.events):
-            raise LocalRunnerError(f"{failures} of {len(args.events)} invocations failed (see above)")
+        with contextlib.closing(IsolatedFunction(args.package, function_settings())) as function:
+            if args.command == "start-api":
+                start_api(function, args.host, args.port)
+            elif failures := invoke(function, args.events):
+                raise LocalRunnerError(f"{failures} of {len(args.events)} invocations failed (see above)")
     except LocalRunnerError as failure:
         raise SystemExit(f"lambda_local.py: {failure}") from None
     except KeyboardInterrupt:
         pass
-    finally:
-        if function is not None:
-            function.stop()
 
 
 if __name__ == "__main__":

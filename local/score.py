@@ -38,6 +38,7 @@ from typing import IO, Any
 
 sys.path.append(str(Path(__file__).resolve().parent))
 import lambda_local  # beside this script: imported by path, as in the isolated process
+import lambda_runtime
 
 PROGRAM = "score.py"
 CHUNK_ROWS = 10_000
@@ -329,7 +330,8 @@ def run(package: Path, source: Path, output: Path, id_column: str | None, probab
     check_encoding(source)
     columns = header(source)
     key = key_column(columns, id_column)
-    lambda_local.load_handler(package)
+    lambda_local.check_package(package)
+    lambda_runtime.load_handler(package)
     model = sys.modules["app"].model  # loaded by the package's entry point, as the API's
     from serving.errors import ServiceError
     from serving.scoring import ERROR, PREDICTION, ROW, Scorer

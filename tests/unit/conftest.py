@@ -21,7 +21,7 @@ from build import DEFAULT_SPEC
 from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_CACHE_DIR, MODEL_FILE, fingerprint, train_if_needed
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import batch_job
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 INPUT_BUCKET, OUTPUT_BUCKET = "rows-in", "scores-out"
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

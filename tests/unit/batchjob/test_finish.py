@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import batch_job
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 INPUT_BUCKET, OUTPUT_BUCKET = "rows-in", "scores-out"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:job"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import batch_job
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 BUCKET = "rows"
 ENVIRONMENT = {

@@ -17,7 +17,7 @@ from build.bake import CompileRefusedError, bake_model
 from build.engines import ExactnessError
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from tests.events import http_api_event, response_json
 from tests.unit.conftest import imported_app

@@ -22,7 +22,7 @@ from build import DEFAULT_SPEC, PROJECT_ROOT, checks, train
 from build.checks import check_cases, write_check_events
 from build.spec import load_spec
 from build.train import check_rows
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import load_event, response_json
 from tests.unit.build.conftest import logging_unconfigured
 from tests.unit.conftest import tiny_spec

@@ -20,7 +20,7 @@ from build.bake import bake_model
 from build.checks import json_row
 from build.spec import load_spec
 from build.train import check_rows
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from tests.events import http_api_event, response_json
 from tests.unit.conftest import imported_app

@@ -13,7 +13,7 @@ import pytest
 
 from build import package, unpackaged_model_dir
 from build.publish import main, make_bundle
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.manifest import MANIFEST_FILE
 from tests.events import http_api_event
 from tests.unit.build.conftest import logging_unconfigured

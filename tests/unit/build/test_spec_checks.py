@@ -24,7 +24,7 @@ from build import DEFAULT_SPEC
 from build.bake import bake_model
 from build.spec import SpecError, load_spec
 from build.train import encoded_categories, train_if_needed
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from tests.events import http_api_event, response_json
 from tests.unit.conftest import imported_app

@@ -6,6 +6,7 @@ keeps these independent of the build; tests/integration runs the real package th
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import re
@@ -23,9 +24,6 @@ from hypothesis import strategies as st
 
 from local import lambda_local
 from local.lambda_local import (
-    FUNCTION_NAME,
-    LAMBDA_DEFAULT_MEMORY_MB,
-    LAMBDA_DEFAULT_TIMEOUT_S,
     LAMBDA_PAYLOAD_LIMIT_BYTES,
     PROJECT_ROOT,
     FunctionFailed,
@@ -34,6 +32,7 @@ from local.lambda_local import (
     LocalRunnerError,
     function_settings,
 )
+from local.lambda_runtime import FUNCTION_NAME, LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_DEFAULT_TIMEOUT_S
 from tests.cloudformation import transformed
 
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
@@ -193,9 +192,8 @@ def test_template_memory_and_timeout_reach_the_function(api: int) -> None:
 # The execution environment directly, with a short timeout.
 @pytest.fixture
 def function(stand_in: Path) -> Iterator[IsolatedFunction]:
-    isolated = IsolatedFunction(stand_in, FunctionSettings("python3.12", 256, 1))
-    yield isolated
-    isolated.stop()
+    with contextlib.closing(IsolatedFunction(stand_in, FunctionSettings("python3.12", 256, 1))) as isolated:
+        yield isolated
 
 
 def test_a_function_past_its_timeout_is_ended_and_the_next_invocation_is_a_cold_start(
@@ -227,12 +225,11 @@ def test_a_function_that_exits_is_a_runtime_exit_error_and_the_next_invocation_s
 
 def test_a_handler_that_cannot_be_imported_fails_its_invocation_as_lambda_reports_it(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text("import pytest\n")  # a dependency missing from the package
-    function = IsolatedFunction(tmp_path, FunctionSettings("python3.12", 128, 3))
-    try:
-        with pytest.raises(FunctionFailed) as failed:
-            function.invoke({})
-    finally:
-        function.stop()
+    with (
+        contextlib.closing(IsolatedFunction(tmp_path, FunctionSettings("python3.12", 128, 3))) as function,
+        pytest.raises(FunctionFailed) as failed,
+    ):
+        function.invoke({})
 
     assert failed.value.document["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'pytest'" in failed.value.document["errorMessage"]

@@ -16,7 +16,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from build import FUNCTION_DIR
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving import model as model_module
 from tests.events import EVENT_BUILDERS, http_api_event, response_json
 from tests.unit.conftest import ColdStartWithoutAModel, one_engine

@@ -87,7 +87,7 @@ if sys.argv[1] == "built when defined":
     import fastapi
 import app
 from fastapi.openapi.models import OpenAPI
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 built_at_start = OpenAPI.__pydantic_complete__
 answers = [app.handler(event, LambdaContext()) for event in json.load(sys.stdin)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import http_api_event, response_json
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

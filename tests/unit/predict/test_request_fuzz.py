@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.limits import MAX_BODY_BYTES
 from tests.events import EVENT_BUILDERS, http_api_event, response_text
 from tests.unit.conftest import LogRecords

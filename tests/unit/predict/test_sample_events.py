@@ -6,7 +6,7 @@ from types import ModuleType
 
 import pytest
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import EVENTS_DIR, load_event, response_text
 from tests.expectations import EVENT_EXPECTATIONS, check_response
 

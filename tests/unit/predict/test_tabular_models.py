@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from build import PROJECT_ROOT
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.codecs.number import FLOAT32_MAX
 from serving.config import PACKAGE_MODEL_DIR
 from serving.inference import INFER_PATHS

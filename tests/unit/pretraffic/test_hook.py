@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from build import DEFAULT_SPEC, PROJECT_ROOT
 from build.checks import write_checks
 from build.spec import load_spec
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 VERSION = "arn:aws:lambda:us-east-1:123456789012:function:iris-PredictFunction:7"
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import SEED_BODY, http_api_event, response_json
 
 MODEL = "iris-random-forest"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import EVENT_BUILDERS, response_json
 
 # (event shape, stage, the prefix the client's URLs carry)

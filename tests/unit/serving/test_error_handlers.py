@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from mangum import Mangum
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.error_handlers import VALIDATION_STATUSES, register_error_handlers
 from serving.errors import (
     MAX_MESSAGE_CHARS,

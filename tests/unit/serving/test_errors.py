@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.errors import MAX_LISTED_PROBLEMS, MAX_QUOTED_CHARS, describe_problems, quote, shorten
 from serving.model import LoadedModel, Predictions
 from tests.events import http_api_event, response_json, rest_api_event

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.events import UnsupportedEventError
 from tests.events import EVENT_BUILDERS, http_api_event, response_json, rest_api_event
 from tests.sam_events import NON_HTTP_SAMPLES, SAM_HTTP_SAMPLES, sam_sample

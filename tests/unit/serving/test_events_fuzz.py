@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.events import UnsupportedEventError
 from tests.events import http_api_event, load_event, response_text
 from tests.expectations import EVENT_EXPECTATIONS

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import http_api_event, response_json
 
 IRIS = load_iris()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import EVENT_BUILDERS, SEED_BODY, response_json
 
 DOCUMENTED_LIMIT = 6_000_000

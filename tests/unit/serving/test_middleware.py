@@ -18,7 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
 from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, http_api_event, response_json, response_text

@@ -15,7 +15,7 @@ import pytest
 from moto.core import set_initial_no_auth_action_count
 
 from build.publish import PublishError, make_bundle, publish
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.config import ConfigurationError, S3ModelSource, load_settings
 from serving.errors import ModelLoadError
 from serving.model import load_model

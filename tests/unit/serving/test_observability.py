@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from build import FUNCTION_DIR
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import http_api_event
 from tests.unit.conftest import LogRecords, one_engine
 

@@ -14,7 +14,7 @@ from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.events import function_url_event, http_api_event, response_json
 
 IRIS = load_iris()

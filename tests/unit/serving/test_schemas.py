@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from build import PROJECT_ROOT
 from build.spec import load_spec
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.errors import BadRequestError, InvalidRequestError
 from serving.inference import RequestInput, decode_column
 from serving.manifest import Feature, Label, Manifest

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.codecs.number import DECIMAL_CHARACTERS
 from serving.errors import InvalidRequestError, NoProbabilitiesError
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer, as_record

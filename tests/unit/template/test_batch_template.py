@@ -17,7 +17,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 import batch_job
 from build import PROJECT_ROOT
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from tests.cloudformation import BATCH_SCORING_PARAMETERS, TEMPLATE, deployed
 
 BATCH = BATCH_SCORING_PARAMETERS

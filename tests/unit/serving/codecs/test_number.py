@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.lambda_local import LambdaContext
+from local.lambda_runtime import LambdaContext
 from serving.codecs import codec_for
 from serving.codecs.number import FLOAT32_MAX, NumberCodec
 from serving.errors import BadRequestError
