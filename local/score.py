@@ -3,8 +3,8 @@
     python local/score.py rows.csv predictions.csv [--id-column id] [--probabilities]
 
 The package's own scoring core (serving/scoring.py: the API's validation and engine) runs in a
-process whose import path holds only the package and the standard library, like
-local/lambda_local.py's. The input is read and scored in chunks, so memory stays flat however
+process whose import path holds only the package and the standard library, like the child
+of local/lambda_local.py. The input is read and scored in chunks, so memory stays flat however
 large the file is. Predictions go to OUTPUT and bad rows to OUTPUT.errors.csv (or
 .errors.jsonl), each written to a temporary file beside it and renamed only once complete: a
 failed or interrupted run leaves no half-written file under either name.
