@@ -12,16 +12,19 @@ in a new one, as on Lambda. start-api is the standard library's ThreadingHTTPSer
 requests into HTTP API events. What is written here is what only Lambda and API Gateway define:
 the event, the error documents, the limits, the timeouts.
 
-local/score.py imports this file in an isolated process too: what only the runner needs is
-imported where used.
+local/score.py imports this file in an isolated process too: the YAML reader (not importable
+there) and the HTTP server are imported where used.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
 import os
+import select
+import subprocess
 import sys
 import threading
 import time
@@ -36,7 +39,6 @@ from lambda_runtime import FUNCTION_NAME, LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_DEFAU
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from email.message import Message
-    from subprocess import Popen
 
     Event = dict[str, Any]
 
@@ -115,14 +117,11 @@ class IsolatedFunction:
         check_package(package)
         self.package, self.settings = package.resolve(), settings
         self.lock = threading.Lock()
-        self.child: Popen[str] | None = None
+        self.child: subprocess.Popen[str] | None = None
 
     def invoke(self, event: Event) -> Any:
         """The handler's response to `event`; FunctionFailed with Lambda's error document if it
         raised, ran past its timeout (plus Lambda's init limit on a cold start) or exited."""
-        import select
-        import subprocess
-
         with self.lock:
             cold = self.child is None
             if self.child is None:
@@ -286,8 +285,6 @@ def start_api(function: IsolatedFunction, host: str, port: int) -> None:
 
 
 def main() -> None:
-    import argparse
-
     lambda_runtime.log_to_stderr()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="built package directory")
