@@ -12,8 +12,8 @@ import pytest
 import schemathesis
 
 from serving.inference import INFER_PATHS
-from serving.manifest import COMPILED
 from tests.schema_contract import check_schema_contract
+from tests.unit.conftest import one_engine
 
 
 def consistent_tensor(case: schemathesis.Case) -> schemathesis.Case:
@@ -29,9 +29,8 @@ def consistent_tensor(case: schemathesis.Case) -> schemathesis.Case:
     return case
 
 
+# The HTTP contract does not depend on the engine: checked once, with the one shipped (`one_engine`).
+@one_engine
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
 def test_the_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, app_module: ModuleType) -> None:
-    manifest = app_module.model.manifest
-    if manifest.serving_engine.name != COMPILED:
-        pytest.skip("the HTTP contract does not depend on the engine: checked once, with the one shipped")
-    check_schema_contract(app_module.app, manifest, mode, consistent_tensor)
+    check_schema_contract(app_module.app, app_module.model.manifest, mode, consistent_tensor)
