@@ -30,6 +30,7 @@ def consistent_tensor(case: schemathesis.Case) -> schemathesis.Case:
 
 
 # The HTTP contract does not depend on the engine: checked once, with the one shipped (`one_engine`).
+@pytest.mark.slow
 @one_engine
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
 def test_the_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, app_module: ModuleType) -> None:

@@ -491,6 +491,7 @@ def same_rows(case: schemathesis.Case) -> schemathesis.Case:
 
 # The HTTP contract does not depend on the engine (each engine's answers are checked above, against the
 # estimator and against the response schemas): checked once, with the compiled engine.
+@pytest.mark.slow
 @pytest.mark.parametrize("penguins", [COMPILED], indirect=True)
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
 def test_penguins_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, penguins: Served) -> None:
