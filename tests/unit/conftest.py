@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import io
@@ -196,6 +197,20 @@ def log_records() -> Iterator[LogRecords]:
     previous = handler.setStream(stream)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     handler.setStream(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def botocore_data_read_once() -> Iterator[None]:
+    """Every botocore session of the run shares one loader of botocore's data files (service models,
+    endpoints): moto gives each test a new default session, which would parse them again (about 0.15 s
+    of CPU per test that creates a client). Within one session botocore already shares them between
+    its clients, which only read them."""
+    import botocore.loaders
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        yield
 
 
 @pytest.fixture
