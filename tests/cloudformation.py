@@ -10,8 +10,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cfnlint.api import lint
-from cfnlint.config import ManualArgs
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -137,7 +135,13 @@ def lint_findings(template: dict[str, Any], parameters: dict[str, str]) -> list[
     Run in this process rather than as a command: cfn-lint's rules and resource schemas then load
     once per test process, not once per template (about 1.5 s each). W2001 (parameter not used):
     SAM inlines the parameters it resolves itself (DeploymentType) into its output, which still
-    declares them."""
+    declares them.
+
+    cfn-lint (about 1.5 s of CPU to import) is imported here: only the template's tests lint, and every
+    test process imports this module."""
+    from cfnlint.api import lint
+    from cfnlint.config import ManualArgs
+
     config = ManualArgs(ignore_checks=["W2001"], parameters=[parameters] if parameters else [])
     matches = lint(json.dumps(template), config=config)
     return [f"{match.rule.id} {match.message} (line {match.linenumber})" for match in matches]

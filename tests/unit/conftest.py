@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import io
@@ -11,32 +12,33 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
-import joblib
 import pytest
 from filelock import FileLock
-from moto import mock_aws
 
 from build import DEFAULT_SPEC
-from build.bake import bake_model
 from build.spec import ModelSpec, load_spec
-from build.train import MODEL_CACHE_DIR, MODEL_FILE, fingerprint, train_if_needed
 from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
 from tests.shared import shared_once
 
-# The models the tests train, kept between runs in the build's cache folder (ignored by git, emptied by
-# `make clean`), each in a folder named by its spec's fingerprint: that covers the recipe, its data, the
-# training code and the library versions, so a run reuses a model exactly when the build would.
-TRAINED_MODELS = MODEL_CACHE_DIR / ".tests"
+# The training and AWS libraries (scikit-learn and the rest, moto, boto3: seconds of CPU) are imported by
+# the fixtures and helpers that use them, not here: pytest-xdist's controller loads this conftest too
+# (`pytest tests/unit`, as `make test-unit` runs it) but runs no test, and a worker imports them with
+# the first test that needs them.
 
 
 def trained(spec: ModelSpec) -> Path:
     """`spec`'s model as the build trains it (model.joblib and its manifest), trained once for all runs
-    until an input changes (train_if_needed checks the fingerprint and the file's digest)."""
-    directory = TRAINED_MODELS / f"{spec.name}-{fingerprint(spec)[:16]}"
+    until an input changes (train_if_needed checks the fingerprint and the file's digest).
+
+    Kept between runs in the build's cache folder (ignored by git, emptied by `make clean`), in a folder
+    named by the spec's fingerprint: that covers the recipe, its data, the training code and the library
+    versions, so a run reuses a model exactly when the build would."""
+    from build.train import MODEL_CACHE_DIR, fingerprint, train_if_needed
+
+    directory = MODEL_CACHE_DIR / ".tests" / f"{spec.name}-{fingerprint(spec)[:16]}"
     directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(directory.parent / f"{directory.name}.lock"):
         train_if_needed(directory, spec)
@@ -46,6 +48,9 @@ def trained(spec: ModelSpec) -> Path:
 def baked(spec: ModelSpec, engine: EngineName, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A package directory holding `spec`'s model baked with `engine` (which must serve it), once per
     test run."""
+    from build.bake import bake_model
+    from build.train import fingerprint
+
     training = trained(spec)
     package = shared_once(
         tmp_path_factory,
@@ -77,6 +82,8 @@ def training_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_version(training_dir: Path) -> str:
     """The version the served model must report, computed here from the trained file: the first 12
     hex digits of its sha256 (as docs/api.md shows it), never read back from the app."""
+    from build.train import MODEL_FILE
+
     return hashlib.sha256((training_dir / MODEL_FILE).read_bytes()).hexdigest()[:12]
 
 
@@ -89,6 +96,10 @@ def baked_engine(iris_model_dir: Path) -> str:
 
 @pytest.fixture(scope="session")
 def iris_estimator(training_dir: Path) -> Any:
+    import joblib
+
+    from build.train import MODEL_FILE
+
     return joblib.load(training_dir / MODEL_FILE)
 
 
@@ -119,6 +130,8 @@ def tiny_spec(**params: Any) -> ModelSpec:
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path) -> Path:
     """A three-tree seeded forest: fast to train, same files and manifest as the real one."""
+    from build.train import train_if_needed
+
     train_if_needed(tmp_path, tiny_spec(n_estimators=3))
     return tmp_path
 
@@ -186,9 +199,26 @@ def log_records() -> Iterator[LogRecords]:
     handler.setStream(previous)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def botocore_data_read_once() -> Iterator[None]:
+    """Every botocore session of the run shares one loader of botocore's data files (service models,
+    endpoints): moto gives each test a new default session, which would parse them again (about 0.15 s
+    of CPU per test that creates a client). Within one session botocore already shares them between
+    its clients, which only read them."""
+    import botocore.loaders
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        yield
+
+
 @pytest.fixture
 def s3_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An S3 client on moto's in-memory AWS, with fake credentials so nothing can reach a real account."""
+    import boto3
+    from moto import mock_aws
+
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -32,7 +32,6 @@ def request(**changes: Any) -> dict[str, Any]:
 # --- start: the execution input ---------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     key=st.lists(st.text(st.characters(blacklist_characters="/", blacklist_categories=["Cs"]), min_size=1), min_size=1),
     kind=st.sampled_from([".csv", ".jsonl"]),

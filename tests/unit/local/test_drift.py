@@ -79,6 +79,7 @@ def test_a_missing_manifest_or_folder_is_one_line(
 @pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH: apt-get install chromium to check the page in a browser"
 )
+@pytest.mark.slow
 def test_the_report_draws_a_plot_per_feature_in_a_real_browser(tmp_path: Path, manifest_path: Path) -> None:
     manifest = Manifest.model_validate_json(manifest_path.read_bytes())
     write_capture(tmp_path / "capture", manifest, rows=1000, shift=2.0)

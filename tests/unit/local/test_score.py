@@ -124,7 +124,6 @@ def test_only_csv_and_jsonl_are_accepted(tmp_path: Path) -> None:
         score_file(Halves(), tmp_path / "in.parquet", tmp_path / "out.csv", [], [], lambda _: None)
 
 
-@settings(max_examples=50, deadline=None)
 @given(
     columns=st.lists(st.sampled_from(["row", "id", "prediction", "error"]), min_size=1, max_size=4, unique=True),
     records=st.lists(

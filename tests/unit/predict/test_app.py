@@ -119,6 +119,7 @@ def test_missing_model_refuses_to_start(cold_start_without_a_model: ColdStartWit
 
 
 # The settings are refused before any model is read: one engine.
+@pytest.mark.slow
 @one_engine
 def test_an_incomplete_s3_pin_refuses_to_start_at_a_real_cold_start(iris_model_dir: Path) -> None:
     env = {

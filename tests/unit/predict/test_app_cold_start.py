@@ -5,46 +5,92 @@ It leaves FastAPI's OpenAPI models to their first use, and answers exactly as wi
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from build import FUNCTION_DIR, PROJECT_ROOT
 from serving.errors import ModelLoadError
 from tests.events import http_api_event
-from tests.unit.conftest import imported_app
+from tests.unit.conftest import imported_app, one_engine
 
-# A fresh interpreter's cold start: the collections started while app.py runs (from its first
-# statement: compiling it is no part of a cold start, whose package holds bytecode), and whether the
-# app it built is left to later collections.
+# A fresh interpreter's cold start, as on Lambda (FastAPI first imported by app.py): the collections
+# started while app.py runs (from its first statement: compiling it is no part of a cold start, whose
+# package holds bytecode), whether the app it built is left to later collections, whether FastAPI's
+# OpenAPI models were built by it, then the answers to requests that need those models. With
+# "built when defined", FastAPI is imported before app.py (its models built when defined) and only
+# the answers are compared. One process per engine answers every question of a cold start.
 COLD_START = """
 import gc, json, sys
 collections = []
+if sys.argv[1] == "built when defined":
+    import fastapi
 started = lambda: hasattr(sys.modules.get("app"), "gc")
 gc.callbacks.append(lambda phase, info: phase == "start" and started() and collections.append(info))
 import app
 gc.callbacks.clear()
 walked = any(found is app.app for found in gc.get_objects())
-print(json.dumps({"collections": collections, "app_walked": walked, "enabled": gc.isenabled()}))
+enabled = gc.isenabled()
+from fastapi.openapi.models import OpenAPI
+from local.lambda_runtime import LambdaContext
+
+built_at_start = OpenAPI.__pydantic_complete__
+answers = [app.handler(event, LambdaContext()) for event in json.load(sys.stdin)]
+print(json.dumps({
+    "collections": collections,
+    "app_walked": walked,
+    "enabled": enabled,
+    "built_at_start": built_at_start,
+    "answers": answers,
+}))
 """
+NEEDING_THE_OPENAPI_MODELS = [
+    http_api_event(method="GET", path="/openapi.json", body=None),
+    http_api_event(method="GET", path="/docs", body=None, stage="prod"),
+    http_api_event(method="GET", path="/nope", body=None),
+    http_api_event(),
+]
+ColdStart = Callable[[str], dict[str, Any]]
 
 
+@pytest.fixture(scope="module")
+def cold_start(iris_model_dir: Path) -> ColdStart:
+    """What a fresh interpreter's cold start of app.py saw (COLD_START), once per engine and order."""
+    env = {**os.environ, "PYTHONPATH": f"{FUNCTION_DIR}{os.pathsep}{PROJECT_ROOT}", "MODEL_DIR": str(iris_model_dir)}
+
+    @functools.cache
+    def run(order: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-c", COLD_START, order],
+            input=json.dumps(NEEDING_THE_OPENAPI_MODELS),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+        return seen
+
+    return run
+
+
+@pytest.mark.slow
 def test_a_cold_start_imports_and_builds_without_a_collection_and_freezes_what_it_built(
-    iris_model_dir: Path,
+    cold_start: ColdStart,
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(FUNCTION_DIR), "MODEL_DIR": str(iris_model_dir)}
+    seen = cold_start("cold start")
 
-    result = subprocess.run(
-        [sys.executable, "-c", COLD_START], env=env, capture_output=True, text=True, timeout=120, check=True
-    )
-
-    assert json.loads(result.stdout.splitlines()[-1]) == {"collections": [], "app_walked": False, "enabled": True}
+    assert (seen["collections"], seen["app_walked"], seen["enabled"]) == ([], False, True)
 
 
 def test_the_model_loads_and_the_app_is_built_without_a_collection(iris_model_dir: Path) -> None:
@@ -79,46 +125,15 @@ def test_collection_is_back_on_after_a_refusal(tmp_path: Path, monkeypatch: pyte
     assert gc.isenabled()
 
 
-# A fresh interpreter's cold start, then requests that need FastAPI's OpenAPI models: with FastAPI
-# first imported by app.py, as on Lambda, or imported before it (its models built when defined).
-ANSWERS = """
-import json, sys
-if sys.argv[1] == "built when defined":
-    import fastapi
-import app
-from fastapi.openapi.models import OpenAPI
-from local.lambda_runtime import LambdaContext
-
-built_at_start = OpenAPI.__pydantic_complete__
-answers = [app.handler(event, LambdaContext()) for event in json.load(sys.stdin)]
-print(json.dumps({"built_at_start": built_at_start, "answers": answers}))
-"""
-NEEDING_THE_OPENAPI_MODELS = [
-    http_api_event(method="GET", path="/openapi.json", body=None),
-    http_api_event(method="GET", path="/docs", body=None, stage="prod"),
-    http_api_event(method="GET", path="/nope", body=None),
-    http_api_event(),
-]
-
-
+# The first use builds FastAPI's OpenAPI models, whatever the engine: the eager order on one engine.
+@pytest.mark.slow
+@one_engine
 def test_fastapi_s_openapi_models_are_built_by_their_first_use_and_answer_as_if_built_when_defined(
-    iris_model_dir: Path,
+    cold_start: ColdStart,
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{FUNCTION_DIR}{os.pathsep}{PROJECT_ROOT}", "MODEL_DIR": str(iris_model_dir)}
-    seen = {}
-    for order in ("cold start", "built when defined"):
-        result = subprocess.run(
-            [sys.executable, "-c", ANSWERS, order],
-            input=json.dumps(NEEDING_THE_OPENAPI_MODELS),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        seen[order] = json.loads(result.stdout.splitlines()[-1])
+    lazy, eager = cold_start("cold start"), cold_start("built when defined")
 
-    assert seen["cold start"]["built_at_start"] is False
-    assert seen["built when defined"]["built_at_start"] is True
-    assert seen["cold start"]["answers"] == seen["built when defined"]["answers"]
-    assert [answer["statusCode"] for answer in seen["cold start"]["answers"]] == [200, 200, 404, 200]
+    assert lazy["built_at_start"] is False
+    assert eager["built_at_start"] is True
+    assert lazy["answers"] == eager["answers"]
+    assert [answer["statusCode"] for answer in lazy["answers"]] == [200, 200, 404, 200]

@@ -7,13 +7,16 @@ and every response must match the schema, so the schema says exactly what the AP
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
-import schemathesis
 
 from serving.inference import INFER_PATHS
-from serving.manifest import COMPILED
-from tests.schema_contract import check_schema_contract
+from tests.schema_contract import MODES, check_schema_contract
+from tests.unit.conftest import one_engine
+
+if TYPE_CHECKING:
+    import schemathesis
 
 
 def consistent_tensor(case: schemathesis.Case) -> schemathesis.Case:
@@ -29,9 +32,9 @@ def consistent_tensor(case: schemathesis.Case) -> schemathesis.Case:
     return case
 
 
-@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
-def test_the_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, app_module: ModuleType) -> None:
-    manifest = app_module.model.manifest
-    if manifest.serving_engine.name != COMPILED:
-        pytest.skip("the HTTP contract does not depend on the engine: checked once, with the one shipped")
-    check_schema_contract(app_module.app, manifest, mode, consistent_tensor)
+# The HTTP contract does not depend on the engine: checked once, with the one shipped (`one_engine`).
+@pytest.mark.slow
+@one_engine
+@pytest.mark.parametrize("mode", MODES)
+def test_the_api_does_what_its_schema_says(mode: str, app_module: ModuleType) -> None:
+    check_schema_contract(app_module.app, app_module.model.manifest, mode, consistent_tensor)

@@ -9,12 +9,11 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -30,8 +29,11 @@ from serving.inference import INFER_PATHS
 from serving.manifest import COMPILED, SCIKIT_LEARN, EngineName, Feature
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer
 from tests.events import http_api_event, response_json
-from tests.schema_contract import check_schema_contract
+from tests.schema_contract import MODES, check_schema_contract
 from tests.unit.conftest import baked, imported_app, trained
+
+if TYPE_CHECKING:
+    import schemathesis
 
 # The served models are session fixtures, the same for every example: a function-scoped fixture
 # these tests take alongside (none reset between examples) is read, never changed.
@@ -489,7 +491,11 @@ def same_rows(case: schemathesis.Case) -> schemathesis.Case:
     return case
 
 
-@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
-def test_penguins_api_does_what_its_schema_says(mode: schemathesis.GenerationMode, penguins: Served) -> None:
+# The HTTP contract does not depend on the engine (each engine's answers are checked above, against the
+# estimator and against the response schemas): checked once, with the compiled engine.
+@pytest.mark.slow
+@pytest.mark.parametrize("penguins", [COMPILED], indirect=True)
+@pytest.mark.parametrize("mode", MODES)
+def test_penguins_api_does_what_its_schema_says(mode: str, penguins: Served) -> None:
     manifest = penguins.app.model.manifest
     check_schema_contract(penguins.app.app, manifest, mode, same_rows)

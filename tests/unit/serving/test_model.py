@@ -268,6 +268,7 @@ TAMPERINGS_BY_HAND: dict[str, tuple[Callable[[Arrays], None], str]] = {
 }
 
 
+@pytest.mark.slow
 def test_every_generated_tampering_of_the_compiled_model_refuses_to_start(
     compiled_arrays: Arrays, compiled_model_dir: Path, monkeypatch: pytest.MonkeyPatch, log_records: LogRecords
 ) -> None:

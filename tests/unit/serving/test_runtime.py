@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from build import FUNCTION_DIR
 from tests.unit.conftest import ColdStartWithoutAModel
 
@@ -49,6 +51,7 @@ def cold_start(script: str, model_dir: Path) -> dict[str, object]:
     return loaded
 
 
+@pytest.mark.slow
 def test_the_batch_functions_cold_start_loads_the_model_without_the_web_framework(iris_model_dir: Path) -> None:
     started = cold_start(COLD_START, iris_model_dir)
 

@@ -165,7 +165,7 @@ def tables(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(table=tables(), first=st.integers(1, 10**6), probabilities=st.booleans())
 def test_a_csv_chunk_is_scored_row_by_row_as_the_api_answers_each_row(
     app_module: ModuleType, table: tuple[list[str], list[list[str]]], first: int, probabilities: bool

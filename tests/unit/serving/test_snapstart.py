@@ -11,34 +11,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pytest
 from snapshot_restore_py import get_after_restore
 
 from build import FUNCTION_DIR
 from serving.snapstart import reseed_random
-from tests.unit.conftest import one_engine
-
-# A fresh interpreter imports the entry point as Lambda does, takes the snapshot's random state,
-# then restores twice from it, running the after-restore hooks the way the runtime does.
-TWO_RESTORES = textwrap.dedent(
-    """
-    import json, random
-    from snapshot_restore_py import get_after_restore
-
-    import app
-
-    snapshot = random.getstate()
-    draws = []
-    for _ in range(2):
-        random.setstate(snapshot)
-        for hook, args, kwargs in get_after_restore():
-            hook(*args, **kwargs)
-        draws.append([random.random() for _ in range(4)])
-    random.setstate(snapshot)
-    without_hooks = [random.random() for _ in range(4)]
-    print(json.dumps({"draws": draws, "without_hooks": without_hooks}))
-    """
-)
 
 
 def restore_twice() -> list[list[float]]:
@@ -60,30 +39,16 @@ def test_the_reseed_hook_gives_each_restored_environment_its_own_random_state() 
     assert first != second
 
 
-# app.py registers the hook whatever engine it loads: one engine (a scikit-learn engine's cold start costs
-# three times the CPU).
-@one_engine
-def test_the_entry_point_registers_the_reseed_hook(iris_model_dir: Path) -> None:
-    env = {**os.environ, "MODEL_DIR": str(iris_model_dir), "PYTHONPATH": str(FUNCTION_DIR)}
-    # A separate process: whether importing `app` registers the hook cannot be seen in a process
-    # where the tests already imported serving.snapstart.
-    result = subprocess.run(
-        [sys.executable, "-c", TWO_RESTORES], env=env, capture_output=True, text=True, check=True, timeout=120
-    )
-
-    seen = json.loads(result.stdout.splitlines()[-1])
-    first, second = seen["draws"]
-    assert first != second
-    assert seen["without_hooks"] not in (first, second)
-
-
-# A fresh interpreter imports the entry point as Lambda does, then runs the before-snapshot hooks the
-# way the runtime does: which models are left to build, before and after.
-SNAPSHOT = textwrap.dedent(
+# A fresh interpreter goes through SnapStart's life as Lambda does: it imports the entry point, runs the
+# before-snapshot hooks (which models are left to build, before and after), takes the snapshot's random
+# state, then restores twice from it, running the after-restore hooks. A separate process: whether
+# importing `app` registers the hooks cannot be seen in a process where the tests already imported
+# serving.snapstart.
+SNAPSTART = textwrap.dedent(
     """
-    import json
+    import json, random
     from pydantic import BaseModel
-    from snapshot_restore_py import get_before_snapshot
+    from snapshot_restore_py import get_after_restore, get_before_snapshot
 
     import app
 
@@ -99,17 +64,41 @@ SNAPSHOT = textwrap.dedent(
     at_init = unbuilt()
     for hook, args, kwargs in reversed(get_before_snapshot()):
         hook(*args, **kwargs)
-    print(json.dumps({"at_init": at_init, "in_snapshot": unbuilt()}))
+    in_snapshot = unbuilt()
+
+    snapshot = random.getstate()
+    draws = []
+    for _ in range(2):
+        random.setstate(snapshot)
+        for hook, args, kwargs in get_after_restore():
+            hook(*args, **kwargs)
+        draws.append([random.random() for _ in range(4)])
+    random.setstate(snapshot)
+    without_hooks = [random.random() for _ in range(4)]
+    print(json.dumps({"at_init": at_init, "in_snapshot": in_snapshot, "draws": draws, "without_hooks": without_hooks}))
     """
 )
 
 
-def test_every_model_the_cold_start_left_to_first_use_is_built_before_the_snapshot(iris_model_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def snapstart(iris_model_dir: Path) -> dict[str, Any]:
+    """What SNAPSTART saw, once per engine."""
     env = {**os.environ, "MODEL_DIR": str(iris_model_dir), "PYTHONPATH": str(FUNCTION_DIR)}
     result = subprocess.run(
-        [sys.executable, "-c", SNAPSHOT], env=env, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", SNAPSTART], env=env, capture_output=True, text=True, check=True, timeout=120
     )
+    seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return seen
 
-    seen = json.loads(result.stdout.splitlines()[-1])
-    assert "fastapi.openapi.models.OpenAPI" in seen["at_init"]
-    assert seen["in_snapshot"] == []
+
+@pytest.mark.slow
+def test_the_entry_point_registers_the_reseed_hook(snapstart: dict[str, Any]) -> None:
+    first, second = snapstart["draws"]
+    assert first != second
+    assert snapstart["without_hooks"] not in (first, second)
+
+
+@pytest.mark.slow
+def test_every_model_the_cold_start_left_to_first_use_is_built_before_the_snapshot(snapstart: dict[str, Any]) -> None:
+    assert "fastapi.openapi.models.OpenAPI" in snapstart["at_init"]
+    assert snapstart["in_snapshot"] == []

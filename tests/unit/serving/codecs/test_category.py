@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from serving.codecs import codec_for
@@ -31,7 +31,6 @@ def colour(allow_missing: bool, categories: list[str] = CATEGORIES) -> Feature:
 
 
 @pytest.mark.parametrize("allow_missing", [False, True])
-@settings(max_examples=150, deadline=None)
 @given(value=VALUES)
 def test_json_csv_protocol_and_schema_agree_on_every_value(allow_missing: bool, value: Any) -> None:
     codec = codec_for(colour(allow_missing))

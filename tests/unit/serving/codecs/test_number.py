@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local.lambda_runtime import LambdaContext
@@ -48,7 +48,6 @@ def cell(value: Any) -> str:
 
 
 @pytest.mark.parametrize("allow_missing", [False, True])
-@settings(max_examples=150, deadline=None)
 @given(value=NUMBERS | NOT_NUMBERS)
 def test_json_csv_protocol_and_schema_agree_on_every_value(allow_missing: bool, value: Any) -> None:
     codec = codec_for(Feature(name="x", allow_missing=allow_missing))
@@ -64,7 +63,6 @@ def test_json_csv_protocol_and_schema_agree_on_every_value(allow_missing: bool, 
 
 
 @pytest.mark.parametrize("allow_missing", [False, True])
-@settings(max_examples=150, deadline=None)
 @given(text=CELLS)
 def test_a_csv_cell_is_read_alike_on_the_fast_path_and_row_by_row(allow_missing: bool, text: str) -> None:
     codec = codec_for(Feature(name="x", allow_missing=allow_missing))
@@ -95,7 +93,6 @@ def test_an_fp32_value_is_rounded_to_float32_and_an_fp64_value_is_not(sent: floa
     assert codec.decode([sent], "FP64", "inputs[0]").tolist() == [sent]
 
 
-@settings(max_examples=150, deadline=None)
 @given(value=st.floats(-FLOAT32_MAX, FLOAT32_MAX) | st.none())
 def test_every_accepted_fp32_value_reaches_the_model_as_its_float32(value: float | None) -> None:
     codec = codec_for(Feature(name="x", allow_missing=True))

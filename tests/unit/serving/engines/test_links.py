@@ -6,7 +6,7 @@ import ctypes
 import math
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit as scipy_expit
 from sklearn._loss.link import LogLink
@@ -57,7 +57,6 @@ def libm_expf(values: np.ndarray) -> np.ndarray:
     return np.array([LIBM.expf(float(value)) for value in values], dtype=np.float32)
 
 
-@settings(max_examples=200)
 @given(st.lists(st.one_of(float32s, st.floats(-90, 90, width=32)), min_size=1, max_size=50))
 def test_expf_is_glibcs_expf(values: list[float]) -> None:
     array = np.array(values, dtype=np.float32)
