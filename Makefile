@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # SAM's telemetry off: otherwise the first sam call prints a notice about it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-unit fuzz mutate bench bench-trees bench-scoring bench-capture clean
+.PHONY: help setup lock build validate start-api invoke score deploy drift publish lint test test-suite test-unit fuzz mutate bench bench-trees bench-scoring bench-capture clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,7 +91,13 @@ lint: setup ## ruff and mypy
 WORKERS ?= auto
 PYTEST := PYTHONDONTWRITEBYTECODE= pytest --numprocesses=$(WORKERS) --dist=worksteal
 
-test: build validate lint node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests with the coverage floor
+# After the build, the template's lint, ruff and mypy run beside the tests rather than before them:
+# mypy is single-threaded, so alone it leaves a core idle for most of a minute. Each one's output
+# is shown whole when it ends (--output-sync), and any failure fails make test.
+test: build node_modules/.package-lock.json ## everything CI runs: build, validate, lint, unit and integration tests with the coverage floor
+	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target validate lint test-suite
+
+test-suite: setup node_modules/.package-lock.json
 	$(PYTEST) --cov --cov-report=term-missing:skip-covered
 
 test-unit: setup node_modules/.package-lock.json ## the inner loop: tests/unit without the `slow` tests (make test runs them) and without coverage; no build, no built package

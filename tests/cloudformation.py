@@ -5,13 +5,18 @@ intrinsics: enough for this template, and refusing any other)."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+if TYPE_CHECKING:
+    from cfnlint.rules import Rules
+
+# samtranslator and cfn-lint are imported where used: every test process imports this module
+# while collecting, and the two cost it seconds.
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 NO_VALUE = {"Ref": "AWS::NoValue"}
@@ -36,6 +41,8 @@ class NoManagedPolicies:
 
 def source_template() -> dict[str, Any]:
     """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms."""
+    from samtranslator.yaml_helper import yaml_parse
+
     template: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
     return template
 
@@ -43,6 +50,8 @@ def source_template() -> dict[str, Any]:
 def transformed(parameters: dict[str, str], source: dict[str, Any] | None = None) -> dict[str, Any]:
     """The SAM transform's output for `parameters` (CodeUris stand in as S3 objects), of template.yaml
     or of `source` (a parsed template, e.g. a mutated copy of it)."""
+    from samtranslator.translator.transform import transform
+
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     template = copy.deepcopy(source) if source is not None else source_template()
     for resource in template["Resources"].values():
@@ -128,20 +137,31 @@ def rule_violations(template: dict[str, Any], parameters: dict[str, str]) -> lis
     return violations
 
 
-def lint_findings(template: dict[str, Any], parameters: dict[str, str]) -> list[str]:
-    """cfn-lint's findings on a transformed template deployed with `parameters`, one line each (empty
-    when it passes), as `cfn-lint --ignore-checks W2001 --parameters ...` reports them.
+@functools.cache
+def _lint_rules() -> Rules:
+    """cfn-lint's rules, loaded once per test process (about half a second a load); its own
+    command line checks any number of templates with one set of rules."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn()).rules
+
+
+def lint_findings(template: dict[str, Any], parameter_sets: Sequence[dict[str, str]] = ()) -> list[str]:
+    """cfn-lint's findings on a transformed template deployed with each of `parameter_sets` (or
+    with every allowed value of each parameter when none), one line each (empty when it passes),
+    as `cfn-lint --ignore-checks W2001 --parameters ... --parameters ...` reports them: cfn-lint
+    resolves every Ref with each set in turn, in one pass over the template (about 3 s).
 
     Run in this process rather than as a command: cfn-lint's rules and resource schemas then load
-    once per test process, not once per template (about 1.5 s each). W2001 (parameter not used):
-    SAM inlines the parameters it resolves itself (DeploymentType) into its output, which still
-    declares them.
+    once per test process, not once per template. W2001 (parameter not used): SAM inlines the
+    parameters it resolves itself (DeploymentType) into its output, which still declares them."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.decode.decode import decode_str
+    from cfnlint.runner import run_template_by_data
 
-    cfn-lint (about 1.5 s of CPU to import) is imported here: only the template's tests lint, and every
-    test process imports this module."""
-    from cfnlint.api import lint
-    from cfnlint.config import ManualArgs
-
-    config = ManualArgs(ignore_checks=["W2001"], parameters=[parameters] if parameters else [])
-    matches = lint(json.dumps(template), config=config)
+    decoded, matches = decode_str(json.dumps(template))
+    if decoded is not None and not matches:
+        config = ConfigMixIn(ignore_checks=["W2001"], parameters=[dict(values) for values in parameter_sets])
+        matches = list(run_template_by_data(decoded, config, _lint_rules()))
     return [f"{match.rule.id} {match.message} (line {match.linenumber})" for match in matches]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,15 @@ from serving.config import PACKAGE_MODEL_DIR
 from serving.manifest import MANIFEST_FILE
 
 LAMBDA_LOCAL = PROJECT_ROOT / "local" / "lambda_local.py"
+# Where the function reads its model when set (serving/config.py). The unit tests' session fixtures
+# leave it set in their process (tests/unit/conftest.py's app_module, for the whole session), and
+# `make test` runs them in the same processes: a package run here must read its own model.
+UNIT_TESTS_MODEL_VARIABLE = "MODEL_DIR"
+
+
+@pytest.fixture(autouse=True)
+def without_the_unit_tests_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(UNIT_TESTS_MODEL_VARIABLE, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +66,8 @@ def serving(package: Path) -> Iterator[ApiProcess]:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # Session-scoped servers start before the autouse fixture above has run.
+        env={name: value for name, value in os.environ.items() if name != UNIT_TESTS_MODEL_VARIABLE},
     )
     assert server.stderr is not None
     # The runner logs every request on stderr: keep reading it, or a full pipe stalls the server.

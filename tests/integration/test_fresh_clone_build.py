@@ -1,7 +1,10 @@
 """`sam build` on a fresh clone: the function's Makefile, run as SAM runs it (in the project root,
 with ARTIFACTS_DIR set), creates the build environment itself and builds the package. The
 environment's creation is stubbed with this test's own environment, which has the same pins;
-everything else is the real build."""
+everything else is the real build, but for the tree engine's C walk: the clone has the one this
+machine built (tests/conftest.py), newer than its source, so the build keeps it as it keeps it in
+any checkout where it was built. Compiling it costs about 10 s of CPU; `make test`'s own build and
+tests/unit/build/test_native.py check when it is built."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from build import PROJECT_ROOT
 from build.inputs import input_files, is_fresh, spec_files
 from local.lambda_local import DEFAULT_PACKAGE
 from serving.config import PACKAGE_MODEL_DIR
+from serving.engines import native
 from serving.manifest import MANIFEST_FILE
 
 
@@ -24,6 +28,7 @@ def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -
     for path in [*input_files(PROJECT_ROOT), *spec_files(PROJECT_ROOT)]:
         (clone / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / path, clone / path)
+    shutil.copy(native.LIBRARY, clone / native.LIBRARY.relative_to(PROJECT_ROOT))
     stubs = tmp_path / "bin"
     stubs.mkdir()
     prepared = stubs / "prepared-venv-python"
@@ -56,3 +61,5 @@ def test_function_makefile_builds_a_fresh_clone_without_a_venv(tmp_path: Path) -
     assert manifest["engine"]["name"] == "compiled"
     assert (package / "app.py").read_bytes() == (PROJECT_ROOT / "functions" / "predict" / "app.py").read_bytes()
     assert is_fresh(package, "x86_64", clone)
+    assert "built the tree engine's C walk" not in result.stdout
+    assert native.load(package / native.LIBRARY.relative_to(PROJECT_ROOT / "functions" / "predict")) is not None

@@ -11,6 +11,7 @@ from bench import trees
 from build.sizes import MB
 
 
+@pytest.mark.slow
 def test_a_tiny_run_fills_every_column_and_writes_between_the_markers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

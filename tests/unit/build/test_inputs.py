@@ -85,6 +85,7 @@ def test_files_that_are_not_inputs_are_left_out(project: Path) -> None:
     assert found.isdisjoint(NOT_INPUTS)
 
 
+@pytest.mark.slow
 def test_changing_any_input_changes_the_digest(project: Path) -> None:
     before = inputs_digest("x86_64", project)
     unchanged = []

@@ -133,6 +133,7 @@ def test_build_failure_exits_non_zero_with_the_reason(
     assert "build failed: scikit-learn 0.1 installed, 1.9.1 pinned" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("architecture", "machine"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
 def test_the_build_fetches_wheels_for_the_chosen_architecture(architecture: str, machine: str, tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
@@ -296,6 +297,7 @@ def test_a_failed_pip_install_fails_the_build(
     assert asked == [(tmp_path / "pins.txt", tmp_path / "package", "arm64")]
 
 
+@pytest.mark.slow
 def test_a_requirement_pip_cannot_read_fails_the_build_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

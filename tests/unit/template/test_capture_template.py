@@ -1,12 +1,12 @@
 """template.yaml's capture and drift resources after the SAM transform: none with capture off,
-all of them wired with it on, and cfn-lint clean."""
+all of them wired with it on (tests/unit/template/test_template.py lints them on too)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from tests.cloudformation import deployed, lint_findings
+from tests.cloudformation import deployed
 
 CAPTURE_ON = {"CaptureSamplePercent": "5"}
 SCHEDULE_ON = {**CAPTURE_ON, "EnableDriftSchedule": "true"}
@@ -101,11 +101,3 @@ def test_with_a_model_from_model_bucket_the_drift_role_may_also_read_that_pinned
     assert bundle in [
         statement for policy in predict_role["Policies"] for statement in policy["PolicyDocument"]["Statement"]
     ]
-
-
-def test_the_transformed_template_with_everything_on_passes_cfn_lint() -> None:
-    """Capture, schedule and topic on (`sam validate --lint` covers the defaults, all off), linted as
-    tests/unit/template/test_template.py lints its combinations."""
-    _, template = deployed(NOTIFY_ON)
-
-    assert lint_findings(template, NOTIFY_ON) == []

@@ -20,21 +20,38 @@ from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import MISSING_NAN, MISSING_NONE, TreeEnsemble
 from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores
 
-# tree_walk.c's tuning constants: every path (fixed-depth steps, slots handed on, partial groups
-# and blocks) with small groups and blocks, and as shipped.
-VARIANTS = {
-    "as shipped": (),
-    "slots handed on, small groups and blocks": ("FIXED_DEPTH=0", "GROUP=3", "ROWS_PER_BLOCK=5"),
-    "fixed depth, small groups and blocks": ("FIXED_DEPTH=64", "FIXED_GROUP=3", "ROWS_PER_BLOCK=5"),
-    "one row a group": ("FIXED_DEPTH=2", "FIXED_GROUP=1", "GROUP=1", "ROWS_PER_BLOCK=2"),
+# tree_walk.c's tuning constants other than as shipped, small enough to reach every path and
+# boundary the shipped ones do not reach on small ensembles (shipped, every tree of the generated
+# ensembles, at most 5 deep, takes the fixed-depth path, 8 rows a group, some groups partial). In
+# both, an ensemble's shallow trees take the fixed-depth path and its deeper ones hand their slots
+# on, in blocks of a few rows with a partial last one; the second has one row a group and one slot,
+# the smallest of each. Each is a build of seconds of -O3: two, in the `slow` test.
+SMALL_CONSTANTS = {
+    "fixed depth up to 2 in groups of 2, 3 slots handed on, blocks of 5": (
+        "FIXED_DEPTH=2",
+        "FIXED_GROUP=2",
+        "GROUP=3",
+        "ROWS_PER_BLOCK=5",
+    ),
+    "one row a group": ("FIXED_DEPTH=1", "FIXED_GROUP=1", "GROUP=1", "ROWS_PER_BLOCK=2"),
+}
+
+# Generated ensembles of every kind of split and rows of either type.
+CASES = {
+    "seed": st.integers(0, 2**32 - 1),
+    "rule": st.sampled_from(["known", "truncate", "nan and none only"]),
+    "comparison": st.sampled_from(["<=", "<"]),
+    "input_dtype": st.sampled_from(["float32", "float64"]),
+    "value_dtype": st.sampled_from(["float32", "float64"]),
+    "n_rows": st.sampled_from([1, 4, 33, 130]),
 }
 
 
 @pytest.fixture(scope="module")
-def libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def small_constants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     folder = tmp_path_factory.mktemp("walks")
     built = {}
-    for name, defines in VARIANTS.items():
+    for name, defines in SMALL_CONSTANTS.items():
         path = compile_tree_walk(HOST_ARCHITECTURE, folder / f"{len(built)}.so", defines=defines)
         assert path is not None, f"the C walk ({name}) did not build"
         built[name] = native.load(path)
@@ -59,24 +76,8 @@ def none_rules_only(ensemble: TreeEnsemble, seed: int) -> TreeEnsemble:
     return TreeEnsemble.from_arrays(arrays)
 
 
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    rule=st.sampled_from(["known", "truncate", "nan and none only"]),
-    comparison=st.sampled_from(["<=", "<"]),
-    input_dtype=st.sampled_from(["float32", "float64"]),
-    value_dtype=st.sampled_from(["float32", "float64"]),
-    n_rows=st.sampled_from([1, 4, 33, 130]),
-    variant=st.sampled_from(sorted(VARIANTS)),
-)
-def test_the_c_walk_answers_as_the_numpy_walk_and_the_format_bit_for_bit(
-    libraries: dict[str, object],
-    seed: int,
-    rule: str,
-    comparison: str,
-    input_dtype: str,
-    value_dtype: str,
-    n_rows: int,
-    variant: str,
+def assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
+    library: object, seed: int, rule: str, comparison: str, input_dtype: str, value_dtype: str, n_rows: int
 ) -> None:
     ensemble = random_ensemble(seed, "truncate" if rule != "known" else rule, comparison, input_dtype, value_dtype)
     if rule == "nan and none only":
@@ -84,13 +85,39 @@ def test_the_c_walk_answers_as_the_numpy_walk_and_the_format_bit_for_bit(
     rows = random_rows(seed, ensemble, n_rows)
     numpy_walk = TreeEngine(ensemble, use_native=False)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(native, "library", lambda: libraries[variant])
+        patch.setattr(native, "library", lambda: library)
         c_walk = TreeEngine(ensemble)
     assert c_walk.native is not None
 
     expected = reference_scores(ensemble, rows)[:, 0]
     assert c_walk.predict(rows).tobytes() == expected.tobytes()
     assert numpy_walk.predict(rows).tobytes() == expected.tobytes()
+
+
+@given(**CASES)
+def test_the_c_walk_answers_as_the_numpy_walk_and_the_format_bit_for_bit(
+    seed: int, rule: str, comparison: str, input_dtype: str, value_dtype: str, n_rows: int
+) -> None:
+    assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
+        native.library(), seed, rule, comparison, input_dtype, value_dtype, n_rows
+    )
+
+
+@pytest.mark.slow
+@given(constants=st.sampled_from(sorted(SMALL_CONSTANTS)), **CASES)
+def test_with_other_block_sizes_the_c_walk_answers_the_same_bits(
+    small_constants: dict[str, object],
+    constants: str,
+    seed: int,
+    rule: str,
+    comparison: str,
+    input_dtype: str,
+    value_dtype: str,
+    n_rows: int,
+) -> None:
+    assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
+        small_constants[constants], seed, rule, comparison, input_dtype, value_dtype, n_rows
+    )
 
 
 def test_without_the_library_the_numpy_walk_serves_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
