@@ -31,7 +31,8 @@ def is_missing(value: object) -> bool:
 def _kind(value: object) -> str:
     if isinstance(value, str):
         return "s"
-    if is_missing(value):
+    # Not mutated, equivalent: a NaN stored as a number ("f") reads back as NaN too (`objects`).
+    if is_missing(value):  # pragma: no mutate
         return "n"
     if isinstance(value, float):
         return "f"
@@ -47,7 +48,8 @@ def object_arrays(values: NDArray[Any], key: str, what: str) -> dict[str, NDArra
     if others:
         listed = ", ".join(others)
         raise UnstorableValuesError(f"{what} holds values of type {listed}; only strings, floats and NaN compile")
-    pairs = list(zip(values, kinds, strict=True))
+    # Not mutated, equivalent: `kinds` has one entry per value, so `strict` never fires.
+    pairs = list(zip(values, kinds, strict=True))  # pragma: no mutate
     if any(kind == "s" and value.endswith("\0") for value, kind in pairs):
         # numpy's string arrays drop trailing NULs: "a\0" would come back as "a".
         raise UnstorableValuesError(f"{what} holds a string ending in NUL; numpy's string arrays drop it")
