@@ -26,6 +26,7 @@ figures there are never copied by hand.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -34,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 # Run as a script: the project root goes first on sys.path, as for pytest; mutmut then swaps it
 # for its copy of the project in mutants/.
@@ -43,22 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # (HistGradientBoosting's) does not survive a fork, and the child hangs on its lock. One thread
 # per process never starts the pool. Set before anything imports scikit-learn.
 os.environ["OMP_NUM_THREADS"] = "1"
-# Every pytest session reads every installed distribution's metadata to find plugins to load and
-# to rewrite: about a fifth of a mutant's time, with aws-sam-cli's dependencies installed. The
-# mutation run starts thousands of sessions, so it names the plugins instead: those that
-# requirements-dev.txt installs (tools/mutation/test_plugin.py checks that none is missing).
+# pytest finds plugins by reading every installed distribution's metadata, and a plugin named in
+# PYTEST_PLUGINS or `-p` makes it read them again, once per name: a fifth of a short session, with
+# aws-sam-cli's dependencies installed. The mutation run starts thousands of sessions, so it turns
+# discovery off and registers the plugins' modules itself (execute_pytest_with_plugins): those that
+# requirements-dev.txt installs (tools/mutation/test_plugin.py checks that none is missing) and its own.
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-os.environ["PYTEST_PLUGINS"] = ",".join(
-    (
-        "_hypothesis_pytestplugin",
-        "anyio.pytest_plugin",
-        "platformdirs.pytest_plugin",
-        "pytest_cov.plugin",
-        "schemathesis.pytest.plugin",
-        "xdist.plugin",
-        "xdist.looponfail",
-    )
-)
 
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
@@ -67,8 +59,22 @@ from mutmut.configuration import Config
 from mutmut.mutation.data import SourceFileMutationData
 from mutmut.utils.format_utils import get_mutant_name
 
-# mutmut's own, before main() replaces it with run_mutant_tests_in_two_sessions.
+# The plugins requirements-dev.txt installs, registered by execute_pytest_with_plugins.
+INSTALLED_PYTEST_PLUGINS = (
+    "_hypothesis_pytestplugin",
+    "anyio.pytest_plugin",
+    "platformdirs.pytest_plugin",
+    "pytest_cov.plugin",
+    "schemathesis.pytest.plugin",
+    "xdist.plugin",
+    "xdist.looponfail",
+)
+# pyproject.toml's [tool.mutmut] names it with `-p` too: pytest skips a name already registered.
+MUTATION_PLUGIN = "tools.mutation.plugin"
+
+# mutmut's own, before main() replaces them with run_mutant_tests_in_two_sessions and execute_pytest_with_plugins.
 mutmut_run_tests = PytestRunner.run_tests
+mutmut_execute_pytest = PytestRunner.execute_pytest
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
 LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
@@ -154,6 +160,14 @@ def report(*, write: bool = True, run_seconds: float | None = None) -> int:
     return 0 if all_met else 1
 
 
+def execute_pytest_with_plugins(runner: PytestRunner, params: list[str], **kwargs: Any) -> int:
+    """mutmut's PytestRunner.execute_pytest, with the plugins handed to pytest as modules (imported
+    once, in the process mutmut forks from): pytest registers them without looking for them, where
+    each name in PYTEST_PLUGINS or `-p` costs a scan of every installed distribution."""
+    modules = [importlib.import_module(name) for name in (*INSTALLED_PYTEST_PLUGINS, MUTATION_PLUGIN)]
+    return mutmut_execute_pytest(runner, params, plugins=[*kwargs.pop("plugins", ()), *modules], **kwargs)
+
+
 def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str | None, tests: Iterable[str]) -> int:
     """mutmut's PytestRunner.run_tests, with a mutant's tests (fastest first) split in two pytest
     sessions: the FIRST_SESSION_TESTS fastest, then the rest only if those all passed. A session
@@ -200,6 +214,7 @@ def main(arguments: list[str]) -> int:
     if not hasattr(Item, "_nodeid"):
         setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
     setattr(PytestRunner, "run_tests", run_mutant_tests_in_two_sessions)  # noqa: B010
+    setattr(PytestRunner, "execute_pytest", execute_pytest_with_plugins)  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0
 

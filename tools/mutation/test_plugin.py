@@ -80,8 +80,8 @@ def test_a_forked_session_runs_schemathesis_after_the_parent_did(tmp_path: Path)
 
 
 def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
-    """The mutation run turns pytest's plugin discovery off and lists the plugins itself: a plugin
-    added to requirements-dev.txt and not to that list would be missing from every mutant's run."""
+    """The mutation run turns pytest's plugin discovery off and registers the plugins itself: a plugin
+    added to requirements-dev.txt and not to its list would be missing from every mutant's run."""
     installed = {
         entry_point.value
         for distribution in importlib.metadata.distributions()
@@ -89,9 +89,47 @@ def test_the_mutation_run_loads_every_installed_pytest_plugin() -> None:
         if entry_point.group == "pytest11"
     }
 
-    listed = run_python("import os, tools.mutation.mutate; print(os.environ['PYTEST_PLUGINS'])")
+    listed = run_python("import tools.mutation.mutate as m; print(','.join(m.INSTALLED_PYTEST_PLUGINS))")
 
     assert set(listed.strip().split(",")) == installed
+
+
+# One session as the mutation run starts it, in a process that has imported the plugins (as mutmut's
+# has, by its first session) and where reading the installed distributions then fails: it prints the
+# session's exit code and the plugins registered in it.
+ONE_SESSION_WITHOUT_DISCOVERY = """
+import importlib, importlib.metadata, json, sys
+import tools.mutation.mutate as mutate
+from mutmut.__main__ import PytestRunner
+
+for name in (*mutate.INSTALLED_PYTEST_PLUGINS, mutate.MUTATION_PLUGIN):
+    importlib.import_module(name)
+
+registered = []
+
+class Registered:
+    def pytest_configure(self, config):
+        registered.extend(name for name, _ in config.pluginmanager.list_name_plugin())
+
+def no_discovery():
+    raise AssertionError("pytest read the installed distributions to find a plugin")
+
+importlib.metadata.distributions = no_discovery
+exit_code = mutate.execute_pytest_with_plugins(PytestRunner(), [sys.argv[1], "-q"], plugins=[Registered()])
+print(json.dumps({"exit_code": exit_code, "registered": registered}))
+"""
+
+
+def test_a_mutants_session_registers_the_plugins_without_looking_for_them(tmp_path: Path) -> None:
+    """Each session of the run would otherwise read every installed distribution's metadata once per
+    plugin it names (PYTEST_PLUGINS, `-p`): the plugins come as modules, and every one is there."""
+    test_file = tmp_path / "test_nothing.py"
+    test_file.write_text("def test_nothing() -> None:\n    pass\n")
+
+    printed = json.loads(run_python(ONE_SESSION_WITHOUT_DISCOVERY, str(test_file)).splitlines()[-1])
+
+    assert printed["exit_code"] == 0
+    assert {"tools.mutation.plugin", "_hypothesis_pytestplugin", "xdist.plugin"} <= set(printed["registered"])
 
 
 # Runs the mutation run's test runner over 20 named tests with mutmut's own replaced by one that

@@ -116,7 +116,10 @@ def _load_engine(record: EngineRecord, payload: bytes, path: Path) -> tuple[Engi
 
 
 def _typed(value: Any) -> Any:
-    return [(type(item), item) for item in value] if isinstance(value, list) else (type(value), value)
+    if isinstance(value, list):
+        return [(type(item), item) for item in value]
+    # Not mutated, equivalent: the one value that is no list is n_features, an int on both sides.
+    return (type(value), value)  # pragma: no mutate
 
 
 def _check_interface(engine: Engine, recorded: dict[str, Any], manifest: Manifest, path: Path) -> None:

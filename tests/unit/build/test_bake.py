@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from build import DEFAULT_SPEC, bake, engines
-from build.bake import CompileRefusedError, bake_model
+from build.bake import GATE_ROWS, CompileRefusedError, _sample, bake_model
 from build.engines import ExactnessError
 from build.spec import ModelSpec, load_spec
 from build.train import MODEL_FILE, check_rows
@@ -130,3 +130,14 @@ def test_a_package_that_already_has_a_model_is_not_baked_into(tmp_path: Path, tr
         bake_model(tmp_path / "package", "auto", training_dir, load_spec(DEFAULT_SPEC))
     assert stale.read_bytes() == b"an earlier bake's model"
     assert [path.name for path in stale.parent.iterdir()] == [MODEL_FILE]
+
+
+def test_the_gate_compares_a_bounded_sample_of_a_large_dataset_the_same_rows_in_order_each_bake() -> None:
+    rows = np.arange(2 * GATE_ROWS + 1, dtype=np.float64).reshape(-1, 1)
+
+    sample = _sample(rows)
+
+    assert sample.shape == (GATE_ROWS, 1)
+    assert np.all(np.diff(sample[:, 0]) > 0)  # rows of the dataset, in its order, none twice
+    assert np.array_equal(sample, _sample(rows))
+    assert np.array_equal(_sample(rows[:GATE_ROWS]), rows[:GATE_ROWS])

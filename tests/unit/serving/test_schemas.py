@@ -18,7 +18,7 @@ from local.lambda_runtime import LambdaContext
 from serving.errors import BadRequestError, InvalidRequestError
 from serving.inference import RequestInput, decode_column
 from serving.manifest import Feature, Label, Manifest
-from serving.schemas import RowParser, response_schemas
+from serving.schemas import RowParser, error_responses, error_schemas, response_schemas
 from tests.events import http_api_event, response_json
 
 ACCEPTED = (
@@ -760,3 +760,18 @@ def test_the_schema_refuses_what_validation_refuses(
 
     assert status in (400, 422)
     assert not Draft202012Validator(schema["schema"]).is_valid(body)
+
+
+def test_every_error_status_is_described_as_the_json_error_body() -> None:
+    """Routes describe their errors with error_responses at import, before a test can reach them:
+    the description is checked here, resolved against the component it names."""
+    responses = error_responses(400, 413)
+    components = error_schemas()
+
+    assert set(responses) == {400, 413}
+    for response in responses.values():
+        reference = response["content"]["application/json"]["schema"]["$ref"]
+        assert reference.startswith("#/components/schemas/")
+        body = components[reference.removeprefix("#/components/schemas/")]
+        assert body["properties"]["error"]["type"] == "string"
+        assert body["required"] == ["error"]

@@ -133,8 +133,10 @@ class NumberCodec(FeatureCodec):
         values = (float(cell) if ok and cell else math.nan for cell, ok in pairs)
         # Not mutated, equivalent: numpy's default dtype is float64; the count only sizes the array ahead.
         numbers = np.fromiter(values, np.float64, len(cells))  # pragma: no mutate
+        # Not mutated, equivalent: `read` holds bools, never none (an empty column takes the path above).
+        accepted = np.array(read, dtype=bool)  # pragma: no mutate
         # NaN (a missing value) is not above the limit: kept.
-        return numbers, np.array(read, dtype=bool) & ~(np.abs(numbers) > FLOAT32_MAX)
+        return numbers, accepted & ~(np.abs(numbers) > FLOAT32_MAX)
 
     def decode(self, values: Sequence[Any], datatype: str, where: str) -> NDArray[np.float64]:
         return decode_numbers(values, datatype, where, [self.allow_missing])

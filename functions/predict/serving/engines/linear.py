@@ -78,6 +78,7 @@ class LinearEngine:
             raise TypeError("predict_proba is only defined for classifiers")
         decision = self._decision(rows)
         if decision.shape[1] == 1:
-            positive = expit(decision.reshape(-1))
+            # Not mutated, equivalent: numpy reads any negative size as the unknown one.
+            positive = expit(decision.reshape(-1))  # pragma: no mutate
             return np.stack([1 - positive, positive], axis=1)
         return softmax_in_place(decision)

@@ -31,7 +31,8 @@ def is_missing(value: object) -> bool:
 def _kind(value: object) -> str:
     if isinstance(value, str):
         return "s"
-    if is_missing(value):
+    # Not mutated, equivalent: a NaN stored as a number ("f") reads back as NaN too (`objects`).
+    if is_missing(value):  # pragma: no mutate
         return "n"
     if isinstance(value, float):
         return "f"
@@ -47,15 +48,20 @@ def object_arrays(values: NDArray[Any], key: str, what: str) -> dict[str, NDArra
     if others:
         listed = ", ".join(others)
         raise UnstorableValuesError(f"{what} holds values of type {listed}; only strings, floats and NaN compile")
-    pairs = list(zip(values, kinds, strict=True))
+    # Not mutated, equivalent: `kinds` has one entry per value, so `strict` never fires.
+    pairs = list(zip(values, kinds, strict=True))  # pragma: no mutate
     if any(kind == "s" and value.endswith("\0") for value, kind in pairs):
         # numpy's string arrays drop trailing NULs: "a\0" would come back as "a".
         raise UnstorableValuesError(f"{what} holds a string ending in NUL; numpy's string arrays drop it")
+    # Not mutated, equivalent: numpy infers the same dtypes from these lists (never empty: classes and categories
+    # are not), and `objects` reads no placeholder ("", 0.0) back: it puts the entry of the other kind there.
+    # pragma: no mutate start
     return {
         key: np.array([value if kind == "s" else "" for value, kind in pairs], dtype=str),
         key + NUMBERS_SUFFIX: np.array([value if kind == "f" else 0.0 for value, kind in pairs], dtype=np.float64),
         key + KINDS_SUFFIX: np.array(kinds, dtype="<U1"),
     }
+    # pragma: no mutate end
 
 
 def label_arrays(classes: NDArray[Any], key: str) -> dict[str, NDArray[Any]]:

@@ -173,3 +173,10 @@ def test_a_training_cell_that_is_no_finite_number_is_refused_saying_why(text: st
     assert codec.training_value(" 2.5") == 2.5
     with pytest.raises(ValueError, match=f"^{reason}$"):
         codec.training_value(text)
+
+
+def test_a_number_feature_with_categories_is_refused_with_exactly_why() -> None:
+    feature = Feature.model_construct(name="x", type="number", categories=["a"], allow_missing=False)
+
+    with pytest.raises(ValueError, match=r"^`categories` is only for features of type category$"):
+        NumberCodec.check(feature)

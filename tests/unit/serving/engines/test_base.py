@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from build.engines import compile_estimator
 from serving.engines import load_engine
+from serving.engines.base import check_format_version
 from serving.engines.scikit_learn import ScikitLearnEngine
 
 REGRESSORS = {
@@ -33,3 +34,9 @@ def test_a_regressor_refuses_predict_proba_by_its_exact_message(kind: str) -> No
         with pytest.raises(TypeError) as refused:
             engine.predict_proba(rows)
         assert str(refused.value) == "predict_proba is only defined for classifiers"
+
+
+@pytest.mark.parametrize("stored", [np.array(1.0), np.array([1]), np.array("1")])
+def test_a_format_version_that_is_no_integer_is_refused_saying_what_it_is(stored: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=rf"^compiled forest format_version is a {stored.ndim}-d .* not an integer$"):
+        check_format_version({"forest.format_version": stored}, "forest.", "forest", 1)
