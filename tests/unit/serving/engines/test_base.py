@@ -40,3 +40,12 @@ def test_a_regressor_refuses_predict_proba_by_its_exact_message(kind: str) -> No
 def test_a_format_version_that_is_no_integer_is_refused_saying_what_it_is(stored: np.ndarray) -> None:
     with pytest.raises(ValueError, match=rf"^compiled forest format_version is a {stored.ndim}-d .* not an integer$"):
         check_format_version({"forest.format_version": stored}, "forest.", "forest", 1)
+
+
+@pytest.mark.parametrize("found", [0, 2, 99])
+def test_arrays_of_another_format_version_are_refused_naming_both_versions_and_the_fix(found: int) -> None:
+    arrays = {"forest.format_version": np.array(found)}
+    message = f"^compiled forest format {found}, expected 1: rebuild the package$"
+    with pytest.raises(ValueError, match=message):
+        check_format_version(arrays, "forest.", "forest", 1)
+    check_format_version({"forest.format_version": np.array(1)}, "forest.", "forest", 1)  # its own version reads
