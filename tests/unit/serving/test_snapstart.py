@@ -4,6 +4,7 @@ to its first use."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import random
@@ -39,11 +40,11 @@ def test_the_reseed_hook_gives_each_restored_environment_its_own_random_state() 
     assert first != second
 
 
-# A fresh interpreter goes through SnapStart's life as Lambda does: it imports the entry point, runs the
-# before-snapshot hooks (which models are left to build, before and after), takes the snapshot's random
-# state, then restores twice from it, running the after-restore hooks. A separate process: whether
-# importing `app` registers the hooks cannot be seen in a process where the tests already imported
-# serving.snapstart.
+# A fresh interpreter goes through SnapStart's life as Lambda does: it imports the entry point, runs
+# the before-snapshot hooks (which models are left to build, before and after), takes the snapshot's
+# random state, then restores twice from it as `restore_twice` above does (its source, sent along).
+# A separate process: whether importing `app` registers the hooks cannot be seen in a process where
+# the tests already imported serving.snapstart.
 SNAPSTART = textwrap.dedent(
     """
     import json, random
@@ -67,17 +68,12 @@ SNAPSTART = textwrap.dedent(
     in_snapshot = unbuilt()
 
     snapshot = random.getstate()
-    draws = []
-    for _ in range(2):
-        random.setstate(snapshot)
-        for hook, args, kwargs in get_after_restore():
-            hook(*args, **kwargs)
-        draws.append([random.random() for _ in range(4)])
+    draws = restore_twice()
     random.setstate(snapshot)
     without_hooks = [random.random() for _ in range(4)]
     print(json.dumps({"at_init": at_init, "in_snapshot": in_snapshot, "draws": draws, "without_hooks": without_hooks}))
     """
-)
+).replace("import app\n", f"import app\n\n{inspect.getsource(restore_twice)}\n")
 
 
 @pytest.fixture(scope="module")
