@@ -1,10 +1,12 @@
 """Every curl example and the Python client example in the README and docs/ run against a built
 package served by local/lambda_local.py start-api, answering what the documents show. Examples under
-a `# MODEL=models/<spec>.toml` line run against that model's package, built as sam build would."""
+a `# MODEL=models/<spec>.toml` line run against the built package with that model baked in, as sam
+build bakes it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,53 +16,50 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from build import MODEL_VARIABLE
-from build.train import MODEL_CACHE_DIR
-from local.lambda_local import DEFAULT_PACKAGE, PROJECT_ROOT
+from build.bake import bake_model
+from build.spec import load_spec
+from build.train import model_cache_dir
+from local.lambda_local import PROJECT_ROOT
+from serving.config import PACKAGE_MODEL_DIR
+from serving.manifest import COMPILED
 from tests.docs_examples import DEFAULT_MODEL, LOCAL_URL, Example, curl_examples, python_examples
 from tests.integration.conftest import serving
 
-BUILD_TIMEOUT_S = 600
-# The other models' packages, kept in the build's cache between runs (`make clean` removes them): a
-# package is reused while build/inputs.py's record of it (a digest of every input and of the spec)
-# matches, the check `make build` makes, and built again otherwise. Hidden: no spec is named so.
-EXAMPLE_PACKAGES = MODEL_CACHE_DIR / ".packages"
-
 
 @pytest.fixture(scope="session")
-def example_servers(start_api: str) -> Iterator[dict[str, str]]:
-    """The base URL serving each model the examples name: the built package for the default one,
-    a package built from its spec (as sam build would) for each other."""
+def example_servers(
+    start_api: str, package: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """The base URL serving each model the examples name: the built package for the default one, and
+    for each other the built package with that model baked in place of its own."""
     urls = {DEFAULT_MODEL: start_api}
     with ExitStack() as servers:
         for model in sorted({example.model for example in curl_examples()} - {DEFAULT_MODEL}):
-            urls[model] = servers.enter_context(serving(current_package(model))).url
+            urls[model] = servers.enter_context(serving(package_for(model, package, tmp_path_factory))).url
         yield urls
 
 
-def current_package(model: str) -> Path:
-    """`model`'s package built from its spec as sam build would (build/inputs.py, which records its
-    inputs), unless the one kept from an earlier run was built from the same inputs. The workers
-    share it: the first to get here builds it while the others wait on its lock."""
-    package = EXAMPLE_PACKAGES / Path(model).stem / DEFAULT_PACKAGE.name
-    package.parent.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, MODEL_VARIABLE: model}
-
-    def inputs(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "build.inputs", command, "--package", str(package)],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-            check=False,
-        )
-
-    with FileLock(package.parent / "build.lock"):
-        if inputs("check").returncode != 0:
-            built = inputs("build")
-            assert built.returncode == 0, f"building {model} failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
+def package_for(model: str, built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built package with `model`'s spec baked in place of its model, as sam build bakes it (same
+    training cache, engine choice and exactness gate). The rest of a package, the code, its pinned
+    dependencies and its bytecode, does not depend on the model while the engine is the compiled one
+    (asserted: a scikit-learn engine would need scikit-learn installed), so building it again would
+    only repeat the pip install and the smoke test that `make build` and test_fresh_clone_build run,
+    at about 30 s of CPU per fresh clone. Hard links: nothing here writes into the copied files."""
+    spec = load_spec(PROJECT_ROOT / model)
+    package = tmp_path_factory.mktemp(spec.name) / built.name
+    shutil.copytree(
+        built,
+        package,
+        copy_function=os.link,
+        ignore=lambda folder, _names: [PACKAGE_MODEL_DIR] if Path(folder) == built else [],
+    )
+    # The workers of one run share the training cache: one trains while the others wait.
+    cache = model_cache_dir(spec)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache.parent / f"{cache.name}.lock"):
+        manifest = bake_model(package, "auto", cache, spec)
+    assert manifest.serving_engine.name == COMPILED, f"{model} needs scikit-learn, which the built package lacks"
     return package
 
 
