@@ -101,12 +101,5 @@ def test_the_scoring_bench_times_both_programs_on_the_same_files_and_writes_noth
     assert [document.read_text() for document in documents] == before
 
 
-def test_the_scoring_bench_needs_a_built_package(tmp_path: Path) -> None:
-    result = run_bench("--package", str(tmp_path))
-
-    assert result.returncode == 1
-    assert result.stderr.strip() == f"no built package at {tmp_path}: run make build first"
-
-
 def cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
