@@ -40,7 +40,15 @@ class NoManagedPolicies:
 
 
 def source_template() -> dict[str, Any]:
-    """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms."""
+    """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms: a copy of
+    its own to each caller, which may change it."""
+    return copy.deepcopy(_parsed_template())
+
+
+@functools.cache
+def _parsed_template() -> dict[str, Any]:
+    """template.yaml parsed once per test process: PyYAML's pure-Python parser takes about half a
+    second of CPU over it, a copy a hundredth of that."""
     from samtranslator.yaml_helper import yaml_parse
 
     template: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
