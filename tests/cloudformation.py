@@ -47,11 +47,10 @@ def source_template() -> dict[str, Any]:
 
 @functools.cache
 def _parsed_template() -> dict[str, Any]:
-    """template.yaml parsed once per test process: PyYAML's pure-Python parser takes about half a
-    second of CPU over it, a copy a hundredth of that."""
-    from samtranslator.yaml_helper import yaml_parse
+    """template.yaml parsed once per test process, as SAM reads it (local/lambda_local.py's reader)."""
+    from local.lambda_local import read_template
 
-    template: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+    template: dict[str, Any] = read_template(TEMPLATE)
     return template
 
 
