@@ -40,10 +40,17 @@ class NoManagedPolicies:
 
 
 def source_template() -> dict[str, Any]:
-    """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms."""
-    from samtranslator.yaml_helper import yaml_parse
+    """template.yaml parsed, its short-form intrinsics (!Ref, !Sub...) as their long forms: a copy of
+    its own to each caller, which may change it."""
+    return copy.deepcopy(_parsed_template())
 
-    template: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+
+@functools.cache
+def _parsed_template() -> dict[str, Any]:
+    """template.yaml parsed once per test process, as SAM reads it (local/lambda_local.py's reader)."""
+    from local.lambda_local import read_template
+
+    template: dict[str, Any] = read_template(TEMPLATE)
     return template
 
 

@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+# The file that marks a shared directory as made: no part of what `make` left in it.
+DONE_MARKER = ".made"
+# For shutil.copytree: copies what `make` left, without the marker.
+MADE = shutil.ignore_patterns(DONE_MARKER)
+
 
 def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
     """The directory `make` fills, made once per test run: pytest-xdist's workers each run a session of
@@ -19,7 +24,7 @@ def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Calla
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     directory = shared / "shared" / name
     directory.parent.mkdir(exist_ok=True)
-    done = directory / ".made"
+    done = directory / DONE_MARKER
     with FileLock(directory.parent / f"{name}.lock"):
         if not done.exists():
             shutil.rmtree(directory, ignore_errors=True)

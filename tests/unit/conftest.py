@@ -5,6 +5,7 @@ import hashlib
 import importlib
 import io
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from local.lambda_runtime import LambdaContext
 from serving.config import PACKAGE_MODEL_DIR
 from serving.errors import ModelLoadError
 from serving.manifest import COMPILED, MANIFEST_FILE, SCIKIT_LEARN, EngineName
-from tests.shared import shared_once
+from tests.shared import MADE, shared_once
 
 # The training and AWS libraries (scikit-learn and the rest, moto, boto3: seconds of CPU) are imported by
 # the fixtures and helpers that use them, not here: pytest-xdist's controller loads this conftest too
@@ -128,11 +129,15 @@ def tiny_spec(**params: Any) -> ModelSpec:
 
 
 @pytest.fixture
-def tiny_model_dir(tmp_path: Path) -> Path:
-    """A three-tree seeded forest: fast to train, same files and manifest as the real one."""
+def tiny_model_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A three-tree seeded forest: fast to train, same files and manifest as the real one. Trained
+    once per test run; each test gets a copy of its own, to change or break."""
     from build.train import train_if_needed
 
-    train_if_needed(tmp_path, tiny_spec(n_estimators=3))
+    def train(into: Path) -> None:
+        train_if_needed(into, tiny_spec(n_estimators=3))
+
+    shutil.copytree(shared_once(tmp_path_factory, "tiny-forest", train), tmp_path, dirs_exist_ok=True, ignore=MADE)
     return tmp_path
 
 
@@ -213,18 +218,28 @@ def botocore_data_read_once() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def s3_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An S3 client on moto's in-memory AWS, with fake credentials so nothing can reach a real account."""
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture(scope="session")
+def fake_account_s3_client() -> Any:
+    """One S3 client for the run, with fake credentials so nothing can reach a real account: moto
+    answers for it wherever a mock is active, and creating a client costs about 40 ms of CPU."""
     import boto3
+    import moto  # noqa: F401 (first: importing it adds its hook to every botocore client created after)
+
+    session = boto3.session.Session(**{name.lower(): value for name, value in FAKE_CREDENTIALS.items()})
+    return session.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def s3_client(monkeypatch: pytest.MonkeyPatch, fake_account_s3_client: Any) -> Iterator[Any]:
+    """An S3 client on moto's in-memory AWS, empty for each test; the code under test gets the same
+    fake credentials from the environment."""
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        yield boto3.client("s3", region_name="us-east-1")
+        yield fake_account_s3_client

@@ -8,11 +8,11 @@ are logged and answered with a generic 500 by serving.middleware.UnexpectedError
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException
 
 from serving.errors import InvalidRequestError, NotFoundError, ServiceError, describe_problems, shorten
@@ -29,8 +29,15 @@ def error_response(error: ServiceError, headers: Mapping[str, str] | None = None
 
 
 def _documented_routes(app: FastAPI) -> str:
-    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
-    return ", ".join(f"{method.upper()} {path}" for path, operations in paths.items() for method in operations)
+    """The operations the OpenAPI document lists, in its order: read from the routes as FastAPI writes
+    the document (each path at its first route, a route's methods in its order), so that a 404
+    does not build the whole document (about 0.15 s) when nothing asked for it yet."""
+    paths: dict[str, dict[str, None]] = {}
+    for route in iter_route_contexts(app.routes):
+        path, methods = route.path_format, route.methods
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema and path and methods:
+            paths.setdefault(path, {}).update(dict.fromkeys(methods))
+    return ", ".join(f"{method} {path}" for path, methods in paths.items() for method in methods)
 
 
 async def handle_error(request: Request, error: Exception) -> JSONResponse:

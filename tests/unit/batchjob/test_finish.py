@@ -168,7 +168,7 @@ def read_lines(s3: Any, key: str, kind: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(job=jobs())
 def test_every_input_row_is_in_exactly_one_file_once_whatever_the_export(s3: Any, job: dict[str, Any]) -> None:
     name = uuid.uuid4().hex

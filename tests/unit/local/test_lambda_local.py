@@ -31,6 +31,7 @@ from local.lambda_local import (
     IsolatedFunction,
     LocalRunnerError,
     function_settings,
+    read_template,
 )
 from local.lambda_runtime import FUNCTION_NAME, LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_DEFAULT_TIMEOUT_S
 from tests.cloudformation import transformed
@@ -309,7 +310,22 @@ def template_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Each tag form SAM reads: scalar, sequence and mapping arguments, !GetAtt's dotted short form.
+TAGS = "A: !Ref X\nB: !Sub [a, {b: !GetAtt R.Arn}]\nC: !If [On, !Select [0, !Split [',', 'x']], 1]\nD: !Condition On\n"
+
+
+@pytest.mark.parametrize("source", ["template.yaml", "tags"])
+def test_a_template_is_read_as_sam_reads_it(source: str, tmp_path: Path) -> None:
+    from samtranslator.yaml_helper import yaml_parse
+
+    path = lambda_local.TEMPLATE if source == "template.yaml" else tmp_path / "tags.yaml"
+    if source == "tags":
+        path.write_text(TAGS)
+
+    assert read_template(path) == yaml_parse(path.read_text())
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(globals_settings=SETTINGS, own_settings=SETTINGS)
 def test_memory_and_timeout_are_the_functions_own_else_the_globals_else_lambdas_defaults(
     template_file: Path, globals_settings: dict[str, int], own_settings: dict[str, int]

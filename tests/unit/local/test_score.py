@@ -174,7 +174,7 @@ def rows_of(lines: list[str], kind: str) -> int:
     return sum(bool(line.strip()) for line in lines) if kind == ".jsonl" else sum(line != "" for line in lines)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from([".csv", ".jsonl"]), data=st.data(), chunk=st.integers(1, 6))
 def test_every_row_is_in_exactly_one_file_once_whatever_its_lines(
     tmp_path_factory: pytest.TempPathFactory, kind: str, data: st.DataObject, chunk: int

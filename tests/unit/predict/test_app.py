@@ -78,6 +78,18 @@ def test_unknown_path_is_404(shape: str, app_module: ModuleType, lambda_context:
     )
 
 
+def test_a_404_lists_every_operation_the_schema_documents_in_its_order(
+    app_module: ModuleType, lambda_context: LambdaContext
+) -> None:
+    response = app_module.handler(http_api_event(method="GET", path="/nowhere", body=None), lambda_context)
+    schema = response_json(
+        app_module.handler(http_api_event(method="GET", path="/openapi.json", body=None), lambda_context)
+    )
+
+    documented = [f"{method.upper()} {path}" for path, operations in schema["paths"].items() for method in operations]
+    assert response_json(response)["error"] == f"no route for GET /nowhere; available: {', '.join(documented)}"
+
+
 @pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("DELETE", "/", "GET")])
 def test_wrong_method_is_405(
     method: str, path: str, allowed: str, app_module: ModuleType, lambda_context: LambdaContext

@@ -260,8 +260,7 @@ def test_generated_bad_penguin_rows_are_4xx(penguins: Served, data: st.DataObjec
 # Scoring a CSV (serving/scoring.py): categories and missing values on the fast path
 
 
-@pytest.mark.parametrize("probabilities", [False, True])
-def test_penguin_csv_rows_are_scored_as_the_api_answers_each(penguins: Served, probabilities: bool) -> None:
+def test_penguin_csv_rows_are_scored_as_the_api_answers_each(penguins: Served) -> None:
     names = [feature.name for feature in penguins.features]
     rows = json_rows(penguins.held_out)
     # A CSV cell per value: null is an empty cell; then a few rows made bad in each way a cell can be.
@@ -272,10 +271,6 @@ def test_penguin_csv_rows_are_scored_as_the_api_answers_each(penguins: Served, p
         table[index][index % len(names)] = bad
     header = list(reversed(names))
     reordered = [list(reversed(row)) for row in table]
-    scorer = Scorer(penguins.app.model, probabilities=probabilities)
-
-    scored = scorer.score_table(header, reordered)
-
     bodies = [
         {
             name: None if cell == "" else _cell_number(cell, feature)
@@ -283,23 +278,30 @@ def test_penguin_csv_rows_are_scored_as_the_api_answers_each(penguins: Served, p
         }
         for cells in table
     ]
+    # Each row alone through the API, once for both ways of scoring the table.
     alone = [penguins.call(body=body) for body in bodies]
     good = [number for number, (status, _) in enumerate(alone, start=1) if status == 200]
-    assert scored.errors == [
-        {ROW: number, ERROR: answer["error"]} for number, (status, answer) in enumerate(alone, start=1) if status != 200
-    ]
     assert all(status == 422 for status, _ in alone if status != 200)
     assert len(good) < len(table)
-    # The good rows as one batch, as the scorer predicts them: a linear model's matrix product
-    # (BLAS) can differ in the last bit between a batch and a row alone, in the API as here.
-    query = {"probabilities": "true"} if probabilities else None
-    status, answer = penguins.call(body={"instances": [bodies[number - 1] for number in good]}, query=query)
-    assert status == 200
-    expected = [
-        {ROW: number, PREDICTION: label, **(answer["probabilities"][index] if probabilities else {})}
-        for index, (number, label) in enumerate(zip(good, answer["predictions"], strict=True))
-    ]
-    assert scored.predictions == expected
+
+    for probabilities in (False, True):
+        scored = Scorer(penguins.app.model, probabilities=probabilities).score_table(header, reordered)
+
+        assert scored.errors == [
+            {ROW: number, ERROR: answer["error"]}
+            for number, (status, answer) in enumerate(alone, start=1)
+            if status != 200
+        ], probabilities
+        # The good rows as one batch, as the scorer predicts them: a linear model's matrix product
+        # (BLAS) can differ in the last bit between a batch and a row alone, in the API as here.
+        query = {"probabilities": "true"} if probabilities else None
+        status, answer = penguins.call(body={"instances": [bodies[number - 1] for number in good]}, query=query)
+        assert status == 200
+        expected = [
+            {ROW: number, PREDICTION: label, **(answer["probabilities"][index] if probabilities else {})}
+            for index, (number, label) in enumerate(zip(good, answer["predictions"], strict=True))
+        ]
+        assert scored.predictions == expected, probabilities
 
 
 def _cell_number(cell: str, feature: Feature) -> Any:

@@ -12,12 +12,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
 import batch_job
 from build import PROJECT_ROOT
 from local.lambda_runtime import LambdaContext
-from tests.cloudformation import BATCH_SCORING_PARAMETERS, TEMPLATE, deployed
+from tests.cloudformation import BATCH_SCORING_PARAMETERS, deployed, source_template
 
 BATCH = BATCH_SCORING_PARAMETERS
 S3_MODEL = {"ModelBucket": "models", "ModelKey": "iris/model.zip", "ModelVersionId": "v1", "ModelSha256": "a" * 64}
@@ -125,7 +124,7 @@ def test_the_default_deployment_has_no_batch_job() -> None:
 
 def test_enabled_it_adds_the_state_machine_and_three_functions(stack: tuple[dict[str, Any], dict[str, Any]]) -> None:
     resources, _ = stack
-    source = yaml_parse(TEMPLATE.read_text())["Resources"]
+    source = source_template()["Resources"]
 
     assert set(resources) >= BATCH_RESOURCES
     assert resources["BatchScoringStateMachine"]["Properties"]["StateMachineType"] == "STANDARD"

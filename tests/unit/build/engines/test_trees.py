@@ -9,7 +9,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestRegressor
@@ -32,7 +32,6 @@ from serving.engines import load_engine
 X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     threshold=st.floats(allow_nan=False),
     value=st.floats(width=32, allow_nan=False),

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -31,7 +31,6 @@ ENGINE_NAMES = {"trees": "tree ensemble", "linear": "linear", "pipeline": "pipel
 STEP_KINDS = ["columns", "elementwise", "encoder", "imputer", "passthrough", "sequence"]
 # numpy's unicode arrays drop trailing NUL characters: a kind is stored without them.
 KINDS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
-EXAMPLES = settings(max_examples=50, derandomize=True, database=None, deadline=None)
 ESTIMATORS = {
     "forest": RandomForestClassifier(n_estimators=3, random_state=0),
     "boosted_trees": GradientBoostingClassifier(n_estimators=3, random_state=0),
@@ -72,7 +71,6 @@ def test_every_engine_refuses_another_format_version(compiled: dict[str, Any]) -
                 load_engine(tampered)
 
 
-@EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in ENGINE_NAMES))
 def test_an_unknown_engine_kind_is_refused_naming_the_known_ones(kind: str) -> None:
     arrays = {"engine": np.array(kind)}
@@ -82,7 +80,6 @@ def test_an_unknown_engine_kind_is_refused_naming_the_known_ones(kind: str) -> N
         load_engine(arrays)
 
 
-@EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in ("classifier", "regressor")))
 def test_a_linear_model_of_an_unknown_kind_is_refused(kind: str) -> None:
     """A linear model is a classifier or a regressor; any other word (a typo, another case) is a
@@ -99,7 +96,6 @@ ENCODER_ARRAYS = stored(
 )
 
 
-@EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in ("number", "string")))
 def test_an_encoder_column_of_an_unknown_category_kind_is_refused(kind: str) -> None:
     """An encoder's categories are numbers or strings; any other word is a package this function
@@ -113,7 +109,6 @@ def test_an_encoder_column_of_an_unknown_category_kind_is_refused(kind: str) -> 
 IMPUTER_ARRAYS = stored(make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)))
 
 
-@EXAMPLES
 @given(conversion=KINDS.filter(lambda conversion: conversion not in ("float", "keep", "object")))
 def test_an_imputer_of_an_unknown_conversion_is_refused(conversion: str) -> None:
     arrays = {**IMPUTER_ARRAYS, "steps/0/conversion": np.array(conversion)}
@@ -122,7 +117,6 @@ def test_an_imputer_of_an_unknown_conversion_is_refused(conversion: str) -> None
         load_engine(arrays)
 
 
-@EXAMPLES
 @given(kind=KINDS.filter(lambda kind: kind not in STEP_KINDS))
 def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(kind: str) -> None:
     arrays = dict(PIPELINE_ARRAYS)

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from serving.engines import tree_engine
@@ -31,7 +31,6 @@ def numeric(ensemble: TreeEnsemble) -> TreeEnsemble:
     )
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     comparison=st.sampled_from(["<=", "<"]),

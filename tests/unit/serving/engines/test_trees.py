@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -226,7 +226,6 @@ def random_rows(seed: int, ensemble: TreeEnsemble, n_rows: int) -> NDArray[np.fl
     return rows
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     rule=st.sampled_from(["known", "truncate"]),
@@ -268,7 +267,6 @@ def test_blocks_chunks_and_set_aside_pairs_do_not_change_the_answer(
         assert TreeEngine(ensemble, use_native=False).predict(rows).tobytes() == expected.tobytes()
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     rule=st.sampled_from(["known", "truncate"]),
