@@ -1,4 +1,5 @@
-"""Directories made once per test run and shared by its pytest-xdist workers."""
+"""What tests share beyond fixtures: directories made once per test run for its pytest-xdist workers,
+and a share of the hypothesis profile's example count."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from hypothesis import settings
 
 # The file that marks a shared directory as made: no part of what `make` left in it.
 DONE_MARKER = ".made"
@@ -32,3 +34,10 @@ def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Calla
             make(directory)
             done.touch()
     return directory
+
+
+def examples(share: float) -> int:
+    """`share` of the hypothesis profile's example count (tests/conftest.py), at least one: for a property
+    test whose example costs many times the usual one (a model fitted, a cold start), so that it stays
+    within the suite's minutes in `ci` and still deepens under `make fuzz`."""
+    return max(1, round(settings().max_examples * share))

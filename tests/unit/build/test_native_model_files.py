@@ -20,6 +20,7 @@ from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from build.native_models import load_native
 from serving.engines.tree_engine import TreeEngine
+from tests.shared import examples
 from tests.unit.build.conftest import NativeSpec
 from tests.unit.build.engines.bitwise import same_bits
 
@@ -42,7 +43,7 @@ def early_stopped_booster() -> xgboost.Booster:
     return booster
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(0.25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     suffix=st.sampled_from([".json", ".ubj"]),
     extra=st.lists(st.sampled_from([np.nan, 0.0, -0.0, 1e30, -3.0, 0.25]), min_size=3, max_size=30),

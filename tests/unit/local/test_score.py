@@ -28,6 +28,7 @@ from local.score import (
     score_file,
 )
 from serving.scoring import Scored
+from tests.shared import examples
 
 
 class Halves:
@@ -47,7 +48,7 @@ class Halves:
         )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(2 / 3), deadline=None)
 @given(values=st.lists(st.integers(0, 99), max_size=50), size=st.integers(1, 7))
 def test_chunks_keep_every_record_in_order_and_bounded(values: list[int], size: int) -> None:
     parts = list(chunks(iter(values), size))

@@ -22,6 +22,7 @@ from local.lambda_runtime import LambdaContext
 from serving.config import API_BASE_PATH_VARIABLE, ConfigurationError, load_settings
 from tests.cloudformation import deployed, source_template
 from tests.events import EVENT_BUILDERS, SEED_BODY, custom_domain_event, http_api_event, response_json, response_text
+from tests.shared import examples
 from tests.unit.conftest import LogRecords, imported_app, one_engine
 
 # Written out here, not imported: what API Gateway accepts in a mapping key (letters, digits and
@@ -69,7 +70,7 @@ def call(app: ModuleType, shape: str, stage: str, path: str, method: str = "GET"
 # the seed. The schema's server URL is the docs page's root path (serving/docs.py), checked here through
 # the docs page; the schema itself is checked under one base path below: building it would more than
 # double an example's cost.
-COLD_STARTS = settings(max_examples=max(1, settings().max_examples // 2))
+COLD_STARTS = settings(max_examples=examples(0.5))
 
 
 @one_engine

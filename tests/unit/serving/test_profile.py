@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from serving.manifest import Feature, NumberProfile
 from serving.profile import RECOMMENDED_ROWS, Thresholds, bin_of, build_profile, number_profile, psi, score_drift
+from tests.shared import examples
 
 REFERENCE_ROWS = 5000
 FEATURES = [
@@ -41,7 +42,7 @@ def columns_of(table: np.ndarray) -> dict[str, list[object]]:
     }
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(0.5), deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_a_planted_shift_in_one_feature_is_found_and_the_others_are_not_flagged(seed: int) -> None:
     generator = np.random.default_rng(seed)
@@ -61,7 +62,7 @@ def test_a_planted_shift_in_one_feature_is_found_and_the_others_are_not_flagged(
     assert result.features[0].name == "income", "worst first"
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(0.5), deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_traffic_like_the_training_rows_is_not_flagged(seed: int) -> None:
     generator = np.random.default_rng(seed)

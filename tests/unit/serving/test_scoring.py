@@ -18,6 +18,7 @@ from serving.codecs.number import DECIMAL_CHARACTERS
 from serving.errors import InvalidRequestError, NoProbabilitiesError
 from serving.scoring import ERROR, PREDICTION, ROW, Scorer, as_record
 from tests.events import http_api_event, response_json
+from tests.shared import examples
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 # A value as JSON would carry it, with the CSV cell that stands for it; the Arabic-Indic digit one
@@ -54,7 +55,7 @@ def api(app_module: ModuleType, body: Any, query: dict[str, str] | None = None) 
     return response["statusCode"], response_json(response)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(0.8), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(records(), max_size=12), text=st.booleans(), first=st.integers(1, 10**6))
 def test_every_record_is_predicted_as_the_api_would_or_rejected_with_its_message(
     app_module: ModuleType, batch: list[tuple[dict[str, Any], dict[str, str], dict[str, Any]]], text: bool, first: int
@@ -236,7 +237,7 @@ GOOD = dict(zip(NAMES, [6.1, 2.8, 4.7, 1.2], strict=True))
 IDS = st.one_of(st.integers(), st.text(max_size=8), st.none(), st.lists(st.integers(), max_size=2))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(0.8), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ids=st.lists(st.tuples(st.booleans(), IDS), max_size=12), first=st.integers(1, 1000))
 def test_with_an_id_column_every_line_is_keyed_by_its_own_id_or_is_an_error(
     app_module: ModuleType, ids: list[tuple[bool, Any]], first: int

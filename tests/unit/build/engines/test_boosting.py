@@ -37,6 +37,7 @@ from build.engines import (
 )
 from build.engines.base import serialize
 from serving.engines import load_engine
+from tests.shared import examples
 
 PREFIX = "steps/2/"
 GB_REGRESSOR_LOSSES = ["squared_error", "absolute_error", "huber", "quantile"]
@@ -98,7 +99,7 @@ def expected_guarantee(estimator: Any) -> str:
     return "bitwise-same-libraries" if uses_exp else "bitwise-anywhere"
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(0.4), deadline=None)
 @given(seed=st.integers(0, 2**31))
 def test_gradient_boosting_is_exact(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -122,7 +123,7 @@ def test_gradient_boosting_is_exact(seed: int) -> None:
     assert compiler_for(estimator).guarantee(estimator) == expected_guarantee(estimator)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(0.4), deadline=None)
 @given(seed=st.integers(0, 2**31))
 def test_hist_gradient_boosting_is_exact(seed: int) -> None:
     rng = np.random.default_rng(seed)

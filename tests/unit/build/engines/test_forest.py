@@ -21,6 +21,7 @@ from build.engines.base import serialize
 from build.engines.forest import ensemble
 from serving.engines import load_engine
 from serving.engines.tree_engine import TreeEngine
+from tests.shared import examples
 
 IRIS = load_iris()
 FAMILIES = [
@@ -56,7 +57,7 @@ def generated(seed: int, n_classes: int, missing: float) -> tuple[NDArray[np.flo
     return rows, np.array(["a", "b", "c", "d"])[labels] if seed % 3 == 0 else labels
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(0.8), deadline=None)
 @given(
     family=st.sampled_from(FAMILIES),
     seed=st.integers(0, 2**31),

@@ -16,6 +16,7 @@ from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import ZERO_THRESHOLD
+from tests.shared import examples
 from tests.unit.build.engines.bitwise import assert_same, grid_rows, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary", "multiclass", "multiclassova"]
@@ -36,7 +37,7 @@ def datasets(draw: st.DrawFn) -> tuple[NDArray[np.float64], int]:
     return rows, seed
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(0.8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=datasets(),
     objective=st.sampled_from(CLASSIFIER_OBJECTIVES + REGRESSOR_OBJECTIVES),

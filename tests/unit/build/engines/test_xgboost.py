@@ -16,6 +16,7 @@ from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import probe_rows
 from serving.engines.tree_engine import TreeEngine
+from tests.shared import examples
 from tests.unit.build.engines.bitwise import assert_same, grid_rows, through_arrays
 
 CLASSIFIER_OBJECTIVES = ["binary:logistic", "multi:softprob", "multi:softmax"]
@@ -45,7 +46,7 @@ def fit(objective: str, rows: NDArray[np.float64], seed: int, params: dict[str, 
         return model.fit(rows, target)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(0.8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=grid_rows(GRID, n_features=(1, 4), n_rows=(24, 60)),
     objective=st.sampled_from(CLASSIFIER_OBJECTIVES + REGRESSOR_OBJECTIVES),

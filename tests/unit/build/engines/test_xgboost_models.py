@@ -16,6 +16,7 @@ from build.engines import xgboost as compile_xgboost
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import guarantee, probe_rows
 from serving.engines.tree_engine import TreeEngine
+from tests.shared import examples
 
 GRID = [np.nan, -0.0, 0.0, 0.1, 1.0, 1.5, -2.5, 1e-7, 7.0, 1e30]
 
@@ -36,7 +37,7 @@ def fitted(make: Any, rows: NDArray[np.float64], target: NDArray[Any]) -> Any:
         return make().fit(rows, target)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(0.5), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(st.sampled_from(GRID), min_size=90, max_size=90),
     seed=st.integers(0, 2**16),
