@@ -234,6 +234,86 @@ def test_a_module_fixtures_calls_count_for_every_test_that_uses_it(tmp_path: Pat
     }
 
 
+# A session fixture (with a nested one) used by two of three tests, as the stats run records it.
+SESSION_FIXTURES_TEST = """
+import time
+import pytest
+
+
+@pytest.fixture(scope="session")
+def training():
+    time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def package(training):
+    time.sleep(0.3)
+
+
+def test_first(package):
+    pass
+
+
+def test_second(package):
+    pass
+
+
+def test_alone():
+    pass
+"""
+
+RECORD_SESSION_FIXTURES = """
+import json, os, sys
+import pytest
+from tools.mutation.plugin import SESSION_FIXTURES_FILE
+
+os.environ["MUTANT_UNDER_TEST"] = "stats"
+os.chdir(sys.argv[2])
+pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"])
+print(open(SESSION_FIXTURES_FILE).read())
+"""
+
+
+def test_the_stats_run_records_what_each_session_fixture_costs_and_which_tests_use_it(tmp_path: Path) -> None:
+    test_file = tmp_path / "test_session_fixtures.py"
+    test_file.write_text(SESSION_FIXTURES_TEST)
+
+    record = json.loads(run_python(RECORD_SESSION_FIXTURES, str(test_file), str(tmp_path)).splitlines()[-1])
+
+    package, training = (f"test_session_fixtures.py::{name}[0]" for name in ("package", "training"))
+    assert 0.3 <= record["cost"][package] < 0.45  # its own setup, the nested fixture's left out
+    assert 0.2 <= record["cost"][training] < 0.3
+    nodeid = "test_session_fixtures.py::{}".format
+    assert sorted(record["fixtures"][nodeid("test_first")]) == [package, training]
+    assert sorted(record["fixtures"][nodeid("test_second")]) == [package, training]
+    assert record["fixtures"][nodeid("test_alone")] == []
+    assert 0.5 <= record["setup_in_test"][nodeid("test_first")] < 0.7
+    assert record["setup_in_test"][nodeid("test_second")] == 0
+
+
+# Five tests: api_* need the package (1 s to set up, counted in api_first's recorded duration).
+CHEAPEST_FIRST = """
+import json
+import mutmut
+import tools.mutation.mutate as mutate
+
+mutmut.duration_by_test.update(api_first=1.02, api_second=0.01, api_third=0.03, unit_slow=0.2, unit_fast=0.05)
+mutate.SESSION_FIXTURES = {
+    "cost": {"package": 1.0},
+    "fixtures": {"api_first": ["package"], "api_second": ["package"], "api_third": ["package"]},
+    "setup_in_test": {"api_first": 1.0},
+}
+print(json.dumps(mutate.cheapest_first(["api_second", "api_first", "api_third", "unit_fast", "unit_slow"])))
+"""
+
+
+def test_a_mutants_tests_run_cheapest_first_with_their_session_fixtures_setup() -> None:
+    """mutmut's order would be the recorded durations: api_second, unit_fast, api_third..."""
+    ordered = json.loads(run_python(CHEAPEST_FIRST))
+
+    assert ordered == ["unit_fast", "unit_slow", "api_second", "api_first", "api_third"]
+
+
 # The table of two modules, one of them below the target, as docs/mutation.md's section.
 AUDIT_SECTION = """
 from collections import Counter
