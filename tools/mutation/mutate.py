@@ -26,7 +26,6 @@ figures there are never copied by hand.
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import json
 import os
@@ -80,6 +79,7 @@ MUTATION_PLUGIN = "tools.mutation.plugin"
 # mutmut's own, before main() replaces them with run_mutant_tests_in_two_sessions and execute_pytest_with_plugins.
 mutmut_run_tests = PytestRunner.run_tests
 mutmut_execute_pytest = PytestRunner.execute_pytest
+mutmut_collect_mutants = mutmut_cli.collect_source_file_mutation_data
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
 LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
@@ -254,39 +254,28 @@ def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str |
     return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[FIRST_SESSION_TESTS:])
 
 
-def unchecked(mutant_globs: list[str]) -> list[str]:
-    """The mutants a pattern (`serving.model.*`) matches that have no verdict yet; a name without
-    a `*` stays as given. mutmut checks every mutant it is given by name or pattern again, where a
-    run of a module stopped by its budget should go on where it stopped."""
-    Config.ensure_loaded()
-    names = [name for name in mutant_globs if "*" not in name]
-    patterns = [name for name in mutant_globs if "*" in name]
-    verdicts = []
-    for path in mutmut_cli.walk_mutatable_files():
-        data = SourceFileMutationData(path=path)
-        data.load()
-        verdicts.append(data.exit_code_by_key)
-    if not any(verdicts):
-        return mutant_globs  # no mutant made yet: mutmut makes them and checks those matched
-    for exit_code_by_key in verdicts if patterns else ():
-        names += [
-            name
-            for name, code in exit_code_by_key.items()
-            if mutmut_cli.status_by_exit_code[code] in UNSCORED
-            and any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
-        ]
-    return names
+def collect_mutants_without_verdicts_for_patterns(
+    *, mutant_names: tuple[str, ...] | list[str]
+) -> tuple[list[tuple[SourceFileMutationData, str, int | None]], dict[str, SourceFileMutationData]]:
+    """mutmut's collect_source_file_mutation_data, without the mutants a pattern (`serving.model.*`)
+    matches that have a verdict already: mutmut checks every mutant it is given by name or pattern
+    again, where a run of a module stopped by its budget should go on where it stopped. A mutant
+    named in full is checked again. Called once the mutants are made, so a function changed since
+    the last run is matched by its new mutants."""
+    mutants, data_by_path = mutmut_collect_mutants(mutant_names=mutant_names)
+    named = {name for name in mutant_names if "*" not in name}
+    unchecked = [
+        (data, name, result)
+        for data, name, result in mutants
+        if name in named or mutmut_cli.status_by_exit_code[result] in UNSCORED
+    ]
+    return unchecked, data_by_path
 
 
 def run(mutant_globs: list[str], minutes: float) -> int:
     """mutmut run in a child process, interrupted (as Ctrl-C would) when the budget is spent."""
-    started = time.monotonic()
-    if mutant_globs:
-        mutant_globs = unchecked(mutant_globs)
-        if not mutant_globs:
-            sys.stdout.write("every mutant these patterns match has its verdict\n")
-            return report(run_seconds=time.monotonic() - started)
     command = [sys.executable, __file__, "run-unbounded", *mutant_globs]
+    started = time.monotonic()
     with subprocess.Popen(command) as mutmut_run:
         try:
             mutmut_run.wait(timeout=minutes * 60)
@@ -313,6 +302,7 @@ def main(arguments: list[str]) -> int:
     if not hasattr(Item, "_nodeid"):
         setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
     setattr(PytestRunner, "run_tests", run_mutant_tests_in_two_sessions)  # noqa: B010
+    setattr(mutmut_cli, "collect_source_file_mutation_data", collect_mutants_without_verdicts_for_patterns)  # noqa: B010
     setattr(PytestRunner, "execute_pytest", execute_pytest_with_plugins)  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0

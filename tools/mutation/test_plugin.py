@@ -314,6 +314,23 @@ def test_a_mutants_tests_run_cheapest_first_with_their_session_fixtures_setup() 
     assert ordered == ["unit_fast", "unit_slow", "api_second", "api_first", "api_third"]
 
 
+# Four mutants as mutmut collects them (killed, not checked, survived, interrupted), filtered for a
+# pattern and one of them named in full.
+GO_ON = """
+import json
+import tools.mutation.mutate as mutate
+
+mutants = [(None, f"m.x_f__mutmut_{n}", code) for n, code in [(1, 1), (2, None), (3, 0), (4, 2)]]
+mutate.mutmut_collect_mutants = lambda *, mutant_names: (mutants, {})
+kept, _ = mutate.collect_mutants_without_verdicts_for_patterns(mutant_names=["m.*", "m.x_f__mutmut_3"])
+print(json.dumps([name for _, name, _ in kept]))
+"""
+
+
+def test_a_pattern_goes_on_with_its_mutants_without_a_verdict_and_a_named_mutant_is_checked_again() -> None:
+    assert json.loads(run_python(GO_ON)) == ["m.x_f__mutmut_2", "m.x_f__mutmut_3", "m.x_f__mutmut_4"]
+
+
 # The table of two modules, one of them below the target, as docs/mutation.md's section.
 AUDIT_SECTION = """
 from collections import Counter
