@@ -26,6 +26,8 @@ figures there are never copied by hand.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib
 import json
 import os
@@ -58,7 +60,9 @@ import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
 from mutmut.__main__ import PytestRunner
 from mutmut.configuration import Config
+from mutmut.mutation import file_mutation
 from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.trampoline_templates import mangle_function_name
 from mutmut.utils.format_utils import get_mutant_name
 
 from tools.mutation.plugin import SESSION_FIXTURES_FILE
@@ -80,6 +84,8 @@ MUTATION_PLUGIN = "tools.mutation.plugin"
 mutmut_run_tests = PytestRunner.run_tests
 mutmut_execute_pytest = PytestRunner.execute_pytest
 mutmut_collect_mutants = mutmut_cli.collect_source_file_mutation_data
+mutmut_function_hashes = file_mutation.compute_function_hashes
+PRAGMA = "pragma: no mutate"
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
 LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
@@ -254,6 +260,32 @@ def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str |
     return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[FIRST_SESSION_TESTS:])
 
 
+def function_hashes_with_pragmas(source_code: str, accept: Any = None) -> dict[str, str]:
+    """mutmut's hash of each function (of its AST), changed by the function's `# pragma: no mutate`
+    lines too. mutmut keeps a function's verdicts, by mutant number, while its hash is the same; a
+    pragma leaves the AST as it was but removes mutants, so the numbers after it named other
+    mutants and kept their verdicts (a survivor's, a kill's). Now the function is checked again."""
+    hashes: dict[str, str] = mutmut_function_hashes(source_code, accept)
+    try:
+        tree = ast.parse(source_code)
+    except SyntaxError:
+        return hashes
+    lines = source_code.splitlines()
+
+    def visit(statements: list[ast.stmt], class_name: str = "") -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                key = mangle_function_name(name=node.name, class_name=class_name or None)
+                marks = [line.strip() for line in lines[node.lineno - 1 : node.end_lineno] if PRAGMA in line]
+                if key in hashes and marks:
+                    hashes[key] = hashlib.sha256(f"{hashes[key]}{marks}".encode()).hexdigest()[:12]
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, f"{class_name}.{node.name}" if class_name else node.name)
+
+    visit(tree.body)
+    return hashes
+
+
 def collect_mutants_without_verdicts_for_patterns(
     *, mutant_names: tuple[str, ...] | list[str]
 ) -> tuple[list[tuple[SourceFileMutationData, str, int | None]], dict[str, SourceFileMutationData]]:
@@ -303,6 +335,7 @@ def main(arguments: list[str]) -> int:
         setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
     setattr(PytestRunner, "run_tests", run_mutant_tests_in_two_sessions)  # noqa: B010
     setattr(mutmut_cli, "collect_source_file_mutation_data", collect_mutants_without_verdicts_for_patterns)  # noqa: B010
+    setattr(file_mutation, "compute_function_hashes", function_hashes_with_pragmas)  # noqa: B010
     setattr(PytestRunner, "execute_pytest", execute_pytest_with_plugins)  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0
