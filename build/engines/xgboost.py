@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from build.engines import ubjson
 from build.engines.base import UnsupportedEstimatorError
 from build.engines.trees import LibraryTree, assemble
-from serving.engines.trees import MISSING_NAN, TreeEnsemble
+from serving.engines.trees import TreeEnsemble
 
 LIBRARY = "xgboost"
 PACKAGE = "xgboost-cpu"
@@ -125,13 +125,20 @@ def _check_settings(estimator: Any, learner: dict[str, Any]) -> None:
 
 
 def _trees(model: dict[str, Any], end: int) -> list[LibraryTree]:
-    weights = np.asarray(model.get("weight_drop", np.ones(len(model["trees"]))), dtype=np.float32)
+    """The trees. Marked equivalent below: the dtypes stated for the reader (the model's arrays are
+    typed already, integers or float32, and assemble() converts what it keeps); a float32 leaf
+    times a float64 weight is exact in float64, and rounds to the float32 product."""
+    weights = np.asarray(model.get("weight_drop", np.ones(len(model["trees"]))), dtype=np.float32)  # pragma: no mutate
     trees = []
     for index, tree in enumerate(model["trees"][:end]):
+        # Not mutated, equivalent: unreachable through the wrapper, whose models of several targets
+        # _check_settings refuses first; kept for a tree read from elsewhere.
+        # pragma: no mutate start
         if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
             raise UnsupportedEstimatorError("XGBoost multi-output trees are not compiled")
-        left = np.asarray(tree["left_children"], dtype=np.intp)
-        right = np.asarray(tree["right_children"], dtype=np.intp)
+        # pragma: no mutate end
+        left = np.asarray(tree["left_children"], dtype=np.intp)  # pragma: no mutate
+        right = np.asarray(tree["right_children"], dtype=np.intp)  # pragma: no mutate
         split_type = np.asarray(tree["split_type"])
         internal = left != -1
         if bool(split_type[internal].any()):
@@ -139,17 +146,20 @@ def _trees(model: dict[str, Any], end: int) -> list[LibraryTree]:
         if not np.array_equal(right[internal], left[internal] + 1):
             # XGBoost's predictor takes the node after the left child as the right one.
             raise UnsupportedEstimatorError("an XGBoost tree's right child is not its left child + 1")
-        conditions = np.asarray(tree["split_conditions"], dtype=np.float32)
+        conditions = np.asarray(tree["split_conditions"], dtype=np.float32)  # pragma: no mutate
+        feature = np.asarray(tree["split_indices"], dtype=np.intp)  # pragma: no mutate
+        threshold = conditions.astype(np.float64)  # pragma: no mutate
+        default_left = np.asarray(tree["default_left"], dtype=bool)  # pragma: no mutate
         trees.append(
             LibraryTree(
                 left=left,
                 right=right,
-                feature=np.asarray(tree["split_indices"], dtype=np.intp),
-                threshold=conditions.astype(np.float64),
+                feature=feature,
+                threshold=threshold,
                 # float32 `leaf * weight`: the product XGBoost adds (exact for weight 1).
                 value=(conditions * weights[index])[:, None],
-                default_left=np.asarray(tree["default_left"], dtype=bool),
-                missing=np.full(left.size, MISSING_NAN, dtype=np.uint8),
+                default_left=default_left,
+                # Every node's rule is NaN's, assemble()'s default.
             )
         )
     return trees
