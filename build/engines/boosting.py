@@ -72,7 +72,8 @@ def _settings(estimator: Any, n_outputs: int, binary_decision: str) -> dict[str,
     binary classifier's decision is the family's own (`binary_decision`: GradientBoosting picks the
     positive class at a raw score of 0, HistGradientBoosting above it)."""
     is_classifier = hasattr(estimator, "classes_")
-    decision = "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else binary_decision
+    # Not mutated, equivalent: a classifier has 1 output (2 classes) or one a class (3 or more), never 2.
+    decision = "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else binary_decision  # pragma: no mutate
     return {
         "kind": "classifier" if is_classifier else "regressor",
         "n_features": int(estimator.n_features_in_),
@@ -193,7 +194,8 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
             )
     n_outputs = len(estimator._predictors[0]) if estimator._predictors else int(estimator._baseline_prediction.size)
     # scikit-learn starts from zeros and adds the baseline: 0 + -0.0 is 0.0.
-    baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]
+    # Not mutated, equivalent: np.zeros_like(None) is a zero too, and 0 + -0.0 is 0.0 the same.
+    baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]  # pragma: no mutate
     return assemble(
         trees,
         **_settings(estimator, n_outputs, binary_decision="raw_above_zero"),

@@ -78,9 +78,11 @@ def base_margin(objective: str, base_score: NDArray[np.float32]) -> NDArray[np.f
         for value in base_score:
             clamped = min(max(value, KRT_EPS), np.float32(1) - KRT_EPS)
             margins.append(-_logf(np.float32(1) / clamped - np.float32(1)))
-        return np.array(margins, dtype=np.float32)
+        # Not mutated, equivalent: the margins are float32 scalars already.
+        return np.array(margins, dtype=np.float32)  # pragma: no mutate
     if objective in LOG_LINK:
-        return np.array([_logf(value) for value in base_score], dtype=np.float32)
+        # Not mutated, equivalent: _logf's values are float32 scalars already.
+        return np.array([_logf(value) for value in base_score], dtype=np.float32)  # pragma: no mutate
     return base_score
 
 
@@ -90,8 +92,10 @@ def parse_base_score(text: str) -> NDArray[np.float32]:
     parsed = json.loads(text)
     decimals = parsed if isinstance(parsed, list) else [parsed]
     floats = np.array(decimals, dtype=np.float64).astype(np.float32)
-    for decimal, value in zip(decimals, floats, strict=True):
-        if float(np.format_float_positional(value, unique=True)) != float(decimal):
+    # Not mutated, equivalent: `floats` is made from `decimals`, one for one.
+    for decimal, value in zip(decimals, floats, strict=True):  # pragma: no mutate
+        # Not mutated, equivalent: unique=True is numpy's default.
+        if float(np.format_float_positional(value, unique=True)) != float(decimal):  # pragma: no mutate
             raise UnsupportedEstimatorError(f"XGBoost base_score {text!r} is not a list of float32 values")
     return floats
 
