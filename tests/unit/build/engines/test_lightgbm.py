@@ -147,3 +147,11 @@ def test_pandas_categorical_features_are_refused() -> None:
     estimator.fit(frame, np.arange(60.0))
     with pytest.raises(UnsupportedEstimatorError, match="pandas"):
         compile_lightgbm.ensemble(estimator)
+
+
+def test_an_unfitted_wrapper_is_not_claimed_until_it_has_a_booster() -> None:
+    """The build asks each compiler whether it serves a model: a LightGBM wrapper that was never
+    fitted has no booster yet, and its answer is no (not LightGBM's not-fitted error)."""
+    assert not compile_lightgbm.supports(lightgbm.LGBMRegressor())
+    rows = np.random.default_rng(3).normal(size=(40, 2))
+    assert compile_lightgbm.supports(lightgbm.LGBMRegressor(n_estimators=2, verbose=-1).fit(rows, rows[:, 0]))
