@@ -108,7 +108,8 @@ def _numbers(tree: dict[str, str], key: str, dtype: type) -> NDArray[Any]:
 
 def _zero_rule(thresholds: NDArray[np.float64]) -> NDArray[np.float64]:
     """Thresholds that decide raw values as LightGBM decides them once |x| <= kZeroThreshold is 0.0."""
-    inside = (thresholds >= -ZERO_THRESHOLD) & (thresholds < ZERO_THRESHOLD)
+    # Not mutated, equivalent: `<=` would take +kZeroThreshold inside, where its edge is itself.
+    inside = (thresholds >= -ZERO_THRESHOLD) & (thresholds < ZERO_THRESHOLD)  # pragma: no mutate
     edge = np.where(thresholds < 0, BELOW_ZERO_INTERVAL, ZERO_THRESHOLD)
     return np.where(inside, edge, thresholds)
 
