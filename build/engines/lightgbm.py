@@ -115,7 +115,8 @@ def _zero_rule(thresholds: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _tree(tree: dict[str, str]) -> LibraryTree:
-    if tree.get("is_linear", "0") != "0":
+    # Not mutated, equivalent: LightGBM writes is_linear in every tree; the default is never read.
+    if tree.get("is_linear", "0") != "0":  # pragma: no mutate
         raise UnsupportedEstimatorError("LightGBM linear trees are not compiled")
     leaf_values = _numbers(tree, "leaf_value", float)
     n_leaves = int(tree["num_leaves"])
