@@ -215,6 +215,8 @@ class StatsCollector:
         mutmut._stats.clear()
 
 os.environ["MUTANT_UNDER_TEST"] = "stats"
+sys.path.insert(0, os.getcwd())
+os.chdir(os.path.dirname(sys.argv[1]))  # where the plugin writes its record of the session fixtures
 pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"], plugins=[StatsCollector()])
 print(json.dumps(calls))
 """
