@@ -72,7 +72,8 @@ def _settings(estimator: Any, n_outputs: int, binary_decision: str) -> dict[str,
     binary classifier's decision is the family's own (`binary_decision`: GradientBoosting picks the
     positive class at a raw score of 0, HistGradientBoosting above it)."""
     is_classifier = hasattr(estimator, "classes_")
-    decision = "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else binary_decision
+    # Not mutated, equivalent: a classifier has 1 output (2 classes) or one a class (3 or more), never 2.
+    decision = "value" if not is_classifier else "argmax_raw" if n_outputs > 1 else binary_decision  # pragma: no mutate
     return {
         "kind": "classifier" if is_classifier else "regressor",
         "n_features": int(estimator.n_features_in_),
@@ -137,7 +138,8 @@ def _known_categories(estimator: Any, columns: NDArray[np.intp]) -> dict[int, ND
     encoder = estimator._preprocessor.named_transformers_["encoder"]
     categorical_columns = columns[estimator._is_categorical_remapped]
     known = {}
-    for column, categories in zip(categorical_columns, encoder.categories_, strict=True):
+    # Not mutated, equivalent: the encoder has one list of categories for each categorical column.
+    for column, categories in zip(categorical_columns, encoder.categories_, strict=True):  # pragma: no mutate
         if categories.dtype.kind != "f":
             raise UnsupportedEstimatorError(
                 f"{type(estimator).__name__} with categorical_features: the categories of column {column} are"
@@ -160,7 +162,8 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
         for predictor in iteration:
             nodes = predictor.nodes
             leaf = nodes["is_leaf"].astype(bool)
-            missing_left = nodes["missing_go_to_left"].astype(bool)
+            # Not mutated, equivalent: assemble() reads default_left as bool whatever its dtype.
+            missing_left = nodes["missing_go_to_left"].astype(bool)  # pragma: no mutate
             category_left = {}
             for node in np.flatnonzero(~leaf & nodes["is_categorical"].astype(bool)):
                 tree_column = int(nodes["feature_idx"][node])
@@ -168,16 +171,20 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
                 known_set = known_bitsets[known_index[tree_column]]
                 n_codes = categories[int(columns[tree_column])].size
                 # The predictor's rule for a code: left if in the split's set, right if known, else missing.
+                # Not mutated, equivalent: the encoder and the bin mapper learn the categories from the
+                # same rows, so every code below n_codes is known and the missing term never applies.
+                # pragma: no mutate start
                 goes_left = [
                     code
                     for code in range(n_codes)
                     if _in_bitset(left_set, code) or (not _in_bitset(known_set, code) and bool(missing_left[node]))
                 ]
+                # pragma: no mutate end
                 category_left[int(node)] = bitset(goes_left)
             trees.append(
                 LibraryTree(
                     left=np.where(leaf, -1, nodes["left"].astype(np.intp)),
-                    right=np.where(leaf, -1, nodes["right"].astype(np.intp)),
+                    right=nodes["right"].astype(np.intp),  # a leaf's is never read: `left` marks it
                     feature=np.where(leaf, 0, columns[nodes["feature_idx"]]).astype(np.intp),
                     threshold=nodes["num_threshold"].astype(np.float64),
                     value=nodes["value"].astype(np.float64)[:, None],
@@ -187,7 +194,8 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
             )
     n_outputs = len(estimator._predictors[0]) if estimator._predictors else int(estimator._baseline_prediction.size)
     # scikit-learn starts from zeros and adds the baseline: 0 + -0.0 is 0.0.
-    baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]
+    # Not mutated, equivalent: np.zeros_like(None) is a zero too, and 0 + -0.0 is 0.0 the same.
+    baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]  # pragma: no mutate
     return assemble(
         trees,
         **_settings(estimator, n_outputs, binary_decision="raw_above_zero"),

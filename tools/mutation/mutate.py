@@ -26,7 +26,10 @@ figures there are never copied by hand.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -52,12 +55,17 @@ os.environ["OMP_NUM_THREADS"] = "1"
 # requirements-dev.txt installs (tools/mutation/test_plugin.py checks that none is missing) and its own.
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
+import mutmut
 import mutmut.__main__ as mutmut_cli
 from _pytest.nodes import Item
 from mutmut.__main__ import PytestRunner
 from mutmut.configuration import Config
+from mutmut.mutation import file_mutation
 from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.trampoline_templates import mangle_function_name
 from mutmut.utils.format_utils import get_mutant_name
+
+from tools.mutation.plugin import SESSION_FIXTURES_FILE
 
 # The plugins requirements-dev.txt installs, registered by execute_pytest_with_plugins.
 INSTALLED_PYTEST_PLUGINS = (
@@ -75,6 +83,9 @@ MUTATION_PLUGIN = "tools.mutation.plugin"
 # mutmut's own, before main() replaces them with run_mutant_tests_in_two_sessions and execute_pytest_with_plugins.
 mutmut_run_tests = PytestRunner.run_tests
 mutmut_execute_pytest = PytestRunner.execute_pytest
+mutmut_collect_mutants = mutmut_cli.collect_source_file_mutation_data
+mutmut_function_hashes = file_mutation.compute_function_hashes
+PRAGMA = "pragma: no mutate"
 
 # The directories Lambda puts on sys.path, as mutmut spells them in a mutant's name.
 LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
@@ -82,6 +93,10 @@ LAMBDA_ROOTS = ("functions.predict.", "functions.pretraffic.")
 DEFAULT_MINUTES = 25.0
 # How many of a mutant's fastest tests run in its first pytest session.
 FIRST_SESSION_TESTS = 8
+# What a test file adds to a session that collects it, in seconds of CPU (a forked session that
+# collects one of the engines' or the API's test files: 0.15-0.25 s on 2 busy cores, the session's
+# start included).
+FILE_COST = 0.05
 # The share of scored mutants a module's tests must kill (issue 13).
 TARGET_SCORE = 0.90
 # Statuses that are not a verdict on the tests: excluded from the score, listed in the table.
@@ -168,6 +183,62 @@ def execute_pytest_with_plugins(runner: PytestRunner, params: list[str], **kwarg
     return mutmut_execute_pytest(runner, params, plugins=[*kwargs.pop("plugins", ()), *modules], **kwargs)
 
 
+def session_fixtures() -> dict[str, dict[str, Any]]:
+    """What the plugin recorded of the session fixtures with mutmut's stats (empty before it has),
+    read once in the process mutmut forks from (by its clean run) and kept for its children."""
+    global SESSION_FIXTURES
+    if SESSION_FIXTURES is None:
+        path = PROJECT_ROOT / "mutants" / SESSION_FIXTURES_FILE
+        SESSION_FIXTURES = json.loads(path.read_text()) if path.exists() else {}
+    return SESSION_FIXTURES
+
+
+SESSION_FIXTURES: dict[str, dict[str, Any]] | None = None
+
+
+def cheapest_first(tests: list[str]) -> list[str]:
+    """A mutant's tests in the order of what each adds to its session's time. mutmut orders them by
+    the duration it recorded, where a session-wide fixture's setup (baking the Iris package, about
+    half a second of CPU) counts for the first test that used it only: every later user of the
+    fixture looks free, and a mutant's fastest tests could all be API tests that bake the package
+    again in the mutant's session, before a unit test that kills the mutant in milliseconds. Here a
+    test costs its own time plus the setup of the session fixtures it uses that no earlier test has
+    set up, and FILE_COST if its file is not collected yet: the tests that need no new fixture come
+    first, a fixture's users together, from as few files as it takes. The same tests run, so the
+    verdict is the same."""
+    record = session_fixtures()
+    if not record:
+        return tests
+    cost, fixtures, setup_in_test = record["cost"], record["fixtures"], record["setup_in_test"]
+    # Tests grouped by their file and the session fixtures they use, each group's cheapest last.
+    groups: dict[tuple[str, frozenset[str]], list[tuple[float, str]]] = {}
+    for test in tests:
+        own = max(0.0, mutmut.duration_by_test.get(test, 0.0) - setup_in_test.get(test, 0.0))
+        groups.setdefault((test.partition("::")[0], frozenset(fixtures.get(test, ()))), []).append((own, test))
+    for members in groups.values():
+        members.sort(reverse=True)
+    ordered: list[str] = []
+    set_up: set[str] = set()
+    collected: set[str] = set()
+
+    def added_cost(group: tuple[str, frozenset[str]]) -> float:
+        file, uses = group
+        setup = sum(float(cost.get(fixture, 0.0)) for fixture in uses - set_up)
+        return groups[group][-1][0] + setup + (0.0 if file in collected else FILE_COST)
+
+    # Only the first session's tests are picked so (each pick weighs every group); the rest, run
+    # only when those all pass, follow in mutmut's order.
+    while groups and len(ordered) < FIRST_SESSION_TESTS:
+        cheapest = min(groups, key=added_cost)
+        ordered.append(groups[cheapest].pop()[1])
+        collected.add(cheapest[0])
+        set_up |= cheapest[1]
+        if not groups[cheapest]:
+            del groups[cheapest]
+    first = set(ordered)
+    return ordered + [test for test in tests if test not in first]
+
+
 def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str | None, tests: Iterable[str]) -> int:
     """mutmut's PytestRunner.run_tests, with a mutant's tests (fastest first) split in two pytest
     sessions: the FIRST_SESSION_TESTS fastest, then the rest only if those all passed. A session
@@ -176,12 +247,61 @@ def run_mutant_tests_in_two_sessions(runner: PytestRunner, *, mutant_name: str |
     the first few, so they no longer pay for collecting the rest. The verdict is unchanged:
     killed if any test fails, survived if all pass."""
     ordered = list(tests)
-    if mutant_name is None or len(ordered) <= FIRST_SESSION_TESTS:
+    if mutant_name is None:
+        # The clean run, in the process mutmut forks from: the record is read here, once.
+        session_fixtures()
+        return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered)
+    ordered = cheapest_first(ordered)
+    if len(ordered) <= FIRST_SESSION_TESTS:
         return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered)
     first = mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[:FIRST_SESSION_TESTS])
     if first != 0:
         return first
     return mutmut_run_tests(runner, mutant_name=mutant_name, tests=ordered[FIRST_SESSION_TESTS:])
+
+
+def function_hashes_with_pragmas(source_code: str, accept: Any = None) -> dict[str, str]:
+    """mutmut's hash of each function (of its AST), changed by the function's `# pragma: no mutate`
+    lines too. mutmut keeps a function's verdicts, by mutant number, while its hash is the same; a
+    pragma leaves the AST as it was but removes mutants, so the numbers after it named other
+    mutants and kept their verdicts (a survivor's, a kill's). Now the function is checked again."""
+    hashes: dict[str, str] = mutmut_function_hashes(source_code, accept)
+    try:
+        tree = ast.parse(source_code)
+    except SyntaxError:
+        return hashes
+    lines = source_code.splitlines()
+
+    def visit(statements: list[ast.stmt], class_name: str = "") -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                key = mangle_function_name(name=node.name, class_name=class_name or None)
+                marks = [line.strip() for line in lines[node.lineno - 1 : node.end_lineno] if PRAGMA in line]
+                if key in hashes and marks:
+                    hashes[key] = hashlib.sha256(f"{hashes[key]}{marks}".encode()).hexdigest()[:12]
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, f"{class_name}.{node.name}" if class_name else node.name)
+
+    visit(tree.body)
+    return hashes
+
+
+def collect_mutants_without_verdicts_for_patterns(
+    *, mutant_names: tuple[str, ...] | list[str]
+) -> tuple[list[tuple[SourceFileMutationData, str, int | None]], dict[str, SourceFileMutationData]]:
+    """mutmut's collect_source_file_mutation_data, without the mutants a pattern (`serving.model.*`)
+    matches that have a verdict already: mutmut checks every mutant it is given by name or pattern
+    again, where a run of a module stopped by its budget should go on where it stopped. A mutant
+    named in full is checked again. Called once the mutants are made, so a function changed since
+    the last run is matched by its new mutants."""
+    mutants, data_by_path = mutmut_collect_mutants(mutant_names=mutant_names)
+    named = {name for name in mutant_names if "*" not in name}
+    unchecked = [
+        (data, name, result)
+        for data, name, result in mutants
+        if name in named or mutmut_cli.status_by_exit_code[result] in UNSCORED
+    ]
+    return unchecked, data_by_path
 
 
 def run(mutant_globs: list[str], minutes: float) -> int:
@@ -214,6 +334,8 @@ def main(arguments: list[str]) -> int:
     if not hasattr(Item, "_nodeid"):
         setattr(Item, "_nodeid", property(lambda item: item.nodeid))  # noqa: B010
     setattr(PytestRunner, "run_tests", run_mutant_tests_in_two_sessions)  # noqa: B010
+    setattr(mutmut_cli, "collect_source_file_mutation_data", collect_mutants_without_verdicts_for_patterns)  # noqa: B010
+    setattr(file_mutation, "compute_function_hashes", function_hashes_with_pragmas)  # noqa: B010
     setattr(PytestRunner, "execute_pytest", execute_pytest_with_plugins)  # noqa: B010
     mutmut_cli.cli(arguments, standalone_mode=False)
     return 0

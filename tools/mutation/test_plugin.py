@@ -215,6 +215,8 @@ class StatsCollector:
         mutmut._stats.clear()
 
 os.environ["MUTANT_UNDER_TEST"] = "stats"
+sys.path.insert(0, os.getcwd())
+os.chdir(os.path.dirname(sys.argv[1]))  # where the plugin writes its record of the session fixtures
 pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"], plugins=[StatsCollector()])
 print(json.dumps(calls))
 """
@@ -232,6 +234,103 @@ def test_a_module_fixtures_calls_count_for_every_test_that_uses_it(tmp_path: Pat
         "test_first": ["build.bake", "build.probes", "serving.first"],
         "test_second": ["build.probes"],
     }
+
+
+# A session fixture (with a nested one) used by two of three tests, as the stats run records it.
+SESSION_FIXTURES_TEST = """
+import time
+import pytest
+
+
+@pytest.fixture(scope="session")
+def training():
+    time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def package(training):
+    time.sleep(0.3)
+
+
+def test_first(package):
+    pass
+
+
+def test_second(package):
+    pass
+
+
+def test_alone():
+    pass
+"""
+
+RECORD_SESSION_FIXTURES = """
+import json, os, sys
+import pytest
+from tools.mutation.plugin import SESSION_FIXTURES_FILE
+
+os.environ["MUTANT_UNDER_TEST"] = "stats"
+os.chdir(sys.argv[2])
+pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-p", "tools.mutation.plugin"])
+print(open(SESSION_FIXTURES_FILE).read())
+"""
+
+
+def test_the_stats_run_records_what_each_session_fixture_costs_and_which_tests_use_it(tmp_path: Path) -> None:
+    test_file = tmp_path / "test_session_fixtures.py"
+    test_file.write_text(SESSION_FIXTURES_TEST)
+
+    record = json.loads(run_python(RECORD_SESSION_FIXTURES, str(test_file), str(tmp_path)).splitlines()[-1])
+
+    package, training = (f"test_session_fixtures.py::{name}[0]" for name in ("package", "training"))
+    assert 0.3 <= record["cost"][package] < 0.45  # its own setup, the nested fixture's left out
+    assert 0.2 <= record["cost"][training] < 0.3
+    nodeid = "test_session_fixtures.py::{}".format
+    assert sorted(record["fixtures"][nodeid("test_first")]) == [package, training]
+    assert sorted(record["fixtures"][nodeid("test_second")]) == [package, training]
+    assert record["fixtures"][nodeid("test_alone")] == []
+    assert 0.5 <= record["setup_in_test"][nodeid("test_first")] < 0.7
+    assert record["setup_in_test"][nodeid("test_second")] == 0
+
+
+# Five tests: api_* need the package (1 s to set up, counted in api_first's recorded duration).
+CHEAPEST_FIRST = """
+import json
+import mutmut
+import tools.mutation.mutate as mutate
+
+mutmut.duration_by_test.update(api_first=1.02, api_second=0.01, api_third=0.03, unit_slow=0.2, unit_fast=0.05)
+mutate.SESSION_FIXTURES = {
+    "cost": {"package": 1.0},
+    "fixtures": {"api_first": ["package"], "api_second": ["package"], "api_third": ["package"]},
+    "setup_in_test": {"api_first": 1.0},
+}
+print(json.dumps(mutate.cheapest_first(["api_second", "api_first", "api_third", "unit_fast", "unit_slow"])))
+"""
+
+
+def test_a_mutants_tests_run_cheapest_first_with_their_session_fixtures_setup() -> None:
+    """mutmut's order would be the recorded durations: api_second, unit_fast, api_third..."""
+    ordered = json.loads(run_python(CHEAPEST_FIRST))
+
+    assert ordered == ["unit_fast", "unit_slow", "api_second", "api_first", "api_third"]
+
+
+# Four mutants as mutmut collects them (killed, not checked, survived, interrupted), filtered for a
+# pattern and one of them named in full.
+GO_ON = """
+import json
+import tools.mutation.mutate as mutate
+
+mutants = [(None, f"m.x_f__mutmut_{n}", code) for n, code in [(1, 1), (2, None), (3, 0), (4, 2)]]
+mutate.mutmut_collect_mutants = lambda *, mutant_names: (mutants, {})
+kept, _ = mutate.collect_mutants_without_verdicts_for_patterns(mutant_names=["m.*", "m.x_f__mutmut_3"])
+print(json.dumps([name for _, name, _ in kept]))
+"""
+
+
+def test_a_pattern_goes_on_with_its_mutants_without_a_verdict_and_a_named_mutant_is_checked_again() -> None:
+    assert json.loads(run_python(GO_ON)) == ["m.x_f__mutmut_2", "m.x_f__mutmut_3", "m.x_f__mutmut_4"]
 
 
 # The table of two modules, one of them below the target, as docs/mutation.md's section.

@@ -215,7 +215,8 @@ class TreeEngine:
             values = features[:, column]
             position = np.searchsorted(known, values)
             found = known.take(np.minimum(position, known.size - 1)) == values
-            encoded[:, column] = np.where(found, position, np.nan)
+            # Not mutated, equivalent: None stored in this float column is NaN too.
+            encoded[:, column] = np.where(found, position, np.nan)  # pragma: no mutate
         return encoded
 
     # The walk --------------------------------------------------------------------------------
@@ -230,25 +231,29 @@ class TreeEngine:
         np.add(nodes["first_child"], goes_right, out=node)
 
     def _step_general(self, node: NDArray[np.intp], nodes: NDArray[Any], values: NDArray[Any]) -> None:
-        """One level with missing values and categories routed as serving/engines/trees.py says."""
+        """One level with missing values and categories routed as serving/engines/trees.py says.
+
+        Marked equivalent below: `mode="clip"` only skips numpy's bounds check (`node` holds
+        slots); a value made float64 compares with its float32 threshold exactly as in float32;
+        and the Zero term needs Zero nodes, whose rules are in `kind`."""
         threshold = nodes["threshold"]
         nan = np.isnan(values)
-        kind = None if self.missing is None else self.missing.take(node, mode="clip")
+        kind = None if self.missing is None else self.missing.take(node, mode="clip")  # pragma: no mutate
         if kind is not None and nan.any():
             as_zero = nan & (kind != MISSING_NAN)
-            values = np.where(as_zero, 0.0, values).astype(values.dtype)
+            values = np.where(as_zero, 0.0, values).astype(values.dtype)  # pragma: no mutate
             nan &= ~as_zero
         goes_left = np.less_equal if self.ensemble.comparison == "<=" else np.less
         goes_right = ~goes_left(values, threshold)
         # A leaf (threshold NaN) must stay: it is never missing and never goes right.
         goes_right &= ~np.isnan(threshold)
         missing = nan
-        if kind is not None and self.has_zero_missing:
+        if kind is not None and self.has_zero_missing:  # pragma: no mutate
             missing = missing | ((kind == MISSING_ZERO) & (np.abs(values) <= ZERO_THRESHOLD))
         if missing.any():
-            goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)
+            goes_right = np.where(missing, self.default_right.take(node, mode="clip"), goes_right)  # pragma: no mutate
         if self.category is not None:
-            category = self.category.take(node, mode="clip")
+            category = self.category.take(node, mode="clip")  # pragma: no mutate
             at = np.flatnonzero(category >= 0)
             if at.size:
                 goes_right[at] = self._category_goes_right(
@@ -265,16 +270,21 @@ class TreeEngine:
         node: NDArray[np.intp],
     ) -> NDArray[np.bool_]:
         ensemble = self.ensemble
-        with np.errstate(invalid="ignore"):
+        # Not mutated, equivalent: NaN truncates and compares quietly; numpy's default would do.
+        with np.errstate(invalid="ignore"):  # pragma: no mutate
             # In float64: float32 cannot hold int32's largest value, and rounds a bound given to it.
-            truncated = np.trunc(values.astype(np.float64))
+            # Not mutated, equivalent: astype(None) is float64 too.
+            truncated = np.trunc(values.astype(np.float64))  # pragma: no mutate
             in_range = (truncated >= 0) & (truncated <= LARGEST_CODE)
-        codes = np.where(in_range, truncated, 0).astype(np.intp)
-        # "known": a known-category column holds codes by now (NaN: missing or unknown). "truncate":
-        # NaN under the None and Zero types is 0.0 by now; only NaN-type NaN is missing.
-        valid = ~nan if ensemble.category_rule == "known" else in_range & ~nan
+        # Not mutated, equivalent: a code out of range is never valid, so never looked up.
+        codes = np.where(in_range, truncated, 0).astype(np.intp)  # pragma: no mutate
+        # A code is valid in range and not NaN. "known": a known-category column holds codes by now
+        # (positions; NaN: missing or unknown). "truncate": NaN under the None and Zero types is 0.0
+        # by now; only NaN-type NaN is missing.
+        valid = in_range & ~nan
         goes_left = _in_bitsets(self.category_bitsets, ensemble.category_offsets, category, codes)
-        return np.where(valid, ~goes_left, self.default_right.take(node, mode="clip"))
+        # Not mutated, equivalent: mode="clip" only skips numpy's bounds check (`node` holds slots).
+        return np.where(valid, ~goes_left, self.default_right.take(node, mode="clip"))  # pragma: no mutate
 
     def _walk(self, features: NDArray[Any], trees: slice, general: bool) -> NDArray[np.intp]:
         """The leaf each row reaches in each tree of `trees`: shape (trees, rows)."""
@@ -427,7 +437,8 @@ class TreeEngine:
             for tree_values in values:
                 total += tree_values
             return
-        for tree_values, output in zip(values, self.tree_output[trees], strict=True):
+        # Not mutated, equivalent: `values` holds a row for each tree of `trees`, so zip's lengths match.
+        for tree_values, output in zip(values, self.tree_output[trees], strict=True):  # pragma: no mutate
             total[:, output : output + self.width] += tree_values
 
     # The Engine interface ----------------------------------------------------------------------
@@ -459,7 +470,8 @@ def _in_bitsets(
 ) -> NDArray[np.bool_]:
     """Whether bit `codes[i]` is set in bitset `which[i]` (words `offsets[w]:offsets[w + 1]`)."""
     start = offsets.take(which).astype(np.intp)
-    length = offsets.take(which + 1).astype(np.intp) - start
+    # Not mutated, equivalent: a float64 length compares with a word index exactly.
+    length = offsets.take(which + 1).astype(np.intp) - start  # pragma: no mutate
     word = codes >> 5
     inside = word < length
     # Outside its set a code reads the zero word after all sets: its bit is clear.
@@ -546,29 +558,36 @@ class _LeafMasks:
         leaf_offsets = ensemble.leaf_offsets.astype(np.intp)
         self.first_leaf = leaf_offsets[:-1]
         position, low, left_count = _in_order(ensemble)
-        tree_of_leaf = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(leaf_offsets))
+        # Not mutated, equivalent: intp is numpy's default integer (int64) on the 64-bit hosts served.
+        tree_of_leaf = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(leaf_offsets))  # pragma: no mutate
         self.in_order = np.empty(ensemble.n_leaves, dtype=np.intp)
-        self.in_order[leaf_offsets[tree_of_leaf] + position] = np.arange(ensemble.n_leaves, dtype=np.intp)
+        self.in_order[leaf_offsets[tree_of_leaf] + position] = np.arange(ensemble.n_leaves)
         # The leaf values in that order: a position is looked up in them directly.
         self.leaf_values = ensemble.leaf_values.take(self.in_order, axis=0)
         ones = (np.left_shift(np.uint64(1), left_count.astype(np.uint64)) - np.uint64(1)) << low.astype(np.uint64)
         masks = (~ones).astype(dtype)  # the low bits: a word narrower than 64 keeps its own leaves
-        tree_of_node = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(ensemble.node_offsets))
-        threshold = ensemble.threshold.astype(np.dtype(ensemble.input_dtype))
+        # Not mutated, equivalent: intp is numpy's default integer (int64) on the 64-bit hosts served.
+        tree_of_node = np.repeat(np.arange(n_trees, dtype=np.intp), np.diff(ensemble.node_offsets))  # pragma: no mutate
+        # Not mutated, equivalent: validate() keeps thresholds in input_dtype, and a float32 threshold
+        # made float64 compares with a float32 value exactly as in float32.
+        threshold = ensemble.threshold.astype(np.dtype(ensemble.input_dtype))  # pragma: no mutate
         self.side: Any = "left" if ensemble.comparison == "<=" else "right"
         self.features: list[tuple[int, NDArray[Any], NDArray[Any]]] = []
         # The nodes of each feature, in node order: one sort, not a scan of every node a feature.
-        by_feature = np.argsort(ensemble.feature, kind="stable")
-        counts = np.bincount(ensemble.feature, minlength=ensemble.n_features)
+        # Not mutated, equivalent: the masks are ANDed, in any order; unused last features add nothing.
+        by_feature = np.argsort(ensemble.feature, kind="stable")  # pragma: no mutate
+        counts = np.bincount(ensemble.feature, minlength=ensemble.n_features)  # pragma: no mutate
         ends = np.cumsum(counts)
         for feature in np.flatnonzero(counts):
             on = by_feature[ends[feature] - counts[feature] : ends[feature]]
             values = np.sort(threshold[on])
-            values = values[np.append(True, values[1:] != values[:-1])]
+            # Not mutated, equivalent: a repeated threshold only repeats its bin's row of the table.
+            values = values[np.append(True, values[1:] != values[:-1])]  # pragma: no mutate
             index = np.searchsorted(values, threshold[on])
             table = np.full((values.size + 2, n_trees), self.full, dtype=dtype)
             np.bitwise_and.at(table, (index + 1, tree_of_node[on]), masks[on])
-            np.bitwise_and.accumulate(table[:-1], axis=0, out=table[:-1])
+            # Not mutated, equivalent: axis 0 is accumulate's default.
+            np.bitwise_and.accumulate(table[:-1], axis=0, out=table[:-1])  # pragma: no mutate
             right = on[~ensemble.default_left[on]]
             np.bitwise_and.at(table, (values.size + 1, tree_of_node[right]), masks[right])
             self.features.append((int(feature), values, table))
@@ -576,7 +595,8 @@ class _LeafMasks:
     @staticmethod
     def size(ensemble: TreeEnsemble, dtype: np.dtype[Any]) -> int:
         """The bytes of the tables at most (a bin a split, plus two, a tree, per feature)."""
-        counts = np.bincount(ensemble.feature, minlength=ensemble.n_features)
+        # Not mutated, equivalent: features after the last one split on add nothing.
+        counts = np.bincount(ensemble.feature, minlength=ensemble.n_features)  # pragma: no mutate
         return int((counts + 2 * (counts > 0)).sum()) * ensemble.n_trees * dtype.itemsize
 
     def positions(self, block: NDArray[Any], has_nan: bool) -> NDArray[np.intp]:
@@ -584,7 +604,9 @@ class _LeafMasks:
         reaches in each tree: shape (trees, rows)."""
         n_rows = block.shape[0]
         # (rows, trees): a bin's words for every tree are one row of a table, copied whole.
-        reachable = np.full((n_rows, self.first_leaf.size), self.full, dtype=self.dtype)
+        # Not mutated, equivalent: words of numpy's default int64 hold the same non-negative bits and
+        # give the same lowest set bit below (only the block's memory grows).
+        reachable = np.full((n_rows, self.first_leaf.size), self.full, dtype=self.dtype)  # pragma: no mutate
         words = np.empty_like(reachable)
         for feature, values, table in self.features:
             column = block[:, feature]
@@ -606,29 +628,33 @@ class _LeafMasks:
 
 def _in_order(ensemble: TreeEnsemble) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
     """Each leaf's position among its tree's leaves left to right; each internal node's first
-    leaf's position and its left subtree's number of leaves."""
-    children = ensemble.children.astype(np.intp).reshape(-1, 2)
+    leaf's position and its left subtree's number of leaves.
+
+    Marked equivalent below: numpy reads any negative size as the unknown one; counts and
+    positions held as float64 are exact and cast back where they index; and node 0, the first
+    tree's root, is no node's child (validate() refuses cycles), so `child > 0` would do too."""
+    children = ensemble.children.astype(np.intp).reshape(-1, 2)  # pragma: no mutate
     node_counts = np.diff(ensemble.node_offsets)
     levels = []
     current = ensemble.node_offsets[:-1][node_counts > 0].astype(np.intp)
     while current.size:
         levels.append(current)
-        below = children[current].reshape(-1)
-        current = below[below >= 0]
-    leaves_under = np.zeros(ensemble.n_nodes, dtype=np.intp)
+        below = children[current].reshape(-1)  # pragma: no mutate
+        current = below[below >= 0]  # pragma: no mutate
+    leaves_under = np.zeros(ensemble.n_nodes, dtype=np.intp)  # pragma: no mutate
 
     def count(child: NDArray[np.intp]) -> NDArray[np.intp]:
-        return np.where(child >= 0, leaves_under.take(np.maximum(child, 0)), 1)
+        return np.where(child >= 0, leaves_under.take(np.maximum(child, 0)), 1)  # pragma: no mutate
 
     for level in reversed(levels):
         leaves_under[level] = count(children[level, 0]) + count(children[level, 1])
-    low = np.zeros(ensemble.n_nodes, dtype=np.intp)
+    low = np.zeros(ensemble.n_nodes, dtype=np.intp)  # pragma: no mutate
     position = np.zeros(ensemble.n_leaves, dtype=np.intp)
     for level in levels:
         left, right = children[level, 0], children[level, 1]
         middle = low[level] + count(left)
         for child, start in ((left, low[level]), (right, middle)):
-            internal = child >= 0
+            internal = child >= 0  # pragma: no mutate
             low[child[internal]] = start[internal]
             position[~child[~internal]] = start[~internal]
     return position, low, count(children[:, 0])

@@ -127,7 +127,7 @@ def test_early_stopping_serves_the_trees_up_to_best_iteration() -> None:
 def test_linear_trees_are_refused() -> None:
     rows = np.random.default_rng(2).normal(size=(60, 2))
     estimator = lightgbm.LGBMRegressor(n_estimators=2, linear_tree=True, verbose=-1, n_jobs=1).fit(rows, rows[:, 0])
-    with pytest.raises(UnsupportedEstimatorError, match="linear trees"):
+    with pytest.raises(UnsupportedEstimatorError, match=r"^LightGBM linear trees are not compiled$"):
         compile_lightgbm.ensemble(estimator)
 
 
@@ -148,3 +148,11 @@ def test_pandas_categorical_features_are_refused() -> None:
     estimator.fit(frame, np.arange(60.0))
     with pytest.raises(UnsupportedEstimatorError, match="pandas"):
         compile_lightgbm.ensemble(estimator)
+
+
+def test_an_unfitted_wrapper_is_not_claimed_until_it_has_a_booster() -> None:
+    """The build asks each compiler whether it serves a model: a LightGBM wrapper that was never
+    fitted has no booster yet, and its answer is no (not LightGBM's not-fitted error)."""
+    assert not compile_lightgbm.supports(lightgbm.LGBMRegressor())
+    rows = np.random.default_rng(3).normal(size=(40, 2))
+    assert compile_lightgbm.supports(lightgbm.LGBMRegressor(n_estimators=2, verbose=-1).fit(rows, rows[:, 0]))

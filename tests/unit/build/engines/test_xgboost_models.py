@@ -72,7 +72,7 @@ def test_a_logitraw_classifier_is_exact_on_any_cpu() -> None:
         (lambda: xgboost.XGBRegressor(n_estimators=0), "without trees"),
         (
             lambda: xgboost.XGBRegressor(objective="reg:quantileerror", quantile_alpha=[0.2, 0.8], n_estimators=2),
-            "several targets",
+            "^XGBoost models of several targets are not compiled$",
         ),
     ],
 )

@@ -78,3 +78,19 @@ def test_mask_blocks_do_not_change_the_answer(block_bytes: int, monkeypatch: pyt
         TreeEngine(ensemble, use_native=False).predict(rows).tobytes()
         == reference_scores(ensemble, rows)[:, 0].tobytes()
     )
+
+
+def test_masks_are_built_while_their_tables_fit_mask_table_bytes_to_the_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables' memory bound: a bin a split plus two a feature split on, a word a tree, each
+    word of the narrowest unsigned type that holds a tree's leaves (here 10 leaves: 2 bytes)."""
+    ensemble = random_ensemble(10, "truncate", "<=", "float64", "float64")
+    ensemble = numeric(dataclasses.replace(ensemble, n_features=ensemble.n_features + 1))  # one unused
+    splits = np.bincount(ensemble.feature, minlength=ensemble.n_features)
+    assert splits.tolist() == [6, 3, 1, 0]
+    assert (ensemble.n_trees, int(np.diff(ensemble.leaf_offsets).max())) == (3, 10)
+    bound = (8 + 5 + 3 + 0) * 3 * 2
+
+    monkeypatch.setattr(tree_engine, "MASK_TABLE_BYTES", bound)
+    assert TreeEngine(ensemble, use_native=False).masks is not None
+    monkeypatch.setattr(tree_engine, "MASK_TABLE_BYTES", bound - 1)
+    assert TreeEngine(ensemble, use_native=False).masks is None

@@ -209,10 +209,12 @@ def random_rows(seed: int, ensemble: TreeEnsemble, n_rows: int) -> NDArray[np.fl
                 -ZERO_THRESHOLD,
                 1e-35,
                 2.0**31,
+                2.0**31 - 1,  # the largest category code (a float32 row rounds it to 2**31)
                 -1.0,
                 3.7,
                 33.0,
                 44.9,
+                70.0,  # a code one word past a 45-code set's two words
                 1e300,
             ],
         ]
