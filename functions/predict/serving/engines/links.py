@@ -62,9 +62,9 @@ def softmax_in_place(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     maximum, numpy's `exp`, divide by the row's sum, all in place; the sums' order follows the
     array's memory order, as scikit-learn's do."""
     with np.errstate(over="ignore", invalid="ignore"):
-        scores -= np.max(scores, axis=1).reshape(-1, 1)
+        scores -= np.max(scores, axis=1, keepdims=True)
         np.exp(scores, out=scores)
-        scores /= np.sum(scores, axis=1).reshape(-1, 1)
+        scores /= np.sum(scores, axis=1, keepdims=True)
     return scores
 
 
@@ -116,7 +116,6 @@ EXPF_MIDPOINT = 1 << 28
 EXPF_MIDPOINT_MARGIN = 1 << 22
 EXPF_LOW_BITS = (1 << 29) - 1
 XGBOOST_EXP_CAP = np.float32(88.7)
-XGBOOST_SIGMOID_EPS = np.float32(1e-16)
 
 
 def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -129,24 +128,28 @@ def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
     (glibc's expf, unchanged since 2.28, is within 0.502 ulp, so it can only differ from the
     correctly rounded value that close to a midpoint). The few values near a midpoint (about 0.4
     %) and those outside the range go to libm's expf itself."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        wide = np.exp(values.astype(np.float64))
+    # Only overflow can happen: exp's underflow is ignored by numpy's default, and exp of NaN or
+    # infinity is not an invalid operation.
+    with np.errstate(over="ignore"):
+        wide = np.exp(values, dtype=np.float64)
         result = wide.astype(np.float32)
-    low_bits = (wide.view(np.uint64) & np.uint64(EXPF_LOW_BITS)).astype(np.int64)
+    low_bits = wide.view(np.int64) & EXPF_LOW_BITS
     low, high = EXPF_DIRECT_RANGE
-    direct = (np.abs(low_bits - EXPF_MIDPOINT) >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)
-    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
-    for index in np.flatnonzero(~direct.reshape(-1)):
+    distance = np.abs(low_bits - EXPF_MIDPOINT)
+    # Not mutated, equivalent: at the margin itself, and at the range's ends, rounding numpy's exp
+    # gives glibc's expf too (tests/unit/serving/engines/test_links.py checks the ends).
+    direct = (distance >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)  # pragma: no mutate
+    flat_values, flat_result = values.ravel(), result.ravel()
+    for index in np.flatnonzero(~direct):
         flat_result[index] = _LIBM.expf(float(flat_values[index]))
     return result
 
 
 def xgboost_sigmoid(scores: NDArray[np.float32]) -> NDArray[np.float32]:
-    """XGBoost's common::Sigmoid in float: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)`."""
+    """XGBoost's common::Sigmoid in float: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)`. Its 1e-16 is
+    not added: in float32 it is below half a unit of any denominator (each is at least 1)."""
     capped = np.minimum(-scores, XGBOOST_EXP_CAP)
-    denominator = expf(capped) + np.float32(1)
-    denominator += XGBOOST_SIGMOID_EPS
-    return np.float32(1) / denominator
+    return np.float32(1) / (expf(capped) + np.float32(1))
 
 
 def _xgboost_logistic(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:

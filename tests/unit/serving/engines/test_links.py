@@ -12,7 +12,7 @@ from scipy.special import expit as scipy_expit
 from sklearn._loss.link import LogLink
 from sklearn.utils.extmath import softmax as sklearn_softmax
 
-from serving.engines.links import LINKS, exp_libm, expf, expit
+from serving.engines.links import EXPF_DIRECT_RANGE, LINKS, exp_libm, expf, expit
 
 
 def test_expit_is_scipys_to_the_bit() -> None:
@@ -35,6 +35,15 @@ def test_softmax_is_scikit_learns_in_either_memory_order() -> None:
     for ordered in (np.ascontiguousarray(scores), np.asfortranarray(scores)):
         expected = sklearn_softmax(ordered.copy(order="K"), copy=False)
         assert LINKS["softmax"](ordered, 1.0).tobytes() == expected.tobytes()
+
+
+def test_softmax_of_scores_too_far_apart_to_subtract_answers_without_a_warning() -> None:
+    """A row whose scores differ by more than the largest double: scikit-learn's subtraction
+    overflows (and warns); the link gives the same probabilities quietly."""
+    scores = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 1e308], [0.0, 1.0, 2.0]])
+    with np.errstate(over="ignore"):
+        expected = sklearn_softmax(scores.copy(), copy=False)
+    assert LINKS["softmax"](scores.copy(), 1.0).tobytes() == expected.tobytes()
 
 
 def test_binary_links_give_both_columns_as_scikit_learn_does() -> None:
@@ -72,6 +81,14 @@ def test_expf_near_float32_midpoints_is_glibcs_expf() -> None:
     near = candidates[np.abs(low_bits - (1 << 28)) < (1 << 22)]
     assert near.size > 1000
     assert expf(near).tobytes() == libm_expf(near).tobytes()
+
+
+def test_expf_at_the_ends_of_its_direct_range_is_glibcs_expf() -> None:
+    """The range's ends, and the float32s either side of them, in any shape of array."""
+    ends = np.array(EXPF_DIRECT_RANGE, dtype=np.float32)
+    values = np.concatenate([ends, np.nextafter(ends, np.float32(-np.inf)), np.nextafter(ends, np.float32(np.inf))])
+    assert expf(values).tobytes() == libm_expf(values).tobytes()
+    assert expf(values.reshape(2, 3)).tobytes() == libm_expf(values).tobytes()
 
 
 @given(st.lists(st.floats(allow_nan=False), min_size=1, max_size=30))
