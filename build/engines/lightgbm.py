@@ -133,6 +133,7 @@ def _tree(tree: dict[str, str]) -> LibraryTree:
     leaves = np.full(n_leaves, -1)
     left = np.concatenate([library_node(_numbers(tree, "left_child", int)), leaves])
     right = np.concatenate([library_node(_numbers(tree, "right_child", int)), leaves])
+    # The leaves' rows of the split fields, which are never read.
     pad = np.zeros(n_leaves)
     boundaries = _numbers(tree, "cat_boundaries", int)
     words = _numbers(tree, "cat_threshold", int)
@@ -144,12 +145,12 @@ def _tree(tree: dict[str, str]) -> LibraryTree:
     return LibraryTree(
         left=left.astype(np.intp),
         right=right.astype(np.intp),
-        feature=np.concatenate([_numbers(tree, "split_feature", int), np.zeros(n_leaves, np.intp)]),
+        feature=np.concatenate([_numbers(tree, "split_feature", int), pad]),
         # A categorical node's threshold, its bitset's index, is never compared.
         threshold=np.concatenate([_zero_rule(threshold), pad]),
         value=np.concatenate([np.zeros(n_internal), leaf_values])[:, None],
-        default_left=np.concatenate([((decision & DEFAULT_LEFT_MASK) != 0) & ~categorical, np.zeros(n_leaves, bool)]),
-        missing=np.concatenate([np.where(categorical, MISSING_NAN, missing), np.zeros(n_leaves, np.uint8)]),
+        default_left=np.concatenate([((decision & DEFAULT_LEFT_MASK) != 0) & ~categorical, pad]),
+        missing=np.concatenate([np.where(categorical, MISSING_NAN, missing), pad]),
         categories=categories,
     )
 

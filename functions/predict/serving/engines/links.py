@@ -46,13 +46,14 @@ def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
     # (such as the one the audit ran on), so no test there tells them apart; the build gate does elsewhere.
     exponent = np.zeros(decision.shape, dtype=np.complex128)  # pragma: no mutate
     np.negative(decision, out=exponent.real)
-    # Not mutated, equivalent: the complex exp of a real argument raises no invalid flag (NaN passes quietly).
-    with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
+    # The complex exp of a real argument raises no invalid flag (NaN passes quietly), nor does 1 / (1 + e).
+    with np.errstate(over="ignore"):
         np.exp(exponent, out=exponent)
         result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
     flat, flat_decision = result.ravel(), decision.ravel()
     # Not mutated, equivalent: at the limit itself both ways give libm's exp (the complex exp scales above ~709).
-    for index in np.flatnonzero(~(np.abs(flat_decision) < COMPLEX_EXP_LIMIT)):  # pragma: no mutate
+    within = np.abs(flat_decision) < COMPLEX_EXP_LIMIT  # pragma: no mutate
+    for index in np.flatnonzero(~within):
         flat[index] = 1.0 / (1.0 + libm_exp(-float(flat_decision[index])))
     return result
 
@@ -203,13 +204,17 @@ def _xgboost_exp(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
 
 def exp_libm(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """libm's `exp` of each double, as `expit` computes it (numpy's complex exp)."""
-    exponent = np.zeros(values.shape, dtype=np.complex128)
+    # Not mutated, as in expit: numpy's real exp is libm's on the CPU the audit ran on.
+    exponent = np.zeros(values.shape, dtype=np.complex128)  # pragma: no mutate
     exponent.real = values
-    with np.errstate(over="ignore", invalid="ignore"):
+    # The complex exp of a real argument raises no invalid flag (NaN passes quietly).
+    with np.errstate(over="ignore"):
         np.exp(exponent, out=exponent)
     result = np.ascontiguousarray(exponent.real)
-    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
-    for index in np.flatnonzero(~(np.abs(flat_values) < COMPLEX_EXP_LIMIT)):
+    flat_values, flat_result = values.ravel(), result.ravel()
+    # Not mutated, equivalent: at the limit itself both ways give libm's exp (the complex exp scales above ~709).
+    within = np.abs(flat_values) < COMPLEX_EXP_LIMIT  # pragma: no mutate
+    for index in np.flatnonzero(~within):
         flat_result[index] = libm_exp(float(flat_values[index]))
     return result
 
