@@ -76,7 +76,7 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
     return _cut("".join(pieces), limit)
 
 
-def _format_location(location: Sequence[int | str], prefix: str = "") -> str:
+def _format_location(location: Sequence[int | str], prefix: str) -> str:
     text = prefix
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else f".{shorten(part)}" if text else shorten(part)

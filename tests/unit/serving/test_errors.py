@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from local.lambda_runtime import LambdaContext
 from serving.errors import MAX_LISTED_PROBLEMS, MAX_QUOTED_CHARS, describe_problems, quote, shorten
@@ -96,3 +97,16 @@ def test_at_most_a_few_problems_are_listed(count: int) -> None:
 
     assert described.count("Field required") == min(count, MAX_LISTED_PROBLEMS)
     assert described.endswith(f"and {count - MAX_LISTED_PROBLEMS} more") == (count > MAX_LISTED_PROBLEMS)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "located"),
+    [("", "body: "), ("instances[2]", "instances[2]: ")],
+    ids=["the body itself", "a part named by the caller"],
+)
+def test_a_problem_with_the_whole_value_is_located_at_it(prefix: str, located: str) -> None:
+    """pydantic locates a problem with the value it validates, not with a field of it, nowhere."""
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(dict[str, float]).validate_python(5)
+
+    assert describe_problems(raised.value.errors(), prefix) == f"{located}Input should be a valid dictionary (got 5)"

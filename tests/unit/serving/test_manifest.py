@@ -50,6 +50,11 @@ def not_captured(feature: str) -> Change:
     return change
 
 
+def predictions_profiled_as_numbers(manifest: dict[str, Any]) -> None:
+    """A classifier's predictions profiled as a regressor's: bins of a number (here a feature's)."""
+    manifest["profile"]["predictions"] = manifest["profile"]["features"]["petal_width"]
+
+
 def checked(manifest: dict[str, Any], *changes: Change) -> None:
     for change in changes:
         change(manifest)
@@ -86,8 +91,12 @@ def test_a_category_feature_profiled_with_its_own_categories_agrees(manifest: di
             [as_category("petal_width", ["thin", "wide"]), profiled_as_category("petal_width", ["thin", "long"])],
             "the profile's categories of petal_width are not the feature's",
         ),
+        (
+            [predictions_profiled_as_numbers],
+            "a classification model's prediction profile is of type 'classes'",
+        ),
     ],
-    ids=["a number profiled as a category", "after a feature left out", "other categories"],
+    ids=["a number profiled as a category", "after a feature left out", "other categories", "numbers predicted"],
 )
 def test_a_profile_that_describes_a_feature_otherwise_is_refused_by_name(
     manifest: dict[str, Any], changes: list[Change], message: str
