@@ -34,7 +34,10 @@ def _cut(text: str, limit: int) -> str:
 def shorten(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     """Client text (a path, a key) for an error message: at most `limit` ASCII characters, with
     control and non-ASCII characters escaped, so its JSON encoding stays as short."""
-    return _cut(text[: limit + 1].encode("unicode_escape").decode("ascii"), limit)
+    # Not mutated, equivalent: any bound past the limit is cut the same; one more character tells.
+    head = text[: limit + 1]  # pragma: no mutate
+    # Not mutated, equivalent: codec names are case-insensitive.
+    return _cut(head.encode("unicode_escape").decode("ascii"), limit)  # pragma: no mutate
 
 
 def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
@@ -73,9 +73,14 @@ def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
 
 
 @given(text=st.text(), limit=st.integers(8, 200))
+@example(text="x" * 12, limit=12)  # fits exactly
+@example(text="x" * 13, limit=12)
+@example(text="\u00e9" * 3, limit=12)  # fits once escaped: 12 characters
 def test_shortened_text_is_bounded_ascii(text: str, limit: int) -> None:
     shortened = shorten(text, limit)
 
+    escaped = text.encode("unicode_escape").decode("ascii")
+    assert shortened == (escaped if len(escaped) <= limit else escaped[: limit - 3] + "...")
     assert len(shortened) <= limit
     assert shortened.isascii()
 
