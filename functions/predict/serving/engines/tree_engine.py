@@ -256,18 +256,11 @@ class TreeEngine:
             category = self.category.take(node, mode="clip")  # pragma: no mutate
             at = np.flatnonzero(category >= 0)
             if at.size:
-                goes_right[at] = self._category_goes_right(
-                    nodes["feature"][at], category[at], values[at], nan[at], node[at]
-                )
+                goes_right[at] = self._category_goes_right(category[at], values[at], nan[at], node[at])
         np.add(nodes["first_child"], goes_right, out=node)
 
     def _category_goes_right(
-        self,
-        feature: NDArray[np.int32],
-        category: NDArray[np.int32],
-        values: NDArray[Any],
-        nan: NDArray[np.bool_],
-        node: NDArray[np.intp],
+        self, category: NDArray[np.int32], values: NDArray[Any], nan: NDArray[np.bool_], node: NDArray[np.intp]
     ) -> NDArray[np.bool_]:
         ensemble = self.ensemble
         # Not mutated, equivalent: NaN truncates and compares quietly; numpy's default would do.
@@ -292,23 +285,28 @@ class TreeEngine:
         n_trees = trees.stop - trees.start
         # Pairs tree by tree, rows within.
         node = np.repeat(self.roots[trees], n_rows)
-        row_start = np.tile(np.arange(n_rows, dtype=np.intp) * self.n_features, n_trees)
-        flat = features.reshape(-1)
+        row_start = np.tile(np.arange(n_rows) * self.n_features, n_trees)
+        flat = features.ravel()
         position = None  # the pairs still walking, once some were set aside
-        reached = node
         nodes = np.empty(node.size, dtype=self.nodes.dtype)
         index = np.empty(node.size, dtype=np.intp)
-        values = np.empty(node.size, dtype=features.dtype)
+        # Not mutated, equivalent: a float32 value made float64 compares with its float32 threshold
+        # exactly as in float32 (and ZERO_THRESHOLD is a float32 value).
+        values = np.empty(node.size, dtype=features.dtype)  # pragma: no mutate
         step = self._step_general if general else self._step_plain
-        for level in range(int(self.depth[trees].max(initial=0))):
-            np.take(self.nodes, node, out=nodes, mode="clip")
+        # `trees` is never empty: _fill walks chunks of at least one tree.
+        for level in range(int(self.depth[trees].max())):
+            # Not mutated, equivalent: mode="clip" only skips numpy's bounds check (`node` holds slots).
+            np.take(self.nodes, node, out=nodes, mode="clip")  # pragma: no mutate
             np.add(row_start, nodes["feature"], out=index)
             np.take(flat, index, out=values, mode="clip")
             step(node, nodes, values)
-            if (level + 1) % COMPACT_EVERY == 0:
+            # Not mutated, equivalent: when pairs are set aside (or whether) changes the time, not a leaf.
+            if (level + 1) % COMPACT_EVERY == 0:  # pragma: no mutate
                 # At a leaf when this level began (a leaf's threshold is NaN): it stays there.
                 done = np.isnan(nodes["threshold"])
-                n_done = int(np.count_nonzero(done))
+                # Not mutated, equivalent: counting none done sets none aside, which changes the time only.
+                n_done = int(np.count_nonzero(done))  # pragma: no mutate
                 if n_done == node.size:
                     break
                 if n_done >= COMPACT_FRACTION * node.size:
@@ -321,10 +319,9 @@ class TreeEngine:
                     nodes, index, values = nodes[: node.size], index[: node.size], values[: node.size]
         if position is not None:
             reached[position] = node
-        else:
-            reached = node
+            node = reached
         # A leaf's record holds its leaf number where a node's holds its feature.
-        return self.nodes["feature"].take(reached, mode="clip").reshape(n_trees, n_rows)
+        return self.nodes["feature"].take(node, mode="clip").reshape(n_trees, n_rows)
 
     # Sums --------------------------------------------------------------------------------------
 
