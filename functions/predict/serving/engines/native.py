@@ -113,14 +113,15 @@ class NativeWalk:
         else:
             start = total.ctypes.data + first_row * total.shape[1] * itemsize
             row_stride, output_stride = total.shape[1], 1
+        # Plain ints: the function's argtypes (SCORE_ARGUMENTS) make them pointers and int64s.
         self.function(
             self.pointer,
-            ctypes.c_void_p(features.ctypes.data + first_row * n_features * features.itemsize),
-            ctypes.c_int64(n_rows),
-            ctypes.c_int64(n_features),
-            ctypes.c_void_p(start),
-            ctypes.c_int64(row_stride),
-            ctypes.c_int64(output_stride),
+            features.ctypes.data + first_row * n_features * features.itemsize,
+            n_rows,
+            n_features,
+            start,
+            row_stride,
+            output_stride,
         )
 
 
