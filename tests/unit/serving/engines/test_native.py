@@ -4,6 +4,7 @@ numpy walk serves where the library is missing or does not load; it needs nothin
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import subprocess
 from pathlib import Path
@@ -140,9 +141,14 @@ def test_a_library_that_does_not_load_is_logged_and_the_numpy_walk_serves(
 ) -> None:
     broken = tmp_path / "_tree_walk.so"
     broken.write_bytes(b"not a shared object")
+    with pytest.raises(OSError, match=r"_tree_walk\.so: ") as refused:
+        ctypes.CDLL(str(broken))
     with caplog.at_level(logging.WARNING, logger=native.__name__):
         assert native.load(broken) is None
-    assert "the tree engine walks with numpy: _tree_walk.so does not load here" in caplog.text
+    # The whole line, with the loader's reason (a file too short for an ELF header): what an operator reads.
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the tree engine walks with numpy: _tree_walk.so does not load here ({refused.value})"
+    ]
 
 
 def test_the_library_needs_nothing_of_the_system_it_runs_on() -> None:
