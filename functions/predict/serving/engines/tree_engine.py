@@ -309,10 +309,11 @@ class TreeEngine:
                 n_done = int(np.count_nonzero(done))  # pragma: no mutate
                 if n_done == node.size:
                     break
-                if n_done >= COMPACT_FRACTION * node.size:
+                # Not mutated, equivalent: how many must be done to set them aside changes the time only.
+                if n_done >= COMPACT_FRACTION * node.size:  # pragma: no mutate
                     if position is None:
                         reached = node.copy()
-                        position = np.arange(node.size, dtype=np.intp)
+                        position = np.arange(node.size)
                     reached[position[done]] = node[done]
                     walking = ~done
                     position, node, row_start = position[walking], node[walking], row_start[walking]
@@ -321,7 +322,8 @@ class TreeEngine:
             reached[position] = node
             node = reached
         # A leaf's record holds its leaf number where a node's holds its feature.
-        return self.nodes["feature"].take(node, mode="clip").reshape(n_trees, n_rows)
+        # Not mutated, equivalent: mode="clip" only skips numpy's bounds check (`node` holds slots).
+        return self.nodes["feature"].take(node, mode="clip").reshape(n_trees, n_rows)  # pragma: no mutate
 
     # Sums --------------------------------------------------------------------------------------
 
@@ -415,14 +417,16 @@ class TreeEngine:
 
     def _add_by_output(self, total: NDArray[Any], values: NDArray[Any], trees: slice) -> None:
         """Leaf values (trees, rows), added tree by tree to their tree's output row of `total`."""
-        if values.shape[1] <= FEW_ROWS and trees.start == 0 and trees.stop == self.n_trees:
+        # Not mutated, equivalent: both ways add in tree order, the same bits; the bound picks the faster.
+        few_rows = values.shape[1] <= FEW_ROWS  # pragma: no mutate
+        if few_rows and trees.start == 0 and trees.stop == self.n_trees:
             # Few rows: a call a tree would cost more than the sums. add.accumulate adds in
             # order, one tree after the other (a reduce could pair them), from the start value
             # (start + v0 is v0 + start: IEEE addition commutes).
             for output, its_trees in self.trees_of_output:
                 sums = values.take(its_trees, axis=0)
                 sums[0] += total[output]
-                total[output] = np.add.accumulate(sums, axis=0)[-1]
+                total[output] = np.add.accumulate(sums)[-1]
             return
         for offset, output in enumerate(self.tree_output[trees]):
             total[output] += values[offset]

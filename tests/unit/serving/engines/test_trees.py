@@ -4,6 +4,7 @@ ensembles; every refusal of validate() by its message; the engine's own refusals
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -250,6 +251,38 @@ def test_the_engine_computes_what_the_format_says_bit_for_bit(
     expected = reference_scores(ensemble, rows)[:, 0]
     assert scores.dtype == expected.dtype
     assert scores.tobytes() == expected.tobytes()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    splits=st.sampled_from(["categorical, no Zero rule", "Zero rules, no category"]),
+    comparison=st.sampled_from(["<=", "<"]),
+    input_dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_a_batch_without_nan_still_reads_categories_and_lightgbms_zero_as_missing(
+    seed: int, splits: str, comparison: str, input_dtype: str
+) -> None:
+    """The numpy walk's step that ignores missing rules and categories serves NaN-free batches of
+    numeric splits only: a NaN-free batch (known categories only, once coded) through categorical
+    splits, or near zero through LightGBM's Zero splits, answers as the format says."""
+    rng = np.random.default_rng(seed)
+    if splits == "categorical, no Zero rule":
+        ensemble = random_ensemble(seed, "known", comparison, input_dtype, "float64")
+    else:
+        ensemble = dataclasses.replace(
+            random_ensemble(seed, "truncate", comparison, input_dtype, "float64"),
+            categorical_nodes=np.zeros(0, dtype=INT),
+            category_offsets=np.zeros(1, dtype=INT),
+            category_bitsets=np.zeros(0, dtype=np.uint32),
+        )
+    rows = random_rows(seed, ensemble, 60)
+    rows[np.isnan(rows)] = 0.0
+    offsets = ensemble.known_offsets
+    for column in np.flatnonzero(np.diff(offsets) > 0):
+        rows[:, column] = rng.choice(ensemble.known_categories[offsets[column] : offsets[column + 1]], size=60)
+    engine = TreeEngine(ensemble, use_native=False)
+
+    assert engine.predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
 
 
 @pytest.mark.parametrize("pairs", [1, 7, 1 << 16])
