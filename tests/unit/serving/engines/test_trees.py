@@ -350,6 +350,81 @@ def test_an_error_in_a_scoring_thread_is_raised_to_the_caller(monkeypatch: pytes
         engine.predict(rows)
 
 
+@pytest.mark.parametrize(
+    ("use_native", "pairs_per_thread", "n_rows", "runs"),
+    [
+        # numpy: a run of at least ROWS_PER_THREAD (4) rows a thread, at most WORKERS (3) runs.
+        (False, 10, 7, [(0, 7)]),
+        (False, 10, 8, [(0, 4), (4, 8)]),
+        (False, 10, 13, [(0, 4), (4, 8), (8, 13)]),
+        (False, 10, 100, [(0, 33), (33, 66), (66, 100)]),
+        # C: a run of at least PAIRS_PER_THREAD (tree, row) pairs of the 2 trees, at most WORKERS
+        # runs, at least a row a run.
+        (True, 10, 4, [(0, 4)]),
+        (True, 10, 10, [(0, 5), (5, 10)]),
+        (True, 10, 100, [(0, 33), (33, 66), (66, 100)]),
+        (True, 1, 2, [(0, 1), (1, 2)]),
+    ],
+)
+def test_a_batch_is_split_into_even_runs_of_rows_one_a_cpu_when_each_is_worth_a_thread(
+    use_native: bool, pairs_per_thread: int, n_rows: int, runs: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = TreeEngine(small_classifier(), use_native=use_native)
+    assert (engine.native is not None) == use_native
+    monkeypatch.setattr(tree_engine, "WORKERS", 3)
+    monkeypatch.setattr(tree_engine, "ROWS_PER_THREAD", 4)
+    monkeypatch.setattr(tree_engine, "PAIRS_PER_THREAD", pairs_per_thread)
+    filled: list[tuple[int, int]] = []
+    fill = engine._fill
+
+    def record(total: Any, features: Any, start: int, stop: int) -> None:
+        filled.append((start, stop))
+        fill(total, features, start, stop)
+
+    monkeypatch.setattr(engine, "_fill", record)
+    engine.predict(np.zeros((n_rows, 2)))
+    assert sorted(filled) == runs
+
+
+@pytest.mark.parametrize(("pairs", "rows_per_block", "mask_block_bytes"), [(1, 3, 1), (7, 5, 100), (40, 2048, 1 << 20)])
+def test_walks_and_mask_blocks_stay_within_their_memory_bounds(
+    pairs: int, rows_per_block: int, mask_block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk takes at most ROWS_PER_BLOCK rows and PAIRS_PER_WALK (tree, row) pairs (or one
+    tree); a block of leaf masks at most MASK_BLOCK_BYTES of words (or one row)."""
+    monkeypatch.setattr(tree_engine, "PAIRS_PER_WALK", pairs)
+    monkeypatch.setattr(tree_engine, "ROWS_PER_BLOCK", rows_per_block)
+    monkeypatch.setattr(tree_engine, "MASK_BLOCK_BYTES", mask_block_bytes)
+    walked = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    masked = dataclasses.replace(
+        walked,
+        missing=np.full(walked.missing.size, MISSING_NAN, dtype=np.uint8),
+        categorical_nodes=np.zeros(0, dtype=INT),
+        category_offsets=np.zeros(1, dtype=INT),
+        category_bitsets=np.zeros(0, dtype=np.uint32),
+    )
+    rows = random_rows(3, walked, 300)
+    for ensemble in (walked, masked):
+        engine = TreeEngine(ensemble, use_native=False)
+        assert (engine.masks is not None) == (ensemble is masked)
+        assert engine.n_trees > 1
+        shapes: list[tuple[int, int]] = []
+        add = engine._add
+
+        def record(*args: Any, add: Any = add, shapes: list[tuple[int, int]] = shapes) -> None:
+            shapes.append(args[3].shape)  # the leaves: (trees, rows)
+            add(*args)
+
+        monkeypatch.setattr(engine, "_add", record)
+        assert engine.predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+        if engine.masks is None:
+            assert all(n_rows <= rows_per_block for _, n_rows in shapes)
+            assert all(n_trees == 1 or n_trees * n_rows <= pairs for n_trees, n_rows in shapes)
+        else:
+            words = engine.n_trees * engine.masks.dtype.itemsize
+            assert all(n_rows == 1 or n_rows * words <= mask_block_bytes for _, n_rows in shapes)
+
+
 def small_classifier(**changes: Any) -> TreeEnsemble:
     """Two trees over two features: one split each, and a tree of one leaf."""
     fields: dict[str, Any] = {
