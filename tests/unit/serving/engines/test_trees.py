@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -425,6 +426,27 @@ def test_walks_and_mask_blocks_stay_within_their_memory_bounds(
             assert all(n_rows == 1 or n_rows * words <= mask_block_bytes for _, n_rows in shapes)
 
 
+def deepest_leaf(ensemble: TreeEnsemble, tree: int) -> int:
+    """The steps from a tree's root to its deepest leaf, following `children` (0: a lone leaf)."""
+    if ensemble.node_offsets[tree + 1] == ensemble.node_offsets[tree]:
+        return 0
+    level, steps = [int(ensemble.node_offsets[tree])], 0
+    while level:
+        steps += 1
+        level = [int(child) for node in level for child in ensemble.children[2 * node : 2 * node + 2] if child >= 0]
+    return steps
+
+
+@given(seed=st.integers(0, 2**32 - 1), rule=st.sampled_from(["known", "truncate"]))
+def test_each_tree_is_walked_the_depth_of_its_deepest_leaf_and_no_further(seed: int, rule: str) -> None:
+    """Every level the walk takes costs a pass over its pairs: a tree's depth is no more than its
+    deepest leaf's (and no less, or the walk would stop short of it)."""
+    ensemble = random_ensemble(seed, rule, "<=", "float64", "float64")
+    engine = TreeEngine(ensemble, use_native=False)
+
+    assert engine.depth.tolist() == [deepest_leaf(ensemble, tree) for tree in range(ensemble.n_trees)]
+
+
 def small_classifier(**changes: Any) -> TreeEnsemble:
     """Two trees over two features: one split each, and a tree of one leaf."""
     fields: dict[str, Any] = {
@@ -584,6 +606,15 @@ def test_rows_the_library_refuses_are_refused() -> None:
     with pytest.raises(NonFiniteInputError, match="infinity in a categorical feature"):
         categorical.predict(np.array([[np.inf, 0.0]]))
     assert categorical.predict(np.array([[0.0, np.inf]])).tolist() == [7]
+
+
+def test_a_signalling_nan_is_read_as_nan_without_a_floating_point_warning() -> None:
+    """Its conversion to float32 raises the invalid flag, which numpy would report as a warning."""
+    signalling_nan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+    engine = TreeEngine(small_classifier())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert engine.predict_proba(np.array([[0.0, signalling_nan]])).tolist() == [[0.75, 0.25]]
 
 
 def test_a_regressor_has_no_probabilities() -> None:
