@@ -102,9 +102,7 @@ class NativeWalk:
     def add(self, features: NDArray[Any], total: NDArray[Any], first_row: int, stop_row: int, by_output: bool) -> None:
         """Adds the leaf values of rows first_row..stop_row of `features` (C order) to `total`:
         (outputs, rows) when `by_output`, else (rows, outputs), both C order."""
-        n_rows = stop_row - first_row
-        if n_rows <= 0:
-            return
+        n_rows = stop_row - first_row  # none: the C walk's loops do nothing
         n_features = features.shape[1]
         itemsize = total.itemsize
         if by_output:

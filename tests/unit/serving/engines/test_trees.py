@@ -608,6 +608,14 @@ def test_rows_the_library_refuses_are_refused() -> None:
     assert categorical.predict(np.array([[0.0, np.inf]])).tolist() == [7]
 
 
+@pytest.mark.parametrize("use_native", [True, False])
+def test_an_empty_batch_answers_no_rows(use_native: bool) -> None:
+    engine = TreeEngine(small_classifier(), use_native=use_native)
+    assert (engine.native is not None) == use_native
+    assert engine.predict(np.zeros((0, 2))).tolist() == []
+    assert engine.predict_proba(np.zeros((0, 2))).shape == (0, 2)
+
+
 def test_a_signalling_nan_is_read_as_nan_without_a_floating_point_warning() -> None:
     """Its conversion to float32 raises the invalid flag, which numpy would report as a warning."""
     signalling_nan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
