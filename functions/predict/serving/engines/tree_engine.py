@@ -385,9 +385,10 @@ class TreeEngine:
         block_rows = ROWS_PER_BLOCK  # the last block ends at `stop`
         if masks is not None:
             block_rows = max(1, min(block_rows, MASK_BLOCK_BYTES // (n_trees * masks.dtype.itemsize)))
-        # Sums may overflow to infinity (float32), as the library's do: no warning of it. (numpy's
-        # error state is per thread: set here, where the sums run.)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Sums may overflow to infinity (float32), as the library's do: no warning of it (and
+        # finite leaves never add -inf to inf). numpy's error state is per thread: set here, where
+        # the sums run.
+        with np.errstate(over="ignore"):
             for first_row in range(start, stop, block_rows):
                 rows = slice(first_row, min(first_row + block_rows, stop))
                 block = features[rows]

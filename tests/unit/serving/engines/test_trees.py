@@ -256,6 +256,34 @@ def test_the_engine_computes_what_the_format_says_bit_for_bit(
 
 @given(
     seed=st.integers(0, 2**32 - 1),
+    rule=st.sampled_from(["known", "truncate", "numeric"]),
+    use_native=st.booleans(),
+)
+def test_float32_sums_overflow_to_infinity_quietly_as_the_librarys(seed: int, rule: str, use_native: bool) -> None:
+    """Leaves near float32's largest value: sums reach infinity of either sign, without a warning."""
+    ensemble = random_ensemble(seed, "truncate" if rule == "numeric" else rule, "<=", "float32", "float32")
+    if rule == "numeric":
+        ensemble = dataclasses.replace(
+            ensemble,
+            missing=np.full(ensemble.missing.size, MISSING_NAN, dtype=np.uint8),
+            categorical_nodes=np.zeros(0, dtype=INT),
+            category_offsets=np.zeros(1, dtype=INT),
+            category_bitsets=np.zeros(0, dtype=np.uint32),
+        )
+    rng = np.random.default_rng(seed)
+    ensemble = dataclasses.replace(
+        ensemble, leaf_values=rng.choice(np.array([3e38, -3e38, 1.0], dtype=np.float32), ensemble.leaf_values.shape)
+    )
+    rows = random_rows(seed, ensemble, 30)
+    engine = TreeEngine(ensemble, use_native=use_native)
+    with np.errstate(over="ignore"):  # the reference's own float32 sums
+        expected = reference_scores(ensemble, rows)[:, 0]
+
+    assert engine.predict(rows).tobytes() == expected.tobytes()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
     splits=st.sampled_from(["categorical, no Zero rule", "Zero rules, no category"]),
     comparison=st.sampled_from(["<=", "<"]),
     input_dtype=st.sampled_from(["float32", "float64"]),
