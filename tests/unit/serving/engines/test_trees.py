@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from serving.engines import load_engine, tree_engine
 from serving.engines.errors import NonFiniteInputError
+from serving.engines.links import softmax_in_place
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import (
     FORMAT_VERSION,
@@ -252,6 +253,37 @@ def test_the_engine_computes_what_the_format_says_bit_for_bit(
     expected = reference_scores(ensemble, rows)[:, 0]
     assert scores.dtype == expected.dtype
     assert scores.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("width", [1, 3])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_softmax_sums_its_scores_in_the_librarys_memory_order(width: int, order: str) -> None:
+    """numpy sums a row of 12 scores pairwise when they are contiguous, one by one when they are
+    not: the probabilities' last bits follow the memory order the library's scores have."""
+    rng = np.random.default_rng(4)
+    ensemble = random_ensemble(4, "truncate", "<=", "float64", "float64")
+    n_leaves = ensemble.leaf_values.shape[0]
+    ensemble = dataclasses.replace(
+        ensemble,
+        kind="classifier",
+        classes=np.arange(12),
+        leaf_values=rng.standard_normal((n_leaves, width)),
+        tree_output=rng.integers(0, 12 - width + 1, size=ensemble.n_trees).astype(INT),
+        base_score=rng.standard_normal(12),
+        average=False,
+        link="softmax",
+        score_order=order,
+        decision="argmax_proba",
+    )
+    ensemble.validate()
+    rows = random_rows(4, ensemble, 200)
+    scores = reference_scores(ensemble, rows)
+    other = "F" if order == "C" else "C"
+
+    expected = softmax_in_place(np.array(scores, order=order))
+    assert expected.tobytes() != softmax_in_place(np.array(scores, order=other)).tobytes()
+    assert TreeEngine(ensemble, use_native=False).predict_proba(rows).tobytes() == expected.tobytes()
+    assert TreeEngine(ensemble).predict_proba(rows).tobytes() == expected.tobytes()
 
 
 @given(
