@@ -685,6 +685,27 @@ def test_a_signalling_nan_is_read_as_nan_without_a_floating_point_warning() -> N
         assert engine.predict_proba(np.array([[0.0, signalling_nan]])).tolist() == [[0.75, 0.25]]
 
 
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_the_walk_holds_a_16_byte_record_a_node_or_leaf(input_dtype: str) -> None:
+    """What the engine's memory grows with (float32 thresholds padded to 16 bytes)."""
+    ensemble = random_ensemble(11, "truncate", "<=", input_dtype, "float64")
+    engine = TreeEngine(ensemble, use_native=False)
+    assert engine.nodes.nbytes == 16 * (ensemble.n_nodes + ensemble.n_leaves)
+
+
+def test_an_ensemble_of_more_nodes_and_leaves_than_the_engine_indexes_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ensemble = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    size = ensemble.n_nodes + ensemble.n_leaves
+    monkeypatch.setattr(tree_engine, "MAX_NODES", size + 1)
+    rows = random_rows(3, ensemble, 20)
+    assert TreeEngine(ensemble).predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+    monkeypatch.setattr(tree_engine, "MAX_NODES", size)
+    with pytest.raises(ValueError, match=f"^{size} nodes and leaves: more than this engine indexes \\({size}\\)$"):
+        TreeEngine(ensemble)
+
+
 def test_a_regressor_has_no_probabilities() -> None:
     engine = TreeEngine(random_ensemble(0, "known", "<=", "float64", "float64"))
     with pytest.raises(TypeError, match="only defined for classifiers"):
