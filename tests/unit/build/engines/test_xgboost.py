@@ -118,6 +118,8 @@ def test_dart_tree_weights_are_applied() -> None:
             "^XGBRegressor objective 'survival:cox' is not compiled$",
         ),
     ],
+    # Plain test ids: mutmut selects each test by its id.
+    ids=["gblinear", "missing", "binary-hinge", "survival-cox"],
 )
 def test_what_does_not_compile_is_refused_with_the_reason(make: Any, reason: str) -> None:
     rows = np.random.default_rng(6).normal(size=(40, 2))

@@ -75,6 +75,8 @@ def test_a_logitraw_classifier_is_exact_on_any_cpu() -> None:
             "^XGBoost models of several targets are not compiled$",
         ),
     ],
+    # Plain test ids: mutmut selects each test by its id.
+    ids=["no-trees", "several-targets"],
 )
 def test_xgboost_models_that_do_not_compile_say_why(make: Any, reason: str) -> None:
     rows = np.random.default_rng(6).normal(size=(40, 2))
