@@ -475,6 +475,10 @@ def test_the_commands_help_describes_it_and_its_options(
         " --engine {auto,compiled,scikit-learn} how the model is served: auto compiles what the compiled engines "
         "support and keeps scikit-learn for the rest (saying why); compiled fails instead --spec "
     ) in shown
+    assert shown.endswith(
+        " --model-source {package,s3} package: the model ships in the package; s3: it is left out, for"
+        " `make publish` and the ModelBucket parameter (default: $MODEL_SOURCE, else package)"
+    )
 
 
 def test_only_lambdas_architectures_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
