@@ -53,10 +53,10 @@ def float32_thresholds(thresholds: NDArray[np.float64], comparison: str) -> NDAr
     # moved up is infinity (every float32 is below such a threshold): no overflow to warn of.
     with np.errstate(over="ignore"):
         rounded = thresholds.astype(np.float32)
-        widened = rounded.astype(np.float64)
+        # numpy compares the float32 with the float64 thresholds in float64, exactly.
         if comparison == "<=":
-            return np.where(widened > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
-        return np.where(widened < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
+            return np.where(rounded > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
+        return np.where(rounded < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
 
 
 def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -260,14 +260,15 @@ def probe_rows(
     rng = np.random.default_rng(PROBE_SEED)
     reference = np.asarray(reference_rows, dtype=np.float64)
     per_feature = probe_values(ensemble)
+    # Not mutated, equivalent: at the budget, a sample of every value without replacement is all of them, and
+    # replace=None is False to numpy. (replace=True, the mutant that matters, fails the probes' tests.)
+    # pragma: no mutate start
     per_feature = [
         values if values.size <= budget else rng.choice(values, size=budget, replace=False) for values in per_feature
     ]
+    # pragma: no mutate end
     longest = max(values.size for values in per_feature)
-    together = np.empty((longest, ensemble.n_features), dtype=np.float64)
-    for feature, values in enumerate(per_feature):
-        together[:, feature] = np.resize(rng.permutation(values), longest)
-    rows = [together]
+    rows = [np.column_stack([np.resize(rng.permutation(values), longest) for values in per_feature])]
     if sum(values.size for values in per_feature) <= budget:
         base = reference[rng.integers(len(reference))] if len(reference) else np.zeros(ensemble.n_features)
         for feature, values in enumerate(per_feature):
@@ -276,11 +277,11 @@ def probe_rows(
             rows.append(block)
     if len(reference):
         random_rows = reference[rng.integers(len(reference), size=PROBE_RANDOM_ROWS)]
-        changed = rng.random(random_rows.shape) < 0.3
-        extremes = _extremes(ensemble)
-        if ensemble.input_check == "finite":
-            extremes = extremes[np.isfinite(extremes)]
-        random_rows[changed] = rng.choice(extremes, size=int(changed.sum()))
+        # Not mutated, equivalent: rng.random() draws exactly 0.3 too rarely to count, so `<=` is `<`.
+        # (1.3, which would change every cell, fails the probes' tests.)
+        changed = rng.random(random_rows.shape) < 0.3  # pragma: no mutate
+        # The extremes the model accepts: only finite ones when it refuses NaN and infinity.
+        random_rows[changed] = rng.choice(_extremes(ensemble), size=int(changed.sum()))
         rows.append(random_rows)
     probes = np.vstack(rows)
     # A feature of known categories refuses infinity (scikit-learn's encoder): it probes NaN there.

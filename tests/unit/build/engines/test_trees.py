@@ -4,6 +4,7 @@ probes and their bound, the guarantee, and a compiled file smaller than joblib's
 from __future__ import annotations
 
 import io
+from collections import Counter
 from typing import Any
 
 import joblib
@@ -19,6 +20,7 @@ from build.engines import ExactnessError, check_exactness, compile_estimator, co
 from build.engines.base import serialize
 from build.engines.forest import ensemble as forest_ensemble
 from build.engines.trees import (
+    PROBE_RANDOM_ROWS,
     LibraryTree,
     TreeCompiler,
     assemble,
@@ -169,6 +171,49 @@ def test_the_probes_are_bounded_and_every_feature_is_probed_in_each_row() -> Non
     assert longest > 100
     assert len(rows) <= 100 + 2_000  # sampled to the budget, plus the random reference rows
     assert len(probe_rows(compiled, X)) >= longest  # unbounded here: all of them, all features at once
+
+
+def test_over_the_budget_each_features_values_are_sampled_without_repeats() -> None:
+    estimator = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X @ np.arange(5.0))
+    compiled = forest_ensemble(estimator)
+    per_feature = probe_values(compiled)
+
+    rows = probe_rows(compiled, X[:0], budget=100)  # no reference rows: the sampled values alone
+
+    assert rows.shape == (100, 5)
+    for feature, values in enumerate(per_feature):
+        assert values.size > 100
+        drawn = Counter(rows[:, feature].view(np.uint64).tolist())
+        available = Counter(values.view(np.uint64).tolist())
+        assert all(count <= available[bits] for bits, count in drawn.items())
+
+
+def test_within_the_budget_each_feature_is_also_probed_alone_in_a_reference_row() -> None:
+    estimator = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, Y)
+    compiled = forest_ensemble(estimator)
+    sizes = [values.size for values in probe_values(compiled)]
+    longest, total = max(sizes), sum(sizes)
+
+    # Exactly at the budget: all at once, then one feature at a time, then the random reference rows.
+    assert len(probe_rows(compiled, X, budget=total)) == longest + total + PROBE_RANDOM_ROWS
+    assert len(probe_rows(compiled, X, budget=total - 1)) == longest + PROBE_RANDOM_ROWS
+    # Without reference rows, one feature at a time in a row of zeros.
+    alone = probe_rows(compiled, X[:0])[longest:]
+    assert len(alone) == total
+    assert np.array_equal(alone[: sizes[0], 0], probe_values(compiled)[0], equal_nan=True)
+    assert (alone[: sizes[0], 1:] == 0).all()
+
+
+def test_the_random_reference_rows_have_about_a_third_of_their_features_made_extreme() -> None:
+    estimator = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, Y)
+    compiled = forest_ensemble(estimator)
+
+    random_rows = probe_rows(compiled, X)[-PROBE_RANDOM_ROWS:]
+
+    from_reference = np.column_stack([np.isin(random_rows[:, f], X[:, f]) for f in range(X.shape[1])])
+    assert 0.25 < 1 - from_reference.mean() < 0.35
+    assert len(np.unique(random_rows[~from_reference])) > 3  # several extremes, NaN among them
+    assert np.isnan(random_rows).any()
 
 
 def test_a_refitted_estimator_is_compiled_afresh() -> None:
