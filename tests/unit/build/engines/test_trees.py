@@ -101,6 +101,30 @@ def test_the_probes_of_a_model_that_reads_nan_and_categories_hold_them() -> None
     assert not np.isinf(probes[:, 0]).any()  # the encoder refuses infinity
 
 
+@pytest.mark.parametrize(
+    ("make", "beyond_float32"),
+    [
+        (lambda: GradientBoostingClassifier(n_estimators=2, random_state=0), []),  # refuses NaN and infinity
+        (lambda: RandomForestRegressor(n_estimators=2, random_state=0), [np.nan]),  # refuses infinity
+        (lambda: HistGradientBoostingClassifier(max_iter=2), [np.nan, np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]),
+    ],
+    ids=["finite", "no-infinity", "any"],
+)
+def test_every_feature_is_probed_at_the_extremes_its_model_accepts(make: Any, beyond_float32: list[float]) -> None:
+    estimator = make().fit(X, Y)
+    float32_max = float(np.finfo(np.float32).max)
+    extremes = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, float32_max, -float32_max, *beyond_float32]
+    patterns = np.array(extremes, dtype=np.float64).view(np.uint64).tolist()  # -0.0 apart from 0.0
+
+    probes = compiler_for(estimator).probe_rows(estimator, X)
+
+    for feature in range(X.shape[1]):
+        column = set(probes[:, feature].view(np.uint64).tolist())
+        assert all(pattern in column for pattern in patterns), feature
+    assert np.isnan(probes).any() == bool(beyond_float32)
+    assert np.isinf(probes).any() == (len(beyond_float32) > 1)
+
+
 def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
     """A tree whose root splits `feature` by category (`codes` go left), then feature 0 at 0.5."""
     return LibraryTree(
