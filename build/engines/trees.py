@@ -186,7 +186,7 @@ def _extremes(ensemble: TreeEnsemble) -> NDArray[np.float64]:
     """Values far from every threshold that the library accepts as input."""
     values = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX]
     if ensemble.input_check != "finite":
-        values.append(np.nan)
+        values += [np.nan]
     if ensemble.input_check == "any":
         values += [np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]
     if bool((ensemble.missing == MISSING_ZERO).any()):

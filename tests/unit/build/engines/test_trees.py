@@ -30,6 +30,7 @@ from build.engines.trees import (
     probe_values,
 )
 from serving.engines import load_engine
+from serving.engines.trees import MISSING_NAN, MISSING_ZERO, ZERO_THRESHOLD, TreeEnsemble
 
 X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
 
@@ -123,6 +124,46 @@ def test_every_feature_is_probed_at_the_extremes_its_model_accepts(make: Any, be
         assert all(pattern in column for pattern in patterns), feature
     assert np.isnan(probes).any() == bool(beyond_float32)
     assert np.isinf(probes).any() == (len(beyond_float32) > 1)
+
+
+def stump(missing: int) -> TreeEnsemble:
+    """A regressor of two features whose one split, on feature 0 at 0.5, has the `missing` rule."""
+    tree = LibraryTree(
+        left=np.array([1, -1, -1]),
+        right=np.array([2, -1, -1]),
+        feature=np.array([0, 0, 0]),
+        threshold=np.array([0.5, 0.0, 0.0]),
+        value=np.arange(3.0)[:, None],
+        missing=np.full(3, missing, dtype=np.uint8),
+    )
+    return assemble(
+        [tree],
+        kind="regressor",
+        n_features=2,
+        classes=None,
+        input_dtype="float64",
+        input_check="any",
+        comparison="<=",
+        tree_output=[0],
+        base_score=np.zeros(1),
+        average=False,
+        link="identity",
+        decision="value",
+    )
+
+
+def test_a_model_that_reads_zero_as_missing_is_probed_at_zeros_edge_on_every_feature() -> None:
+    # LightGBM's zero rule: |x| <= ZERO_THRESHOLD is missing; the values at and around that edge decide it.
+    edge = [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, 1.0)), 1e-36, -1e-36]
+    edge_bits = set(np.array(edge).view(np.uint64).tolist())
+    always_bits = set(np.array([0.0, -0.0, 1e-45, np.inf, np.nan]).view(np.uint64).tolist())
+
+    for values in probe_values(stump(MISSING_ZERO)):
+        assert edge_bits | always_bits <= set(values.view(np.uint64).tolist())
+    # Without the zero rule the second feature, which no split reads, is probed at the extremes alone.
+    unread = set(probe_values(stump(MISSING_NAN))[1].view(np.uint64).tolist())
+    assert always_bits <= unread
+    assert not edge_bits & unread
 
 
 def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
