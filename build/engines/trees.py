@@ -180,17 +180,21 @@ def guarantee(ensemble: TreeEnsemble) -> Guarantee:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Values far from every threshold: both zeros, float32's smallest subnormal, huge and float32's largest values;
+# then, for a model that reads any float64, infinity, huge and float64's smallest subnormal.
+FLOAT32_EXTREMES = (0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX)
+FLOAT64_EXTREMES = (np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324)
 
 
 def _extremes(ensemble: TreeEnsemble) -> NDArray[np.float64]:
     """Values far from every threshold that the library accepts as input."""
-    values = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX]
+    values = list(FLOAT32_EXTREMES)
     if ensemble.input_check != "finite":
         values += [np.nan]
     if ensemble.input_check == "any":
-        values += [np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]
+        values += FLOAT64_EXTREMES
     if bool((ensemble.missing == MISSING_ZERO).any()):
-        values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, 1.0)), 1e-36, -1e-36]
+        values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, np.inf)), 1e-36, -1e-36]
     return np.array(values, dtype=np.float64)
 
 
