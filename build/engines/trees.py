@@ -205,8 +205,8 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
     down = np.nextafter(thresholds, thresholds.dtype.type(-np.inf))
     values = [thresholds, up, down]
     if thresholds.dtype == np.float32:
-        wide = thresholds.astype(np.float64)
-        values += [(wide + up.astype(np.float64)) / 2, (wide + down.astype(np.float64)) / 2]
+        wide = thresholds.astype(np.float64)  # and the neighbours with it: sums and halves exact in float64
+        values += [(wide + up) / 2, (wide + down) / 2]
     stacked = np.concatenate(values).astype(np.float64)
     return np.unique(stacked[np.isfinite(stacked)])
 

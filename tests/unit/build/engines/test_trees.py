@@ -126,7 +126,7 @@ def test_every_feature_is_probed_at_the_extremes_its_model_accepts(make: Any, be
     assert np.isinf(probes).any() == (len(beyond_float32) > 1)
 
 
-def stump(missing: int) -> TreeEnsemble:
+def stump(missing: int, input_dtype: str = "float64") -> TreeEnsemble:
     """A regressor of two features whose one split, on feature 0 at 0.5, has the `missing` rule."""
     tree = LibraryTree(
         left=np.array([1, -1, -1]),
@@ -141,7 +141,7 @@ def stump(missing: int) -> TreeEnsemble:
         kind="regressor",
         n_features=2,
         classes=None,
-        input_dtype="float64",
+        input_dtype=input_dtype,
         input_check="any",
         comparison="<=",
         tree_output=[0],
@@ -164,6 +164,27 @@ def test_a_model_that_reads_zero_as_missing_is_probed_at_zeros_edge_on_every_fea
     unread = set(probe_values(stump(MISSING_NAN))[1].view(np.uint64).tolist())
     assert always_bits <= unread
     assert not edge_bits & unread
+
+
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_a_threshold_is_probed_at_itself_its_neighbours_and_for_float32_the_values_halfway_to_them(
+    input_dtype: str,
+) -> None:
+    dtype = np.dtype(input_dtype).type
+    threshold = dtype(0.5)
+    up, down = np.nextafter(threshold, dtype(np.inf)), np.nextafter(threshold, dtype(-np.inf))
+    expected = [threshold, up, down]
+    if input_dtype == "float32":  # the float64 inputs the cast to float32 rounds to one side or the other
+        expected += [(float(threshold) + float(up)) / 2, (float(threshold) + float(down)) / 2]
+
+    read, unread = probe_values(stump(MISSING_NAN, input_dtype))
+
+    # The feature no split reads is probed at the extremes alone; the split's feature at those and its threshold's.
+    extremes = set(unread.view(np.uint64).tolist())
+    assert extremes <= set(read.view(np.uint64).tolist())
+    assert set(read.view(np.uint64).tolist()) - extremes == set(
+        np.array(expected, dtype=np.float64).view(np.uint64).tolist()
+    )
 
 
 def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
