@@ -205,7 +205,8 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
     down = np.nextafter(thresholds, thresholds.dtype.type(-np.inf))
     values = [thresholds, up, down]
     if thresholds.dtype == np.float32:
-        wide = thresholds.astype(np.float64)  # and the neighbours with it: sums and halves exact in float64
+        # Not mutated, equivalent: astype(None) is float64 too. The sums widen the neighbours, exact in float64.
+        wide = thresholds.astype(np.float64)  # pragma: no mutate
         values += [(wide + up) / 2, (wide + down) / 2]
     stacked = np.concatenate(values).astype(np.float64)
     return np.unique(stacked[np.isfinite(stacked)])
@@ -246,8 +247,13 @@ def probe_values(ensemble: TreeEnsemble) -> list[NDArray[np.float64]]:
         if (at & categorical).any():
             values.append(_categorical_values(ensemble, feature, np.flatnonzero(at & categorical)))
         per_feature.append(np.concatenate(values))
+    # Not mutated, equivalent: the models that refuse NaN and infinity read float32 inputs, whose values here are
+    # finite and within float32's range already (a float32 threshold's neighbour past the largest is infinity,
+    # dropped); kept for a model of float64 inputs that refuses them.
+    # pragma: no mutate start
     if ensemble.input_check == "finite":
         per_feature = [values[np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX)] for values in per_feature]
+    # pragma: no mutate end
     return per_feature
 
 
