@@ -63,13 +63,16 @@ def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp
     """The tree's internal nodes and its leaves, each in breadth-first order (a child after its parent)."""
     internal: list[NDArray[np.intp]] = []
     leaves: list[NDArray[np.intp]] = []
-    frontier = np.array([0], dtype=np.intp)
+    # Not mutated, equivalent: numpy's default integer is intp on the 64-bit machines that build.
+    frontier = np.array([0], dtype=np.intp)  # pragma: no mutate
     while frontier.size:
         is_leaf = tree.left[frontier] == -1
         leaves.append(frontier[is_leaf])
         split = frontier[~is_leaf]
         internal.append(split)
-        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).reshape(-1)
+        # Not mutated, equivalent: without axis=1 a level's left children come before its right ones; each child
+        # is still after its parent, all the format asks, and the answers are the same (siblings side by side here).
+        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).reshape(-1)  # pragma: no mutate
     return np.concatenate(internal), np.concatenate(leaves)
 
 
