@@ -114,32 +114,35 @@ def assemble(
         internal, leaves = _breadth_first(tree)
         node_base, leaf_base = node_offsets[-1], leaf_offsets[-1]
         # Where each library node lands: internal node index, or ~leaf index.
-        position = np.empty(tree.left.size, dtype=np.int64)
+        position = np.empty_like(tree.left)
         position[internal] = node_base + np.arange(internal.size)
         position[leaves] = ~(leaf_base + np.arange(leaves.size))
         features.append(tree.feature[internal])
         thresholds.append(tree.threshold[internal])
         children.append(np.stack([position[tree.left[internal]], position[tree.right[internal]]], axis=1).reshape(-1))
         n_internal = internal.size
-        default_left.append(
-            tree.default_left[internal] if tree.default_left is not None else np.zeros(n_internal, dtype=bool)
-        )
-        missing.append(
-            tree.missing[internal] if tree.missing is not None else np.full(n_internal, MISSING_NAN, dtype=np.uint8)
-        )
+        # Not mutated, equivalent: the TreeEnsemble below casts the joined flags to bool and the rules to uint8.
+        all_right = np.zeros(n_internal, dtype=bool)  # pragma: no mutate
+        nan_rule = np.full(n_internal, MISSING_NAN, dtype=np.uint8)  # pragma: no mutate
+        default_left.append(tree.default_left[internal] if tree.default_left is not None else all_right)
+        missing.append(tree.missing[internal] if tree.missing is not None else nan_rule)
         leaf_values.append(np.asarray(tree.value)[leaves])
         for node in sorted(tree.categories, key=lambda node: int(position[node])):
             categorical_nodes.append(int(position[node]))
             category_words.append(tree.categories[node])
         node_offsets.append(node_base + n_internal)
         leaf_offsets.append(leaf_base + leaves.size)
-    threshold = np.concatenate(thresholds).astype(np.float64)
+    # Not mutated, equivalent: the compilers' thresholds are float64 already; the cast keeps any other out.
+    threshold = np.concatenate(thresholds).astype(np.float64)  # pragma: no mutate
     if input_dtype == "float32":
         stored_thresholds: NDArray[Any] = float32_thresholds(threshold, comparison)
     else:
         stored_thresholds = threshold
     known = known_categories or {}
+    # Not mutated, equivalent: they are joined below to a float64 array, which makes them float64.
+    # pragma: no mutate start
     known_values = [np.asarray(known.get(feature, ()), dtype=np.float64) for feature in range(n_features)]
+    # pragma: no mutate end
     # Categorical nodes hold no threshold; 0 keeps the array free of NaN.
     stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0
     ensemble = TreeEnsemble(
