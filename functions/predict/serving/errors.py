@@ -61,7 +61,9 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
             for index, (key, inner) in enumerate(item.items()):
                 if size > limit:
                     return
-                emit(f"{', ' if index else ''}{json.dumps(str(key)[: limit + 1])}: ")
+                # Not mutated, equivalent: any bound past the limit is cut the same.
+                key_text = json.dumps(str(key)[: limit + 1])  # pragma: no mutate
+                emit(f"{', ' if index else ''}{key_text}: ")
                 render(inner)
             emit("}")
         elif isinstance(item, list | tuple):
@@ -72,8 +74,11 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
                 emit(", " if index else "")
                 render(inner)
             emit("]")
+        elif isinstance(item, str):
+            # Not mutated, equivalent: any bound past the limit is cut the same.
+            emit(json.dumps(item[: limit + 1]))  # pragma: no mutate
         else:
-            emit(json.dumps(item[: limit + 1] if isinstance(item, str) else item, default=str))
+            emit(json.dumps(item, default=str))
 
     render(value)
     return _cut("".join(pieces), limit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 from collections.abc import Sequence
 from types import ModuleType
@@ -64,12 +66,21 @@ json_values = st.recursive(
 
 
 @given(value=json_values, limit=st.integers(8, 200))
+@example(value="a" * 8, limit=10)  # fits exactly
+@example(value=["aaaaaaa", 1], limit=10)  # the limit reached exactly between two items
+@example(value={"a": "bbb", "c": 1}, limit=11)  # and between two keys
 def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
     quoted = quote(value, limit)
 
     assert len(quoted) <= limit
     full = json.dumps(value)
     assert quoted == full if len(full) <= limit else quoted == full[: limit - 3] + "..."
+
+
+def test_a_value_json_cannot_encode_is_quoted_as_its_text() -> None:
+    assert quote({"day": datetime.date(2026, 12, 8), "amount": decimal.Decimal("1.50")}) == (
+        '{"day": "2026-12-08", "amount": "1.50"}'
+    )
 
 
 @given(text=st.text(), limit=st.integers(8, 200))

@@ -105,6 +105,28 @@ def test_compiled_lightgbm_answers_bitwise_as_the_wrapper(
     assert_same(estimator, compiled(estimator), np.vstack([rows, drawn, probes]))
 
 
+@pytest.mark.parametrize(
+    ("classifier", "objective"),
+    OBJECTIVES,
+    ids=[f"{'classifier' if classifier else 'regressor'}-{name}" for classifier, name in OBJECTIVES],
+)
+def test_every_objective_it_serves_answers_bitwise_as_the_wrapper(classifier: bool, objective: str) -> None:
+    """Each objective once, whatever the property test above happens to draw."""
+    rng = np.random.default_rng(8)
+    rows = rng.normal(size=(150, 3))
+    signal = rows[:, 0] + rows[:, 1] / 2
+    params: dict[str, Any] = {"objective": objective, "n_estimators": 5, "num_leaves": 6, "sigmoid": 0.7}
+    if classifier:
+        n_classes = 2 if objective in BINARY_OBJECTIVES else 3
+        target: NDArray[Any] = np.digitize(signal, np.quantile(signal, np.linspace(0, 1, n_classes + 1)[1:-1]))
+        estimator: Any = lightgbm.LGBMClassifier(**params, verbose=-1, n_jobs=1)
+    else:
+        target = 1 / (1 + np.exp(-signal)) if objective == "cross_entropy" else np.abs(signal) + 0.1
+        estimator = lightgbm.LGBMRegressor(**params, verbose=-1, n_jobs=1)
+    estimator.fit(rows, target)
+    assert_same(estimator, compiled(estimator), np.vstack([rows, [[np.nan, 0.0, 1e300], [-1e300, np.inf, -0.0]]]))
+
+
 def test_values_the_c_api_reads_as_zero_meet_thresholds_as_zero_does() -> None:
     # Zeros in the data put thresholds at +-1e-35f; -1e-35f itself is read as 0.0 by LightGBM.
     rng = np.random.default_rng(1)
