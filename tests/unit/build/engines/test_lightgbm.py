@@ -190,7 +190,7 @@ def test_an_unfitted_wrapper_is_not_claimed_until_it_has_a_booster() -> None:
     fitted has no booster yet, and its answer is no (not LightGBM's not-fitted error)."""
     assert not compile_lightgbm.supports(lightgbm.LGBMRegressor())
     rows = np.random.default_rng(3).normal(size=(40, 2))
-    assert compile_lightgbm.supports(lightgbm.LGBMRegressor(n_estimators=2, verbose=-1).fit(rows, rows[:, 0]))
+    assert compile_lightgbm.supports(lightgbm.LGBMRegressor(n_estimators=2, verbose=-1, n_jobs=1).fit(rows, rows[:, 0]))
 
 
 def test_a_text_without_trees_is_not_a_lightgbm_model() -> None:
@@ -311,7 +311,9 @@ REFUSED: dict[str, tuple[Callable[[], Any], str]] = {
     "a regressor of three outputs": (
         lambda: LightGBMBoosterRegressor(
             lightgbm.train(
-                {"objective": "multiclass", "num_class": 3, "verbose": -1}, lightgbm.Dataset(ROWS, THREE_CLASSES), 2
+                {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1},
+                lightgbm.Dataset(ROWS, THREE_CLASSES),
+                2,
             )
         ),
         "a LightGBM regressor of 3 outputs is not compiled",
