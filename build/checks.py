@@ -46,7 +46,8 @@ def check_cases(spec: ModelSpec, fitted: Any, rows: NDArray[Any]) -> list[dict[s
         {"query": "", "body": {"features": instances[0]}, "expected": {"prediction": predictions[0]}},
         {"query": "", "body": {"instances": instances}, "expected": {"predictions": predictions}},
     ]
-    if spec.task == "classification" and callable(getattr(estimator, "predict_proba", None)):
+    # Only a classifier has predict_proba, and the build has checked that the spec's task is the estimator's.
+    if callable(getattr(estimator, "predict_proba", None)):
         names = spec.class_names or [str(label) for label in fitted.classes_]
         by_label = dict(zip((json_value(label) for label in fitted.classes_), names, strict=True))
         probabilities = estimator.predict_proba(batch)

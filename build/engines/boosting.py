@@ -185,14 +185,15 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
                 LibraryTree(
                     left=np.where(leaf, -1, nodes["left"].astype(np.intp)),
                     right=nodes["right"].astype(np.intp),  # a leaf's is never read: `left` marks it
-                    feature=np.where(leaf, 0, columns[nodes["feature_idx"]]).astype(np.intp),
-                    threshold=nodes["num_threshold"].astype(np.float64),
-                    value=nodes["value"].astype(np.float64)[:, None],
+                    # A leaf's feature and threshold are never read; all three are float64 or intp already.
+                    feature=columns[nodes["feature_idx"]],
+                    threshold=nodes["num_threshold"],
+                    value=nodes["value"][:, None],
                     default_left=missing_left,
                     categories=category_left,
                 )
             )
-    n_outputs = len(estimator._predictors[0]) if estimator._predictors else int(estimator._baseline_prediction.size)
+    n_outputs = int(estimator.n_trees_per_iteration_)
     # scikit-learn starts from zeros and adds the baseline: 0 + -0.0 is 0.0.
     # Not mutated, equivalent: np.zeros_like(None) is a zero too, and 0 + -0.0 is 0.0 the same.
     baseline = (np.zeros_like(estimator._baseline_prediction) + estimator._baseline_prediction)[0]  # pragma: no mutate
@@ -202,10 +203,9 @@ def _hist_gradient_boosting(estimator: Any) -> TreeEnsemble:
         input_dtype="float64",
         input_check="any",
         tree_output=[output for iteration in estimator._predictors for output in range(len(iteration))],
-        base_score=baseline.astype(np.float64),
+        base_score=baseline,
         score_order="F",  # its raw scores are a Fortran-ordered array
-        category_rule="known",
-        known_categories=categories,
+        known_categories=categories,  # with assemble's default category_rule, "known"
     )
 
 

@@ -32,14 +32,14 @@ def supports(estimator: Any) -> bool:
     return type(estimator) in CLASSIFIERS + REGRESSORS
 
 
-def _library_tree(tree: Any, n_values: int) -> LibraryTree:
+def _library_tree(tree: Any) -> LibraryTree:
     return LibraryTree(
         left=tree.children_left.astype(np.intp),
         right=tree.children_right.astype(np.intp),
         feature=tree.feature,  # intp and float64 already; assemble casts both
         threshold=tree.threshold,
-        value=tree.value[:, 0, :n_values],
-        default_left=tree.missing_go_to_left.astype(bool),
+        value=tree.value[:, 0],  # the single output's values: one a class, or one
+        default_left=tree.missing_go_to_left,  # uint8, which assemble reads as bool
     )
 
 
@@ -54,12 +54,13 @@ def ensemble(estimator: Any) -> TreeEnsemble:
     is_classifier = isinstance(estimator, CLASSIFIERS)
     single = isinstance(estimator, SINGLE_TREES)
     fitted = [estimator] if single else list(estimator.estimators_)
-    n_values = int(estimator.n_classes_) if is_classifier else 1
+    n_values = fitted[0].tree_.value.shape[2]  # one a class, or one
     n_features = int(estimator.n_features_in_)
     # Whether predict accepts NaN (sent where missing_go_to_left says) or refuses it, as it does infinity.
-    accepts_nan = fitted[0]._support_missing_values(np.zeros((1, n_features)))
+    # Not mutated, equivalent: scikit-learn reads only whether the rows are sparse (then it refuses NaN).
+    accepts_nan = fitted[0]._support_missing_values(np.zeros((1, n_features)))  # pragma: no mutate
     return assemble(
-        [_library_tree(tree.tree_, n_values) for tree in fitted],
+        [_library_tree(tree.tree_) for tree in fitted],
         kind="classifier" if is_classifier else "regressor",
         n_features=n_features,
         classes=np.asarray(estimator.classes_) if is_classifier else None,

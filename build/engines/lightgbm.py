@@ -75,21 +75,22 @@ def parse_text_model(text: str) -> TextModel:
     header_text, separator, rest = text.partition("\nTree=")
     if not separator:
         raise ValueError("not a LightGBM text model: it has no trees")
-    header = {}
-    for line in header_text.splitlines():
-        key, equals, value = line.partition("=")
-        header[key.strip()] = value.strip() if equals else ""
-    trees = []
-    for block in ("Tree=" + rest).split("end of trees")[0].split("\n\n"):
-        if block.strip().startswith("Tree="):
-            trees.append(dict(line.partition("=")[::2] for line in block.strip().splitlines()))
-    return TextModel(header, trees)
+    # The blocks after the trees (feature importances, parameters) do not start with "Tree=".
+    blocks = ("Tree=" + rest).split("\n\n")
+    return TextModel(_fields(header_text), [_fields(block) for block in blocks if block.strip().startswith("Tree=")])
+
+
+def _fields(block: str) -> dict[str, str]:
+    """A block's `key=value` lines; a line without `=` (such as `average_output`) maps to ""."""
+    # Not mutated, equivalent: no value that is read holds "=", so rpartition splits the same.
+    return dict(line.partition("=")[::2] for line in block.strip().splitlines())  # pragma: no mutate
 
 
 def supports(estimator: Any) -> bool:
-    """LightGBM's scikit-learn wrappers, and a Booster served as one (serving/engines/boosters.py)."""
-    booster = getattr(estimator, "booster_", None) if _is_lightgbm(estimator) or _is_booster_model(estimator) else None
-    return booster is not None and type(booster).__module__.split(".")[0] == LIBRARY
+    """LightGBM's scikit-learn wrappers, and a Booster served as one (serving/engines/boosters.py),
+    once fitted: an unfitted wrapper has no booster yet (its `booster_` raises an AttributeError)."""
+    claimed = _is_lightgbm(estimator) or _is_booster_model(estimator)
+    return claimed and getattr(estimator, "booster_", None) is not None
 
 
 def _is_lightgbm(estimator: Any) -> bool:
@@ -101,8 +102,7 @@ def _is_booster_model(estimator: Any) -> bool:
 
 
 def _numbers(tree: dict[str, str], key: str, dtype: type) -> NDArray[Any]:
-    # Not mutated, equivalent: numpy infers `dtype` from its scalars; a one-leaf tree's empty split
-    # arrays are never read.
+    # Not mutated, equivalent: numpy infers `dtype` from its scalars.
     return np.array([dtype(word) for word in tree.get(key, "").split()], dtype=dtype)  # pragma: no mutate
 
 
@@ -119,26 +119,24 @@ def _tree(tree: dict[str, str]) -> LibraryTree:
     if tree.get("is_linear", "0") != "0":  # pragma: no mutate
         raise UnsupportedEstimatorError("LightGBM linear trees are not compiled")
     leaf_values = _numbers(tree, "leaf_value", float)
-    n_leaves = int(tree["num_leaves"])
+    n_leaves = leaf_values.size
     n_internal = n_leaves - 1
-    if n_internal == 0:
-        empty = np.zeros(1, dtype=np.intp)
-        return LibraryTree(
-            left=empty - 1, right=empty - 1, feature=empty, threshold=np.zeros(1), value=leaf_values[:, None]
-        )
     decision = _numbers(tree, "decision_type", int)
     categorical = (decision & CATEGORICAL_MASK) != 0
     threshold = _numbers(tree, "threshold", float)
 
     def library_node(child: NDArray[np.intp]) -> NDArray[np.intp]:
         # LightGBM's leaves are ~child: here they follow the internal nodes.
-        return np.where(child >= 0, child, n_internal + ~child)
+        # Not mutated, equivalent: node 0 is the root, never a child, so `> 0` splits the same.
+        return np.where(child >= 0, child, n_internal + ~child)  # pragma: no mutate
 
-    left = np.concatenate([library_node(_numbers(tree, "left_child", int)), np.full(n_leaves, -1)])
-    right = np.concatenate([library_node(_numbers(tree, "right_child", int)), np.full(n_leaves, -1)])
+    leaves = np.full(n_leaves, -1)
+    left = np.concatenate([library_node(_numbers(tree, "left_child", int)), leaves])
+    right = np.concatenate([library_node(_numbers(tree, "right_child", int)), leaves])
+    # The leaves' rows of the split fields, which are never read.
     pad = np.zeros(n_leaves)
     boundaries = _numbers(tree, "cat_boundaries", int)
-    words = _numbers(tree, "cat_threshold", int).astype(np.uint32)
+    words = _numbers(tree, "cat_threshold", int)
     categories = {}
     for node in np.flatnonzero(categorical):
         index = int(threshold[node])
@@ -147,61 +145,58 @@ def _tree(tree: dict[str, str]) -> LibraryTree:
     return LibraryTree(
         left=left.astype(np.intp),
         right=right.astype(np.intp),
-        feature=np.concatenate([_numbers(tree, "split_feature", int), pad.astype(int)]).astype(np.intp),
-        threshold=np.concatenate([np.where(categorical, 0.0, _zero_rule(threshold)), pad]),
+        feature=np.concatenate([_numbers(tree, "split_feature", int), pad]),
+        # A categorical node's threshold, its bitset's index, is never compared.
+        threshold=np.concatenate([_zero_rule(threshold), pad]),
         value=np.concatenate([np.zeros(n_internal), leaf_values])[:, None],
-        default_left=np.concatenate([((decision & DEFAULT_LEFT_MASK) != 0) & ~categorical, np.zeros(n_leaves, bool)]),
-        missing=np.concatenate([np.where(categorical, MISSING_NAN, missing), np.zeros(n_leaves, np.uint8)]),
+        default_left=np.concatenate([((decision & DEFAULT_LEFT_MASK) != 0) & ~categorical, pad]),
+        missing=np.concatenate([np.where(categorical, MISSING_NAN, missing), pad]),
         categories=categories,
     )
 
 
-def _outputs(estimator: Any, model: TextModel) -> tuple[str, str, float, str, NDArray[Any] | None]:
-    """kind, link, link parameter, decision and classes of the wrapper's answers."""
-    name, parameters, flags = model.objective
-    sigmoid = float(parameters.get("sigmoid", "1"))
+def _outputs(estimator: Any, model: TextModel) -> tuple[str, str, str, NDArray[Any] | None]:
+    """kind, link, decision and classes of the wrapper's answers."""
+    name, _, flags = model.objective
     n_outputs = int(model.header["num_tree_per_iteration"])
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         if n_outputs != 1:
             raise UnsupportedEstimatorError(f"a LightGBM regressor of {n_outputs} outputs is not compiled")
         if name in IDENTITY:
-            return "regressor", "lightgbm_square" if "sqrt" in flags else "identity", 1.0, "value", None
+            return "regressor", "lightgbm_square" if "sqrt" in flags else "identity", "value", None
         if name in LOG_LINK:
-            return "regressor", "lightgbm_exp", 1.0, "value", None
+            return "regressor", "lightgbm_exp", "value", None
         if name == "cross_entropy":
-            return "regressor", "lightgbm_sigmoid", 1.0, "value", None
+            return "regressor", "lightgbm_sigmoid", "value", None
         raise UnsupportedEstimatorError(f"LightGBM regression objective {name!r} is not compiled")
     classes = np.asarray(classes)
     if name in SIGMOID_OBJECTIVES and classes.size == 2 and n_outputs == 1:
-        return "classifier", "lightgbm_binary", sigmoid, "argmax_proba", classes
+        return "classifier", "lightgbm_binary", "argmax_proba", classes
     if name == "multiclass" and classes.size == n_outputs > 2:
-        return "classifier", "lightgbm_softmax", 1.0, "argmax_proba", classes
+        return "classifier", "lightgbm_softmax", "argmax_proba", classes
     if name == "multiclassova" and classes.size == n_outputs > 2:
-        return "classifier", "lightgbm_sigmoid", sigmoid, "argmax_proba", classes
+        return "classifier", "lightgbm_sigmoid", "argmax_proba", classes
     raise UnsupportedEstimatorError(
         f"LightGBM classifier objective {name!r} with {classes.size} classes is not compiled"
     )
 
 
 def read_model(estimator: Any) -> TextModel:
-    """Every iteration of the estimator's Booster, as its text model."""
-    return parse_text_model(estimator.booster_.model_to_string(num_iteration=-1))
+    """The estimator's Booster as its text model, with the trees its predict reads: LightGBM
+    saves them as it predicts, up to best_iteration when early stopping recorded one."""
+    return parse_text_model(estimator.booster_.model_to_string())
 
 
 def ensemble(estimator: Any) -> TreeEnsemble:
     """The model in the one tree format; UnsupportedEstimatorError says what is not compiled."""
-    if getattr(estimator.booster_, "pandas_categorical", None):
+    if estimator.booster_.pandas_categorical:
         # Its categories are strings mapped to codes by pandas inside the wrapper, not numbers.
         raise UnsupportedEstimatorError("LightGBM categorical features of a pandas DataFrame are not compiled")
     model = read_model(estimator)
-    kind, link, parameter, decision, classes = _outputs(estimator, model)
+    kind, link, decision, classes = _outputs(estimator, model)
     n_outputs = int(model.header["num_tree_per_iteration"])
-    n_iterations = len(model.trees) // n_outputs
-    best = int(estimator.booster_.best_iteration)
-    # Booster.predict's num_iteration=None: best_iteration when it is set, else every iteration.
-    used = min(best, n_iterations) if best > 0 else n_iterations
-    trees = [_tree(tree) for tree in model.trees[: used * n_outputs]]
+    trees = [_tree(tree) for tree in model.trees]
     return assemble(
         trees,
         kind=kind,
@@ -214,7 +209,8 @@ def ensemble(estimator: Any) -> TreeEnsemble:
         base_score=np.zeros(n_outputs),
         average="average_output" in model.header,
         link=link,
-        link_parameter=parameter,
+        # The sigmoid links' `sigmoid`; cross_entropy's has none (1.0), the other links take none.
+        link_parameter=float(model.objective[1].get("sigmoid", "1")),
         decision=decision,
         category_rule="truncate",
     )

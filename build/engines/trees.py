@@ -53,23 +53,26 @@ def float32_thresholds(thresholds: NDArray[np.float64], comparison: str) -> NDAr
     # moved up is infinity (every float32 is below such a threshold): no overflow to warn of.
     with np.errstate(over="ignore"):
         rounded = thresholds.astype(np.float32)
-        widened = rounded.astype(np.float64)
+        # numpy compares the float32 with the float64 thresholds in float64, exactly.
         if comparison == "<=":
-            return np.where(widened > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
-        return np.where(widened < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
+            return np.where(rounded > thresholds, np.nextafter(rounded, np.float32(-np.inf)), rounded)
+        return np.where(rounded < thresholds, np.nextafter(rounded, np.float32(np.inf)), rounded)
 
 
 def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """The tree's internal nodes and its leaves, each in breadth-first order (a child after its parent)."""
     internal: list[NDArray[np.intp]] = []
     leaves: list[NDArray[np.intp]] = []
-    frontier = np.array([0], dtype=np.intp)
+    # Not mutated, equivalent: numpy's default integer is intp on the 64-bit machines that build.
+    frontier = np.array([0], dtype=np.intp)  # pragma: no mutate
     while frontier.size:
         is_leaf = tree.left[frontier] == -1
         leaves.append(frontier[is_leaf])
         split = frontier[~is_leaf]
         internal.append(split)
-        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).reshape(-1)
+        # Not mutated, equivalent: without axis=1 a level's left children come before its right ones; each child
+        # is still after its parent, all the format asks, and the answers are the same (siblings side by side here).
+        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).reshape(-1)  # pragma: no mutate
     return np.concatenate(internal), np.concatenate(leaves)
 
 
@@ -111,32 +114,35 @@ def assemble(
         internal, leaves = _breadth_first(tree)
         node_base, leaf_base = node_offsets[-1], leaf_offsets[-1]
         # Where each library node lands: internal node index, or ~leaf index.
-        position = np.empty(tree.left.size, dtype=np.int64)
+        position = np.empty_like(tree.left)
         position[internal] = node_base + np.arange(internal.size)
         position[leaves] = ~(leaf_base + np.arange(leaves.size))
         features.append(tree.feature[internal])
         thresholds.append(tree.threshold[internal])
         children.append(np.stack([position[tree.left[internal]], position[tree.right[internal]]], axis=1).reshape(-1))
         n_internal = internal.size
-        default_left.append(
-            tree.default_left[internal] if tree.default_left is not None else np.zeros(n_internal, dtype=bool)
-        )
-        missing.append(
-            tree.missing[internal] if tree.missing is not None else np.full(n_internal, MISSING_NAN, dtype=np.uint8)
-        )
+        # Not mutated, equivalent: the TreeEnsemble below casts the joined flags to bool and the rules to uint8.
+        all_right = np.zeros(n_internal, dtype=bool)  # pragma: no mutate
+        nan_rule = np.full(n_internal, MISSING_NAN, dtype=np.uint8)  # pragma: no mutate
+        default_left.append(tree.default_left[internal] if tree.default_left is not None else all_right)
+        missing.append(tree.missing[internal] if tree.missing is not None else nan_rule)
         leaf_values.append(np.asarray(tree.value)[leaves])
         for node in sorted(tree.categories, key=lambda node: int(position[node])):
             categorical_nodes.append(int(position[node]))
             category_words.append(tree.categories[node])
         node_offsets.append(node_base + n_internal)
         leaf_offsets.append(leaf_base + leaves.size)
-    threshold = np.concatenate(thresholds).astype(np.float64)
+    # Not mutated, equivalent: the compilers' thresholds are float64 already; the cast keeps any other out.
+    threshold = np.concatenate(thresholds).astype(np.float64)  # pragma: no mutate
     if input_dtype == "float32":
         stored_thresholds: NDArray[Any] = float32_thresholds(threshold, comparison)
     else:
         stored_thresholds = threshold
     known = known_categories or {}
+    # Not mutated, equivalent: they are joined below to a float64 array, which makes them float64.
+    # pragma: no mutate start
     known_values = [np.asarray(known.get(feature, ()), dtype=np.float64) for feature in range(n_features)]
+    # pragma: no mutate end
     # Categorical nodes hold no threshold; 0 keeps the array free of NaN.
     stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0
     ensemble = TreeEnsemble(
@@ -180,17 +186,21 @@ def guarantee(ensemble: TreeEnsemble) -> Guarantee:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Values far from every threshold: both zeros, float32's smallest subnormal, huge and float32's largest values;
+# then, for a model that reads any float64, infinity, huge and float64's smallest subnormal.
+FLOAT32_EXTREMES = (0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX)
+FLOAT64_EXTREMES = (np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324)
 
 
 def _extremes(ensemble: TreeEnsemble) -> NDArray[np.float64]:
     """Values far from every threshold that the library accepts as input."""
-    values = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, FLOAT32_MAX, -FLOAT32_MAX]
+    values = list(FLOAT32_EXTREMES)
     if ensemble.input_check != "finite":
-        values.append(np.nan)
+        values += [np.nan]
     if ensemble.input_check == "any":
-        values += [np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]
+        values += FLOAT64_EXTREMES
     if bool((ensemble.missing == MISSING_ZERO).any()):
-        values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, 1.0)), 1e-36, -1e-36]
+        values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, np.inf)), 1e-36, -1e-36]
     return np.array(values, dtype=np.float64)
 
 
@@ -201,8 +211,9 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
     down = np.nextafter(thresholds, thresholds.dtype.type(-np.inf))
     values = [thresholds, up, down]
     if thresholds.dtype == np.float32:
-        wide = thresholds.astype(np.float64)
-        values += [(wide + up.astype(np.float64)) / 2, (wide + down.astype(np.float64)) / 2]
+        # Not mutated, equivalent: astype(None) is float64 too. The sums widen the neighbours, exact in float64.
+        wide = thresholds.astype(np.float64)  # pragma: no mutate
+        values += [(wide + up) / 2, (wide + down) / 2]
     stacked = np.concatenate(values).astype(np.float64)
     return np.unique(stacked[np.isfinite(stacked)])
 
@@ -242,8 +253,13 @@ def probe_values(ensemble: TreeEnsemble) -> list[NDArray[np.float64]]:
         if (at & categorical).any():
             values.append(_categorical_values(ensemble, feature, np.flatnonzero(at & categorical)))
         per_feature.append(np.concatenate(values))
+    # Not mutated, equivalent: the models that refuse NaN and infinity read float32 inputs, whose values here are
+    # finite and within float32's range already (a float32 threshold's neighbour past the largest is infinity,
+    # dropped); kept for a model of float64 inputs that refuses them.
+    # pragma: no mutate start
     if ensemble.input_check == "finite":
         per_feature = [values[np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX)] for values in per_feature]
+    # pragma: no mutate end
     return per_feature
 
 
@@ -260,14 +276,15 @@ def probe_rows(
     rng = np.random.default_rng(PROBE_SEED)
     reference = np.asarray(reference_rows, dtype=np.float64)
     per_feature = probe_values(ensemble)
+    # Not mutated, equivalent: at the budget, a sample of every value without replacement is all of them, and
+    # replace=None is False to numpy. (replace=True, the mutant that matters, fails the probes' tests.)
+    # pragma: no mutate start
     per_feature = [
         values if values.size <= budget else rng.choice(values, size=budget, replace=False) for values in per_feature
     ]
+    # pragma: no mutate end
     longest = max(values.size for values in per_feature)
-    together = np.empty((longest, ensemble.n_features), dtype=np.float64)
-    for feature, values in enumerate(per_feature):
-        together[:, feature] = np.resize(rng.permutation(values), longest)
-    rows = [together]
+    rows = [np.column_stack([np.resize(rng.permutation(values), longest) for values in per_feature])]
     if sum(values.size for values in per_feature) <= budget:
         base = reference[rng.integers(len(reference))] if len(reference) else np.zeros(ensemble.n_features)
         for feature, values in enumerate(per_feature):
@@ -276,16 +293,17 @@ def probe_rows(
             rows.append(block)
     if len(reference):
         random_rows = reference[rng.integers(len(reference), size=PROBE_RANDOM_ROWS)]
-        changed = rng.random(random_rows.shape) < 0.3
-        extremes = _extremes(ensemble)
-        if ensemble.input_check == "finite":
-            extremes = extremes[np.isfinite(extremes)]
-        random_rows[changed] = rng.choice(extremes, size=int(changed.sum()))
+        # Not mutated, equivalent: rng.random() draws exactly 0.3 too rarely to count, so `<=` is `<`.
+        # (1.3, which would change every cell, fails the probes' tests.)
+        changed = rng.random(random_rows.shape) < 0.3  # pragma: no mutate
+        # The extremes the model accepts: only finite ones when it refuses NaN and infinity.
+        random_rows[changed] = rng.choice(_extremes(ensemble), size=int(changed.sum()))
         rows.append(random_rows)
     probes = np.vstack(rows)
     # A feature of known categories refuses infinity (scikit-learn's encoder): it probes NaN there.
     known = np.flatnonzero(np.diff(ensemble.known_offsets) > 0)
-    probes[:, known] = np.where(np.isinf(probes[:, known]), np.nan, probes[:, known])
+    # Not mutated, equivalent: None stored in these float64 columns is NaN too.
+    probes[:, known] = np.where(np.isinf(probes[:, known]), np.nan, probes[:, known])  # pragma: no mutate
     return probes
 
 

@@ -91,7 +91,8 @@ def parse_base_score(text: str) -> NDArray[np.float32]:
     of each float32. Refused unless each decimal is the shortest of the float32 read back."""
     parsed = json.loads(text)
     decimals = parsed if isinstance(parsed, list) else [parsed]
-    floats = np.array(decimals, dtype=np.float64).astype(np.float32)
+    # Not mutated, equivalent: JSON reads XGBoost's decimals ("5E-1") as floats, an array of them is float64 anyway.
+    floats = np.array(decimals, dtype=np.float64).astype(np.float32)  # pragma: no mutate
     # Not mutated, equivalent: `floats` is made from `decimals`, one for one.
     for decimal, value in zip(decimals, floats, strict=True):  # pragma: no mutate
         # Not mutated, equivalent: unique=True is numpy's default.
@@ -204,9 +205,14 @@ def ensemble(estimator: Any) -> TreeEnsemble:
     n_groups = max(int(params["num_class"]), 1)
     kind, link, decision, classes = _outputs(estimator, objective, n_groups)
     margins = base_margin(objective, parse_base_score(params["base_score"]))
-    if margins.size not in (1, n_groups):
+    # XGBoost writes one base_score per output (expanding a scalar of an older model when it loads it).
+    if margins.size != n_groups:
+        # Not mutated, equivalent: unreachable while XGBoost refuses to load a base_score of another length;
+        # kept for a model read from elsewhere.
+        # pragma: no mutate start
         raise UnsupportedEstimatorError(f"XGBoost base_score has {margins.size} values for {n_groups} outputs")
-    indptr = np.asarray(model["iteration_indptr"], dtype=np.intp)
+        # pragma: no mutate end
+    indptr = np.asarray(model["iteration_indptr"])  # a list of ints
     end = int(indptr[_iteration_end(estimator, indptr.size - 1)])
     if end == 0:
         # n_estimators=0 or 0 rounds: XGBoost then adds base_score to the margin as it is,
@@ -221,7 +227,7 @@ def ensemble(estimator: Any) -> TreeEnsemble:
         input_check="any",
         comparison="<",
         tree_output=[int(group) for group in np.asarray(model["tree_info"])[:end]],
-        base_score=np.broadcast_to(margins, (n_groups,)).copy(),
+        base_score=margins,
         average=False,
         link=link,
         decision=decision,

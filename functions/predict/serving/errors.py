@@ -34,7 +34,10 @@ def _cut(text: str, limit: int) -> str:
 def shorten(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     """Client text (a path, a key) for an error message: at most `limit` ASCII characters, with
     control and non-ASCII characters escaped, so its JSON encoding stays as short."""
-    return _cut(text[: limit + 1].encode("unicode_escape").decode("ascii"), limit)
+    # Not mutated, equivalent: any bound past the limit is cut the same; one more character tells.
+    head = text[: limit + 1]  # pragma: no mutate
+    # Not mutated, equivalent: codec names are case-insensitive.
+    return _cut(head.encode("unicode_escape").decode("ascii"), limit)  # pragma: no mutate
 
 
 def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
@@ -58,7 +61,9 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
             for index, (key, inner) in enumerate(item.items()):
                 if size > limit:
                     return
-                emit(f"{', ' if index else ''}{json.dumps(str(key)[: limit + 1])}: ")
+                # Not mutated, equivalent: any bound past the limit is cut the same.
+                key_text = json.dumps(str(key)[: limit + 1])  # pragma: no mutate
+                emit(f"{', ' if index else ''}{key_text}: ")
                 render(inner)
             emit("}")
         elif isinstance(item, list | tuple):
@@ -69,14 +74,17 @@ def quote(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
                 emit(", " if index else "")
                 render(inner)
             emit("]")
+        elif isinstance(item, str):
+            # Not mutated, equivalent: any bound past the limit is cut the same.
+            emit(json.dumps(item[: limit + 1]))  # pragma: no mutate
         else:
-            emit(json.dumps(item[: limit + 1] if isinstance(item, str) else item, default=str))
+            emit(json.dumps(item, default=str))
 
     render(value)
     return _cut("".join(pieces), limit)
 
 
-def _format_location(location: Sequence[int | str], prefix: str = "") -> str:
+def _format_location(location: Sequence[int | str], prefix: str) -> str:
     text = prefix
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else f".{shorten(part)}" if text else shorten(part)

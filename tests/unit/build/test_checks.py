@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.linear_model import RidgeClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from build import DEFAULT_SPEC, PROJECT_ROOT, checks, train
@@ -86,6 +87,18 @@ def test_a_regressors_cases_have_no_probabilities() -> None:
     rows = fitted_rows(12, width)
 
     cases = check_cases(REGRESSOR_SPEC, estimator, rows)
+
+    expected = estimator.predict(rows[:MAX_CHECK_ROWS]).tolist()
+    assert [case["query"] for case in cases] == ["", ""]
+    assert [case["expected"] for case in cases] == [{"prediction": expected[0]}, {"predictions": expected}]
+
+
+def test_a_classifier_without_probabilities_has_no_probability_case() -> None:
+    width = len(CLASSIFIER_SPEC.features)
+    estimator = RidgeClassifier().fit(fitted_rows(40, width), np.arange(40) % 3)
+    rows = fitted_rows(12, width)
+
+    cases = check_cases(CLASSIFIER_SPEC, estimator, rows)
 
     expected = estimator.predict(rows[:MAX_CHECK_ROWS]).tolist()
     assert [case["query"] for case in cases] == ["", ""]

@@ -13,7 +13,9 @@ from importlib.util import cache_from_source
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import xgboost
 
 from build import (
     DEFAULT_SPEC,
@@ -473,6 +475,10 @@ def test_the_commands_help_describes_it_and_its_options(
         " --engine {auto,compiled,scikit-learn} how the model is served: auto compiles what the compiled engines "
         "support and keeps scikit-learn for the rest (saying why); compiled fails instead --spec "
     ) in shown
+    assert shown.endswith(
+        " --model-source {package,s3} package: the model ships in the package; s3: it is left out, for"
+        " `make publish` and the ModelBucket parameter (default: $MODEL_SOURCE, else package)"
+    )
 
 
 def test_only_lambdas_architectures_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
@@ -532,15 +538,45 @@ def test_a_model_too_large_for_the_package_builds_for_the_s3_model_source(
 
 
 def test_the_model_source_is_read_from_the_environment(
-    tmp_path: Path, offline_build: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    offline_build: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(MODEL_SOURCE_VARIABLE, "s3")
+    caplog.set_level(logging.INFO, logger=package.__name__)
     out = tmp_path / "PredictFunction"
 
     package.main(["--out", str(out)])
 
     assert (unpackaged_model_dir(out) / MANIFEST_FILE).is_file()
     assert not (out / PACKAGE_MODEL_DIR).exists()
+    assert (
+        f"model left out of the package, kept at {unpackaged_model_dir(out)}: `make publish BUCKET=...` uploads it"
+    ) in caplog.messages
+
+
+def test_a_model_served_through_its_library_gets_the_library_installed_at_the_builds_version(
+    tmp_path: Path, offline_build: dict[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = np.random.default_rng(0).normal(size=(60, 2))
+    with xgboost.config_context(verbosity=0):
+        model = xgboost.XGBRegressor(booster="gblinear", n_estimators=3).fit(rows, rows[:, 0])
+        model.get_booster().save_model(str(tmp_path / "linear.json"))
+    np.savetxt(tmp_path / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "linear"\ntask = "regression"\nestimator_file = "linear.json"\nsample_data = "rows.csv"\n'
+        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
+    )
+    caplog.set_level(logging.INFO, logger=package.__name__)
+
+    with xgboost.config_context(verbosity=0):
+        package.main(["--out", str(tmp_path / "PredictFunction"), "--spec", str(spec)])
+
+    assert "xgboost-cpu" in offline_build["x86_64"]
+    version = pinned_versions(package.BUILD_REQUIREMENTS)["xgboost-cpu"]
+    assert f"adding xgboost-cpu {version}: the model is served through it" in caplog.messages
 
 
 def test_a_package_build_removes_the_model_a_previous_s3_build_left_out(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from local.lambda_runtime import LambdaContext
 from serving.errors import MAX_LISTED_PROBLEMS, MAX_QUOTED_CHARS, describe_problems, quote, shorten
@@ -63,6 +66,9 @@ json_values = st.recursive(
 
 
 @given(value=json_values, limit=st.integers(8, 200))
+@example(value="a" * 8, limit=10)  # fits exactly
+@example(value=["aaaaaaa", 1], limit=10)  # the limit reached exactly between two items
+@example(value={"a": "bbb", "c": 1}, limit=11)  # and between two keys
 def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
     quoted = quote(value, limit)
 
@@ -71,10 +77,21 @@ def test_quoted_values_are_bounded(value: Any, limit: int) -> None:
     assert quoted == full if len(full) <= limit else quoted == full[: limit - 3] + "..."
 
 
+def test_a_value_json_cannot_encode_is_quoted_as_its_text() -> None:
+    assert quote({"day": datetime.date(2026, 12, 8), "amount": decimal.Decimal("1.50")}) == (
+        '{"day": "2026-12-08", "amount": "1.50"}'
+    )
+
+
 @given(text=st.text(), limit=st.integers(8, 200))
+@example(text="x" * 12, limit=12)  # fits exactly
+@example(text="x" * 13, limit=12)
+@example(text="\u00e9" * 3, limit=12)  # fits once escaped: 12 characters
 def test_shortened_text_is_bounded_ascii(text: str, limit: int) -> None:
     shortened = shorten(text, limit)
 
+    escaped = text.encode("unicode_escape").decode("ascii")
+    assert shortened == (escaped if len(escaped) <= limit else escaped[: limit - 3] + "...")
     assert len(shortened) <= limit
     assert shortened.isascii()
 
@@ -96,3 +113,16 @@ def test_at_most_a_few_problems_are_listed(count: int) -> None:
 
     assert described.count("Field required") == min(count, MAX_LISTED_PROBLEMS)
     assert described.endswith(f"and {count - MAX_LISTED_PROBLEMS} more") == (count > MAX_LISTED_PROBLEMS)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "located"),
+    [("", "body: "), ("instances[2]", "instances[2]: ")],
+    ids=["the body itself", "a part named by the caller"],
+)
+def test_a_problem_with_the_whole_value_is_located_at_it(prefix: str, located: str) -> None:
+    """pydantic locates a problem with the value it validates, not with a field of it, nowhere."""
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(dict[str, float]).validate_python(5)
+
+    assert describe_problems(raised.value.errors(), prefix) == f"{located}Input should be a valid dictionary (got 5)"

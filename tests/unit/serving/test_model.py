@@ -513,3 +513,18 @@ def test_a_compiled_forest_gives_labels_and_probabilities_from_one_evaluation(co
 
     assert calls == [2]
     assert predicted.labels == [1, 0]
+
+
+def test_a_profile_problem_is_reported_whole_up_to_the_logged_length(tiny_model_dir: Path) -> None:
+    """The profile's problem names what is wrong; a long one (here many unknown names) is not cut
+    to a quoted value's length."""
+    path = tiny_model_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    unknown = [f"feature_{index}" for index in range(12)]
+    manifest["profile"]["not_captured"] = unknown
+    path.write_text(json.dumps(manifest))
+
+    with pytest.raises(ModelLoadError) as raised:
+        load_model(tiny_model_dir)
+
+    assert str(raised.value).endswith(f"is invalid: profile: profile.not_captured names unknown features {unknown}")

@@ -46,13 +46,14 @@ def expit(decision: NDArray[np.float64]) -> NDArray[np.float64]:
     # (such as the one the audit ran on), so no test there tells them apart; the build gate does elsewhere.
     exponent = np.zeros(decision.shape, dtype=np.complex128)  # pragma: no mutate
     np.negative(decision, out=exponent.real)
-    # Not mutated, equivalent: the complex exp of a real argument raises no invalid flag (NaN passes quietly).
-    with np.errstate(over="ignore", invalid="ignore"):  # pragma: no mutate
+    # The complex exp of a real argument raises no invalid flag (NaN passes quietly), nor does 1 / (1 + e).
+    with np.errstate(over="ignore"):
         np.exp(exponent, out=exponent)
         result: NDArray[np.float64] = np.divide(1.0, exponent.real + 1.0)
     flat, flat_decision = result.ravel(), decision.ravel()
     # Not mutated, equivalent: at the limit itself both ways give libm's exp (the complex exp scales above ~709).
-    for index in np.flatnonzero(~(np.abs(flat_decision) < COMPLEX_EXP_LIMIT)):  # pragma: no mutate
+    within = np.abs(flat_decision) < COMPLEX_EXP_LIMIT  # pragma: no mutate
+    for index in np.flatnonzero(~within):
         flat[index] = 1.0 / (1.0 + libm_exp(-float(flat_decision[index])))
     return result
 
@@ -62,9 +63,9 @@ def softmax_in_place(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     maximum, numpy's `exp`, divide by the row's sum, all in place; the sums' order follows the
     array's memory order, as scikit-learn's do."""
     with np.errstate(over="ignore", invalid="ignore"):
-        scores -= np.max(scores, axis=1).reshape(-1, 1)
+        scores -= np.max(scores, axis=1, keepdims=True)
         np.exp(scores, out=scores)
-        scores /= np.sum(scores, axis=1).reshape(-1, 1)
+        scores /= np.sum(scores, axis=1, keepdims=True)
     return scores
 
 
@@ -116,7 +117,6 @@ EXPF_MIDPOINT = 1 << 28
 EXPF_MIDPOINT_MARGIN = 1 << 22
 EXPF_LOW_BITS = (1 << 29) - 1
 XGBOOST_EXP_CAP = np.float32(88.7)
-XGBOOST_SIGMOID_EPS = np.float32(1e-16)
 
 
 def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -129,24 +129,28 @@ def expf(values: NDArray[np.float32]) -> NDArray[np.float32]:
     (glibc's expf, unchanged since 2.28, is within 0.502 ulp, so it can only differ from the
     correctly rounded value that close to a midpoint). The few values near a midpoint (about 0.4
     %) and those outside the range go to libm's expf itself."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        wide = np.exp(values.astype(np.float64))
+    # Only overflow can happen: exp's underflow is ignored by numpy's default, and exp of NaN or
+    # infinity is not an invalid operation.
+    with np.errstate(over="ignore"):
+        wide = np.exp(values, dtype=np.float64)
         result = wide.astype(np.float32)
-    low_bits = (wide.view(np.uint64) & np.uint64(EXPF_LOW_BITS)).astype(np.int64)
+    low_bits = wide.view(np.int64) & EXPF_LOW_BITS
     low, high = EXPF_DIRECT_RANGE
-    direct = (np.abs(low_bits - EXPF_MIDPOINT) >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)
-    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
-    for index in np.flatnonzero(~direct.reshape(-1)):
+    distance = np.abs(low_bits - EXPF_MIDPOINT)
+    # Not mutated, equivalent: at the margin itself, and at the range's ends, rounding numpy's exp
+    # gives glibc's expf too (tests/unit/serving/engines/test_links.py checks the ends).
+    direct = (distance >= EXPF_MIDPOINT_MARGIN) & (values > low) & (values < high)  # pragma: no mutate
+    flat_values, flat_result = values.ravel(), result.ravel()
+    for index in np.flatnonzero(~direct):
         flat_result[index] = _LIBM.expf(float(flat_values[index]))
     return result
 
 
 def xgboost_sigmoid(scores: NDArray[np.float32]) -> NDArray[np.float32]:
-    """XGBoost's common::Sigmoid in float: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)`."""
+    """XGBoost's common::Sigmoid in float: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)`. Its 1e-16 is
+    not added: in float32 it is below half a unit of any denominator (each is at least 1)."""
     capped = np.minimum(-scores, XGBOOST_EXP_CAP)
-    denominator = expf(capped) + np.float32(1)
-    denominator += XGBOOST_SIGMOID_EPS
-    return np.float32(1) / denominator
+    return np.float32(1) / (expf(capped) + np.float32(1))
 
 
 def _xgboost_logistic(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
@@ -200,13 +204,17 @@ def _xgboost_exp(scores: NDArray[np.float32], _: float) -> NDArray[np.float32]:
 
 def exp_libm(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """libm's `exp` of each double, as `expit` computes it (numpy's complex exp)."""
-    exponent = np.zeros(values.shape, dtype=np.complex128)
+    # Not mutated, as in expit: numpy's real exp is libm's on the CPU the audit ran on.
+    exponent = np.zeros(values.shape, dtype=np.complex128)  # pragma: no mutate
     exponent.real = values
-    with np.errstate(over="ignore", invalid="ignore"):
+    # The complex exp of a real argument raises no invalid flag (NaN passes quietly).
+    with np.errstate(over="ignore"):
         np.exp(exponent, out=exponent)
     result = np.ascontiguousarray(exponent.real)
-    flat_values, flat_result = values.reshape(-1), result.reshape(-1)
-    for index in np.flatnonzero(~(np.abs(flat_values) < COMPLEX_EXP_LIMIT)):
+    flat_values, flat_result = values.ravel(), result.ravel()
+    # Not mutated, equivalent: at the limit itself both ways give libm's exp (the complex exp scales above ~709).
+    within = np.abs(flat_values) < COMPLEX_EXP_LIMIT  # pragma: no mutate
+    for index in np.flatnonzero(~within):
         flat_result[index] = libm_exp(float(flat_values[index]))
     return result
 

@@ -102,9 +102,7 @@ class NativeWalk:
     def add(self, features: NDArray[Any], total: NDArray[Any], first_row: int, stop_row: int, by_output: bool) -> None:
         """Adds the leaf values of rows first_row..stop_row of `features` (C order) to `total`:
         (outputs, rows) when `by_output`, else (rows, outputs), both C order."""
-        n_rows = stop_row - first_row
-        if n_rows <= 0:
-            return
+        n_rows = stop_row - first_row  # none: the C walk's loops do nothing
         n_features = features.shape[1]
         itemsize = total.itemsize
         if by_output:
@@ -113,14 +111,15 @@ class NativeWalk:
         else:
             start = total.ctypes.data + first_row * total.shape[1] * itemsize
             row_stride, output_stride = total.shape[1], 1
+        # Plain ints: the function's argtypes (SCORE_ARGUMENTS) make them pointers and int64s.
         self.function(
             self.pointer,
-            ctypes.c_void_p(features.ctypes.data + first_row * n_features * features.itemsize),
-            ctypes.c_int64(n_rows),
-            ctypes.c_int64(n_features),
-            ctypes.c_void_p(start),
-            ctypes.c_int64(row_stride),
-            ctypes.c_int64(output_stride),
+            features.ctypes.data + first_row * n_features * features.itemsize,
+            n_rows,
+            n_features,
+            start,
+            row_stride,
+            output_stride,
         )
 
 

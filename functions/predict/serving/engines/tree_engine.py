@@ -123,10 +123,10 @@ class TreeEngine:
         self.tree_output = ensemble.tree_output.astype(np.intp)
         self.n_outputs = ensemble.n_outputs
         self.link = LINKS[ensemble.link]
-        counts = np.zeros(self.n_outputs, dtype=np.int64)
         # Counted with bincount, not np.unique: numpy 2's unique imports numpy.ma, a tenth of a
         # second of cold start for nothing the function serves.
         trees_at = np.bincount(self.tree_output, minlength=self.n_outputs)
+        counts = np.zeros_like(trees_at)
         for start in np.flatnonzero(trees_at):
             counts[start : start + self.width] += trees_at[start]
         # An output no tree adds to keeps its start value (divided by 1).
@@ -157,16 +157,18 @@ class TreeEngine:
         flags = native.COMPARISON_LESS if ensemble.comparison == "<" else 0
         flags |= native.CATEGORY_RULE_KNOWN if ensemble.category_rule == "known" else 0
         missing, default_right = self.missing, self.default_right
-        if missing is not None and not self.has_zero_missing and self.category is None:
+        if self.has_none_missing and not self.has_zero_missing and self.category is None:
             # Only NaN and None rules: a None node's NaN goes where 0.0 goes, so each node's NaN
             # has one side and the C walk takes its plain step (leaves keep False: NaN rule).
-            with np.errstate(invalid="ignore"):
-                zero = np.zeros(1, dtype=self.nodes["threshold"].dtype)
-                zero_goes_right = ~(
-                    zero <= self.nodes["threshold"] if ensemble.comparison == "<=" else zero < self.nodes["threshold"]
-                )
+            # (Comparing with NaN, a leaf's threshold, raises no floating-point error.)
+            threshold = self.nodes["threshold"]
+            zero_goes_right = ~(threshold >= 0) if ensemble.comparison == "<=" else ~(threshold > 0)
             default_right = np.where(missing == MISSING_NONE, zero_goes_right, default_right)
             missing = None
+        # Not mutated, equivalent: the arrays already have these dtypes (intp is int64 on the
+        # 64-bit hosts served, validate() keeps category_offsets int32, a bool is a byte), stated
+        # for the C structure that reads them.
+        # pragma: no mutate start
         arrays = {
             "nodes": self.nodes,
             "roots": np.ascontiguousarray(self.roots, dtype=np.int64),
@@ -180,6 +182,7 @@ class TreeEngine:
             "tree_output": np.ascontiguousarray(self.tree_output, dtype=np.int64),
             "depth": np.ascontiguousarray(self.depth, dtype=np.int64),
         }
+        # pragma: no mutate end
         return native.NativeWalk(library, arrays, self.input_dtype)
 
     @classmethod
@@ -256,18 +259,11 @@ class TreeEngine:
             category = self.category.take(node, mode="clip")  # pragma: no mutate
             at = np.flatnonzero(category >= 0)
             if at.size:
-                goes_right[at] = self._category_goes_right(
-                    nodes["feature"][at], category[at], values[at], nan[at], node[at]
-                )
+                goes_right[at] = self._category_goes_right(category[at], values[at], nan[at], node[at])
         np.add(nodes["first_child"], goes_right, out=node)
 
     def _category_goes_right(
-        self,
-        feature: NDArray[np.int32],
-        category: NDArray[np.int32],
-        values: NDArray[Any],
-        nan: NDArray[np.bool_],
-        node: NDArray[np.intp],
+        self, category: NDArray[np.int32], values: NDArray[Any], nan: NDArray[np.bool_], node: NDArray[np.intp]
     ) -> NDArray[np.bool_]:
         ensemble = self.ensemble
         # Not mutated, equivalent: NaN truncates and compares quietly; numpy's default would do.
@@ -292,39 +288,45 @@ class TreeEngine:
         n_trees = trees.stop - trees.start
         # Pairs tree by tree, rows within.
         node = np.repeat(self.roots[trees], n_rows)
-        row_start = np.tile(np.arange(n_rows, dtype=np.intp) * self.n_features, n_trees)
-        flat = features.reshape(-1)
+        row_start = np.tile(np.arange(n_rows) * self.n_features, n_trees)
+        flat = features.ravel()
         position = None  # the pairs still walking, once some were set aside
-        reached = node
         nodes = np.empty(node.size, dtype=self.nodes.dtype)
         index = np.empty(node.size, dtype=np.intp)
-        values = np.empty(node.size, dtype=features.dtype)
+        # Not mutated, equivalent: a float32 value made float64 compares with its float32 threshold
+        # exactly as in float32 (and ZERO_THRESHOLD is a float32 value).
+        values = np.empty(node.size, dtype=features.dtype)  # pragma: no mutate
         step = self._step_general if general else self._step_plain
-        for level in range(int(self.depth[trees].max(initial=0))):
-            np.take(self.nodes, node, out=nodes, mode="clip")
+        # `trees` is never empty: _fill walks chunks of at least one tree.
+        for level in range(int(self.depth[trees].max())):
+            # Not mutated, equivalent: mode="clip" only skips numpy's bounds check (`node` holds slots).
+            np.take(self.nodes, node, out=nodes, mode="clip")  # pragma: no mutate
             np.add(row_start, nodes["feature"], out=index)
             np.take(flat, index, out=values, mode="clip")
             step(node, nodes, values)
-            if (level + 1) % COMPACT_EVERY == 0:
+            # Not mutated, equivalent: when pairs are set aside (or whether) changes the time, not a leaf.
+            if (level + 1) % COMPACT_EVERY == 0:  # pragma: no mutate
                 # At a leaf when this level began (a leaf's threshold is NaN): it stays there.
                 done = np.isnan(nodes["threshold"])
-                n_done = int(np.count_nonzero(done))
+                # Not mutated, equivalent: counting none done sets none aside, which changes the time only.
+                n_done = int(np.count_nonzero(done))  # pragma: no mutate
                 if n_done == node.size:
                     break
-                if n_done >= COMPACT_FRACTION * node.size:
+                # Not mutated, equivalent: how many must be done to set them aside changes the time only.
+                if n_done >= COMPACT_FRACTION * node.size:  # pragma: no mutate
                     if position is None:
                         reached = node.copy()
-                        position = np.arange(node.size, dtype=np.intp)
+                        position = np.arange(node.size)
                     reached[position[done]] = node[done]
                     walking = ~done
                     position, node, row_start = position[walking], node[walking], row_start[walking]
                     nodes, index, values = nodes[: node.size], index[: node.size], values[: node.size]
         if position is not None:
             reached[position] = node
-        else:
-            reached = node
+            node = reached
         # A leaf's record holds its leaf number where a node's holds its feature.
-        return self.nodes["feature"].take(reached, mode="clip").reshape(n_trees, n_rows)
+        # Not mutated, equivalent: mode="clip" only skips numpy's bounds check (`node` holds slots).
+        return self.nodes["feature"].take(node, mode="clip").reshape(n_trees, n_rows)  # pragma: no mutate
 
     # Sums --------------------------------------------------------------------------------------
 
@@ -345,7 +347,7 @@ class TreeEngine:
             n_parts = max(1, min(WORKERS, n_rows, n_rows * self.n_trees // PAIRS_PER_THREAD))
         else:
             n_parts = max(1, min(WORKERS, n_rows // ROWS_PER_THREAD))
-        bounds = [n_rows * part // n_parts for part in range(n_parts + 1)]
+        runs = [(n_rows * part // n_parts, n_rows * (part + 1) // n_parts) for part in range(n_parts)]
         errors: list[BaseException] = []
 
         def fill(start: int, stop: int) -> None:
@@ -354,21 +356,21 @@ class TreeEngine:
             except Exception as error:  # noqa: BLE001 - re-raised in the calling thread below
                 errors.append(error)
 
-        threads = [threading.Thread(target=fill, args=bounds[part : part + 2]) for part in range(1, n_parts)]
+        threads = [threading.Thread(target=fill, args=run) for run in runs[1:]]
         for thread in threads:
             thread.start()
-        fill(bounds[0], bounds[1])
+        fill(*runs[0])
         for thread in threads:
             thread.join()
         if errors:
             raise errors[0]
         if self.ensemble.average:
-            # Overflowed float32 sums divided: inf / n, as the library's.
-            with np.errstate(over="ignore", invalid="ignore"):
-                if by_output:
-                    total /= self.trees_per_output[:, None]
-                else:
-                    total /= self.trees_per_output[None, :]
+            # Overflowed float32 sums divided as the library's: inf / n (a count n >= 1: no
+            # floating-point error).
+            if by_output:
+                total /= self.trees_per_output[:, None]
+            else:
+                total /= self.trees_per_output[None, :]
         if not by_output:
             return total if self.ensemble.score_order == "C" else np.asfortranarray(total)
         return total.T if self.ensemble.score_order == "F" else np.ascontiguousarray(total.T)
@@ -380,18 +382,19 @@ class TreeEngine:
             return
         n_trees = self.n_trees
         masks = self.masks
-        block_rows = max(1, min(stop - start, ROWS_PER_BLOCK))
+        block_rows = ROWS_PER_BLOCK  # the last block ends at `stop`
         if masks is not None:
             block_rows = max(1, min(block_rows, MASK_BLOCK_BYTES // (n_trees * masks.dtype.itemsize)))
-        # Sums may overflow to infinity (float32), as the library's do: no warning of it. (numpy's
-        # error state is per thread: set here, where the sums run.)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Sums may overflow to infinity (float32), as the library's do: no warning of it (and
+        # finite leaves never add -inf to inf). numpy's error state is per thread: set here, where
+        # the sums run.
+        with np.errstate(over="ignore"):
             for first_row in range(start, stop, block_rows):
                 rows = slice(first_row, min(first_row + block_rows, stop))
                 block = features[rows]
                 if masks is not None:
                     positions = masks.positions(block, bool(np.isnan(block).any()))
-                    self._add(total, rows, masks.leaf_values, positions, slice(0, n_trees))
+                    self._add(total, rows, masks.leaf_values, positions, slice(None))
                     continue
                 general = self._needs_general_step(block)
                 chunk = max(1, PAIRS_PER_WALK // block.shape[0])
@@ -418,14 +421,16 @@ class TreeEngine:
 
     def _add_by_output(self, total: NDArray[Any], values: NDArray[Any], trees: slice) -> None:
         """Leaf values (trees, rows), added tree by tree to their tree's output row of `total`."""
-        if values.shape[1] <= FEW_ROWS and trees.start == 0 and trees.stop == self.n_trees:
-            # Few rows: a call a tree would cost more than the sums. add.accumulate adds in
-            # order, one tree after the other (a reduce could pair them), from the start value
-            # (start + v0 is v0 + start: IEEE addition commutes).
+        # Not mutated, equivalent: both ways add in tree order, the same bits; the bound picks the faster.
+        few_rows = values.shape[1] <= FEW_ROWS  # pragma: no mutate
+        if few_rows and values.shape[0] == self.n_trees:
+            # Few rows, every tree (trees_of_output numbers them all): a call a tree would cost more
+            # than the sums. add.accumulate adds in order, one tree after the other (a reduce could
+            # pair them), from the start value (start + v0 is v0 + start: IEEE addition commutes).
             for output, its_trees in self.trees_of_output:
                 sums = values.take(its_trees, axis=0)
                 sums[0] += total[output]
-                total[output] = np.add.accumulate(sums, axis=0)[-1]
+                total[output] = np.add.accumulate(sums)[-1]
             return
         for offset, output in enumerate(self.tree_output[trees]):
             total[output] += values[offset]
@@ -512,7 +517,7 @@ class _Layout:
         nodes["threshold"][leaf_slots] = np.nan
         nodes["feature"][leaf_slots] = ~reference[leaf_slots]
         nodes["first_child"][leaf_slots] = leaf_slots
-        self.roots = np.arange(n_trees, dtype=np.intp)
+        self.roots = np.arange(n_trees)
         self.default_right = np.zeros(size, dtype=bool)
         self.default_right[split_slots] = ~ensemble.default_left[split]
         self.missing = None
@@ -526,16 +531,18 @@ class _Layout:
             self.category = np.full(size, -1, dtype=np.int32)
             self.category[split_slots] = category_of[split]
         # Each tree's depth: the steps its deepest leaf takes from the root (0 for a lone leaf).
-        tree_of_node = np.repeat(np.arange(n_trees, dtype=np.intp), node_counts)
-        children = ensemble.children.astype(np.intp).reshape(-1, 2)
-        self.depth = np.zeros(n_trees, dtype=np.intp)
+        tree_of_node = np.repeat(np.arange(n_trees), node_counts)
+        children = ensemble.children.astype(np.intp).reshape(n_nodes, 2)
+        self.depth = np.zeros_like(self.roots)
         level = ensemble.node_offsets[:-1][node_counts > 0].astype(np.intp)
         steps = 0
         while level.size:
             steps += 1
             self.depth[tree_of_node[level]] = steps
-            below = children[level].reshape(-1)
-            level = below[below >= 0]
+            below = children[level].ravel()
+            # Not mutated, equivalent: node 0, the first tree's root, is no node's child (validate()
+            # refuses cycles), so `below > 0` would do too.
+            level = below[below >= 0]  # pragma: no mutate
 
 
 class _LeafMasks:

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from build.engines import (
     ExactnessError,
     UnsupportedEstimatorError,
+    boosting,
     check_exactness,
     compile_estimator,
     compiler_for,
@@ -242,6 +243,20 @@ def test_unsupported_configurations_name_the_parameter() -> None:
     )
     with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(refused)}$"):
         compile_estimator(text_categories)
+
+
+class OwnGradientBoosting(GradientBoostingRegressor):
+    """A subclass may answer otherwise than scikit-learn's class (its own predict, say)."""
+
+
+def test_a_subclass_of_a_gradient_boosting_model_is_not_compiled_as_one() -> None:
+    rows = np.random.default_rng(1).normal(size=(30, 2))
+    subclassed = OwnGradientBoosting(n_estimators=2).fit(rows, rows[:, 0])
+    with pytest.raises(UnsupportedEstimatorError, match=r"^no compiled engine for OwnGradientBoosting$"):
+        compiler_for(subclassed)
+    refused = "OwnGradientBoosting is not a scikit-learn gradient boosting model"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(refused)}$"):
+        boosting.ensemble(subclassed)
 
 
 def test_serving_needs_numpy_alone(fitted: dict[str, Any], tmp_path: Path) -> None:

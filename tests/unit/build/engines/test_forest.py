@@ -4,6 +4,7 @@ scikit-learn does, -0.0 leaves included; what cannot be compiled is refused by n
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,19 @@ def test_nan_goes_where_the_tree_sends_it_and_infinity_is_refused() -> None:
         engine.predict(np.array([[1e39, 1.0, 1.0, 1.0]]))
 
 
+def test_a_tree_that_refuses_nan_is_compiled_to_refuse_it() -> None:
+    # An extra tree that splits as a decision tree does ("best") takes no missing values.
+    estimator = ExtraTreeRegressor(splitter="best", random_state=0).fit(IRIS.data, IRIS.target)
+    rows = np.array([[np.nan, 1.0, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        estimator.predict(rows)
+    engine = round_trip(estimator)
+    refused = "input contains NaN or infinity, or a value too large for float32, which this model does not accept"
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        engine.predict(rows)
+    assert engine.predict(IRIS.data).tobytes() == estimator.predict(IRIS.data).tobytes()
+
+
 @pytest.mark.parametrize(
     ("estimator", "message"),
     [
@@ -163,6 +177,7 @@ def test_nan_goes_where_the_tree_sends_it_and_infinity_is_refused() -> None:
             "RandomForestClassifier with 2 outputs: only single-output trees compile",
         ),
     ],
+    ids=["not-a-forest", "two-outputs"],  # plain ids, by which mutmut selects each test
 )
 def test_what_is_not_a_single_output_forest_is_refused_by_name(estimator: Any, message: str) -> None:
     with pytest.raises(UnsupportedEstimatorError, match=message):

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 import build.engines
 from build import DEFAULT_SPEC, engines
 from build.bake import bake_model
-from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for
+from build.engines import ExactnessError, check_exactness, compile_estimator, compiler_for, identical
 from build.engines.base import Compiler
 from build.engines.linear import linear_probes
 from build.spec import load_spec
@@ -296,3 +296,13 @@ def test_a_small_coefficient_vector_is_swept_and_a_zero_one_is_not() -> None:
         assert np.isclose(decisions, target, rtol=1e-9, atol=1e-6).any(), target
     # No sweep along a zero vector (there is no decision to sweep): the rest of the probes only.
     assert linear_probes(zero, rows).shape == (60 + N_RANDOM + len(EXTREMES) * 4, 4)
+
+
+def test_answers_are_the_same_bit_for_bit_and_labels_by_type_and_value() -> None:
+    # NaN is the same NaN, -0.0 is not 0.0; string labels are other objects of the same value.
+    assert identical(np.array([np.nan, 1.5]), np.array([np.nan, 1.5]))
+    assert not identical(np.array([0.0]), np.array([-0.0]))
+    labels = np.array(["setosa", "virginica"], dtype=object)
+    assert identical(labels, np.array(["".join(label) for label in labels], dtype=object))
+    assert not identical(np.array([1], dtype=object), np.array([1.0], dtype=object))
+    assert not identical(np.array([1.0]), np.array([[1.0]]))

@@ -4,6 +4,7 @@ probes and their bound, the guarantee, and a compiled file smaller than joblib's
 from __future__ import annotations
 
 import io
+from collections import Counter
 from typing import Any
 
 import joblib
@@ -19,6 +20,7 @@ from build.engines import ExactnessError, check_exactness, compile_estimator, co
 from build.engines.base import serialize
 from build.engines.forest import ensemble as forest_ensemble
 from build.engines.trees import (
+    PROBE_RANDOM_ROWS,
     LibraryTree,
     TreeCompiler,
     assemble,
@@ -28,6 +30,7 @@ from build.engines.trees import (
     probe_values,
 )
 from serving.engines import load_engine
+from serving.engines.trees import MISSING_NAN, MISSING_ZERO, ZERO_THRESHOLD, TreeEnsemble
 
 X, Y = make_classification(n_samples=400, n_features=5, random_state=0)
 
@@ -97,6 +100,91 @@ def test_the_probes_of_a_model_that_reads_nan_and_categories_hold_them() -> None
     assert np.isnan(probes[:, 1]).any()
     assert np.isposinf(probes[:, 1]).any()
     assert not np.isinf(probes[:, 0]).any()  # the encoder refuses infinity
+
+
+@pytest.mark.parametrize(
+    ("make", "beyond_float32"),
+    [
+        (lambda: GradientBoostingClassifier(n_estimators=2, random_state=0), []),  # refuses NaN and infinity
+        (lambda: RandomForestRegressor(n_estimators=2, random_state=0), [np.nan]),  # refuses infinity
+        (lambda: HistGradientBoostingClassifier(max_iter=2), [np.nan, np.inf, -np.inf, 1e300, -1e300, 5e-324, -5e-324]),
+    ],
+    ids=["finite", "no-infinity", "any"],
+)
+def test_every_feature_is_probed_at_the_extremes_its_model_accepts(make: Any, beyond_float32: list[float]) -> None:
+    estimator = make().fit(X, Y)
+    float32_max = float(np.finfo(np.float32).max)
+    extremes = [0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30, float32_max, -float32_max, *beyond_float32]
+    patterns = np.array(extremes, dtype=np.float64).view(np.uint64).tolist()  # -0.0 apart from 0.0
+
+    probes = compiler_for(estimator).probe_rows(estimator, X)
+
+    for feature in range(X.shape[1]):
+        column = set(probes[:, feature].view(np.uint64).tolist())
+        assert all(pattern in column for pattern in patterns), feature
+    assert np.isnan(probes).any() == bool(beyond_float32)
+    assert np.isinf(probes).any() == (len(beyond_float32) > 1)
+
+
+def stump(missing: int, input_dtype: str = "float64") -> TreeEnsemble:
+    """A regressor of two features whose one split, on feature 0 at 0.5, has the `missing` rule."""
+    tree = LibraryTree(
+        left=np.array([1, -1, -1]),
+        right=np.array([2, -1, -1]),
+        feature=np.array([0, 0, 0]),
+        threshold=np.array([0.5, 0.0, 0.0]),
+        value=np.arange(3.0)[:, None],
+        missing=np.full(3, missing, dtype=np.uint8),
+    )
+    return assemble(
+        [tree],
+        kind="regressor",
+        n_features=2,
+        classes=None,
+        input_dtype=input_dtype,
+        input_check="any",
+        comparison="<=",
+        tree_output=[0],
+        base_score=np.zeros(1),
+        average=False,
+        link="identity",
+        decision="value",
+    )
+
+
+def test_a_model_that_reads_zero_as_missing_is_probed_at_zeros_edge_on_every_feature() -> None:
+    # LightGBM's zero rule: |x| <= ZERO_THRESHOLD is missing; the values at and around that edge decide it.
+    edge = [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, 1.0)), 1e-36, -1e-36]
+    edge_bits = set(np.array(edge).view(np.uint64).tolist())
+    always_bits = set(np.array([0.0, -0.0, 1e-45, np.inf, np.nan]).view(np.uint64).tolist())
+
+    for values in probe_values(stump(MISSING_ZERO)):
+        assert edge_bits | always_bits <= set(values.view(np.uint64).tolist())
+    # Without the zero rule the second feature, which no split reads, is probed at the extremes alone.
+    unread = set(probe_values(stump(MISSING_NAN))[1].view(np.uint64).tolist())
+    assert always_bits <= unread
+    assert not edge_bits & unread
+
+
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_a_threshold_is_probed_at_itself_its_neighbours_and_for_float32_the_values_halfway_to_them(
+    input_dtype: str,
+) -> None:
+    dtype = np.dtype(input_dtype).type
+    threshold = dtype(0.5)
+    up, down = np.nextafter(threshold, dtype(np.inf)), np.nextafter(threshold, dtype(-np.inf))
+    expected = [threshold, up, down]
+    if input_dtype == "float32":  # the float64 inputs the cast to float32 rounds to one side or the other
+        expected += [(float(threshold) + float(up)) / 2, (float(threshold) + float(down)) / 2]
+
+    read, unread = probe_values(stump(MISSING_NAN, input_dtype))
+
+    # The feature no split reads is probed at the extremes alone; the split's feature at those and its threshold's.
+    extremes = set(unread.view(np.uint64).tolist())
+    assert extremes <= set(read.view(np.uint64).tolist())
+    assert set(read.view(np.uint64).tolist()) - extremes == set(
+        np.array(expected, dtype=np.float64).view(np.uint64).tolist()
+    )
 
 
 def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
@@ -169,6 +257,49 @@ def test_the_probes_are_bounded_and_every_feature_is_probed_in_each_row() -> Non
     assert longest > 100
     assert len(rows) <= 100 + 2_000  # sampled to the budget, plus the random reference rows
     assert len(probe_rows(compiled, X)) >= longest  # unbounded here: all of them, all features at once
+
+
+def test_over_the_budget_each_features_values_are_sampled_without_repeats() -> None:
+    estimator = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X @ np.arange(5.0))
+    compiled = forest_ensemble(estimator)
+    per_feature = probe_values(compiled)
+
+    rows = probe_rows(compiled, X[:0], budget=100)  # no reference rows: the sampled values alone
+
+    assert rows.shape == (100, 5)
+    for feature, values in enumerate(per_feature):
+        assert values.size > 100
+        drawn = Counter(rows[:, feature].view(np.uint64).tolist())
+        available = Counter(values.view(np.uint64).tolist())
+        assert all(count <= available[bits] for bits, count in drawn.items())
+
+
+def test_within_the_budget_each_feature_is_also_probed_alone_in_a_reference_row() -> None:
+    estimator = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, Y)
+    compiled = forest_ensemble(estimator)
+    sizes = [values.size for values in probe_values(compiled)]
+    longest, total = max(sizes), sum(sizes)
+
+    # Exactly at the budget: all at once, then one feature at a time, then the random reference rows.
+    assert len(probe_rows(compiled, X, budget=total)) == longest + total + PROBE_RANDOM_ROWS
+    assert len(probe_rows(compiled, X, budget=total - 1)) == longest + PROBE_RANDOM_ROWS
+    # Without reference rows, one feature at a time in a row of zeros.
+    alone = probe_rows(compiled, X[:0])[longest:]
+    assert len(alone) == total
+    assert np.array_equal(alone[: sizes[0], 0], probe_values(compiled)[0], equal_nan=True)
+    assert (alone[: sizes[0], 1:] == 0).all()
+
+
+def test_the_random_reference_rows_have_about_a_third_of_their_features_made_extreme() -> None:
+    estimator = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, Y)
+    compiled = forest_ensemble(estimator)
+
+    random_rows = probe_rows(compiled, X)[-PROBE_RANDOM_ROWS:]
+
+    from_reference = np.column_stack([np.isin(random_rows[:, f], X[:, f]) for f in range(X.shape[1])])
+    assert 0.25 < 1 - from_reference.mean() < 0.35
+    assert len(np.unique(random_rows[~from_reference])) > 3  # several extremes, NaN among them
+    assert np.isnan(random_rows).any()
 
 
 def test_a_refitted_estimator_is_compiled_afresh() -> None:

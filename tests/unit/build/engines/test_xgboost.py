@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 from typing import Any
 
@@ -116,6 +118,8 @@ def test_dart_tree_weights_are_applied() -> None:
             "^XGBRegressor objective 'survival:cox' is not compiled$",
         ),
     ],
+    # Plain test ids: mutmut selects each test by its id.
+    ids=["gblinear", "missing", "binary-hinge", "survival-cox"],
 )
 def test_what_does_not_compile_is_refused_with_the_reason(make: Any, reason: str) -> None:
     rows = np.random.default_rng(6).normal(size=(40, 2))
@@ -141,3 +145,88 @@ def test_base_score_text_must_be_float32_values() -> None:
     assert compile_xgboost.parse_base_score("[5E-1,2.5E0]").tolist() == [0.5, 2.5]
     with pytest.raises(UnsupportedEstimatorError, match="float32"):
         compile_xgboost.parse_base_score("0.1000000000001")
+
+
+class NotXGBoost:
+    """A model of another library that also has a get_booster method."""
+
+    def get_booster(self) -> None:
+        return None
+
+
+def test_only_xgboost_s_own_wrappers_are_taken_for_xgboost_models() -> None:
+    assert compile_xgboost.supports(xgboost.XGBRegressor())
+    assert not compile_xgboost.supports(NotXGBoost())
+    assert not compile_xgboost.supports(xgboost.Booster())
+
+
+@pytest.mark.parametrize("base_score", [1e-7, 0.9999999])
+@pytest.mark.parametrize("make", [xgboost.XGBRegressor, xgboost.XGBClassifier])
+def test_a_base_score_beyond_xgboosts_clamp_is_clamped_as_xgboost_does(make: Any, base_score: float) -> None:
+    # XGBoost clamps a logistic base_score to [1e-6, 1 - 1e-6] before it takes its margin.
+    rows = np.random.default_rng(7).normal(size=(60, 2))
+    target = np.full(60, int(base_score > 0.5))
+    target[:2] = 1 - target[:2]
+    estimator = make(objective="binary:logistic", base_score=base_score, n_estimators=2, max_depth=2, n_jobs=1)
+    with warnings.catch_warnings(), xgboost.config_context(verbosity=0):
+        warnings.simplefilter("ignore")
+        estimator.fit(rows, target)
+    assert_same(estimator, compiled(estimator), rows)
+
+
+def reloaded(estimator: Any, edit: Any, wrapper: Any = None) -> Any:
+    """`estimator`'s model saved as a JSON file, edited, and loaded into a new wrapper (its own type unless told)."""
+    document = json.loads(bytes(estimator.get_booster().save_raw("json")))
+    edit(document["learner"])
+    loaded = (wrapper or type(estimator))()
+    loaded.load_model(bytearray(json.dumps(document).encode()))
+    return loaded
+
+
+def three_class_model() -> Any:
+    rows = np.random.default_rng(8).normal(size=(60, 2))
+    return xgboost.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(rows, np.arange(60) % 3)
+
+
+def test_the_scalar_base_score_of_an_older_multiclass_model_is_served_as_xgboost_expands_it() -> None:
+    def scalar(learner: dict[str, Any]) -> None:
+        learner["learner_model_param"]["base_score"] = "4E-1"
+
+    estimator = reloaded(three_class_model(), scalar)
+    assert compile_xgboost.ensemble(estimator).base_score.tolist() == pytest.approx([0.4, 0.4, 0.4])
+    assert_same(estimator, compiled(estimator), np.random.default_rng(9).normal(size=(40, 2)))
+
+
+def swap_the_first_trees_children(learner: dict[str, Any]) -> None:
+    tree = learner["gradient_booster"]["model"]["trees"][0]
+    tree["left_children"], tree["right_children"] = tree["right_children"], tree["left_children"]
+
+
+def to_squared_error(learner: dict[str, Any]) -> None:
+    learner["objective"] = {"name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}}
+
+
+def test_models_edited_into_shapes_xgboost_serves_but_the_compiler_does_not_are_refused_with_the_reason() -> None:
+    rows = np.random.default_rng(10).normal(size=(60, 2))
+    regressor = xgboost.XGBRegressor(n_estimators=2, max_depth=3, n_jobs=1).fit(rows, rows[:, 0])
+    swapped = reloaded(regressor, swap_the_first_trees_children)
+    message = "an XGBoost tree's right child is not its left child + 1"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(message)}$"):
+        compile_xgboost.ensemble(swapped)
+    # Three outputs read through the regressor's wrapper.
+    outputs = reloaded(three_class_model(), to_squared_error, wrapper=xgboost.XGBRegressor)
+    assert outputs.predict(rows).shape == (60, 3)
+    message = "XGBRegressor with reg:squarederror and 3 outputs is not compiled"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(message)}$"):
+        compile_xgboost.ensemble(outputs)
+
+
+def test_a_two_class_softprob_model_is_refused_as_its_wrapper_answers_with_one_label_a_class() -> None:
+    # For two classes and two outputs the wrapper's predict marks each class above 0.5 (a multi-label answer).
+    rows = np.random.default_rng(11).normal(size=(60, 2))
+    estimator = xgboost.XGBClassifier(objective="multi:softprob", num_class=2, n_estimators=2, n_jobs=1)
+    estimator.fit(rows, (rows[:, 0] > 0).astype(int))
+    assert estimator.predict(rows).shape == (60, 2)
+    message = "XGBClassifier with 'multi:softprob' and 2 classes is not compiled"
+    with pytest.raises(UnsupportedEstimatorError, match=f"^{re.escape(message)}$"):
+        compile_xgboost.ensemble(estimator)

@@ -69,12 +69,14 @@ def test_a_logitraw_classifier_is_exact_on_any_cpu() -> None:
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
-        (lambda: xgboost.XGBRegressor(n_estimators=0), "without trees"),
+        (lambda: xgboost.XGBRegressor(n_estimators=0), "^an XGBoost model without trees is not compiled$"),
         (
             lambda: xgboost.XGBRegressor(objective="reg:quantileerror", quantile_alpha=[0.2, 0.8], n_estimators=2),
             "^XGBoost models of several targets are not compiled$",
         ),
     ],
+    # Plain test ids: mutmut selects each test by its id.
+    ids=["no-trees", "several-targets"],
 )
 def test_xgboost_models_that_do_not_compile_say_why(make: Any, reason: str) -> None:
     rows = np.random.default_rng(6).normal(size=(40, 2))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import math
+from collections.abc import Iterable
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy.special import expit as scipy_expit
 from sklearn._loss.link import LogLink
 from sklearn.utils.extmath import softmax as sklearn_softmax
 
-from serving.engines.links import LINKS, exp_libm, expf, expit
+from serving.engines.links import EXPF_DIRECT_RANGE, LINKS, exp_libm, expf, expit
 
 
 def test_expit_is_scipys_to_the_bit() -> None:
@@ -35,6 +36,15 @@ def test_softmax_is_scikit_learns_in_either_memory_order() -> None:
     for ordered in (np.ascontiguousarray(scores), np.asfortranarray(scores)):
         expected = sklearn_softmax(ordered.copy(order="K"), copy=False)
         assert LINKS["softmax"](ordered, 1.0).tobytes() == expected.tobytes()
+
+
+def test_softmax_of_scores_too_far_apart_to_subtract_answers_without_a_warning() -> None:
+    """A row whose scores differ by more than the largest double: scikit-learn's subtraction
+    overflows (and warns); the link gives the same probabilities quietly."""
+    scores = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 1e308], [0.0, 1.0, 2.0]])
+    with np.errstate(over="ignore"):
+        expected = sklearn_softmax(scores.copy(), copy=False)
+    assert LINKS["softmax"](scores.copy(), 1.0).tobytes() == expected.tobytes()
 
 
 def test_binary_links_give_both_columns_as_scikit_learn_does() -> None:
@@ -74,15 +84,37 @@ def test_expf_near_float32_midpoints_is_glibcs_expf() -> None:
     assert expf(near).tobytes() == libm_expf(near).tobytes()
 
 
+def test_expf_at_the_ends_of_its_direct_range_is_glibcs_expf() -> None:
+    """The range's ends, and the float32s either side of them, in any shape of array."""
+    ends = np.array(EXPF_DIRECT_RANGE, dtype=np.float32)
+    values = np.concatenate([ends, np.nextafter(ends, np.float32(-np.inf)), np.nextafter(ends, np.float32(np.inf))])
+    assert expf(values).tobytes() == libm_expf(values).tobytes()
+    assert expf(values.reshape(2, 3)).tobytes() == libm_expf(values).tobytes()
+
+
 @given(st.lists(st.floats(allow_nan=False), min_size=1, max_size=30))
 def test_exp_libm_is_maths_exp(values: list[float]) -> None:
+    assert exp_libm(np.array(values)).tobytes() == maths_exp(values).tobytes()
+
+
+def maths_exp(values: Iterable[float]) -> np.ndarray:
+    """math.exp of each value, infinity where it overflows."""
     expected = []
     for value in values:
         try:
             expected.append(math.exp(value))
         except OverflowError:
             expected.append(math.inf)
-    assert exp_libm(np.array(values)).tobytes() == np.array(expected).tobytes()
+    return np.array(expected)
+
+
+def test_exp_libm_is_maths_exp_where_the_complex_exp_scales_its_argument() -> None:
+    """Beyond |x| ~ 709 numpy's complex exp scales its argument and differs from libm's exp in the
+    last bit; those values go to libm itself, in any shape of array."""
+    values = np.concatenate([np.linspace(699.0, 712.0, 5001), np.linspace(-760.0, -699.0, 5001)])
+    expected = maths_exp(values)
+    assert exp_libm(values).tobytes() == expected.tobytes()
+    assert exp_libm(values.reshape(2, -1)).tobytes() == expected.tobytes()
 
 
 @given(st.lists(st.floats(-50, 50, width=32), min_size=3, max_size=3))
@@ -97,9 +129,10 @@ def test_xgboost_softprob_rows_sum_in_double_and_divide_in_float(scores: list[fl
     assert LINKS["xgboost_softprob"](row, 1.0).tobytes() == expected.tobytes()
 
 
-@given(st.floats(-40, 40), st.floats(0.1, 3.0))
+@given(st.floats(allow_nan=False), st.floats(0.1, 3.0))
+@example(score=1e308, sigmoid=2.0)  # -sigmoid * score overflows to -inf: no warning, p = 1
 def test_lightgbm_binary_is_one_over_one_plus_exp(score: float, sigmoid: float) -> None:
-    positive = 1.0 / (1.0 + math.exp(-sigmoid * score))
+    positive = 1.0 / (1.0 + maths_exp([-sigmoid * score])[0])
     proba = LINKS["lightgbm_binary"](np.array([[score]]), sigmoid)
     assert proba.tolist() == [[1.0 - positive, positive]]
 

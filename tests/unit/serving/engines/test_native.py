@@ -4,6 +4,8 @@ numpy walk serves where the library is missing or does not load; it needs nothin
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import logging
 import subprocess
 from pathlib import Path
@@ -18,7 +20,7 @@ from build.native import compile_tree_walk
 from serving.engines import native
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import MISSING_NAN, MISSING_NONE, TreeEnsemble
-from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores
+from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores, small_classifier
 
 # tree_walk.c's tuning constants other than as shipped, small enough to reach every path and
 # boundary the shipped ones do not reach on small ensembles (shipped, every tree of the generated
@@ -39,7 +41,7 @@ SMALL_CONSTANTS = {
 # Generated ensembles of every kind of split and rows of either type.
 CASES = {
     "seed": st.integers(0, 2**32 - 1),
-    "rule": st.sampled_from(["known", "truncate", "nan and none only"]),
+    "rule": st.sampled_from(["known", "truncate", "nan and none only", "numeric, every missing rule"]),
     "comparison": st.sampled_from(["<=", "<"]),
     "input_dtype": st.sampled_from(["float32", "float64"]),
     "value_dtype": st.sampled_from(["float32", "float64"]),
@@ -82,12 +84,22 @@ def assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
     ensemble = random_ensemble(seed, "truncate" if rule != "known" else rule, comparison, input_dtype, value_dtype)
     if rule == "nan and none only":
         ensemble = none_rules_only(ensemble, seed)
+    if rule == "numeric, every missing rule":
+        ensemble = dataclasses.replace(
+            ensemble,
+            categorical_nodes=np.zeros(0, dtype=np.int32),
+            category_offsets=np.zeros(1, dtype=np.int32),
+            category_bitsets=np.zeros(0, dtype=np.uint32),
+        )
     rows = random_rows(seed, ensemble, n_rows)
     numpy_walk = TreeEngine(ensemble, use_native=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(native, "library", lambda: library)
         c_walk = TreeEngine(ensemble)
     assert c_walk.native is not None
+    if rule == "nan and none only":
+        # Each node's NaN has one side: the C walk takes its plain step (no missing rules to read).
+        assert c_walk.native.structure.missing is None
 
     expected = reference_scores(ensemble, rows)[:, 0]
     assert c_walk.predict(rows).tobytes() == expected.tobytes()
@@ -120,6 +132,27 @@ def test_with_other_block_sizes_the_c_walk_answers_the_same_bits(
     )
 
 
+@pytest.mark.parametrize("use_native", [True, False])
+@pytest.mark.parametrize(("comparison", "default_left"), [("<=", False), ("<", True)])
+@pytest.mark.parametrize("threshold", [0.0, -0.0])
+def test_nan_at_a_none_node_of_threshold_zero_goes_where_zero_goes(
+    use_native: bool, comparison: str, default_left: bool, threshold: float
+) -> None:
+    """LightGBM's None type reads NaN as 0.0, which a threshold of zero splits: left under "<=",
+    right under "<", whatever the default side says (here the other one)."""
+    ensemble = small_classifier(
+        comparison=comparison,
+        threshold=np.array([threshold], dtype=np.float32),
+        default_left=np.array([default_left]),
+        missing=np.array([MISSING_NONE], dtype=np.uint8),
+    )
+    engine = TreeEngine(ensemble, use_native=use_native)
+    assert (engine.native is not None) == use_native
+    zero = engine.predict_proba(np.array([[0.0, 0.0]]))
+    assert engine.predict_proba(np.array([[0.0, np.nan]])).tobytes() == zero.tobytes()
+    assert zero.tolist() == ([[0.75, 0.25]] if comparison == "<=" else [[0.25, 0.75]])
+
+
 def test_without_the_library_the_numpy_walk_serves_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     ensemble = random_ensemble(5, "truncate", "<=", "float64", "float64")
     rows = random_rows(5, ensemble, 50)
@@ -140,9 +173,14 @@ def test_a_library_that_does_not_load_is_logged_and_the_numpy_walk_serves(
 ) -> None:
     broken = tmp_path / "_tree_walk.so"
     broken.write_bytes(b"not a shared object")
+    with pytest.raises(OSError, match=r"_tree_walk\.so: ") as refused:
+        ctypes.CDLL(str(broken))
     with caplog.at_level(logging.WARNING, logger=native.__name__):
         assert native.load(broken) is None
-    assert "the tree engine walks with numpy: _tree_walk.so does not load here" in caplog.text
+    # The whole line, with the loader's reason (a file too short for an ELF header): what an operator reads.
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the tree engine walks with numpy: _tree_walk.so does not load here ({refused.value})"
+    ]
 
 
 def test_the_library_needs_nothing_of_the_system_it_runs_on() -> None:

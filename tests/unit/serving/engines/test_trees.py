@@ -4,7 +4,9 @@ ensembles; every refusal of validate() by its message; the engine's own refusals
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from numpy.typing import NDArray
 
 from serving.engines import load_engine, tree_engine
 from serving.engines.errors import NonFiniteInputError
+from serving.engines.links import softmax_in_place
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import (
     FORMAT_VERSION,
@@ -252,6 +255,97 @@ def test_the_engine_computes_what_the_format_says_bit_for_bit(
     assert scores.tobytes() == expected.tobytes()
 
 
+@pytest.mark.parametrize("width", [1, 3])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_softmax_sums_its_scores_in_the_librarys_memory_order(width: int, order: str) -> None:
+    """numpy sums a row of 12 scores pairwise when they are contiguous, one by one when they are
+    not: the probabilities' last bits follow the memory order the library's scores have."""
+    rng = np.random.default_rng(4)
+    ensemble = random_ensemble(4, "truncate", "<=", "float64", "float64")
+    n_leaves = ensemble.leaf_values.shape[0]
+    ensemble = dataclasses.replace(
+        ensemble,
+        kind="classifier",
+        classes=np.arange(12),
+        leaf_values=rng.standard_normal((n_leaves, width)),
+        tree_output=rng.integers(0, 12 - width + 1, size=ensemble.n_trees).astype(INT),
+        base_score=rng.standard_normal(12),
+        average=False,
+        link="softmax",
+        score_order=order,
+        decision="argmax_proba",
+    )
+    ensemble.validate()
+    rows = random_rows(4, ensemble, 200)
+    scores = reference_scores(ensemble, rows)
+    other = "F" if order == "C" else "C"
+
+    expected = softmax_in_place(np.array(scores, order=order))
+    assert expected.tobytes() != softmax_in_place(np.array(scores, order=other)).tobytes()
+    assert TreeEngine(ensemble, use_native=False).predict_proba(rows).tobytes() == expected.tobytes()
+    assert TreeEngine(ensemble).predict_proba(rows).tobytes() == expected.tobytes()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rule=st.sampled_from(["known", "truncate", "numeric"]),
+    use_native=st.booleans(),
+)
+def test_float32_sums_overflow_to_infinity_quietly_as_the_librarys(seed: int, rule: str, use_native: bool) -> None:
+    """Leaves near float32's largest value: sums reach infinity of either sign, without a warning."""
+    ensemble = random_ensemble(seed, "truncate" if rule == "numeric" else rule, "<=", "float32", "float32")
+    if rule == "numeric":
+        ensemble = dataclasses.replace(
+            ensemble,
+            missing=np.full(ensemble.missing.size, MISSING_NAN, dtype=np.uint8),
+            categorical_nodes=np.zeros(0, dtype=INT),
+            category_offsets=np.zeros(1, dtype=INT),
+            category_bitsets=np.zeros(0, dtype=np.uint32),
+        )
+    rng = np.random.default_rng(seed)
+    ensemble = dataclasses.replace(
+        ensemble, leaf_values=rng.choice(np.array([3e38, -3e38, 1.0], dtype=np.float32), ensemble.leaf_values.shape)
+    )
+    rows = random_rows(seed, ensemble, 30)
+    engine = TreeEngine(ensemble, use_native=use_native)
+    with np.errstate(over="ignore"):  # the reference's own float32 sums
+        expected = reference_scores(ensemble, rows)[:, 0]
+
+    assert engine.predict(rows).tobytes() == expected.tobytes()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    splits=st.sampled_from(["categorical, no Zero rule", "Zero rules, no category"]),
+    comparison=st.sampled_from(["<=", "<"]),
+    input_dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_a_batch_without_nan_still_reads_categories_and_lightgbms_zero_as_missing(
+    seed: int, splits: str, comparison: str, input_dtype: str
+) -> None:
+    """The numpy walk's step that ignores missing rules and categories serves NaN-free batches of
+    numeric splits only: a NaN-free batch (known categories only, once coded) through categorical
+    splits, or near zero through LightGBM's Zero splits, answers as the format says."""
+    rng = np.random.default_rng(seed)
+    if splits == "categorical, no Zero rule":
+        ensemble = random_ensemble(seed, "known", comparison, input_dtype, "float64")
+    else:
+        ensemble = dataclasses.replace(
+            random_ensemble(seed, "truncate", comparison, input_dtype, "float64"),
+            categorical_nodes=np.zeros(0, dtype=INT),
+            category_offsets=np.zeros(1, dtype=INT),
+            category_bitsets=np.zeros(0, dtype=np.uint32),
+        )
+    rows = random_rows(seed, ensemble, 60)
+    rows[np.isnan(rows)] = 0.0
+    offsets = ensemble.known_offsets
+    for column in np.flatnonzero(np.diff(offsets) > 0):
+        rows[:, column] = rng.choice(ensemble.known_categories[offsets[column] : offsets[column + 1]], size=60)
+    engine = TreeEngine(ensemble, use_native=False)
+
+    assert engine.predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+
+
 @pytest.mark.parametrize("pairs", [1, 7, 1 << 16])
 @pytest.mark.parametrize("rows_per_block", [1, 3, 2048])
 def test_blocks_chunks_and_set_aside_pairs_do_not_change_the_answer(
@@ -315,6 +409,102 @@ def test_an_error_in_a_scoring_thread_is_raised_to_the_caller(monkeypatch: pytes
     monkeypatch.setattr(engine, "_fill", fail_after_the_first_rows)
     with pytest.raises(MemoryError, match="second run of rows"):
         engine.predict(rows)
+
+
+@pytest.mark.parametrize(
+    ("use_native", "pairs_per_thread", "n_rows", "runs"),
+    [
+        # numpy: a run of at least ROWS_PER_THREAD (4) rows a thread, at most WORKERS (3) runs.
+        (False, 10, 7, [(0, 7)]),
+        (False, 10, 8, [(0, 4), (4, 8)]),
+        (False, 10, 13, [(0, 4), (4, 8), (8, 13)]),
+        (False, 10, 100, [(0, 33), (33, 66), (66, 100)]),
+        # C: a run of at least PAIRS_PER_THREAD (tree, row) pairs of the 2 trees, at most WORKERS
+        # runs, at least a row a run.
+        (True, 10, 4, [(0, 4)]),
+        (True, 10, 10, [(0, 5), (5, 10)]),
+        (True, 10, 100, [(0, 33), (33, 66), (66, 100)]),
+        (True, 1, 2, [(0, 1), (1, 2)]),
+    ],
+)
+def test_a_batch_is_split_into_even_runs_of_rows_one_a_cpu_when_each_is_worth_a_thread(
+    use_native: bool, pairs_per_thread: int, n_rows: int, runs: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = TreeEngine(small_classifier(), use_native=use_native)
+    assert (engine.native is not None) == use_native
+    monkeypatch.setattr(tree_engine, "WORKERS", 3)
+    monkeypatch.setattr(tree_engine, "ROWS_PER_THREAD", 4)
+    monkeypatch.setattr(tree_engine, "PAIRS_PER_THREAD", pairs_per_thread)
+    filled: list[tuple[int, int]] = []
+    fill = engine._fill
+
+    def record(total: Any, features: Any, start: int, stop: int) -> None:
+        filled.append((start, stop))
+        fill(total, features, start, stop)
+
+    monkeypatch.setattr(engine, "_fill", record)
+    engine.predict(np.zeros((n_rows, 2)))
+    assert sorted(filled) == runs
+
+
+@pytest.mark.parametrize(("pairs", "rows_per_block", "mask_block_bytes"), [(1, 3, 1), (7, 5, 100), (40, 2048, 1 << 20)])
+def test_walks_and_mask_blocks_stay_within_their_memory_bounds(
+    pairs: int, rows_per_block: int, mask_block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk takes at most ROWS_PER_BLOCK rows and PAIRS_PER_WALK (tree, row) pairs (or one
+    tree); a block of leaf masks at most MASK_BLOCK_BYTES of words (or one row)."""
+    monkeypatch.setattr(tree_engine, "PAIRS_PER_WALK", pairs)
+    monkeypatch.setattr(tree_engine, "ROWS_PER_BLOCK", rows_per_block)
+    monkeypatch.setattr(tree_engine, "MASK_BLOCK_BYTES", mask_block_bytes)
+    walked = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    masked = dataclasses.replace(
+        walked,
+        missing=np.full(walked.missing.size, MISSING_NAN, dtype=np.uint8),
+        categorical_nodes=np.zeros(0, dtype=INT),
+        category_offsets=np.zeros(1, dtype=INT),
+        category_bitsets=np.zeros(0, dtype=np.uint32),
+    )
+    rows = random_rows(3, walked, 300)
+    for ensemble in (walked, masked):
+        engine = TreeEngine(ensemble, use_native=False)
+        assert (engine.masks is not None) == (ensemble is masked)
+        assert engine.n_trees > 1
+        shapes: list[tuple[int, int]] = []
+        add = engine._add
+
+        def record(*args: Any, add: Any = add, shapes: list[tuple[int, int]] = shapes) -> None:
+            shapes.append(args[3].shape)  # the leaves: (trees, rows)
+            add(*args)
+
+        monkeypatch.setattr(engine, "_add", record)
+        assert engine.predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+        if engine.masks is None:
+            assert all(n_rows <= rows_per_block for _, n_rows in shapes)
+            assert all(n_trees == 1 or n_trees * n_rows <= pairs for n_trees, n_rows in shapes)
+        else:
+            words = engine.n_trees * engine.masks.dtype.itemsize
+            assert all(n_rows == 1 or n_rows * words <= mask_block_bytes for _, n_rows in shapes)
+
+
+def deepest_leaf(ensemble: TreeEnsemble, tree: int) -> int:
+    """The steps from a tree's root to its deepest leaf, following `children` (0: a lone leaf)."""
+    if ensemble.node_offsets[tree + 1] == ensemble.node_offsets[tree]:
+        return 0
+    level, steps = [int(ensemble.node_offsets[tree])], 0
+    while level:
+        steps += 1
+        level = [int(child) for node in level for child in ensemble.children[2 * node : 2 * node + 2] if child >= 0]
+    return steps
+
+
+@given(seed=st.integers(0, 2**32 - 1), rule=st.sampled_from(["known", "truncate"]))
+def test_each_tree_is_walked_the_depth_of_its_deepest_leaf_and_no_further(seed: int, rule: str) -> None:
+    """Every level the walk takes costs a pass over its pairs: a tree's depth is no more than its
+    deepest leaf's (and no less, or the walk would stop short of it)."""
+    ensemble = random_ensemble(seed, rule, "<=", "float64", "float64")
+    engine = TreeEngine(ensemble, use_native=False)
+
+    assert engine.depth.tolist() == [deepest_leaf(ensemble, tree) for tree in range(ensemble.n_trees)]
 
 
 def small_classifier(**changes: Any) -> TreeEnsemble:
@@ -476,6 +666,44 @@ def test_rows_the_library_refuses_are_refused() -> None:
     with pytest.raises(NonFiniteInputError, match="infinity in a categorical feature"):
         categorical.predict(np.array([[np.inf, 0.0]]))
     assert categorical.predict(np.array([[0.0, np.inf]])).tolist() == [7]
+
+
+@pytest.mark.parametrize("use_native", [True, False])
+def test_an_empty_batch_answers_no_rows(use_native: bool) -> None:
+    engine = TreeEngine(small_classifier(), use_native=use_native)
+    assert (engine.native is not None) == use_native
+    assert engine.predict(np.zeros((0, 2))).tolist() == []
+    assert engine.predict_proba(np.zeros((0, 2))).shape == (0, 2)
+
+
+def test_a_signalling_nan_is_read_as_nan_without_a_floating_point_warning() -> None:
+    """Its conversion to float32 raises the invalid flag, which numpy would report as a warning."""
+    signalling_nan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+    engine = TreeEngine(small_classifier())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert engine.predict_proba(np.array([[0.0, signalling_nan]])).tolist() == [[0.75, 0.25]]
+
+
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_the_walk_holds_a_16_byte_record_a_node_or_leaf(input_dtype: str) -> None:
+    """What the engine's memory grows with (float32 thresholds padded to 16 bytes)."""
+    ensemble = random_ensemble(11, "truncate", "<=", input_dtype, "float64")
+    engine = TreeEngine(ensemble, use_native=False)
+    assert engine.nodes.nbytes == 16 * (ensemble.n_nodes + ensemble.n_leaves)
+
+
+def test_an_ensemble_of_more_nodes_and_leaves_than_the_engine_indexes_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ensemble = random_ensemble(11, "truncate", "<=", "float64", "float64")
+    size = ensemble.n_nodes + ensemble.n_leaves
+    monkeypatch.setattr(tree_engine, "MAX_NODES", size + 1)
+    rows = random_rows(3, ensemble, 20)
+    assert TreeEngine(ensemble).predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+    monkeypatch.setattr(tree_engine, "MAX_NODES", size)
+    with pytest.raises(ValueError, match=f"^{size} nodes and leaves: more than this engine indexes \\({size}\\)$"):
+        TreeEngine(ensemble)
 
 
 def test_a_regressor_has_no_probabilities() -> None:
