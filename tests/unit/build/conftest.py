@@ -81,3 +81,22 @@ def logging_unconfigured() -> Iterator[None]:
     finally:
         root.handlers = handlers
         root.setLevel(level)
+
+
+def gblinear_spec(directory: Path) -> Path:
+    """The spec of an XGBoost gblinear regressor saved as a model file (which no compiler serves, so
+    the package serves it through XGBoost), with its sample rows."""
+    import numpy as np
+    import xgboost
+
+    rows = np.random.default_rng(0).normal(size=(60, 2))
+    with xgboost.config_context(verbosity=0):
+        model = xgboost.XGBRegressor(booster="gblinear", n_estimators=3).fit(rows, rows[:, 0])
+        model.get_booster().save_model(str(directory / "linear.json"))
+    np.savetxt(directory / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
+    spec = directory / "spec.toml"
+    spec.write_text(
+        'name = "linear"\ntask = "regression"\nestimator_file = "linear.json"\nsample_data = "rows.csv"\n'
+        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
+    )
+    return spec

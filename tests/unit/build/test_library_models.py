@@ -19,6 +19,7 @@ from build.engines import check_exactness, compile_estimator, compiler_for
 from build.spec import SpecError, load_spec
 from serving.engines import load_engine
 from serving.manifest import COMPILED, SCIKIT_LEARN
+from tests.unit.build.conftest import gblinear_spec
 
 
 @pytest.mark.parametrize(
@@ -37,17 +38,9 @@ def test_example_specs_compile_exactly(tmp_path: Path, spec_file: str, kind: str
 def test_a_native_model_that_does_not_compile_is_served_through_its_library(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rows = np.random.default_rng(0).normal(size=(60, 2))
-    with xgboost.config_context(verbosity=0):
-        model = xgboost.XGBRegressor(booster="gblinear", n_estimators=3).fit(rows, rows[:, 0])
-        model.get_booster().save_model(str(tmp_path / "linear.json"))
-    np.savetxt(tmp_path / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
-    (tmp_path / "spec.toml").write_text(
-        'name = "linear"\ntask = "regression"\nestimator_file = "linear.json"\nsample_data = "rows.csv"\n'
-        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
-    )
+    spec = gblinear_spec(tmp_path)
     with caplog.at_level(logging.INFO), xgboost.config_context(verbosity=0):
-        baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(tmp_path / "spec.toml"))
+        baked = bake_model(tmp_path / "package", "auto", tmp_path / "cache", load_spec(spec))
     assert baked.serving_engine.name == SCIKIT_LEARN
     assert baked.serving_engine.libraries == ["xgboost-cpu"]
     assert "XGBoost booster 'gblinear' is not compiled" in caplog.text

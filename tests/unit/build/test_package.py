@@ -13,7 +13,6 @@ from importlib.util import cache_from_source
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import xgboost
 
@@ -33,7 +32,7 @@ from build.package import BuildError, check_training_environment, pinned_version
 from serving.config import PACKAGE_MODEL_DIR
 from serving.engines import native
 from serving.manifest import MANIFEST_FILE
-from tests.unit.build.conftest import fake_package, logging_unconfigured
+from tests.unit.build.conftest import fake_package, gblinear_spec, logging_unconfigured
 
 FUNCTION_REQUIREMENTS = package.FUNCTION_DIR / "requirements.txt"
 
@@ -559,16 +558,7 @@ def test_the_model_source_is_read_from_the_environment(
 def test_a_model_served_through_its_library_gets_the_library_installed_at_the_builds_version(
     tmp_path: Path, offline_build: dict[str, list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    rows = np.random.default_rng(0).normal(size=(60, 2))
-    with xgboost.config_context(verbosity=0):
-        model = xgboost.XGBRegressor(booster="gblinear", n_estimators=3).fit(rows, rows[:, 0])
-        model.get_booster().save_model(str(tmp_path / "linear.json"))
-    np.savetxt(tmp_path / "rows.csv", np.c_[rows, rows[:, 0]], delimiter=",", header="a,b,target", comments="")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "linear"\ntask = "regression"\nestimator_file = "linear.json"\nsample_data = "rows.csv"\n'
-        '[[features]]\nname = "a"\n[[features]]\nname = "b"\n'
-    )
+    spec = gblinear_spec(tmp_path)
     caplog.set_level(logging.INFO, logger=package.__name__)
 
     with xgboost.config_context(verbosity=0):

@@ -94,6 +94,21 @@ def reference_scores(ensemble: TreeEnsemble, rows: NDArray[np.float64]) -> NDArr
     return np.array(result, dtype=ensemble.leaf_values.dtype)
 
 
+def without_categories(ensemble: TreeEnsemble, missing: int | None = None) -> TreeEnsemble:
+    """The ensemble with no categorical split (its category nodes then split numerically), and
+    every node given the `missing` rule when one is named."""
+    changes: dict[str, Any] = {}
+    if missing is not None:
+        changes["missing"] = np.full(ensemble.missing.size, missing, dtype=np.uint8)
+    return dataclasses.replace(
+        ensemble,
+        categorical_nodes=np.zeros(0, dtype=INT),
+        category_offsets=np.zeros(1, dtype=INT),
+        category_bitsets=np.zeros(0, dtype=np.uint32),
+        **changes,
+    )
+
+
 def random_ensemble(seed: int, rule: str, comparison: str, input_dtype: str, value_dtype: str) -> TreeEnsemble:
     """A regressor of random trees (depth up to 5), splits of every kind, leaves of 1 or 2 values."""
     rng = np.random.default_rng(seed)
@@ -295,13 +310,7 @@ def test_float32_sums_overflow_to_infinity_quietly_as_the_librarys(seed: int, ru
     """Leaves near float32's largest value: sums reach infinity of either sign, without a warning."""
     ensemble = random_ensemble(seed, "truncate" if rule == "numeric" else rule, "<=", "float32", "float32")
     if rule == "numeric":
-        ensemble = dataclasses.replace(
-            ensemble,
-            missing=np.full(ensemble.missing.size, MISSING_NAN, dtype=np.uint8),
-            categorical_nodes=np.zeros(0, dtype=INT),
-            category_offsets=np.zeros(1, dtype=INT),
-            category_bitsets=np.zeros(0, dtype=np.uint32),
-        )
+        ensemble = without_categories(ensemble, missing=MISSING_NAN)
     rng = np.random.default_rng(seed)
     ensemble = dataclasses.replace(
         ensemble, leaf_values=rng.choice(np.array([3e38, -3e38, 1.0], dtype=np.float32), ensemble.leaf_values.shape)
@@ -330,12 +339,7 @@ def test_a_batch_without_nan_still_reads_categories_and_lightgbms_zero_as_missin
     if splits == "categorical, no Zero rule":
         ensemble = random_ensemble(seed, "known", comparison, input_dtype, "float64")
     else:
-        ensemble = dataclasses.replace(
-            random_ensemble(seed, "truncate", comparison, input_dtype, "float64"),
-            categorical_nodes=np.zeros(0, dtype=INT),
-            category_offsets=np.zeros(1, dtype=INT),
-            category_bitsets=np.zeros(0, dtype=np.uint32),
-        )
+        ensemble = without_categories(random_ensemble(seed, "truncate", comparison, input_dtype, "float64"))
     rows = random_rows(seed, ensemble, 60)
     rows[np.isnan(rows)] = 0.0
     offsets = ensemble.known_offsets
@@ -457,13 +461,7 @@ def test_walks_and_mask_blocks_stay_within_their_memory_bounds(
     monkeypatch.setattr(tree_engine, "ROWS_PER_BLOCK", rows_per_block)
     monkeypatch.setattr(tree_engine, "MASK_BLOCK_BYTES", mask_block_bytes)
     walked = random_ensemble(11, "truncate", "<=", "float64", "float64")
-    masked = dataclasses.replace(
-        walked,
-        missing=np.full(walked.missing.size, MISSING_NAN, dtype=np.uint8),
-        categorical_nodes=np.zeros(0, dtype=INT),
-        category_offsets=np.zeros(1, dtype=INT),
-        category_bitsets=np.zeros(0, dtype=np.uint32),
-    )
+    masked = without_categories(walked, missing=MISSING_NAN)
     rows = random_rows(3, walked, 300)
     for ensemble in (walked, masked):
         engine = TreeEngine(ensemble, use_native=False)
