@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from serving.manifest import Manifest
+from serving.manifest import SUM_TOLERANCE, CategoryProfile, Manifest, NumberProfile
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -103,3 +104,18 @@ def test_a_profile_that_describes_a_feature_otherwise_is_refused_by_name(
 ) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         checked(manifest, *changes)
+
+
+@pytest.mark.parametrize("shares", [[0.0, 0.0], [SUM_TOLERANCE, 0.0]], ids=["none", "at the tolerance"])
+def test_a_feature_that_was_always_missing_has_no_shares(shares: list[float]) -> None:
+    """Every value missing: the shares of the values seen sum to 0, within the tolerance."""
+    CategoryProfile(frequencies=dict(zip(["red", "blue"], shares, strict=True)), missing_rate=1.0)
+    NumberProfile(edges=[1.0], frequencies=shares, missing_rate=1.0)
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"), [([0.5, 0.5], 0.0), ([2 * SUM_TOLERANCE, 0.0], 0.0)], ids=["whole", "past the tolerance"]
+)
+def test_shares_of_a_feature_that_was_always_missing_are_refused(shares: list[float], expected: float) -> None:
+    with pytest.raises(ValidationError, match=rf"frequencies sum to {sum(shares)}, expected {expected}"):
+        NumberProfile(edges=[1.0], frequencies=shares, missing_rate=1.0)

@@ -561,6 +561,7 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
         ({"score_order": "A"}, "score_order 'A' is not one of"),
         ({"feature": np.array([2], dtype=INT)}, "feature holds a column outside 0..1"),
         ({"feature": np.array([1], dtype=np.int64)}, "feature is a 1-d int64 array, expected 1-d int32"),
+        ({"feature": [1]}, "feature is not an array"),
         ({"threshold": np.array([0.5])}, "threshold is a 1-d float64 array, expected 1-d float32"),
         ({"threshold": np.array([np.nan], dtype=np.float32)}, "threshold holds NaN"),
         ({"children": np.array([~0], dtype=INT)}, "children has 1 entries for 1 nodes"),
@@ -569,6 +570,7 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
         ({"node_offsets": np.array([0], dtype=INT)}, "an ensemble needs at least one tree"),
         ({"node_offsets": np.array([0, 0, 1], dtype=INT)}, "a tree does not have one leaf more"),
         ({"leaf_offsets": np.array([0, 2, 2], dtype=INT)}, "leaf_offsets must be 3 increasing offsets from 0 to 3"),
+        ({"leaf_offsets": np.array([0, 3, 3], dtype=INT)}, "leaf_offsets must be 3 increasing offsets from 0 to 3"),
         ({"children": np.array([~0, ~0], dtype=INT)}, "a leaf has no parent or several"),
         ({"children": np.array([~0, ~2], dtype=INT)}, "children holds a node or leaf outside its tree"),
         (
@@ -577,6 +579,7 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
         ),
         ({"leaf_values": np.array([[1.0, np.inf], [0.0, 1.0], [0.5, 0.5]])}, "leaf_values are not all finite"),
         ({"leaf_values": np.zeros((3, 0))}, "leaf_values has no columns"),
+        ({"leaf_values": np.zeros(3)}, "leaf_values is a 1-d float64 array, expected 2-d float32 or float64"),
         ({"base_score": np.zeros(2, dtype=np.float32)}, "base_score is a 1-d float32 array, expected 1-d float64"),
         ({"base_score": np.array([0.0, np.nan])}, "base_score is not all finite"),
         ({"tree_output": np.array([0, 1], dtype=INT)}, "tree_output must give each of the 2 trees outputs within"),
