@@ -43,9 +43,8 @@ SCORE_ARGUMENTS = [
     ctypes.c_int64,
     ctypes.c_int64,
 ]
-# tree_walk.c's flags.
+# tree_walk.c's flag.
 COMPARISON_LESS = 1
-CATEGORY_RULE_KNOWN = 2
 
 
 class Ensemble(ctypes.Structure):
@@ -94,9 +93,8 @@ class NativeWalk:
             tree_output=_address(arrays["tree_output"]),
             depth=_address(arrays["depth"]),
         )
-        sum_dtype = arrays["leaf_values"].dtype
-        self.sum_dtype = sum_dtype
-        self.function = getattr(library, f"score_f{input_dtype.itemsize * 8}_f{sum_dtype.itemsize * 8}")
+        sum_bits = arrays["leaf_values"].itemsize * 8
+        self.function = getattr(library, f"score_f{input_dtype.itemsize * 8}_f{sum_bits}")
         self.pointer = ctypes.byref(self.structure)
 
     def add(self, features: NDArray[Any], total: NDArray[Any], first_row: int, stop_row: int, by_output: bool) -> None:

@@ -155,7 +155,6 @@ class TreeEngine:
     def _native_walk(self, library: Any) -> native.NativeWalk:
         ensemble = self.ensemble
         flags = native.COMPARISON_LESS if ensemble.comparison == "<" else 0
-        flags |= native.CATEGORY_RULE_KNOWN if ensemble.category_rule == "known" else 0
         missing, default_right = self.missing, self.default_right
         if self.has_none_missing and not self.has_zero_missing and self.category is None:
             # Only NaN and None rules: a None node's NaN goes where 0.0 goes, so each node's NaN
@@ -467,7 +466,7 @@ class TreeEngine:
         else:
             proba = self.link(scores, self.ensemble.link_parameter)
             chosen = np.argmax(proba, axis=1) if decision == "argmax_proba" else (proba[:, 1] > 0.5).astype(np.intp)
-        return self.classes.take(chosen, axis=0)
+        return self.classes[chosen]
 
 
 def _in_bitsets(
@@ -509,12 +508,14 @@ class _Layout:
         dtype = np.dtype(ensemble.input_dtype)
         fields: list[tuple[str, Any]] = [("threshold", dtype), ("feature", np.int32), ("first_child", np.int32)]
         if dtype.itemsize == 4:
-            fields.append(("padding", np.int32))  # 16-byte records: one aligned copy each
+            # 16-byte records: one aligned copy each. Not mutated, equivalent: the name is never read.
+            fields.append(("padding", np.int32))  # pragma: no mutate
         self.nodes = nodes = np.zeros(size, dtype=fields)
         nodes["threshold"][split_slots] = ensemble.threshold[split]
         nodes["feature"][split_slots] = ensemble.feature[split]
         nodes["first_child"][split_slots] = n_trees + 2 * split
-        nodes["threshold"][leaf_slots] = np.nan
+        # Not mutated, equivalent: None stored in this float field is NaN too.
+        nodes["threshold"][leaf_slots] = np.nan  # pragma: no mutate
         nodes["feature"][leaf_slots] = ~reference[leaf_slots]
         nodes["first_child"][leaf_slots] = leaf_slots
         self.roots = np.arange(n_trees)
@@ -526,8 +527,12 @@ class _Layout:
             self.missing[split_slots] = ensemble.missing[split]
         self.category = None
         if ensemble.categorical_nodes.size:
+            # Not mutated, equivalent: any negative marks a numeric split, and any integer dtype
+            # holds the indices until they are copied into `category`.
+            # pragma: no mutate start
             category_of = np.full(n_nodes, -1, dtype=np.int32)
             category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size, dtype=np.int32)
+            # pragma: no mutate end
             self.category = np.full(size, -1, dtype=np.int32)
             self.category[split_slots] = category_of[split]
         # Each tree's depth: the steps its deepest leaf takes from the root (0 for a lone leaf).

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 enum { MISSING_NAN = 0, MISSING_ZERO = 1, MISSING_NONE = 2 };
-enum { COMPARISON_LESS = 1, CATEGORY_RULE_KNOWN = 2 };
+enum { COMPARISON_LESS = 1 };
 /* LightGBM's kZeroThreshold, the float literal 1e-35f. */
 #define ZERO_THRESHOLD ((double)1e-35f)
 /* A category code is a value truncated to an integer from 0 to int32's largest. */
@@ -81,8 +81,9 @@ ALWAYS_INLINE int general_goes_right(const ensemble_t *e, int64_t n, double thre
     }
     if (e->category && e->category[n] >= 0) {
         int in_range = v > -1.0 && v < CODE_BOUND;
-        int valid = (e->flags & CATEGORY_RULE_KNOWN) ? !nan : (in_range && !nan);
-        right = valid ? !in_bitset(e, e->category[n], in_range ? (int64_t)v : 0) : e->default_right[n];
+        /* Out of range (NaN too) is missing. Under the "known" rule the value is a code already
+           (its position among the known categories, or NaN). */
+        right = in_range ? !in_bitset(e, e->category[n], (int64_t)v) : e->default_right[n];
     }
     return right;
 }

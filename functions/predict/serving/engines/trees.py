@@ -31,7 +31,7 @@ How an ensemble computes its output for a row `x`:
      (every split on it is, and only those are); the code of a value equal to one of its known
      categories, `known_categories[known_offsets[f]:known_offsets[f+1]]` (sorted), is its
      position among them; anything else (NaN, an unknown category) is missing and goes to the
-     default child;
+     default child (a categorical split's missing rule is MISSING_NAN);
    - "truncate" (LightGBM): NaN is missing under MISSING_NAN and 0.0 otherwise; the code is the
      value truncated to an integer; a negative code (or one beyond int32) is missing.
      `known_categories` is empty.
@@ -321,6 +321,10 @@ class TreeEnsemble:
             _require(
                 bool((has_categories[self.feature] == categorical).all()),
                 "under the known rule, the splits on a feature are categorical exactly when it has known categories",
+            )
+            _require(
+                bool((self.missing[self.categorical_nodes] == MISSING_NAN).all()),
+                "under the known rule, a categorical split's missing value is NaN",
             )
 
     def _validate_outputs(self) -> None:

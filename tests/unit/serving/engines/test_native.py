@@ -134,12 +134,12 @@ def test_with_other_block_sizes_the_c_walk_answers_the_same_bits(
 
 @pytest.mark.parametrize("use_native", [True, False])
 @pytest.mark.parametrize(("comparison", "default_left"), [("<=", False), ("<", True)])
-@pytest.mark.parametrize("threshold", [0.0, -0.0])
-def test_nan_at_a_none_node_of_threshold_zero_goes_where_zero_goes(
+@pytest.mark.parametrize("threshold", [0.0, -0.0, 0.5])
+def test_nan_at_a_none_node_goes_where_zero_goes(
     use_native: bool, comparison: str, default_left: bool, threshold: float
 ) -> None:
     """LightGBM's None type reads NaN as 0.0, which a threshold of zero splits: left under "<=",
-    right under "<", whatever the default side says (here the other one)."""
+    right under "<", whatever the default side says (here the other one); 0.5 sends it left."""
     ensemble = small_classifier(
         comparison=comparison,
         threshold=np.array([threshold], dtype=np.float32),
@@ -150,7 +150,8 @@ def test_nan_at_a_none_node_of_threshold_zero_goes_where_zero_goes(
     assert (engine.native is not None) == use_native
     zero = engine.predict_proba(np.array([[0.0, 0.0]]))
     assert engine.predict_proba(np.array([[0.0, np.nan]])).tobytes() == zero.tobytes()
-    assert zero.tolist() == ([[0.75, 0.25]] if comparison == "<=" else [[0.25, 0.75]])
+    goes_left = threshold >= 0.0 if comparison == "<=" else threshold > 0.0
+    assert zero.tolist() == ([[0.75, 0.25]] if goes_left else [[0.25, 0.75]])
 
 
 def test_without_the_library_the_numpy_walk_serves_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:

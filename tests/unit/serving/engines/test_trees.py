@@ -547,6 +547,65 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
     assert engine.predict(rows).tolist() == [3, 7, 3]
 
 
+def one_category_split(rule: str) -> dict[str, Any]:
+    """small_classifier's changes that make its split categorical on feature 1: codes 1 and 3 go
+    left; under "known" the categories are 10, 20, 30 and 40 (codes 0 to 3)."""
+    known = rule == "known"
+    return {
+        "category_rule": rule,
+        "threshold": np.zeros(1, dtype=np.float32),
+        "default_left": np.array([False]),
+        "categorical_nodes": np.zeros(1, dtype=INT),
+        "category_offsets": np.array([0, 1], dtype=INT),
+        "category_bitsets": np.array([0b1010], dtype=np.uint32),
+        "known_offsets": np.array([0, 0, 4 if known else 0], dtype=INT),
+        "known_categories": np.array([10.0, 20.0, 30.0, 40.0] if known else []),
+    }
+
+
+@pytest.mark.parametrize("use_native", [True, False])
+@pytest.mark.parametrize(
+    ("rule", "left", "right"),
+    [
+        ("known", [20.0, 40.0], [10.0, 30.0, 25.0, np.nan]),
+        # 32 and 64 have bit 0 of a word past the set's one: missing, not the set's code 0.
+        ("truncate", [1.0, 3.0, 1.5], [0.0, 2.0, 32.0, 64.0, 33.0, -1.0, np.nan]),
+    ],
+)
+def test_one_categorical_split_sends_each_value_to_its_side_alone_or_in_a_batch(
+    use_native: bool, rule: str, left: list[float], right: list[float]
+) -> None:
+    """A value whose code is in the set goes left; any other, or a missing one, to the default side
+    (right). Each row alone is a batch without NaN, which the numpy walk steps without missing
+    rules: a categorical split must still be read as one."""
+    ensemble = small_classifier(**one_category_split(rule))
+    engine = TreeEngine(ensemble, use_native=use_native)
+    assert (engine.native is not None) == use_native
+    rows = np.array([[0.0, value] for value in left + right])
+    expected = [3] * len(left) + [7] * len(right)
+
+    assert engine.predict(rows).tolist() == expected
+    assert [int(engine.predict(row[None])[0]) for row in rows] == expected
+    assert engine.predict_proba(rows).tobytes() == reference_scores(ensemble, rows).tobytes()
+
+
+@pytest.mark.parametrize("use_native", [True, False])
+def test_averaged_outputs_are_each_divided_by_the_trees_that_add_to_them(use_native: bool) -> None:
+    """Two-value leaves: the split tree adds to outputs 0 and 1, the lone leaf to 1 and 2."""
+    ensemble = small_classifier(
+        classes=np.array([0, 1, 2]),
+        tree_output=np.array([0, 1], dtype=INT),
+        base_score=np.zeros(3),
+        link="identity",
+    )
+    rows = np.array([[0.0, 0.0], [0.0, 1.0]])
+
+    scores = TreeEngine(ensemble, use_native=use_native).predict_proba(rows)
+
+    assert scores.tolist() == [[1.0, 0.25, 0.5], [0.0, 0.75, 0.5]]
+    assert scores.tobytes() == reference_scores(ensemble, rows).tobytes()
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -599,6 +658,10 @@ def test_a_small_classifier_answers_its_leaves_averaged_and_its_first_maximum() 
             {"known_offsets": np.array([0, 1, 1], dtype=INT), "known_categories": np.array([np.inf])},
             "known_categories are not all finite",
         ),
+        (
+            {**one_category_split("known"), "missing": np.array([MISSING_NONE], dtype=np.uint8)},
+            "under the known rule, a categorical split's missing value is NaN",
+        ),
         ({"classes": np.array([3, 3])}, "classes must be unique"),
         ({"classes": None}, "a classifier has no classes"),
         ({"decision": "value"}, "decision 'value' is not one of"),
@@ -649,22 +712,27 @@ def test_the_stored_arrays_are_read_back_the_same_and_checked_at_load() -> None:
         TreeEnsemble.from_arrays(arrays)
 
 
+def not_accepted(problem: str) -> str:
+    """The whole message of an input the model refuses, as a pattern."""
+    return f"^input contains {re.escape(problem)}, which this model does not accept$"
+
+
 def test_rows_the_library_refuses_are_refused() -> None:
     engine = TreeEngine(small_classifier())
     with pytest.raises(ValueError, match=r"expected rows of 2 features, got shape \(1, 3\)"):
         engine.predict(np.zeros((1, 3)))
     for value in (np.inf, -np.inf, 1e39):
-        with pytest.raises(NonFiniteInputError, match="infinity, or a value too large for float32"):
+        with pytest.raises(NonFiniteInputError, match=not_accepted("infinity, or a value too large for float32")):
             engine.predict(np.array([[0.0, value]]))
     finite_only = TreeEngine(small_classifier(input_check="finite"))
-    with pytest.raises(NonFiniteInputError, match="NaN or infinity, or a value too large for float32"):
+    with pytest.raises(NonFiniteInputError, match=not_accepted("NaN or infinity, or a value too large for float32")):
         finite_only.predict(np.array([[np.nan, 0.0]]))
     categorical = TreeEngine(
         small_classifier(
             input_check="any", known_offsets=np.array([0, 1, 1], dtype=INT), known_categories=np.array([1.0])
         )
     )
-    with pytest.raises(NonFiniteInputError, match="infinity in a categorical feature"):
+    with pytest.raises(NonFiniteInputError, match=not_accepted("infinity in a categorical feature")):
         categorical.predict(np.array([[np.inf, 0.0]]))
     assert categorical.predict(np.array([[0.0, np.inf]])).tolist() == [7]
 
@@ -717,22 +785,26 @@ def test_a_regressor_has_no_probabilities() -> None:
 @pytest.mark.parametrize(
     ("decision", "expected"),
     [
-        ("argmax_raw", [0, 0]),  # one score column: its first maximum is always the first class
-        ("raw_above_zero", [0, 1]),
-        ("raw_at_least_zero", [1, 1]),
-        ("proba_above_half", [0, 1]),
-        ("argmax_proba", [0, 1]),
+        ("argmax_raw", [0, 0, 0]),  # one score column: its first maximum is always the first class
+        ("raw_above_zero", [0, 1, 1]),
+        ("raw_at_least_zero", [1, 1, 1]),
+        ("proba_above_half", [0, 0, 1]),
+        ("argmax_proba", [0, 0, 1]),
     ],
 )
 def test_each_decision_picks_the_class_its_library_picks(decision: str, expected: list[int]) -> None:
-    """Scores 0 and 2 (x <= 1 or not), through expit: probabilities [0.5, 0.5] and [0.12, 0.88]."""
+    """Scores 0, 1e-20 and 2 (x <= 0.5, x <= 1 or neither), through expit: probabilities
+    [0.5, 0.5] (1e-20 does not move it off one half) and [0.12, 0.88]."""
     ensemble = small_classifier(
         classes=np.array([0, 1]),
-        feature=np.array([0], dtype=INT),
-        threshold=np.array([1.0], dtype=np.float32),
-        node_offsets=np.array([0, 1], dtype=INT),
-        leaf_offsets=np.array([0, 2], dtype=INT),
-        leaf_values=np.array([[0.0], [2.0]]),
+        feature=np.array([0, 0], dtype=INT),
+        threshold=np.array([1.0, 0.5], dtype=np.float32),
+        children=np.array([1, ~2, ~0, ~1], dtype=INT),
+        default_left=np.array([True, True]),
+        missing=np.zeros(2, dtype=np.uint8),
+        node_offsets=np.array([0, 2], dtype=INT),
+        leaf_offsets=np.array([0, 3], dtype=INT),
+        leaf_values=np.array([[0.0], [1e-20], [2.0]]),
         tree_output=np.zeros(1, dtype=INT),
         base_score=np.zeros(1),
         average=False,
@@ -740,4 +812,4 @@ def test_each_decision_picks_the_class_its_library_picks(decision: str, expected
         decision=decision,
     )
 
-    assert TreeEngine(ensemble).predict(np.array([[0.0, 0.0], [5.0, 0.0]])).tolist() == expected
+    assert TreeEngine(ensemble).predict(np.array([[0.0, 0.0], [0.7, 0.0], [5.0, 0.0]])).tolist() == expected
