@@ -100,7 +100,8 @@ def assemble(
     link: str,
     decision: str,
     value_dtype: str = "float64",
-    link_parameter: float = 1.0,
+    # Not mutated, equivalent: only LightGBM's links read it, and LightGBM passes its own.
+    link_parameter: float = 1.0,  # pragma: no mutate
     score_order: str = "C",
     category_rule: str = "known",
     known_categories: dict[int, NDArray[np.float64]] | None = None,
@@ -119,7 +120,7 @@ def assemble(
         position[leaves] = ~(leaf_base + np.arange(leaves.size))
         features.append(tree.feature[internal])
         thresholds.append(tree.threshold[internal])
-        children.append(np.stack([position[tree.left[internal]], position[tree.right[internal]]], axis=1).reshape(-1))
+        children.append(np.stack([position[tree.left[internal]], position[tree.right[internal]]], axis=1).ravel())
         n_internal = internal.size
         # Not mutated, equivalent: the TreeEnsemble below casts the joined flags to bool and the rules to uint8.
         all_right = np.zeros(n_internal, dtype=bool)  # pragma: no mutate
@@ -143,8 +144,9 @@ def assemble(
     # pragma: no mutate start
     known_values = [np.asarray(known.get(feature, ()), dtype=np.float64) for feature in range(n_features)]
     # pragma: no mutate end
-    # Categorical nodes hold no threshold; 0 keeps the array free of NaN.
-    stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0
+    # Categorical nodes hold no threshold; 0 keeps the array free of NaN. Not mutated,
+    # equivalent: no walk reads a categorical node's threshold.
+    stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0  # pragma: no mutate
     ensemble = TreeEnsemble(
         kind=kind,
         n_features=n_features,
@@ -162,12 +164,14 @@ def assemble(
         leaf_offsets=np.array(leaf_offsets, dtype=np.int32),
         categorical_nodes=np.array(categorical_nodes, dtype=np.int32),
         category_offsets=np.cumsum([0] + [words.size for words in category_words]).astype(np.int32),
-        category_bitsets=np.concatenate([np.zeros(0, dtype=np.uint32), *category_words]).astype(np.uint32),
+        # The words of any integer dtype (LightGBM's are int64), through float64: exact for 32 bits.
+        category_bitsets=np.concatenate([np.zeros(0), *category_words]).astype(np.uint32),
         known_offsets=np.cumsum([0] + [values.size for values in known_values]).astype(np.int32),
         known_categories=np.concatenate([np.zeros(0), *known_values]),
         tree_output=np.asarray(tree_output, dtype=np.int32),
         leaf_values=np.ascontiguousarray(np.concatenate(leaf_values).astype(value_dtype)),
-        base_score=np.asarray(base_score, dtype=value_dtype).reshape(-1),
+        # Not mutated, equivalent: the compilers pass one value an output in the value dtype already.
+        base_score=np.asarray(base_score, dtype=value_dtype).ravel(),  # pragma: no mutate
         average=average,
         link=link,
         link_parameter=float(link_parameter),
@@ -201,7 +205,7 @@ def _extremes(ensemble: TreeEnsemble) -> NDArray[np.float64]:
         values += FLOAT64_EXTREMES
     if bool((ensemble.missing == MISSING_ZERO).any()):
         values += [ZERO_THRESHOLD, -ZERO_THRESHOLD, float(np.nextafter(ZERO_THRESHOLD, np.inf)), 1e-36, -1e-36]
-    return np.array(values, dtype=np.float64)
+    return np.array(values)
 
 
 def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
@@ -214,7 +218,7 @@ def _numeric_values(thresholds: NDArray[Any]) -> NDArray[np.float64]:
         # Not mutated, equivalent: astype(None) is float64 too. The sums widen the neighbours, exact in float64.
         wide = thresholds.astype(np.float64)  # pragma: no mutate
         values += [(wide + up) / 2, (wide + down) / 2]
-    stacked = np.concatenate(values).astype(np.float64)
+    stacked = np.concatenate(values)  # float64: the thresholds' own dtype, or widened by `wide`
     return np.unique(stacked[np.isfinite(stacked)])
 
 

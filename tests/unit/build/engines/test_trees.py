@@ -199,8 +199,8 @@ def categorical_stump(feature: int, codes: list[int]) -> LibraryTree:
     )
 
 
-def categorical_probes(trees: list[LibraryTree], rule: str, known: dict[int, Any] | None) -> list[set[float]]:
-    ensemble = assemble(
+def categorical_ensemble(trees: list[LibraryTree], rule: str, known: dict[int, Any] | None) -> TreeEnsemble:
+    return assemble(
         trees,
         kind="regressor",
         n_features=4,
@@ -216,7 +216,10 @@ def categorical_probes(trees: list[LibraryTree], rule: str, known: dict[int, Any
         category_rule=rule,
         known_categories=known,
     )
-    return [set(values.tolist()) for values in probe_values(ensemble)]
+
+
+def categorical_probes(trees: list[LibraryTree], rule: str, known: dict[int, Any] | None) -> list[set[float]]:
+    return [set(values.tolist()) for values in probe_values(categorical_ensemble(trees, rule, known))]
 
 
 def no_categories(top: float) -> set[float]:
@@ -245,6 +248,18 @@ def test_the_probes_of_known_categories_hold_each_features_own() -> None:
     assert no_categories(40.0) <= probes[2]
     assert no_categories(0.0) <= probes[1]
     assert 7.0 not in probes[1]
+
+
+def test_a_feature_of_known_categories_is_probed_with_nan_in_place_of_infinity() -> None:
+    """scikit-learn's encoder refuses infinity, even in a feature of one category."""
+    known = {1: np.array([0.0]), 2: np.array([1.0, 5.0])}
+    ensemble = categorical_ensemble([categorical_stump(1, [0]), categorical_stump(2, [1])], "known", known)
+
+    probes = probe_rows(ensemble, np.zeros((10, 4)))
+
+    assert not np.isinf(probes[:, 1:3]).any()
+    assert np.isnan(probes[:, 1:3]).any(axis=0).all()
+    assert np.isinf(probes[:, 3]).any()  # a numeric feature is probed at infinity
 
 
 def test_the_probes_are_bounded_and_every_feature_is_probed_in_each_row() -> None:
