@@ -5,7 +5,6 @@ numpy walk serves where the library is missing or does not load; it needs nothin
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import logging
 import subprocess
 from pathlib import Path
@@ -20,7 +19,13 @@ from build.native import compile_tree_walk
 from serving.engines import native
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import MISSING_NAN, MISSING_NONE, TreeEnsemble
-from tests.unit.serving.engines.test_trees import random_ensemble, random_rows, reference_scores, small_classifier
+from tests.unit.serving.engines.test_trees import (
+    random_ensemble,
+    random_rows,
+    reference_scores,
+    small_classifier,
+    without_categories,
+)
 
 # tree_walk.c's tuning constants other than as shipped, small enough to reach every path and
 # boundary the shipped ones do not reach on small ensembles (shipped, every tree of the generated
@@ -65,17 +70,7 @@ def none_rules_only(ensemble: TreeEnsemble, seed: int) -> TreeEnsemble:
     a None node's NaN goes where 0.0 goes."""
     rng = np.random.default_rng(seed)
     missing = np.where(rng.random(ensemble.missing.size) < 0.5, MISSING_NAN, MISSING_NONE).astype(np.uint8)
-    arrays = ensemble.to_arrays()
-    arrays.update(
-        missing=missing,
-        category_rule=np.array("truncate"),
-        categorical_nodes=np.zeros(0, dtype=np.int32),
-        category_offsets=np.zeros(1, dtype=np.int32),
-        category_bitsets=np.zeros(0, dtype=np.uint32),
-        known_offsets=np.zeros(ensemble.n_features + 1, dtype=np.int32),
-        known_categories=np.zeros(0),
-    )
-    return TreeEnsemble.from_arrays(arrays)
+    return TreeEnsemble.from_arrays(without_categories(ensemble, missing).to_arrays())
 
 
 def assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
@@ -85,12 +80,7 @@ def assert_the_c_walk_answers_as_the_numpy_walk_and_the_format(
     if rule == "nan and none only":
         ensemble = none_rules_only(ensemble, seed)
     if rule == "numeric, every missing rule":
-        ensemble = dataclasses.replace(
-            ensemble,
-            categorical_nodes=np.zeros(0, dtype=np.int32),
-            category_offsets=np.zeros(1, dtype=np.int32),
-            category_bitsets=np.zeros(0, dtype=np.uint32),
-        )
+        ensemble = without_categories(ensemble)
     rows = random_rows(seed, ensemble, n_rows)
     numpy_walk = TreeEngine(ensemble, use_native=False)
     with pytest.MonkeyPatch.context() as patch:

@@ -14,21 +14,18 @@ from hypothesis import strategies as st
 from serving.engines import tree_engine
 from serving.engines.tree_engine import TreeEngine
 from serving.engines.trees import MISSING_NAN, TreeEnsemble
-from tests.unit.serving.engines.test_trees import INT, random_ensemble, random_rows, reference_scores
+from tests.unit.serving.engines.test_trees import (
+    INT,
+    random_ensemble,
+    random_rows,
+    reference_scores,
+    without_categories,
+)
 
 
 def numeric(ensemble: TreeEnsemble) -> TreeEnsemble:
-    """The ensemble with every split numeric and NaN its only missing value."""
-    return dataclasses.replace(
-        ensemble,
-        category_rule="truncate",
-        missing=np.full(ensemble.missing.size, MISSING_NAN, dtype=np.uint8),
-        categorical_nodes=np.zeros(0, dtype=np.int32),
-        category_offsets=np.zeros(1, dtype=np.int32),
-        category_bitsets=np.zeros(0, dtype=np.uint32),
-        known_offsets=np.zeros(ensemble.n_features + 1, dtype=np.int32),
-        known_categories=np.zeros(0),
-    )
+    """The ensemble with every split numeric and NaN its only missing value: what the masks serve."""
+    return without_categories(ensemble, missing=MISSING_NAN)
 
 
 @given(

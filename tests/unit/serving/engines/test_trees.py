@@ -94,17 +94,20 @@ def reference_scores(ensemble: TreeEnsemble, rows: NDArray[np.float64]) -> NDArr
     return np.array(result, dtype=ensemble.leaf_values.dtype)
 
 
-def without_categories(ensemble: TreeEnsemble, missing: int | None = None) -> TreeEnsemble:
-    """The ensemble with no categorical split (its category nodes then split numerically), and
-    every node given the `missing` rule when one is named."""
+def without_categories(ensemble: TreeEnsemble, missing: int | NDArray[np.uint8] | None = None) -> TreeEnsemble:
+    """The ensemble with no categorical split and no known category (its category nodes then split
+    numerically), and the `missing` rule (or a rule a node) when one is named."""
     changes: dict[str, Any] = {}
     if missing is not None:
-        changes["missing"] = np.full(ensemble.missing.size, missing, dtype=np.uint8)
+        changes["missing"] = np.broadcast_to(np.asarray(missing, dtype=np.uint8), ensemble.missing.shape).copy()
     return dataclasses.replace(
         ensemble,
+        category_rule="truncate",
         categorical_nodes=np.zeros(0, dtype=INT),
         category_offsets=np.zeros(1, dtype=INT),
         category_bitsets=np.zeros(0, dtype=np.uint32),
+        known_offsets=np.zeros(ensemble.n_features + 1, dtype=INT),
+        known_categories=np.zeros(0),
         **changes,
     )
 
