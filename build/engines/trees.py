@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from build.engines.base import Compiler
-from serving.engines.links import LINKS
+from serving.engines.links import LINKS, NO_PARAMETER
 from serving.engines.trees import BITSET_WORD_BITS, MISSING_NAN, MISSING_ZERO, ZERO_THRESHOLD, TreeEnsemble
 from serving.manifest import Guarantee
 
@@ -100,8 +100,7 @@ def assemble(
     link: str,
     decision: str,
     value_dtype: str = "float64",
-    # Not mutated, equivalent: only LightGBM's links read it, and LightGBM passes its own.
-    link_parameter: float = 1.0,  # pragma: no mutate
+    link_parameter: float = NO_PARAMETER,
     score_order: str = "C",
     category_rule: str = "known",
     known_categories: dict[int, NDArray[np.float64]] | None = None,
@@ -147,6 +146,8 @@ def assemble(
     # Categorical nodes hold no threshold; 0 keeps the array free of NaN. Not mutated,
     # equivalent: no walk reads a categorical node's threshold.
     stored_thresholds[np.array(categorical_nodes, dtype=np.intp)] = 0  # pragma: no mutate
+    # Not mutated, equivalent: the compilers pass one value an output in the value dtype already.
+    start_values = np.asarray(base_score, dtype=value_dtype).ravel()  # pragma: no mutate
     ensemble = TreeEnsemble(
         kind=kind,
         n_features=n_features,
@@ -170,8 +171,7 @@ def assemble(
         known_categories=np.concatenate([np.zeros(0), *known_values]),
         tree_output=np.asarray(tree_output, dtype=np.int32),
         leaf_values=np.ascontiguousarray(np.concatenate(leaf_values).astype(value_dtype)),
-        # Not mutated, equivalent: the compilers pass one value an output in the value dtype already.
-        base_score=np.asarray(base_score, dtype=value_dtype).ravel(),  # pragma: no mutate
+        base_score=start_values,
         average=average,
         link=link,
         link_parameter=float(link_parameter),

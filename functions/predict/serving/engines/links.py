@@ -6,7 +6,7 @@ C++ (XGBoost, LightGBM), and "the same formula" is not enough: numpy's vectorise
 libm's `exp`, which scipy's `expit` calls per element, so each link names the function it uses.
 
 A tree link maps the scores, shape (rows, outputs) in the library's memory order, and a
-parameter (LightGBM's `sigmoid`; 1.0 where unused) to a regressor's values (one column) or a
+parameter (LightGBM's `sigmoid`; NO_PARAMETER where unused) to a regressor's values (one column) or a
 classifier's probabilities (a column per class). LINKS registers them by the name the tree
 format (serving/engines/trees.py) stores.
 """
@@ -25,6 +25,8 @@ from numpy.typing import NDArray
 COMPLEX_EXP_LIMIT = 700.0
 
 Link = Callable[[NDArray[Any], float], NDArray[Any]]
+# The parameter given to (and stored for) a link that reads none.
+NO_PARAMETER = 1.0
 
 
 def libm_exp(value: float) -> float:

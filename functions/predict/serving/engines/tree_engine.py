@@ -91,6 +91,8 @@ ROWS_PER_THREAD = 2048
 # The C walk: split a batch of at least this many (tree, row) pairs a CPU (about a millisecond).
 PAIRS_PER_THREAD = 1 << 17
 LARGEST_CODE = float(np.iinfo(np.int32).max)
+# A slot's `category` when its split is numeric (the walks test for a negative one).
+NUMERIC_SPLIT = -1
 MAX_NODES = np.iinfo(np.int32).max
 
 
@@ -527,13 +529,13 @@ class _Layout:
             self.missing[split_slots] = ensemble.missing[split]
         self.category = None
         if ensemble.categorical_nodes.size:
-            # Not mutated, equivalent: any negative marks a numeric split, and any integer dtype
-            # holds the indices until they are copied into `category`.
+            # Not mutated, equivalent: any integer dtype holds the indices until they are copied
+            # into `category`.
             # pragma: no mutate start
-            category_of = np.full(n_nodes, -1, dtype=np.int32)
+            category_of = np.full(n_nodes, NUMERIC_SPLIT, dtype=np.int32)
             category_of[ensemble.categorical_nodes] = np.arange(ensemble.categorical_nodes.size, dtype=np.int32)
             # pragma: no mutate end
-            self.category = np.full(size, -1, dtype=np.int32)
+            self.category = np.full(size, NUMERIC_SPLIT, dtype=np.int32)
             self.category[split_slots] = category_of[split]
         # Each tree's depth: the steps its deepest leaf takes from the root (0 for a lone leaf).
         tree_of_node = np.repeat(np.arange(n_trees), node_counts)

@@ -186,3 +186,18 @@ def test_the_library_needs_nothing_of_the_system_it_runs_on() -> None:
     undefined = [line for line in dynamic.stdout.splitlines() if " UND " in line and line.split()[-1] != "UND"]
     assert undefined == []
     assert all(name in dynamic.stdout for name in native.SCORE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_c_walk_keeps_the_arrays_it_reads_alive(seed: int) -> None:
+    """The structure holds only addresses: the arrays made for it alone (here the None rule's sides
+    for NaN) must live as long as the walk, or freed memory taken by other arrays changes answers."""
+    ensemble = none_rules_only(random_ensemble(seed, "truncate", "<=", "float64", "float64"), seed)
+    rows = random_rows(seed, ensemble, 200)
+    engine = TreeEngine(ensemble)
+    assert engine.native is not None
+    slots = ensemble.n_nodes + ensemble.n_leaves
+    taken = [np.full(slots, 1, dtype=np.uint8) for _ in range(64)]  # whatever memory is free
+
+    assert engine.predict(rows).tobytes() == reference_scores(ensemble, rows)[:, 0].tobytes()
+    assert all(array.all() for array in taken)
