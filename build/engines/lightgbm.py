@@ -136,7 +136,7 @@ def _tree(tree: dict[str, str]) -> LibraryTree:
     # The leaves' rows of the split fields, which are never read.
     pad = np.zeros(n_leaves)
     boundaries = _numbers(tree, "cat_boundaries", int)
-    words = _numbers(tree, "cat_threshold", int)
+    words = _numbers(tree, "cat_threshold", int).astype(np.uint32)  # 32-bit words, written as decimals
     categories = {}
     for node in np.flatnonzero(categorical):
         index = int(threshold[node])

@@ -72,7 +72,7 @@ def _breadth_first(tree: LibraryTree) -> tuple[NDArray[np.intp], NDArray[np.intp
         internal.append(split)
         # Not mutated, equivalent: without axis=1 a level's left children come before its right ones; each child
         # is still after its parent, all the format asks, and the answers are the same (siblings side by side here).
-        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).reshape(-1)  # pragma: no mutate
+        frontier = np.stack([tree.left[split], tree.right[split]], axis=1).ravel()  # pragma: no mutate
     return np.concatenate(internal), np.concatenate(leaves)
 
 
@@ -165,8 +165,7 @@ def assemble(
         leaf_offsets=np.array(leaf_offsets, dtype=np.int32),
         categorical_nodes=np.array(categorical_nodes, dtype=np.int32),
         category_offsets=np.cumsum([0] + [words.size for words in category_words]).astype(np.int32),
-        # The words of any integer dtype (LightGBM's are int64), through float64: exact for 32 bits.
-        category_bitsets=np.concatenate([np.zeros(0), *category_words]).astype(np.uint32),
+        category_bitsets=np.concatenate([np.zeros(0, dtype=np.uint32), *category_words]),
         known_offsets=np.cumsum([0] + [values.size for values in known_values]).astype(np.int32),
         known_categories=np.concatenate([np.zeros(0), *known_values]),
         tree_output=np.asarray(tree_output, dtype=np.int32),
